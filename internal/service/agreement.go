@@ -1,0 +1,136 @@
+package service
+
+import "time"
+
+// Channel is where the user signs an agreement.
+type Channel string
+
+// The signing channels of WeChat Pay Global.
+const (
+	ChannelMiniProgram Channel = "MINI_PROGRAM"
+	ChannelApp         Channel = "APP"
+	ChannelH5          Channel = "H5"
+	ChannelJSAPI       Channel = "JSAPI"
+	ChannelWeb         Channel = "WEB"
+)
+
+// needsOpenID reports whether WeChat requires the user's openid on the channel.
+func (c Channel) needsOpenID() bool {
+	return c == ChannelMiniProgram || c == ChannelApp || c == ChannelJSAPI
+}
+
+// AgreementState is the local state of an agreement.
+type AgreementState string
+
+// The agreement states. PENDING -> SIGNED -> TERMINATED; PENDING -> EXPIRED
+// when the signing session ends unsigned; EXPIRED -> SIGNED when WeChat
+// reports a signature after all (WeChat is the source of truth).
+const (
+	AgreementPending    AgreementState = "PENDING"
+	AgreementSigned     AgreementState = "SIGNED"
+	AgreementTerminated AgreementState = "TERMINATED"
+	AgreementExpired    AgreementState = "EXPIRED"
+)
+
+// TerminationMode says who ended an agreement. Values WeChat sends that are
+// not listed here are kept as given.
+type TerminationMode string
+
+// The termination modes known to WeChat Pay Global.
+const (
+	TerminatedByUser     TerminationMode = "USER"
+	TerminatedByMerchant TerminationMode = "MERCHANT"
+	TerminatedByPlatform TerminationMode = "PLATFORM"
+	TerminatedByExpiry   TerminationMode = "EXPIRED"
+)
+
+// Agreement is an auto-debit contract as papayd records it.
+type Agreement struct {
+	OutContractCode string
+	ContractID      string
+	PlanID          int64
+	Merchant
+	OpenID          string
+	UserDisplayName string
+	Channel         Channel
+	State           AgreementState
+	TerminationMode TerminationMode
+	TerminationNote string
+	SignedTime      time.Time
+	TerminatedTime  time.Time
+
+	// The signing session, as asked for and as WeChat answered.
+	SessionExpireTime time.Time
+	UserClientIP      string
+	ReturnURL         string
+	ReturnAppID       string
+	Session           PresignResult
+
+	CreateTime time.Time
+	UpdateTime time.Time
+}
+
+// sign applies "the user signed contract id" to the agreement. It reports
+// whether anything changed. A terminated agreement stays terminated: a late
+// signing notification cannot revive it.
+func (a *Agreement) sign(contractID, openID string, at time.Time) bool {
+	switch a.State {
+	case AgreementPending, AgreementExpired:
+		a.State = AgreementSigned
+		a.ContractID = contractID
+		if openID != "" {
+			a.OpenID = openID
+		}
+		a.SignedTime = at
+		return true
+	case AgreementSigned:
+		changed := false
+		if a.ContractID == "" {
+			a.ContractID, changed = contractID, true
+		}
+		if a.SignedTime.IsZero() && !at.IsZero() {
+			a.SignedTime, changed = at, true
+		}
+		return changed
+	}
+	return false
+}
+
+// terminate applies "the agreement ended". The first termination wins, so a
+// PAPAY.TERMINATE that follows the merchant's own TerminateAgreement changes
+// nothing.
+func (a *Agreement) terminate(contractID string, mode TerminationMode, note string, at time.Time) bool {
+	if a.State == AgreementTerminated {
+		return false
+	}
+	a.State = AgreementTerminated
+	if a.ContractID == "" {
+		a.ContractID = contractID
+	}
+	a.TerminationMode = mode
+	if note != "" {
+		a.TerminationNote = note
+	}
+	a.TerminatedTime = at
+	return true
+}
+
+// expire marks a pending agreement whose signing session ended unsigned.
+func (a *Agreement) expire(now time.Time) bool {
+	if a.State != AgreementPending || a.SessionExpireTime.IsZero() || now.Before(a.SessionExpireTime) {
+		return false
+	}
+	a.State = AgreementExpired
+	return true
+}
+
+// AgreementFilter selects agreements for ListAgreements. Zero fields do not
+// filter.
+type AgreementFilter struct {
+	OpenID    string
+	PlanID    int64
+	State     AgreementState
+	SubMchID  string
+	PageSize  int
+	PageToken string
+}

@@ -1,0 +1,170 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// AgreementKey selects one agreement: by WeChat's contract id, or by the
+// merchant's out_contract_code and plan id.
+type AgreementKey struct {
+	ContractID      string
+	OutContractCode string
+	PlanID          int64
+}
+
+func (k AgreementKey) validate() error {
+	var v violations
+	switch {
+	case k.ContractID != "" && k.OutContractCode != "":
+		v.add("contract_id", "give either contract_id or out_contract_code with plan_id, not both")
+	case k.ContractID != "":
+		v.token("contract_id", k.ContractID, 64, true)
+	case k.OutContractCode != "":
+		v.code("out_contract_code", k.OutContractCode, 32, true)
+		if k.PlanID <= 0 {
+			v.add("plan_id", "is required with out_contract_code and must be positive")
+		}
+	default:
+		v.add("contract_id", "is required (or out_contract_code with plan_id)")
+	}
+	return v.err()
+}
+
+func (k AgreementKey) String() string {
+	if k.ContractID != "" {
+		return "contract " + k.ContractID
+	}
+	return fmt.Sprintf("out_contract_code %s plan %d", k.OutContractCode, k.PlanID)
+}
+
+// find reads the agreement k names from r.
+func (k AgreementKey) find(ctx context.Context, r AgreementReader) (Agreement, error) {
+	if k.ContractID != "" {
+		a, err := r.AgreementByContractID(ctx, k.ContractID)
+		return a, notFoundAs(err, ErrAgreementNotFound)
+	}
+	a, err := r.AgreementByOutContractCode(ctx, k.OutContractCode)
+	if err == nil && a.PlanID != k.PlanID {
+		err = ErrNotFound
+	}
+	return a, notFoundAs(err, ErrAgreementNotFound)
+}
+
+// notFoundAs replaces the store's ErrNotFound with a specific sentinel.
+func notFoundAs(err error, sentinel *Error) error {
+	if errors.Is(err, ErrNotFound) {
+		return sentinel
+	}
+	return err
+}
+
+// GetAgreement answers from the local record. With refresh it first asks
+// WeChat and records what WeChat says.
+func (s *Service) GetAgreement(ctx context.Context, k AgreementKey, refresh bool) (Agreement, error) {
+	if err := k.validate(); err != nil {
+		return Agreement{}, err
+	}
+	a, err := k.find(ctx, s.store)
+	if err != nil {
+		return Agreement{}, fmt.Errorf("get %s: %w", k, err)
+	}
+	if !refresh {
+		return a, nil
+	}
+	a, err = s.refreshAgreement(ctx, a)
+	if err != nil {
+		return Agreement{}, fmt.Errorf("refresh %s: %w", k, err)
+	}
+	return a, nil
+}
+
+// refreshAgreement queries WeChat about a and applies the answer.
+func (s *Service) refreshAgreement(ctx context.Context, a Agreement) (Agreement, error) {
+	q := ContractQuery{Merchant: a.Merchant, ContractID: a.ContractID}
+	if q.ContractID == "" {
+		q.OutContractCode, q.PlanID = a.OutContractCode, a.PlanID
+	}
+	rc, err := s.wechat.QueryContract(ctx, q)
+	var re *RemoteError
+	notFound := errors.As(err, &re) && re.NotFound()
+	if err != nil && !notFound {
+		return Agreement{}, fromRemote("query contract", err)
+	}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		var changed bool
+		switch {
+		case notFound:
+			// Not signed (yet): a pending session that is over is expired.
+			changed = cur.expire(now)
+		case rc.State == string(AgreementSigned):
+			changed = cur.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
+		case rc.State == string(AgreementTerminated):
+			if cur.State == AgreementPending || cur.State == AgreementExpired {
+				cur.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
+			}
+			at := rc.TerminatedTime
+			if at.IsZero() {
+				at = now
+			}
+			changed = cur.terminate(rc.ContractID, rc.TerminationMode, rc.TerminationNote, at)
+		}
+		a = cur
+		if !changed {
+			return nil
+		}
+		a.UpdateTime = now
+		s.log.InfoContext(ctx, "agreement refreshed from WeChat", "out_contract_code", a.OutContractCode,
+			"contract_id", a.ContractID, "state", string(a.State))
+		return tx.UpdateAgreement(ctx, a)
+	})
+	return a, err
+}
+
+// ListAgreements pages through the local records.
+func (s *Service) ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error) {
+	var v violations
+	v.token("openid", f.OpenID, 128, false)
+	v.token("sub_mchid", f.SubMchID, 32, false)
+	if f.PlanID < 0 {
+		v.add("plan_id", "must not be negative")
+	}
+	switch f.State {
+	case "", AgreementPending, AgreementSigned, AgreementTerminated, AgreementExpired:
+	default:
+		v.add("state", "unknown state %q", f.State)
+	}
+	f.PageSize = pageSize(&v, f.PageSize)
+	if err := v.err(); err != nil {
+		return nil, "", err
+	}
+	as, next, err := s.store.ListAgreements(ctx, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list agreements: %w", err)
+	}
+	return as, next, nil
+}
+
+// Page sizes.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+func pageSize(v *violations, n int) int {
+	switch {
+	case n < 0:
+		v.add("page_size", "must not be negative")
+	case n == 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		v.add("page_size", "must be at most %d", MaxPageSize)
+	}
+	return n
+}

@@ -1,0 +1,173 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Event types of WeChat Pay notifications.
+const (
+	EventContractSigned     = "PAPAY.SIGN"
+	EventContractTerminated = "PAPAY.TERMINATE"
+)
+
+// Notification is a verified, decrypted WeChat Pay notification.
+type Notification struct {
+	ID         string
+	EventType  string
+	Summary    string
+	CreateTime time.Time
+	// Resource is the decrypted resource as WeChat sent it. It is stored,
+	// never logged.
+	Resource []byte
+	// Contract is the decoded resource of PAPAY.* events.
+	Contract *ContractEvent
+}
+
+// ContractEvent is the resource of PAPAY.SIGN and PAPAY.TERMINATE.
+type ContractEvent struct {
+	SpMchID string
+	Merchant
+	OutContractCode string
+	ContractID      string
+	PlanID          int64
+	OpenID          string
+	OperateTime     time.Time
+	TerminationMode TerminationMode // PAPAY.TERMINATE only
+}
+
+// Outcome is what processing a notification did.
+type Outcome string
+
+// The outcomes.
+const (
+	// OutcomeApplied: the notification changed the local record.
+	OutcomeApplied Outcome = "APPLIED"
+	// OutcomeNoop: the local record already said so (e.g. the merchant's
+	// own termination was recorded before its notification arrived).
+	OutcomeNoop Outcome = "NOOP"
+	// OutcomeDuplicate: this notification id was processed before.
+	OutcomeDuplicate Outcome = "DUPLICATE"
+	// OutcomeUnmatched: no local record matches; the notification is
+	// stored for later reconciliation.
+	OutcomeUnmatched Outcome = "UNMATCHED"
+	// OutcomeUnhandled: an event type this version does not process; it is
+	// stored, not dropped.
+	OutcomeUnhandled Outcome = "UNHANDLED"
+)
+
+// NotificationRecord is a processed notification as stored.
+type NotificationRecord struct {
+	ID              string
+	EventType       string
+	Summary         string
+	CreateTime      time.Time
+	ReceiveTime     time.Time
+	Outcome         Outcome
+	OutContractCode string
+	ContractID      string
+	Resource        []byte
+}
+
+// errDuplicate aborts the transaction of a notification seen before.
+var errDuplicate = errors.New("duplicate notification")
+
+// HandleNotification applies n exactly once: the state change and the
+// record of n.ID commit in one transaction, so a duplicate (even a
+// concurrent one) changes nothing. It returns a storage error when the
+// outcome could not be made durable; the caller must then not acknowledge.
+func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outcome, error) {
+	if n.ID == "" {
+		return "", wrap(ErrNotificationMalformed, "notification has no id", nil)
+	}
+	rec := NotificationRecord{
+		ID: n.ID, EventType: n.EventType, Summary: n.Summary, CreateTime: n.CreateTime,
+		ReceiveTime: s.clock.Now(), Resource: n.Resource,
+	}
+	var outcome Outcome
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		outcome = OutcomeUnhandled
+		if ev := n.Contract; ev != nil && (n.EventType == EventContractSigned || n.EventType == EventContractTerminated) {
+			rec.OutContractCode, rec.ContractID = ev.OutContractCode, ev.ContractID
+			o, err := s.applyContractEvent(ctx, tx, n.EventType, ev)
+			if err != nil {
+				return err
+			}
+			outcome = o
+		}
+		rec.Outcome = outcome
+		if err := tx.InsertNotification(ctx, rec); err != nil {
+			if errors.Is(err, ErrConflict) {
+				return errDuplicate
+			}
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, errDuplicate) {
+		s.log.InfoContext(ctx, "notification duplicate", "notification_id", n.ID, "event_type", n.EventType)
+		return OutcomeDuplicate, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("notification %s: %w", n.ID, err)
+	}
+	s.log.InfoContext(ctx, "notification processed", "notification_id", n.ID, "event_type", n.EventType,
+		"outcome", string(outcome), "out_contract_code", rec.OutContractCode, "contract_id", rec.ContractID)
+	return outcome, nil
+}
+
+// applyContractEvent applies PAPAY.SIGN / PAPAY.TERMINATE inside tx.
+func (s *Service) applyContractEvent(ctx context.Context, tx Tx, eventType string, ev *ContractEvent) (Outcome, error) {
+	a, err := findForEvent(ctx, tx, ev)
+	if errors.Is(err, ErrNotFound) {
+		s.log.WarnContext(ctx, "notification for an unknown agreement", "event_type", eventType,
+			"out_contract_code", ev.OutContractCode, "contract_id", ev.ContractID)
+		return OutcomeUnmatched, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	at := ev.OperateTime
+	if at.IsZero() {
+		at = s.clock.Now()
+	}
+	var changed bool
+	if eventType == EventContractSigned {
+		changed = a.sign(ev.ContractID, ev.OpenID, at)
+	} else {
+		mode := ev.TerminationMode
+		if mode == "" {
+			mode = TerminatedByUser
+		}
+		changed = a.terminate(ev.ContractID, mode, "", at)
+	}
+	if !changed {
+		return OutcomeNoop, nil
+	}
+	a.UpdateTime = s.clock.Now()
+	if err := tx.UpdateAgreement(ctx, a); err != nil {
+		return "", err
+	}
+	return OutcomeApplied, nil
+}
+
+// findForEvent finds the agreement a contract event is about: by our own
+// out_contract_code (and plan), else by WeChat's contract id.
+func findForEvent(ctx context.Context, tx Tx, ev *ContractEvent) (Agreement, error) {
+	if ev.OutContractCode != "" {
+		a, err := tx.AgreementByOutContractCode(ctx, ev.OutContractCode)
+		if err == nil && (ev.PlanID == 0 || a.PlanID == ev.PlanID) &&
+			(a.ContractID == "" || ev.ContractID == "" || a.ContractID == ev.ContractID) {
+			return a, nil
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Agreement{}, err
+		}
+	}
+	if ev.ContractID != "" {
+		return tx.AgreementByContractID(ctx, ev.ContractID)
+	}
+	return Agreement{}, ErrNotFound
+}

@@ -1,0 +1,43 @@
+package service
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config holds the defaults the use cases apply.
+type Config struct {
+	// Default merchant for requests that name none.
+	SubMchID string
+	SPAppID  string
+	SubAppID string
+	// NotifyURL is papayd's public /wechatpay/notify URL, passed to WeChat
+	// as success_notify_url and notify_url.
+	NotifyURL string
+	// SessionTTL is the default lifetime of a signing session.
+	SessionTTL time.Duration
+}
+
+// DefaultSessionTTL is the signing-session lifetime when none is configured.
+const DefaultSessionTTL = time.Hour
+
+// Service implements the use cases.
+type Service struct {
+	cfg    Config
+	store  Store
+	wechat WeChat
+	clock  Clock
+	ids    IDs
+	log    *slog.Logger
+}
+
+// New returns a Service. log may be nil.
+func New(cfg Config, store Store, wechat WeChat, clock Clock, ids IDs, log *slog.Logger) *Service {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, store: store, wechat: wechat, clock: clock, ids: ids, log: log}
+}

@@ -1,0 +1,61 @@
+package service
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the durable record. internal/db implements it on SQLite.
+type Store interface {
+	AgreementReader
+	// InTx runs fn in one write transaction: committed when fn returns nil,
+	// rolled back otherwise (fn's error is returned as is). Write
+	// transactions are serialised, so a read-modify-write inside fn is safe.
+	InTx(ctx context.Context, fn func(Tx) error) error
+	// RecordWeChatCall appends an audit row for one call to WeChat Pay.
+	RecordWeChatCall(ctx context.Context, c WeChatCall) error
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+// AgreementReader reads agreements.
+type AgreementReader interface {
+	// AgreementByOutContractCode returns ErrNotFound when there is none.
+	AgreementByOutContractCode(ctx context.Context, outContractCode string) (Agreement, error)
+	// AgreementByContractID returns ErrNotFound when there is none.
+	AgreementByContractID(ctx context.Context, contractID string) (Agreement, error)
+	// ListAgreements returns one page, newest first, and the token of the
+	// next page ("" on the last). An unknown token is ErrInvalidPageToken.
+	ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error)
+}
+
+// Tx is the view of the store inside one transaction.
+type Tx interface {
+	AgreementReader
+	// CreateAgreement inserts a. ErrConflict when the out_contract_code, or
+	// a non-empty contract id, is already recorded.
+	CreateAgreement(ctx context.Context, a Agreement) error
+	// UpdateAgreement overwrites the agreement with a.OutContractCode.
+	// ErrNotFound when there is none; ErrConflict when a.ContractID belongs
+	// to another agreement.
+	UpdateAgreement(ctx context.Context, a Agreement) error
+	// DeleteAgreement removes a pending agreement that WeChat refused to
+	// open a session for. ErrNotFound when there is none.
+	DeleteAgreement(ctx context.Context, outContractCode string) error
+	// InsertNotification records a processed notification. ErrConflict when
+	// its id is already recorded.
+	InsertNotification(ctx context.Context, n NotificationRecord) error
+}
+
+// WeChatCall is the audit record of one call to WeChat Pay. It holds no
+// secrets and no bodies.
+type WeChatCall struct {
+	Method     string
+	Path       string
+	HTTPStatus int    // 0 when no answer arrived
+	Code       string // WeChat's error code, if any
+	RequestID  string
+	Duration   time.Duration
+	Error      string // transport error, if any
+	Time       time.Time
+}
