@@ -1,0 +1,96 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+// MaxNotificationBytes caps a callback body. WeChat's notifications are a
+// few KiB; anything far larger is refused unread.
+const MaxNotificationBytes = 64 << 10
+
+// NotificationParser verifies and decrypts a WeChat Pay notification. It
+// returns errors of kind Unauthenticated (signature, serial, timestamp) or
+// Invalid (malformed, does not decrypt).
+type NotificationParser interface {
+	Parse(h http.Header, body []byte) (service.Notification, error)
+}
+
+// NotificationHandler applies a verified notification exactly once.
+type NotificationHandler interface {
+	HandleNotification(ctx context.Context, n service.Notification) (service.Outcome, error)
+}
+
+// Notify is the POST /wechatpay/notify handler. It answers 200
+// {"code":"SUCCESS"} only after the notification's effect is committed;
+// 401 when it is not authentic, 400 when it is malformed, 413 when too
+// large, 500 when it could not be stored (so WeChat retries).
+type Notify struct {
+	parser  NotificationParser
+	handler NotificationHandler
+	log     *slog.Logger
+}
+
+// NewNotify returns the callback handler.
+func NewNotify(p NotificationParser, h NotificationHandler, log *slog.Logger) *Notify {
+	return &Notify{parser: p, handler: h, log: log}
+}
+
+type ack struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed, "FAIL", "method not allowed")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxNotificationBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			n.log.WarnContext(r.Context(), "notification rejected", "reason", "body too large")
+			reply(w, http.StatusRequestEntityTooLarge, "FAIL", "body too large")
+			return
+		}
+		reply(w, http.StatusBadRequest, "FAIL", "cannot read body")
+		return
+	}
+	note, err := n.parser.Parse(r.Header, body)
+	if err != nil {
+		status := http.StatusBadRequest
+		if service.KindOf(err) == service.KindUnauthenticated {
+			status = http.StatusUnauthorized
+		}
+		// The parser's errors never carry plaintext or key material.
+		n.log.WarnContext(r.Context(), "notification rejected", "status", status, "error", err.Error(),
+			"serial", r.Header.Get("Wechatpay-Serial"))
+		reply(w, status, "FAIL", service.AsError(err).Message)
+		return
+	}
+	if _, err := n.handler.HandleNotification(r.Context(), note); err != nil {
+		if service.KindOf(err) == service.KindInvalid {
+			reply(w, http.StatusBadRequest, "FAIL", service.AsError(err).Message)
+			return
+		}
+		n.log.ErrorContext(r.Context(), "notification not stored", "notification_id", note.ID,
+			"event_type", note.EventType, "error", err.Error())
+		reply(w, http.StatusInternalServerError, "FAIL", "not stored; retry")
+		return
+	}
+	reply(w, http.StatusOK, "SUCCESS", "OK")
+}
+
+func reply(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(ack{Code: code, Message: msg})
+}
