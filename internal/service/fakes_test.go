@@ -1,0 +1,199 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sort"
+	"sync"
+	"time"
+)
+
+// memStore is an in-memory Store: transactions work on a copy that replaces
+// the original on commit.
+type memStore struct {
+	mu    sync.Mutex // serialises transactions
+	state memState
+	calls []WeChatCall
+}
+
+type memState struct {
+	agreements    map[string]Agreement
+	notifications map[string]NotificationRecord
+}
+
+func newMemStore() *memStore {
+	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}}}
+}
+
+func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications)}}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	m.state = tx.memState
+	return nil
+}
+
+func (m *memStore) view() *memTx {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &memTx{m.state}
+}
+
+func (m *memStore) AgreementByOutContractCode(ctx context.Context, code string) (Agreement, error) {
+	return m.view().AgreementByOutContractCode(ctx, code)
+}
+
+func (m *memStore) AgreementByContractID(ctx context.Context, id string) (Agreement, error) {
+	return m.view().AgreementByContractID(ctx, id)
+}
+
+func (m *memStore) ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error) {
+	return m.view().ListAgreements(ctx, f)
+}
+
+func (m *memStore) RecordWeChatCall(ctx context.Context, c WeChatCall) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, c)
+	return nil
+}
+
+func (m *memStore) Ping(context.Context) error { return nil }
+
+type memTx struct{ memState }
+
+func (t *memTx) AgreementByOutContractCode(_ context.Context, code string) (Agreement, error) {
+	a, ok := t.agreements[code]
+	if !ok {
+		return Agreement{}, ErrNotFound
+	}
+	return a, nil
+}
+
+func (t *memTx) AgreementByContractID(_ context.Context, id string) (Agreement, error) {
+	for _, a := range t.agreements {
+		if a.ContractID == id {
+			return a, nil
+		}
+	}
+	return Agreement{}, ErrNotFound
+}
+
+func (t *memTx) ListAgreements(_ context.Context, f AgreementFilter) ([]Agreement, string, error) {
+	var out []Agreement
+	for _, a := range t.agreements {
+		if (f.OpenID == "" || a.OpenID == f.OpenID) && (f.PlanID == 0 || a.PlanID == f.PlanID) &&
+			(f.State == "" || a.State == f.State) && (f.SubMchID == "" || a.SubMchID == f.SubMchID) {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OutContractCode < out[j].OutContractCode })
+	return out, "", nil
+}
+
+func (t *memTx) CreateAgreement(_ context.Context, a Agreement) error {
+	if _, ok := t.agreements[a.OutContractCode]; ok {
+		return ErrConflict
+	}
+	t.agreements[a.OutContractCode] = a
+	return nil
+}
+
+func (t *memTx) UpdateAgreement(_ context.Context, a Agreement) error {
+	if _, ok := t.agreements[a.OutContractCode]; !ok {
+		return ErrNotFound
+	}
+	t.agreements[a.OutContractCode] = a
+	return nil
+}
+
+func (t *memTx) DeleteAgreement(_ context.Context, code string) error {
+	if _, ok := t.agreements[code]; !ok {
+		return ErrNotFound
+	}
+	delete(t.agreements, code)
+	return nil
+}
+
+func (t *memTx) InsertNotification(_ context.Context, n NotificationRecord) error {
+	if _, ok := t.notifications[n.ID]; ok {
+		return ErrConflict
+	}
+	t.notifications[n.ID] = n
+	return nil
+}
+
+// fakeWeChat answers from fields the test sets.
+type fakeWeChat struct {
+	mu         sync.Mutex
+	presigns   []PresignRequest
+	presignErr error
+	contract   RemoteContract
+	queryErr   error
+	terminates []TerminateRequest
+	termErr    error
+}
+
+func (f *fakeWeChat) Presign(_ context.Context, req PresignRequest) (PresignResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.presigns = append(f.presigns, req)
+	if f.presignErr != nil {
+		return PresignResult{}, f.presignErr
+	}
+	return PresignResult{SessionID: fmt.Sprintf("session-%d", len(f.presigns))}, nil
+}
+
+func (f *fakeWeChat) QueryContract(context.Context, ContractQuery) (RemoteContract, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.contract, f.queryErr
+}
+
+func (f *fakeWeChat) TerminateContract(_ context.Context, req TerminateRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.terminates = append(f.terminates, req)
+	return f.termErr
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// seqIDs makes out_contract_codes in sequence.
+type seqIDs struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *seqIDs) NewOutContractCode() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	return fmt.Sprintf("GEN%04d", s.n)
+}
+
+var (
+	_ Store  = (*memStore)(nil)
+	_ Tx     = (*memTx)(nil)
+	_ WeChat = (*fakeWeChat)(nil)
+)

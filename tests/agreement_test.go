@@ -1,0 +1,173 @@
+package tests
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+)
+
+const planID = 4001
+
+func getByCode(t *testing.T, p *papayd, code string) *papayv1.Agreement {
+	t.Helper()
+	resp, err := p.agreements.GetAgreement(context.Background(), &papayv1.GetAgreementRequest{OutContractCode: code, PlanId: planID})
+	if err != nil {
+		t.Fatalf("GetAgreement(%s): %v", code, err)
+	}
+	return resp.GetAgreement()
+}
+
+// waitState polls GetAgreement until the agreement is in state.
+func waitState(t *testing.T, p *papayd, code string, state papayv1.AgreementState) *papayv1.Agreement {
+	t.Helper()
+	var a *papayv1.Agreement
+	eventually(t, code+" "+state.String(), func() bool {
+		a = getByCode(t, p, code)
+		return a.GetState() == state
+	})
+	return a
+}
+
+// presign starts a mini program session through gRPC.
+func presign(t *testing.T, p *papayd, openid string) *papayv1.CreatePresignSessionResponse {
+	t.Helper()
+	resp, err := p.agreements.CreatePresignSession(context.Background(), &papayv1.CreatePresignSessionRequest{
+		PlanId: planID, Openid: openid, UserDisplayName: "Chan Tai Man",
+	})
+	if err != nil {
+		t.Fatalf("CreatePresignSession: %v", err)
+	}
+	return resp
+}
+
+// signed runs presign and the user's signature to a SIGNED agreement.
+func signed(t *testing.T, p *papayd, openid string) *papayv1.Agreement {
+	t.Helper()
+	resp := presign(t, p, openid)
+	p.userSigns(resp.GetSessionId(), nil)
+	return waitState(t, p, resp.GetAgreement().GetOutContractCode(), papayv1.AgreementState_AGREEMENT_STATE_SIGNED)
+}
+
+func TestSigningFlowGRPC(t *testing.T) {
+	t.Parallel()
+	p := start(t, "")
+	ctx := context.Background()
+
+	resp := presign(t, p, "oUser-grpc-1")
+	a := resp.GetAgreement()
+	if resp.GetSessionId() == "" {
+		t.Fatal("mini program presign answered no session_id")
+	}
+	if got, want := a.GetState(), papayv1.AgreementState_AGREEMENT_STATE_PENDING; got != want {
+		t.Fatalf("state after presign = %v, want %v", got, want)
+	}
+	if n := len(a.GetOutContractCode()); n == 0 || n > 32 {
+		t.Fatalf("generated out_contract_code %q has %d characters, want 1..32", a.GetOutContractCode(), n)
+	}
+	if a.GetChannel() != papayv1.SigningChannel_SIGNING_CHANNEL_MINI_PROGRAM || a.GetSubMchid() == "" || a.GetSpAppid() == "" {
+		t.Fatalf("defaults not applied: channel %v sub_mchid %q sp_appid %q", a.GetChannel(), a.GetSubMchid(), a.GetSpAppid())
+	}
+	if a.GetSessionExpireTime() == nil {
+		t.Fatal("no session_expire_time")
+	}
+
+	contractID := p.userSigns(resp.GetSessionId(), nil)
+	byCode := waitState(t, p, a.GetOutContractCode(), papayv1.AgreementState_AGREEMENT_STATE_SIGNED)
+	if byCode.GetContractId() != contractID || byCode.GetSignedTime() == nil || byCode.GetOpenid() != "oUser-grpc-1" {
+		t.Fatalf("signed agreement = %v, want contract %s with signed_time", byCode, contractID)
+	}
+	byID, err := p.agreements.GetAgreement(ctx, &papayv1.GetAgreementRequest{ContractId: contractID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(byCode, byID.GetAgreement(), protocmp.Transform()); diff != "" {
+		t.Fatalf("lookup by contract id differs from lookup by code (-code +id):\n%s", diff)
+	}
+	signNotes := p.notificationsFor(a.GetOutContractCode())
+	if len(signNotes) != 1 || signNotes[0].EventType != "PAPAY.SIGN" || signNotes[0].Outcome != "APPLIED" {
+		t.Fatalf("notifications after signing = %+v, want one applied PAPAY.SIGN", signNotes)
+	}
+
+	term, err := p.agreements.TerminateAgreement(ctx, &papayv1.TerminateAgreementRequest{ContractId: contractID, TerminationNote: "user cancelled the plan"})
+	if err != nil {
+		t.Fatalf("TerminateAgreement: %v", err)
+	}
+	ta := term.GetAgreement()
+	if ta.GetState() != papayv1.AgreementState_AGREEMENT_STATE_TERMINATED ||
+		ta.GetTerminationMode() != papayv1.TerminationMode_TERMINATION_MODE_MERCHANT ||
+		ta.GetTerminationNote() != "user cancelled the plan" || ta.GetTerminatedTime() == nil {
+		t.Fatalf("after terminate: %v", ta)
+	}
+	// The PAPAY.TERMINATE that follows is recorded and changes nothing.
+	eventually(t, "PAPAY.TERMINATE recorded", func() bool { return len(p.notificationsFor(a.GetOutContractCode())) == 2 })
+	if n := p.notificationsFor(a.GetOutContractCode())[1]; n.EventType != "PAPAY.TERMINATE" || n.Outcome != "NOOP" {
+		t.Fatalf("terminate notification = %+v, want a NOOP PAPAY.TERMINATE", n)
+	}
+	if diff := cmp.Diff(ta, getByCode(t, p, a.GetOutContractCode()), protocmp.Transform()); diff != "" {
+		t.Fatalf("PAPAY.TERMINATE changed the agreement (-before +after):\n%s", diff)
+	}
+	// Terminating again answers the agreement as it is.
+	again, err := p.agreements.TerminateAgreement(ctx, &papayv1.TerminateAgreementRequest{ContractId: contractID, TerminationNote: "again"})
+	if err != nil {
+		t.Fatalf("second TerminateAgreement: %v", err)
+	}
+	if diff := cmp.Diff(ta, again.GetAgreement(), protocmp.Transform()); diff != "" {
+		t.Fatalf("second terminate changed the agreement:\n%s", diff)
+	}
+}
+
+func TestUserTerminatesInWeChat(t *testing.T) {
+	t.Parallel()
+	p := start(t, "")
+	a := signed(t, p, "oUser-user-term")
+	if code := p.do(http.MethodPost, "/sandbox/v1/contracts/"+a.GetContractId()+":terminate", nil, nil); code != http.StatusOK {
+		t.Fatalf("sandbox user terminate: HTTP %d", code)
+	}
+	got := waitState(t, p, a.GetOutContractCode(), papayv1.AgreementState_AGREEMENT_STATE_TERMINATED)
+	if got.GetTerminationMode() != papayv1.TerminationMode_TERMINATION_MODE_USER || got.GetTerminatedTime() == nil {
+		t.Fatalf("user termination recorded as %v", got)
+	}
+	// The merchant can no longer terminate it at WeChat, but asking is harmless.
+	resp, err := p.agreements.TerminateAgreement(context.Background(), &papayv1.TerminateAgreementRequest{ContractId: a.GetContractId(), TerminationNote: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetAgreement().GetTerminationMode() != papayv1.TerminationMode_TERMINATION_MODE_USER {
+		t.Fatalf("terminate of a user-terminated agreement changed its mode: %v", resp.GetAgreement())
+	}
+}
+
+func TestDeclinedSessionStaysPending(t *testing.T) {
+	t.Parallel()
+	p := start(t, "")
+	resp := presign(t, p, "oUser-decline")
+	if code := p.do(http.MethodPost, "/sandbox/v1/sessions/"+resp.GetSessionId()+":decline", nil, nil); code != http.StatusOK {
+		t.Fatalf("sandbox decline: HTTP %d", code)
+	}
+	// WeChat notifies only successes: a signature after declining is refused,
+	// and nothing reaches papayd.
+	if code := p.do(http.MethodPost, "/sandbox/v1/sessions/"+resp.GetSessionId()+":sign", nil, nil); code == http.StatusOK {
+		t.Fatal("the sandbox let a declined session be signed")
+	}
+	code := resp.GetAgreement().GetOutContractCode()
+	if got := getByCode(t, p, code); got.GetState() != papayv1.AgreementState_AGREEMENT_STATE_PENDING {
+		t.Fatalf("declined agreement state = %v, want PENDING", got.GetState())
+	}
+	if n := p.notificationsFor(code); len(n) != 0 {
+		t.Fatalf("declined session produced notifications %+v", n)
+	}
+	// refresh asks WeChat, which has no contract: still PENDING while the
+	// session lives.
+	r, err := p.agreements.GetAgreement(context.Background(), &papayv1.GetAgreementRequest{OutContractCode: code, PlanId: planID, Refresh: true})
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if r.GetAgreement().GetState() != papayv1.AgreementState_AGREEMENT_STATE_PENDING {
+		t.Fatalf("refreshed declined agreement = %v", r.GetAgreement().GetState())
+	}
+}
