@@ -1,0 +1,227 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+// agreementColumns are the columns of service.Agreement, in the order
+// scanAgreement reads them after the id.
+const agreementColumns = `out_contract_code, contract_id, plan_id, sub_mchid, sp_appid, sub_appid,
+	openid, user_display_name, channel, state, termination_mode, termination_note,
+	signed_time, terminated_time, session_expire_time, user_client_ip, return_url, return_appid,
+	session_id, sign_url, show_code_url, create_time, update_time`
+
+// scanAgreement reads a row of `id, ` + agreementColumns.
+func scanAgreement(row interface{ Scan(...any) error }) (a service.Agreement, id int64, err error) {
+	err = row.Scan(&id,
+		&a.OutContractCode, &a.ContractID, &a.PlanID, &a.SubMchID, &a.SPAppID, &a.SubAppID,
+		&a.OpenID, &a.UserDisplayName, &a.Channel, &a.State, &a.TerminationMode, &a.TerminationNote,
+		timeDest{&a.SignedTime}, timeDest{&a.TerminatedTime}, timeDest{&a.SessionExpireTime},
+		&a.UserClientIP, &a.ReturnURL, &a.ReturnAppID,
+		&a.Session.SessionID, &a.Session.SignURL, &a.Session.ShowCodeURL,
+		timeDest{&a.CreateTime}, timeDest{&a.UpdateTime})
+	return a, id, err
+}
+
+// agreementArgs binds a to the named parameters of the insert and update.
+func agreementArgs(a service.Agreement) []any {
+	return []any{
+		sql.Named("out_contract_code", a.OutContractCode), sql.Named("contract_id", a.ContractID),
+		sql.Named("plan_id", a.PlanID), sql.Named("sub_mchid", a.SubMchID),
+		sql.Named("sp_appid", a.SPAppID), sql.Named("sub_appid", a.SubAppID),
+		sql.Named("openid", a.OpenID), sql.Named("user_display_name", a.UserDisplayName),
+		sql.Named("channel", string(a.Channel)), sql.Named("state", string(a.State)),
+		sql.Named("termination_mode", string(a.TerminationMode)), sql.Named("termination_note", a.TerminationNote),
+		sql.Named("signed_time", timeArg(a.SignedTime)), sql.Named("terminated_time", timeArg(a.TerminatedTime)),
+		sql.Named("session_expire_time", timeArg(a.SessionExpireTime)),
+		sql.Named("user_client_ip", a.UserClientIP), sql.Named("return_url", a.ReturnURL),
+		sql.Named("return_appid", a.ReturnAppID), sql.Named("session_id", a.Session.SessionID),
+		sql.Named("sign_url", a.Session.SignURL), sql.Named("show_code_url", a.Session.ShowCodeURL),
+		sql.Named("create_time", timeArg(a.CreateTime)), sql.Named("update_time", timeArg(a.UpdateTime)),
+	}
+}
+
+const agreementByOutContractCodeSQL = `SELECT id, ` + agreementColumns + `
+FROM agreements WHERE out_contract_code = ?`
+
+// AgreementByOutContractCode returns the agreement with the merchant's
+// out_contract_code, or service.ErrNotFound.
+func (r reader) AgreementByOutContractCode(ctx context.Context, outContractCode string) (service.Agreement, error) {
+	a, _, err := scanAgreement(r.q.QueryRowContext(ctx, agreementByOutContractCodeSQL, outContractCode))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = service.ErrNotFound
+	}
+	if err != nil {
+		return service.Agreement{}, fmt.Errorf("agreement %s: %w", outContractCode, err)
+	}
+	return a, nil
+}
+
+// The second term repeats the partial unique index's condition, so SQLite
+// uses that index; it also makes the empty contract id match nothing.
+const agreementByContractIDSQL = `SELECT id, ` + agreementColumns + `
+FROM agreements WHERE contract_id = ? AND contract_id <> ''`
+
+// AgreementByContractID returns the agreement with WeChat's contract id, or
+// service.ErrNotFound (always for the empty id).
+func (r reader) AgreementByContractID(ctx context.Context, contractID string) (service.Agreement, error) {
+	a, _, err := scanAgreement(r.q.QueryRowContext(ctx, agreementByContractIDSQL, contractID))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = service.ErrNotFound
+	}
+	if err != nil {
+		return service.Agreement{}, fmt.Errorf("agreement with contract id %s: %w", contractID, err)
+	}
+	return a, nil
+}
+
+const createAgreementSQL = `INSERT INTO agreements (` + agreementColumns + `) VALUES (
+	:out_contract_code, :contract_id, :plan_id, :sub_mchid, :sp_appid, :sub_appid,
+	:openid, :user_display_name, :channel, :state, :termination_mode, :termination_note,
+	:signed_time, :terminated_time, :session_expire_time, :user_client_ip, :return_url, :return_appid,
+	:session_id, :sign_url, :show_code_url, :create_time, :update_time)`
+
+// CreateAgreement inserts a. It returns service.ErrConflict when its
+// out_contract_code, or its non-empty contract id, is already recorded.
+// a.CreateTime must not be zero: it orders the pages of ListAgreements.
+func (t *tx) CreateAgreement(ctx context.Context, a service.Agreement) error {
+	if _, err := t.q.ExecContext(ctx, createAgreementSQL, agreementArgs(a)...); err != nil {
+		return fmt.Errorf("insert agreement %s: %w", a.OutContractCode, conflictOr(err))
+	}
+	return nil
+}
+
+const updateAgreementSQL = `UPDATE agreements SET
+	contract_id = :contract_id, plan_id = :plan_id, sub_mchid = :sub_mchid, sp_appid = :sp_appid,
+	sub_appid = :sub_appid, openid = :openid, user_display_name = :user_display_name,
+	channel = :channel, state = :state, termination_mode = :termination_mode,
+	termination_note = :termination_note, signed_time = :signed_time,
+	terminated_time = :terminated_time, session_expire_time = :session_expire_time,
+	user_client_ip = :user_client_ip, return_url = :return_url, return_appid = :return_appid,
+	session_id = :session_id, sign_url = :sign_url, show_code_url = :show_code_url,
+	create_time = :create_time, update_time = :update_time
+WHERE out_contract_code = :out_contract_code`
+
+// UpdateAgreement overwrites every field of the agreement with
+// a.OutContractCode. It returns service.ErrNotFound when there is none and
+// service.ErrConflict when a.ContractID belongs to another agreement.
+func (t *tx) UpdateAgreement(ctx context.Context, a service.Agreement) error {
+	res, err := t.q.ExecContext(ctx, updateAgreementSQL, agreementArgs(a)...)
+	if err == nil {
+		err = oneRow(res)
+	}
+	if err != nil {
+		return fmt.Errorf("update agreement %s: %w", a.OutContractCode, conflictOr(err))
+	}
+	return nil
+}
+
+const deleteAgreementSQL = `DELETE FROM agreements WHERE out_contract_code = ?`
+
+// DeleteAgreement removes the agreement with outContractCode. It returns
+// service.ErrNotFound when there is none.
+func (t *tx) DeleteAgreement(ctx context.Context, outContractCode string) error {
+	res, err := t.q.ExecContext(ctx, deleteAgreementSQL, outContractCode)
+	if err == nil {
+		err = oneRow(res)
+	}
+	if err != nil {
+		return fmt.Errorf("delete agreement %s: %w", outContractCode, err)
+	}
+	return nil
+}
+
+// oneRow returns service.ErrNotFound when res changed no row.
+func oneRow(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return service.ErrNotFound
+	}
+	return nil
+}
+
+// listAgreementsSQL starts one page: rows after the cursor in the order
+// (create_time DESC, id DESC), which the agreements_* indexes serve. The
+// filter terms and the order are appended by ListAgreements.
+const (
+	listAgreementsSQL = `SELECT id, ` + agreementColumns + `
+FROM agreements WHERE (create_time, id) < (:after_time, :after_id)`
+	listByOpenIDSQL   = ` AND openid = :openid`
+	listByPlanIDSQL   = ` AND plan_id = :plan_id`
+	listByStateSQL    = ` AND state = :state`
+	listBySubMchIDSQL = ` AND sub_mchid = :sub_mchid`
+	listOrderSQL      = ` ORDER BY create_time DESC, id DESC LIMIT :limit`
+)
+
+// ListAgreements returns one page of the agreements f selects, newest
+// first, and the token of the next page ("" on the last). f.PageSize must
+// be positive. A token this package did not issue, or issued for another
+// filter, is service.ErrInvalidPageToken.
+func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) ([]service.Agreement, string, error) {
+	after, err := decodePageToken(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list agreements: %w", err)
+	}
+	query := listAgreementsSQL
+	args := []any{sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)}
+	if f.OpenID != "" {
+		query += listByOpenIDSQL
+		args = append(args, sql.Named("openid", f.OpenID))
+	}
+	if f.PlanID != 0 {
+		query += listByPlanIDSQL
+		args = append(args, sql.Named("plan_id", f.PlanID))
+	}
+	if f.State != "" {
+		query += listByStateSQL
+		args = append(args, sql.Named("state", string(f.State)))
+	}
+	if f.SubMchID != "" {
+		query += listBySubMchIDSQL
+		args = append(args, sql.Named("sub_mchid", f.SubMchID))
+	}
+	query += listOrderSQL
+	args = append(args, sql.Named("limit", f.PageSize+1)) // one more tells whether a next page exists
+
+	as, last, err := queryAgreements(ctx, r.q, query, args, f.PageSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("list agreements: %w", err)
+	}
+	if len(as) <= f.PageSize {
+		return as, "", nil
+	}
+	return as[:f.PageSize], encodePageToken(f, last), nil
+}
+
+// queryAgreements runs a page query and returns its rows and the cursor of
+// the row at index n-1, the last one of the page.
+func queryAgreements(ctx context.Context, q querier, query string, args []any, n int) ([]service.Agreement, cursor, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, cursor{}, err
+	}
+	defer rows.Close()
+	var (
+		as   []service.Agreement
+		last cursor
+	)
+	for rows.Next() {
+		a, id, err := scanAgreement(rows)
+		if err != nil {
+			return nil, cursor{}, err
+		}
+		if len(as) == n-1 {
+			last = cursor{createTime: a.CreateTime.UnixNano(), id: id}
+		}
+		as = append(as, a)
+	}
+	return as, last, rows.Err()
+}

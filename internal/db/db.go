@@ -1,0 +1,119 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+var _ service.Store = (*DB)(nil)
+
+// DB is the SQLite store. It is safe for concurrent use.
+type DB struct {
+	reader         // reads outside a transaction, on the read pool
+	write  *sql.DB // exactly one connection: every write transaction
+	read   *sql.DB // read-only pool
+}
+
+// dsnPragmas are applied by the driver to every connection it opens.
+// _txlock=immediate makes BeginTx take the write lock at once, so a
+// transaction never fails upgrading from read to write.
+const dsnPragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+	"&_pragma=synchronous(FULL)&_txlock=immediate"
+
+// readOnlyPragma is added for the read pool, so a write cannot slip past
+// the single writer connection.
+const readOnlyPragma = "&_pragma=query_only(1)"
+
+// uriEscaper escapes the characters that would end the path of a file: URI.
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// dsn returns the modernc.org/sqlite data source name for the file at path.
+func dsn(path string) string {
+	return "file:" + uriEscaper.Replace(path) + "?" + dsnPragmas
+}
+
+// Open opens (creating if needed) the database file at path, creating its
+// parent directory, and migrates it. It fails with ErrSchemaTooNew when
+// the file was migrated by a newer papayd.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open database: %q is not a file path", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db, err := open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, path string) (_ *DB, err error) {
+	db := &DB{}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+
+	db.write, err = sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	db.write.SetConnMaxLifetime(0)
+	if err := migrate(ctx, db.write); err != nil {
+		return nil, err
+	}
+
+	// The read pool opens after the migrations, when the file is in WAL
+	// mode, so its journal_mode pragma changes nothing.
+	db.read, err = sql.Open("sqlite", dsn(path)+readOnlyPragma)
+	if err != nil {
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	db.read.SetMaxOpenConns(n)
+	db.read.SetMaxIdleConns(n)
+	if err := db.read.PingContext(ctx); err != nil {
+		return nil, err
+	}
+	db.reader = reader{q: db.read}
+	return db, nil
+}
+
+// Close closes both pools. Call it after every user of db has returned.
+func (db *DB) Close() error {
+	var errs []error
+	for _, p := range []*sql.DB{db.read, db.write} {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether both the writer and the read pool answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database writer: %w", err)
+	}
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database readers: %w", err)
+	}
+	return nil
+}

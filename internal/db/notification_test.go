@@ -1,0 +1,51 @@
+package db
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/papayd/papayd/internal/service"
+)
+
+// readNotification reads a notification back; the Store has no reader yet.
+func readNotification(t *testing.T, db *DB, id string) service.NotificationRecord {
+	t.Helper()
+	var n service.NotificationRecord
+	err := db.read.QueryRowContext(t.Context(), `SELECT id, event_type, summary, create_time, receive_time,
+		outcome, out_contract_code, contract_id, resource FROM notifications WHERE id = ?`, id).Scan(
+		&n.ID, &n.EventType, &n.Summary, timeDest{&n.CreateTime}, timeDest{&n.ReceiveTime},
+		&n.Outcome, &n.OutContractCode, &n.ContractID, &n.Resource)
+	if err != nil {
+		t.Fatalf("read notification %s: %v", id, err)
+	}
+	return n
+}
+
+func TestInsertNotification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	n := service.NotificationRecord{
+		ID: "EV-2018-001", EventType: service.EventContractSigned, Summary: "signed",
+		CreateTime:  time.Date(2026, 3, 1, 10, 0, 0, 1, shanghai),
+		ReceiveTime: time.Date(2026, 3, 1, 2, 0, 1, 999, time.UTC),
+		Outcome:     service.OutcomeApplied, OutContractCode: "OCC1", ContractID: "C1",
+		Resource: []byte(`{"contract_id":"C1"}`),
+	}
+	inTx(t, db, func(tx service.Tx) error { return tx.InsertNotification(ctx, n) })
+	if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	dup := n
+	dup.Outcome = service.OutcomeNoop
+	err := db.InTx(ctx, func(tx service.Tx) error { return tx.InsertNotification(ctx, dup) })
+	if !errors.Is(err, service.ErrConflict) {
+		t.Errorf("duplicate: err = %v, want ErrConflict", err)
+	}
+	if got := readNotification(t, db, n.ID).Outcome; got != n.Outcome {
+		t.Errorf("outcome after duplicate = %s, want %s", got, n.Outcome)
+	}
+}
