@@ -1,0 +1,19 @@
+// Package wechat is papayd's client for WeChat Pay Global auto-debit
+// ("papay") in institutional (service provider) mode, and the parser of the
+// notifications WeChat Pay sends back.
+//
+// The Client implements service.WeChat on top of the official wechatpay-go
+// core.Client, which signs every request with the merchant key and verifies
+// every 2xx answer. Keys holds the WeChat Pay verification keys (platform
+// certificates, a WeChat Pay public key, or both during a migration); the
+// Client and the NotificationParser share one Keys value, so a certificate
+// set replaced at runtime applies to answers and notifications alike.
+//
+// Errors follow service.WeChat: a WeChat error answer is a
+// *service.RemoteError; anything whose outcome is unknown (no answer, a
+// timeout, an answer that does not verify or decode) wraps
+// service.ErrWeChatUnavailable. Notifications that fail verification wrap
+// service.ErrNotificationUnauthentic; verified ones that cannot be decrypted
+// or decoded wrap service.ErrNotificationMalformed. No key, signature, body
+// or decrypted payload is logged or put into an error.
+package wechat

@@ -1,0 +1,232 @@
+package wechat
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+const (
+	// signatureType is the only Wechatpay-Signature-Type accepted.
+	signatureType = "WECHATPAY2-SHA256-RSA2048"
+	// maxClockSkew is how far Wechatpay-Timestamp may be from now, either way.
+	maxClockSkew = 5 * time.Minute
+	// aeadAlgorithm is the only resource encryption accepted.
+	aeadAlgorithm = "AEAD_AES_256_GCM"
+	aeadNonceSize = 12
+)
+
+// NotificationParser verifies and decrypts WeChat Pay notifications. It
+// does not use the SDK's notify.Handler, which panics on some hostile
+// inputs and reads the wall clock. It is safe for concurrent use.
+type NotificationParser struct {
+	keys     *Keys
+	apiV3Key []byte
+	now      func() time.Time
+}
+
+// NewNotificationParser builds a parser that verifies with keys (share the
+// Client's, see Client.Keys), decrypts with the 32-byte APIv3 key, and
+// judges timestamps by now.
+func NewNotificationParser(keys *Keys, apiV3Key []byte, now func() time.Time) (*NotificationParser, error) {
+	switch {
+	case keys == nil:
+		return nil, errors.New("wechat notifications: keys are required")
+	case len(apiV3Key) != 32:
+		return nil, fmt.Errorf("wechat notifications: the APIv3 key must be 32 bytes, not %d", len(apiV3Key))
+	case now == nil:
+		return nil, errors.New("wechat notifications: a clock is required")
+	}
+	return &NotificationParser{keys: keys, apiV3Key: bytes.Clone(apiV3Key), now: now}, nil
+}
+
+// Parse verifies a notification's signature over the raw body, then
+// decrypts and decodes it. A notification that does not verify (missing
+// headers, a stale or future timestamp, an unknown serial, a wrong
+// signature) wraps service.ErrNotificationUnauthentic; a verified one that
+// cannot be decrypted or decoded wraps service.ErrNotificationMalformed.
+// Contract is set for PAPAY.SIGN and PAPAY.TERMINATE only. Parse never
+// panics.
+func (p *NotificationParser) Parse(h http.Header, body []byte) (service.Notification, error) {
+	if err := p.verify(h, body); err != nil {
+		return service.Notification{}, err
+	}
+	return p.decode(body)
+}
+
+func unauthentic(reason string) error {
+	return fmt.Errorf("%w: %s", service.ErrNotificationUnauthentic, reason)
+}
+
+func malformed(reason string) error {
+	return fmt.Errorf("%w: %s", service.ErrNotificationMalformed, reason)
+}
+
+// verify checks the Wechatpay-* headers and the signature over
+// "TIMESTAMP\nNONCE\nBODY\n".
+func (p *NotificationParser) verify(h http.Header, body []byte) error {
+	var v [4]string
+	for i, name := range [...]string{"Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce"} {
+		if v[i] = strings.TrimSpace(h.Get(name)); v[i] == "" {
+			return unauthentic("missing header " + name)
+		}
+	}
+	serial, signature, ts, nonce := v[0], v[1], v[2], v[3]
+	if t := strings.TrimSpace(h.Get("Wechatpay-Signature-Type")); t != "" && t != signatureType {
+		return unauthentic("unsupported signature type")
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return unauthentic("timestamp is not an integer")
+	}
+	if skew := p.now().Sub(time.Unix(sec, 0)); skew > maxClockSkew || skew < -maxClockSkew {
+		return unauthentic("stale timestamp")
+	}
+	msg := make([]byte, 0, len(ts)+len(nonce)+len(body)+3)
+	msg = append(append(append(append(append(msg, ts...), '\n'), nonce...), '\n'), body...)
+	msg = append(msg, '\n')
+	switch err := p.keys.Verify(context.Background(), serial, string(msg), signature); {
+	case errors.Is(err, errUnknownSerial):
+		return unauthentic("unknown serial")
+	case err != nil:
+		return unauthentic("signature does not verify")
+	}
+	return nil
+}
+
+// envelope is the notification body; the resource is encrypted.
+type envelope struct {
+	ID         string             `json:"id"`
+	CreateTime looseTime          `json:"create_time"`
+	EventType  string             `json:"event_type"`
+	Summary    string             `json:"summary"`
+	Resource   *encryptedResource `json:"resource"`
+}
+
+type encryptedResource struct {
+	Algorithm      string `json:"algorithm"`
+	Ciphertext     string `json:"ciphertext"`
+	Nonce          string `json:"nonce"`
+	AssociatedData string `json:"associated_data"`
+}
+
+// decode parses a verified body. Reasons never quote the plaintext.
+func (p *NotificationParser) decode(body []byte) (service.Notification, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return service.Notification{}, malformed("body is not a notification object")
+	}
+	switch {
+	case env.ID == "":
+		return service.Notification{}, malformed("no id")
+	case env.Resource == nil:
+		return service.Notification{}, malformed("no resource")
+	}
+	plain, err := p.decrypt(env.Resource)
+	if err != nil {
+		return service.Notification{}, err
+	}
+	n := service.Notification{
+		ID: env.ID, EventType: env.EventType, Summary: env.Summary,
+		CreateTime: time.Time(env.CreateTime), Resource: plain,
+	}
+	if n.EventType == service.EventContractSigned || n.EventType == service.EventContractTerminated {
+		if n.Contract, err = decodeContractEvent(plain); err != nil {
+			return service.Notification{}, err
+		}
+	}
+	return n, nil
+}
+
+// decrypt opens an AEAD_AES_256_GCM resource with the APIv3 key.
+func (p *NotificationParser) decrypt(r *encryptedResource) ([]byte, error) {
+	if r.Algorithm != aeadAlgorithm {
+		return nil, malformed("unsupported resource algorithm")
+	}
+	if len(r.Nonce) != aeadNonceSize {
+		return nil, malformed("resource nonce is not 12 bytes")
+	}
+	sealed, err := base64.StdEncoding.DecodeString(r.Ciphertext)
+	if err != nil {
+		return nil, malformed("resource ciphertext is not base64")
+	}
+	block, err := aes.NewCipher(p.apiV3Key)
+	if err != nil {
+		return nil, malformed("decryption unavailable")
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, malformed("decryption unavailable")
+	}
+	plain, err := gcm.Open(nil, []byte(r.Nonce), sealed, []byte(r.AssociatedData))
+	if err != nil {
+		return nil, malformed("resource does not decrypt (wrong APIv3 key or tampered)")
+	}
+	return plain, nil
+}
+
+// contractResource is the plaintext of PAPAY.SIGN / PAPAY.TERMINATE.
+type contractResource struct {
+	SpMchID         string    `json:"sp_mchid"`
+	MchID           string    `json:"mchid"`
+	SubMchID        string    `json:"sub_mchid"`
+	SpAppID         string    `json:"sp_appid"`
+	AppID           string    `json:"appid"`
+	SubAppID        string    `json:"sub_appid"`
+	OutContractCode string    `json:"out_contract_code"`
+	ContractID      string    `json:"contract_id"`
+	PlanID          flexInt   `json:"plan_id"`
+	OpenID          string    `json:"openid"`
+	SubOpenID       string    `json:"sub_openid"`
+	SpOpenID        string    `json:"sp_openid"`
+	OperateTime     looseTime `json:"operate_time"`
+	TerminationMode string    `json:"contract_termination_mode"`
+}
+
+func decodeContractEvent(plain []byte) (*service.ContractEvent, error) {
+	var r *contractResource
+	if err := json.Unmarshal(plain, &r); err != nil || r == nil {
+		return nil, malformed("resource is not a contract object")
+	}
+	if r.ContractID == "" && r.OutContractCode == "" {
+		return nil, malformed("contract resource names no contract")
+	}
+	ev := &service.ContractEvent{
+		SpMchID:         first(r.SpMchID, r.MchID),
+		Merchant:        service.Merchant{SubMchID: r.SubMchID, SPAppID: first(r.SpAppID, r.AppID), SubAppID: r.SubAppID},
+		OutContractCode: r.OutContractCode,
+		ContractID:      r.ContractID,
+		PlanID:          int64(r.PlanID),
+		OperateTime:     time.Time(r.OperateTime),
+		TerminationMode: service.TerminationMode(r.TerminationMode),
+	}
+	// openid is the user under the app that signed: the sub-merchant's
+	// app when there is one.
+	if r.SubAppID != "" {
+		ev.OpenID = first(r.OpenID, r.SubOpenID, r.SpOpenID)
+	} else {
+		ev.OpenID = first(r.OpenID, r.SpOpenID, r.SubOpenID)
+	}
+	return ev, nil
+}
+
+// first returns the first non-empty string.
+func first(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

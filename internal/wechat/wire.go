@@ -1,0 +1,72 @@
+package wechat
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// marshal encodes v as the exact bytes that are signed and sent: no HTML
+// escaping (URLs keep their '&'), no trailing newline.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// flexInt is an integer WeChat sends as a JSON number, or as a string of
+// digits; null and "" are zero.
+type flexInt int64
+
+var errNotInteger = errors.New("not an integer")
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" {
+		return nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			*f = 0
+			return nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return errNotInteger
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+// looseTime is a time WeChat sends as RFC 3339, or in the older compact
+// form 20060102150405 (Beijing time). Anything else, of any JSON type,
+// is the zero time: a bad timestamp never makes a message unreadable.
+type looseTime time.Time
+
+var beijing = time.FixedZone("UTC+8", 8*60*60)
+
+func (t *looseTime) UnmarshalJSON(b []byte) error {
+	*t = looseTime{}
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	if v, err := time.Parse(time.RFC3339, s); err == nil {
+		*t = looseTime(v)
+	} else if v, err := time.ParseInLocation("20060102150405", s, beijing); err == nil {
+		*t = looseTime(v)
+	}
+	return nil
+}
