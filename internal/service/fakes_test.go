@@ -136,6 +136,7 @@ type fakeWeChat struct {
 	queryErr   error
 	terminates []TerminateRequest
 	termErr    error
+	termHook   func() // runs inside TerminateContract, after the fake's lock is released
 }
 
 func (f *fakeWeChat) Presign(_ context.Context, req PresignRequest) (PresignResult, error) {
@@ -156,9 +157,13 @@ func (f *fakeWeChat) QueryContract(context.Context, ContractQuery) (RemoteContra
 
 func (f *fakeWeChat) TerminateContract(_ context.Context, req TerminateRequest) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.terminates = append(f.terminates, req)
-	return f.termErr
+	hook, err := f.termHook, f.termErr
+	f.mu.Unlock()
+	if hook != nil && err == nil {
+		hook()
+	}
+	return err
 }
 
 // fakeClock is a settable clock.

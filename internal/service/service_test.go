@@ -333,3 +333,32 @@ func TestListValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestTerminateRaceWithItsNotification: WeChat may deliver PAPAY.TERMINATE
+// before TerminateAgreement records its answer. Either order ends in the
+// same agreement, with the merchant's note.
+func TestTerminateRaceWithItsNotification(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	ctx := context.Background()
+	f.presign(t, PresignInput{PlanID: 7, OpenID: "oU", OutContractCode: "C1"})
+	f.sign(t, "C1", "W1")
+	f.wc.termHook = func() {
+		o, err := f.svc.HandleNotification(ctx, Notification{ID: "T1", EventType: EventContractTerminated,
+			Contract: &ContractEvent{OutContractCode: "C1", ContractID: "W1", PlanID: 7, TerminationMode: TerminatedByMerchant, OperateTime: t0}})
+		if err != nil || o != OutcomeApplied {
+			t.Errorf("notification first: %v %v", o, err)
+		}
+	}
+	a, err := f.svc.TerminateAgreement(ctx, "W1", "merchant note")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != AgreementTerminated || a.TerminationMode != TerminatedByMerchant || a.TerminationNote != "merchant note" {
+		t.Fatalf("after the race: %+v", a)
+	}
+	stored, _ := f.store.AgreementByOutContractCode(ctx, "C1")
+	if diff := cmp.Diff(a, stored); diff != "" {
+		t.Fatalf("answer differs from the record:\n%s", diff)
+	}
+}

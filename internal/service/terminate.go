@@ -39,7 +39,13 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 		}
 		now := s.clock.Now()
 		a = cur
-		if !a.terminate(contractID, TerminatedByMerchant, note, now) {
+		changed := a.terminate(contractID, TerminatedByMerchant, note, now)
+		if !changed && a.TerminationMode == TerminatedByMerchant && a.TerminationNote == "" {
+			// The PAPAY.TERMINATE of this very call won the race (it carries
+			// no note): keep the merchant's note.
+			a.TerminationNote, changed = note, true
+		}
+		if !changed {
 			return nil
 		}
 		a.UpdateTime = now

@@ -1,0 +1,42 @@
+// Command papayd serves WeChat Pay Global auto-debit contracts and charges
+// over gRPC and REST. With no configuration it runs in sandbox mode against
+// a built-in WeChat Pay simulator.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/papayd/papayd/internal/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "papayd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := app.ParseConfig(args, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	log, err := app.NewLogger(cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

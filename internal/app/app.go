@@ -1,0 +1,225 @@
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/papayd/papayd"
+	"github.com/papayd/papayd/internal/db"
+	"github.com/papayd/papayd/internal/rpc"
+	"github.com/papayd/papayd/internal/service"
+	"github.com/papayd/papayd/internal/web"
+	"github.com/papayd/papayd/internal/wechat"
+	"github.com/papayd/papayd/internal/wechat/sandbox"
+)
+
+// App is a wired papayd, listening but not yet serving.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	grpcLis, httpLis, sandboxLis net.Listener
+	store                        *db.DB
+	sandbox                      *sandbox.Sandbox
+	sandboxSrv                   *http.Server
+	grpcSrv                      *grpc.Server
+	health                       *health.Server
+	gateway                      *web.Gateway
+	httpSrv                      *http.Server
+}
+
+// New opens the listeners and the store and wires everything. On error it
+// releases what it opened.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
+	a = &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			if a.sandbox != nil {
+				a.sandbox.Close()
+			}
+			a.closeAll()
+		}
+	}()
+	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	if a.store, err = db.Open(ctx, filepath.Join(cfg.DataDir, "papayd.db")); err != nil {
+		return nil, err
+	}
+
+	wcfg, apiV3Key, err := a.wechatConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := wechat.NewClient(wcfg, a.store, log)
+	if err != nil {
+		return nil, err
+	}
+	parser, err := wechat.NewNotificationParser(client.Keys(), apiV3Key, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(service.Config{
+		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
+		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL,
+	}, a.store, client, systemClock{}, randomIDs{}, log)
+
+	a.grpcSrv, a.health = rpc.NewServer(svc, log)
+	if a.gateway, err = web.NewGateway(ctx, a.grpcLis.Addr().String()); err != nil {
+		return nil, err
+	}
+	routes := web.Routes{
+		Gateway: a.gateway, Notify: web.NewNotify(parser, svc, log), Store: a.store,
+		OpenAPI: papayd.OpenAPI, Log: log,
+	}
+	if a.sandbox != nil {
+		routes.Sandbox = a.sandbox.ControlHandler()
+	}
+	a.httpSrv = &http.Server{Handler: web.NewMux(routes), ReadHeaderTimeout: 10 * time.Second}
+	return a, nil
+}
+
+// wechatConfig returns the WeChat client configuration and the APIv3 key:
+// from the sandbox's own keys in sandbox mode, from files in live mode. It
+// also fills the merchant defaults and the notify URL into a.cfg.
+func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
+	wcfg := wechat.Config{Timeout: cfg.WeChatTimeout}
+	if cfg.Mode == ModeLive {
+		lc, err := loadLive(cfg)
+		if err != nil {
+			return wcfg, nil, err
+		}
+		wcfg.BaseURL, wcfg.MchID, wcfg.MchCertSerial, wcfg.MchPrivateKey = cfg.WeChatBaseURL, cfg.SPMchID, cfg.MchCertSerial, lc.mchKey
+		wcfg.PlatformCerts, wcfg.PublicKeyID, wcfg.PublicKey = lc.certs, lc.pubKeyID, lc.pubKey
+		return wcfg, lc.apiV3Key, nil
+	}
+
+	creds, err := sandbox.LoadOrCreateCredentials(filepath.Join(cfg.DataDir, "sandbox"))
+	if err != nil {
+		return wcfg, nil, err
+	}
+	if a.sandboxLis, err = net.Listen("tcp", cfg.SandboxAddr); err != nil {
+		return wcfg, nil, fmt.Errorf("sandbox listener: %w", err)
+	}
+	if a.cfg.NotifyURL == "" {
+		a.cfg.NotifyURL = "http://" + a.httpLis.Addr().String() + "/wechatpay/notify"
+	}
+	a.cfg.SPMchID = creds.MchID
+	a.cfg.SubMchID = orDefault(a.cfg.SubMchID, creds.SubMchID)
+	a.cfg.SPAppID = orDefault(a.cfg.SPAppID, creds.SPAppID)
+	a.cfg.SubAppID = orDefault(a.cfg.SubAppID, creds.SubAppID)
+	if a.sandbox, err = sandbox.New(sandbox.Options{
+		Credentials: creds, TimeScale: cfg.SandboxTimeScale,
+		TerminationNotifyURL: a.cfg.NotifyURL, Logger: a.log.With("component", "sandbox"),
+	}); err != nil {
+		return wcfg, nil, err
+	}
+	a.sandboxSrv = &http.Server{Handler: a.sandbox.APIHandler(), ReadHeaderTimeout: 10 * time.Second}
+	wcfg.BaseURL = "http://" + a.sandboxLis.Addr().String()
+	wcfg.MchID, wcfg.MchCertSerial, wcfg.MchPrivateKey = creds.MchID, creds.MerchantSerial, creds.MerchantKey
+	wcfg.PlatformCerts = []*x509.Certificate{creds.PlatformCert}
+	return wcfg, creds.APIv3Key, nil
+}
+
+// GRPCAddr is the gRPC listener's address.
+func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
+
+// HTTPAddr is the HTTP listener's address.
+func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
+// Sandbox is the simulator in sandbox mode, nil in live mode.
+func (a *App) Sandbox() *sandbox.Sandbox { return a.sandbox }
+
+// Run serves until ctx is done, then shuts down in order and returns. A
+// server failure also ends it, with that error.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- serve("gRPC", a.grpcSrv.Serve(a.grpcLis)) }()
+	go func() { errc <- serve("HTTP", a.httpSrv.Serve(a.httpLis)) }()
+	attrs := []any{"mode", a.cfg.Mode, "grpc", a.GRPCAddr(), "http", "http://" + a.HTTPAddr(),
+		"notify_url", a.cfg.NotifyURL, "data_dir", a.cfg.DataDir}
+	if a.sandbox != nil {
+		go func() { errc <- serve("sandbox", a.sandboxSrv.Serve(a.sandboxLis)) }()
+		attrs = append(attrs, "sandbox_api", "http://"+a.sandboxLis.Addr().String(),
+			"sandbox_control", "http://"+a.HTTPAddr()+"/sandbox/v1")
+	}
+	a.log.Info("papayd serving", attrs...)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.shutdown()
+	return runErr
+}
+
+func serve(name string, err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return fmt.Errorf("%s server: %w", name, err)
+}
+
+// shutdown stops in order, each step bounded: the simulator (no more
+// callbacks), the HTTP port, the gRPC server, and the store last.
+func (a *App) shutdown() {
+	a.log.Info("papayd shutting down")
+	deadline := time.Now().Add(a.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	a.health.Shutdown()
+	if a.sandbox != nil {
+		a.sandbox.Close()
+		_ = a.sandboxSrv.Shutdown(ctx)
+	}
+	if err := a.httpSrv.Shutdown(ctx); err != nil {
+		_ = a.httpSrv.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { a.grpcSrv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		a.grpcSrv.Stop()
+	}
+	a.closeAll()
+	a.log.Info("papayd stopped")
+}
+
+// closeAll releases listeners, the gateway connection and the store.
+func (a *App) closeAll() {
+	if a.gateway != nil {
+		_ = a.gateway.Close()
+	}
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.sandboxLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("closing the store", "error", err.Error())
+		}
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

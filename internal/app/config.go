@@ -1,0 +1,154 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Modes.
+const (
+	ModeSandbox = "sandbox"
+	ModeLive    = "live"
+)
+
+// Config is papayd's whole configuration. Every field has a flag and a
+// PAPAYD_ environment variable; defaults live in ParseConfig only. Secrets
+// (keys) are read from files and never held here.
+type Config struct {
+	Mode     string
+	GRPCAddr string
+	HTTPAddr string
+	DataDir  string
+	LogLevel string
+	// LogFormat is "text" or "json".
+	LogFormat       string
+	ShutdownTimeout time.Duration
+
+	// WeChat Pay (live mode; in sandbox mode they default from the sandbox).
+	WeChatBaseURL          string
+	WeChatTimeout          time.Duration
+	SPMchID                string
+	SPAppID                string
+	SubMchID               string
+	SubAppID               string
+	MchCertSerial          string
+	MchPrivateKeyFile      string
+	APIv3KeyFile           string
+	WeChatPayCertFile      string
+	WeChatPayPublicKeyFile string
+	WeChatPayPublicKeyID   string
+	NotifyURL              string
+	SessionTTL             time.Duration
+
+	// Sandbox mode only.
+	SandboxAddr      string
+	SandboxTimeScale float64
+}
+
+// setting binds one Config field to a flag and an environment variable.
+type setting struct {
+	flag, env, def, usage string
+	set                   func(string) error
+}
+
+func (c *Config) settings() []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err == nil && d <= 0 {
+				err = errors.New("must be positive")
+			}
+			*p = d
+			return err
+		}
+	}
+	return []setting{
+		{"mode", "PAPAYD_MODE", ModeSandbox, "sandbox (built-in WeChat Pay simulator) or live", str(&c.Mode)},
+		{"grpc-addr", "PAPAYD_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", str(&c.GRPCAddr)},
+		{"http-addr", "PAPAYD_HTTP_ADDR", "127.0.0.1:8080", "HTTP listen address: REST gateway, /wechatpay/notify, /healthz, /openapi.json, sandbox control API", str(&c.HTTPAddr)},
+		{"data-dir", "PAPAYD_DATA_DIR", "./papayd-data", "directory of the SQLite database (and sandbox keys)", str(&c.DataDir)},
+		{"log-level", "PAPAYD_LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
+		{"log-format", "PAPAYD_LOG_FORMAT", "text", "text or json", str(&c.LogFormat)},
+		{"shutdown-timeout", "PAPAYD_SHUTDOWN_TIMEOUT", "10s", "how long a graceful shutdown may take", dur(&c.ShutdownTimeout)},
+		{"wechatpay-base-url", "PAPAYD_WECHATPAY_BASE_URL", "https://apihk.mch.weixin.qq.com", "WeChat Pay Global API base URL (live mode)", str(&c.WeChatBaseURL)},
+		{"wechatpay-timeout", "PAPAYD_WECHATPAY_TIMEOUT", "10s", "deadline of one call to WeChat Pay", dur(&c.WeChatTimeout)},
+		{"sp-mchid", "PAPAYD_SP_MCHID", "", "service provider merchant id", str(&c.SPMchID)},
+		{"sp-appid", "PAPAYD_SP_APPID", "", "service provider AppID", str(&c.SPAppID)},
+		{"sub-mchid", "PAPAYD_SUB_MCHID", "", "default sub-merchant id (a request may name another)", str(&c.SubMchID)},
+		{"sub-appid", "PAPAYD_SUB_APPID", "", "default sub-merchant AppID", str(&c.SubAppID)},
+		{"mch-cert-serial", "PAPAYD_MCH_CERT_SERIAL", "", "serial number of the merchant API certificate", str(&c.MchCertSerial)},
+		{"mch-private-key-file", "PAPAYD_MCH_PRIVATE_KEY_FILE", "", "merchant API private key, PKCS#8 or PKCS#1 PEM", str(&c.MchPrivateKeyFile)},
+		{"apiv3-key-file", "PAPAYD_APIV3_KEY_FILE", "", "file holding the 32-byte APIv3 key", str(&c.APIv3KeyFile)},
+		{"wechatpay-cert-file", "PAPAYD_WECHATPAY_CERT_FILE", "", "WeChat Pay platform certificate PEM", str(&c.WeChatPayCertFile)},
+		{"wechatpay-public-key-file", "PAPAYD_WECHATPAY_PUBLIC_KEY_FILE", "", "WeChat Pay public key PEM (public-key mode)", str(&c.WeChatPayPublicKeyFile)},
+		{"wechatpay-public-key-id", "PAPAYD_WECHATPAY_PUBLIC_KEY_ID", "", "WeChat Pay public key id, PUB_KEY_ID_...", str(&c.WeChatPayPublicKeyID)},
+		{"notify-url", "PAPAYD_NOTIFY_URL", "", "public URL of /wechatpay/notify (sandbox: derived from the HTTP address)", str(&c.NotifyURL)},
+		{"session-ttl", "PAPAYD_SESSION_TTL", "1h", "default lifetime of a signing session", dur(&c.SessionTTL)},
+		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
+		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil && !(f > 0) {
+				err = errors.New("must be positive")
+			}
+			c.SandboxTimeScale = f
+			return err
+		}},
+	}
+}
+
+// ParseConfig reads flags from args and variables from getenv; a flag wins
+// over its variable, which wins over the default.
+func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("papayd", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	values := map[string]*string{}
+	ss := c.settings()
+	for _, s := range ss {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		values[s.flag] = fs.String(s.flag, v, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, s := range ss {
+		if err := s.set(strings.TrimSpace(*values[s.flag])); err != nil {
+			return Config{}, fmt.Errorf("%s (-%s): %w", s.env, s.flag, err)
+		}
+	}
+	switch c.Mode {
+	case ModeSandbox, ModeLive:
+	default:
+		return Config{}, fmt.Errorf("PAPAYD_MODE: %q is neither %q nor %q", c.Mode, ModeSandbox, ModeLive)
+	}
+	return c, nil
+}
+
+// NewLogger returns the process logger.
+func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("PAPAYD_LOG_LEVEL: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("PAPAYD_LOG_FORMAT: %q is neither text nor json", c.LogFormat)
+}

@@ -1,0 +1,169 @@
+package app
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// liveCredentials are the keys live mode loads from files.
+type liveCredentials struct {
+	mchKey   *rsa.PrivateKey
+	apiV3Key []byte
+	certs    []*x509.Certificate
+	pubKey   *rsa.PublicKey
+	pubKeyID string
+}
+
+// loadLive checks every live-mode setting and loads the keys, naming the
+// setting at fault.
+func loadLive(c Config) (liveCredentials, error) {
+	var lc liveCredentials
+	required := []struct{ env, val string }{
+		{"PAPAYD_WECHATPAY_BASE_URL", c.WeChatBaseURL},
+		{"PAPAYD_SP_MCHID", c.SPMchID},
+		{"PAPAYD_SP_APPID", c.SPAppID},
+		{"PAPAYD_SUB_MCHID", c.SubMchID},
+		{"PAPAYD_MCH_CERT_SERIAL", c.MchCertSerial},
+		{"PAPAYD_MCH_PRIVATE_KEY_FILE", c.MchPrivateKeyFile},
+		{"PAPAYD_APIV3_KEY_FILE", c.APIv3KeyFile},
+		{"PAPAYD_NOTIFY_URL", c.NotifyURL},
+	}
+	for _, r := range required {
+		if r.val == "" {
+			return lc, fmt.Errorf("live mode: %s is required", r.env)
+		}
+	}
+	if c.WeChatPayCertFile == "" && c.WeChatPayPublicKeyFile == "" {
+		return lc, errors.New("live mode: PAPAYD_WECHATPAY_CERT_FILE or PAPAYD_WECHATPAY_PUBLIC_KEY_FILE (with PAPAYD_WECHATPAY_PUBLIC_KEY_ID) is required")
+	}
+	if (c.WeChatPayPublicKeyFile == "") != (c.WeChatPayPublicKeyID == "") {
+		return lc, errors.New("live mode: PAPAYD_WECHATPAY_PUBLIC_KEY_FILE and PAPAYD_WECHATPAY_PUBLIC_KEY_ID go together")
+	}
+	var err error
+	if lc.mchKey, err = loadPrivateKey(c.MchPrivateKeyFile); err != nil {
+		return lc, fmt.Errorf("PAPAYD_MCH_PRIVATE_KEY_FILE: %w", err)
+	}
+	if lc.apiV3Key, err = loadAPIv3Key(c.APIv3KeyFile); err != nil {
+		return lc, fmt.Errorf("PAPAYD_APIV3_KEY_FILE: %w", err)
+	}
+	if c.WeChatPayCertFile != "" {
+		if lc.certs, err = loadCertificates(c.WeChatPayCertFile); err != nil {
+			return lc, fmt.Errorf("PAPAYD_WECHATPAY_CERT_FILE: %w", err)
+		}
+	}
+	if c.WeChatPayPublicKeyFile != "" {
+		if lc.pubKey, err = loadPublicKey(c.WeChatPayPublicKeyFile); err != nil {
+			return lc, fmt.Errorf("PAPAYD_WECHATPAY_PUBLIC_KEY_FILE: %w", err)
+		}
+		lc.pubKeyID = c.WeChatPayPublicKeyID
+	}
+	return lc, nil
+}
+
+func readPEM(path, what string) (*pem.Block, []byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	block, rest := pem.Decode(raw)
+	if block == nil {
+		return nil, nil, fmt.Errorf("%s: no PEM block", what)
+	}
+	return block, rest, nil
+}
+
+// loadPrivateKey reads an RSA private key in PKCS#8 or PKCS#1 PEM. Errors
+// never include key material.
+func loadPrivateKey(path string) (*rsa.PrivateKey, error) {
+	block, _, err := readPEM(path, "private key")
+	if err != nil {
+		return nil, err
+	}
+	switch block.Type {
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("not a valid PKCS#8 private key")
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, errors.New("not an RSA private key")
+		}
+		return rk, nil
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, errors.New("not a valid PKCS#1 private key")
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("PEM block %q is not a private key", block.Type)
+}
+
+// loadAPIv3Key reads the APIv3 key; a trailing newline is forgiven, any
+// other length than 32 bytes is refused.
+func loadAPIv3Key(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key := bytes.TrimRight(raw, "\r\n")
+	if len(key) != 32 {
+		return nil, fmt.Errorf("the APIv3 key must be 32 bytes, the file holds %d", len(key))
+	}
+	return key, nil
+}
+
+// loadCertificates reads one or more platform certificates (a rotation
+// overlap may need two).
+func loadCertificates(path string) ([]*x509.Certificate, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, raw = pem.Decode(raw)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate: %w", err)
+		}
+		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
+			return nil, errors.New("certificate key is not RSA")
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no CERTIFICATE PEM block")
+	}
+	return certs, nil
+}
+
+// loadPublicKey reads a PKIX "PUBLIC KEY" PEM.
+func loadPublicKey(path string) (*rsa.PublicKey, error) {
+	block, _, err := readPEM(path, "public key")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("not a valid PKIX public key")
+	}
+	rk, ok := k.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("not an RSA public key")
+	}
+	return rk, nil
+}

@@ -1,0 +1,73 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+const (
+	alphanumeric = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	decimal      = "0123456789"
+)
+
+// chinaTime is the +08:00 zone WeChat Pay uses in every RFC 3339 time it returns.
+var chinaTime = time.FixedZone("CST", 8*60*60)
+
+// wechatTime formats t like WeChat Pay does: RFC 3339, seconds, +08:00.
+func wechatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(chinaTime).Format(time.RFC3339)
+}
+
+// randomString returns n characters drawn uniformly from alphabet (at most 256 characters)
+// using crypto/rand.
+func randomString(n int, alphabet string) string {
+	limit := 256 - 256%len(alphabet) // reject bytes above the last full cycle: no modulo bias
+	var b strings.Builder
+	b.Grow(n)
+	buf := make([]byte, n+n/2+8)
+	for b.Len() < n {
+		rand.Read(buf) // never fails since Go 1.24
+		for _, c := range buf {
+			if int(c) < limit && b.Len() < n {
+				b.WriteByte(alphabet[int(c)%len(alphabet)])
+			}
+		}
+	}
+	return b.String()
+}
+
+// newNonce returns a signing nonce: 32 letters and digits, as the SDK generates.
+func newNonce() string { return randomString(32, alphanumeric) }
+
+// newResourceNonce returns the 12-character AEAD nonce of an encrypted resource.
+func newResourceNonce() string { return randomString(12, alphanumeric) }
+
+// newRequestID returns a Request-ID header value.
+func newRequestID() string {
+	b := make([]byte, 20)
+	rand.Read(b)
+	return strings.ToUpper(hex.EncodeToString(b))
+}
+
+// newOpenID returns a WeChat-looking openid (28 characters starting with "o").
+func newOpenID() string { return "o" + randomString(27, alphanumeric+"_-") }
+
+// newSessionID returns an 18-digit session id like "201710180325670965".
+func newSessionID(now time.Time) string {
+	return now.In(chinaTime).Format("20060102") + randomString(10, decimal)
+}
+
+// newContractID returns a contract id like "Wx15463511252015071056489715" (28 characters).
+func newContractID(now time.Time) string {
+	return "Wx" + now.In(chinaTime).Format("20060102150405") + randomString(12, decimal)
+}
+
+// newNotificationID returns a notification id like "EV-2018022511223320873" (25 characters).
+func newNotificationID(now time.Time) string {
+	return "EV-" + now.In(chinaTime).Format("20060102150405") + randomString(8, decimal)
+}

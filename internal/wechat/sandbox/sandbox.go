@@ -1,0 +1,246 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// maxBodyBytes caps request bodies of the API.
+const maxBodyBytes = 1 << 20
+
+// Options configure a Sandbox. Only Credentials is required.
+type Options struct {
+	// Credentials are the keys and ids the sandbox trusts and signs with.
+	Credentials *Credentials
+
+	// Now is the clock (default time.Now); the sandbox uses it for signing timestamps,
+	// the request timestamp window, session expiry, ids and operate_time.
+	Now func() time.Time
+
+	// TimeScale multiplies the notification retry delays: 1 (the default) is WeChat's real
+	// schedule; tests use e.g. 0.0001 so that 15 s becomes 1.5 ms.
+	TimeScale float64
+
+	// TerminationNotifyURL receives PAPAY.TERMINATE. In WeChat Pay it is configured on the
+	// plan (template), not sent per request. Empty: termination notifications are dropped
+	// (and logged).
+	TerminationNotifyURL string
+
+	// PlanTerminationNotifyURLs overrides TerminationNotifyURL per plan_id.
+	PlanTerminationNotifyURLs map[int64]string
+
+	// SubMchIDs are further sub-merchants the service provider may act for, besides
+	// Credentials.SubMchID.
+	SubMchIDs []string
+
+	// HTTPClient delivers notifications. Default: no redirects followed and a timeout of
+	// 5 s × TimeScale, at least 1 s (WeChat Pay waits about 5 s for an acknowledgement).
+	HTTPClient *http.Client
+
+	// Logger receives operational logs (default: discarded). Keys, signatures and
+	// decrypted payloads are never logged.
+	Logger *slog.Logger
+
+	// UsePublicKey signs every response and notification under Wechatpay-Serial =
+	// Credentials.PublicKeyID (WeChat Pay public-key mode). Without it the platform
+	// certificate serial is used, except that a request whose own Wechatpay-Serial header
+	// names the public key id gets its response signed in public-key mode (migration).
+	UsePublicKey bool
+}
+
+// Sandbox simulates the contract part of the WeChat Pay Global papay API. It is safe for
+// concurrent use. Close it to stop notification deliveries.
+type Sandbox struct {
+	creds             *Credentials
+	merchantPublicKey *rsa.PublicKey
+	now               func() time.Time
+	scale             float64
+	terminationURL    string
+	planTermination   map[int64]string
+	subMchIDs         map[string]bool
+	client            *http.Client
+	log               *slog.Logger
+	usePublicKey      bool
+
+	api     http.Handler
+	apiMux  *http.ServeMux
+	control http.Handler
+
+	ctx    context.Context // cancelled by Close: stops deliveries
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	closed     bool
+	sessions   map[string]*Session
+	contracts  map[string]*Contract
+	byCode     map[codeKey]string // newest contract id per (sub_mchid, plan_id, out_contract_code)
+	deliveries []Delivery
+	inflight   int
+	changed    chan struct{} // closed and replaced whenever deliveries or inflight change
+}
+
+// codeKey identifies a merchant contract number.
+type codeKey struct {
+	subMchID        string
+	planID          int64
+	outContractCode string
+}
+
+// New returns a Sandbox with no sessions or contracts.
+func New(opts Options) (*Sandbox, error) {
+	if err := opts.Credentials.validate(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if opts.TimeScale < 0 {
+		return nil, errors.New("sandbox: TimeScale must not be negative")
+	}
+	merchantKey, ok := opts.Credentials.MerchantCert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("sandbox: merchant certificate does not hold an RSA key")
+	}
+	s := &Sandbox{
+		creds:             opts.Credentials,
+		merchantPublicKey: merchantKey,
+		now:               opts.Now,
+		scale:             opts.TimeScale,
+		terminationURL:    opts.TerminationNotifyURL,
+		planTermination:   opts.PlanTerminationNotifyURLs,
+		subMchIDs:         map[string]bool{opts.Credentials.SubMchID: true},
+		client:            opts.HTTPClient,
+		log:               opts.Logger,
+		usePublicKey:      opts.UsePublicKey,
+		sessions:          map[string]*Session{},
+		contracts:         map[string]*Contract{},
+		byCode:            map[codeKey]string{},
+		changed:           make(chan struct{}),
+	}
+	for _, id := range opts.SubMchIDs {
+		s.subMchIDs[id] = true
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.scale == 0 {
+		s.scale = 1
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.client == nil {
+		s.client = &http.Client{
+			Timeout: max(s.scaled(5*time.Second), time.Second),
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a redirect is not an acknowledgement
+			},
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.apiMux = s.newAPIMux()
+	s.api = http.HandlerFunc(s.serveAPI)
+	s.control = s.newControlMux()
+	return s, nil
+}
+
+// APIHandler serves the WeChat Pay API (/v3/global/papay/...). Mount it at the root of
+// its own listener: request signatures cover the path.
+func (s *Sandbox) APIHandler() http.Handler { return s.api }
+
+// ControlHandler serves the unauthenticated control API (/sandbox/v1/...) through which
+// tests and developers act as the WeChat user.
+func (s *Sandbox) ControlHandler() http.Handler { return s.control }
+
+// Credentials returns the credentials the sandbox uses.
+func (s *Sandbox) Credentials() *Credentials { return s.creds }
+
+// Close stops notification deliveries, including pending retries, and waits for their
+// goroutines. The handlers keep working; later notifications are dropped.
+func (s *Sandbox) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Sandbox) newAPIMux() *http.ServeMux {
+	const contracts = "/v3/global/papay/contracts"
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+contracts+"/miniprogram-pre-entrust-sign", s.handlePresign(ChannelMiniProgram))
+	mux.HandleFunc("POST "+contracts+"/app-pre-entrust-sign", s.handlePresign(ChannelApp))
+	mux.HandleFunc("POST "+contracts+"/h5-pre-entrust-sign", s.handlePresign(ChannelH5))
+	mux.HandleFunc("POST "+contracts+"/jsapi-pre-entrust-sign", s.handlePresign(ChannelJSAPI))
+	mux.HandleFunc("POST "+contracts+"/web-pre-entrust-sign", s.handlePresign(ChannelWeb))
+	mux.HandleFunc("GET "+contracts+"/{contract_id}", s.handleQueryByID)
+	mux.HandleFunc("GET "+contracts+"/out-contract-code/{out_contract_code}", s.handleQueryByCode)
+	mux.HandleFunc("POST "+contracts+"/{contract_id}/terminate", s.handleTerminate)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, notFound("no such API: "+r.Method+" "+r.URL.Path))
+	})
+	return mux
+}
+
+// serveAPI reads the body, authenticates, routes, and signs whatever the route wrote.
+func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
+	buf := newBufferedResponse()
+	s.routeAPI(buf, r)
+	s.log.Debug("sandbox: api", slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.Int("status", buf.status))
+	s.flushSigned(w, r, buf)
+}
+
+func (s *Sandbox) routeAPI(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeAPIError(w, paramError("", locBody, nil, "the request body exceeds 1 MiB"))
+			return
+		}
+		writeAPIError(w, paramError("", locBody, nil, "cannot read the request body"))
+		return
+	}
+	if e := s.authenticate(r, body); e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	if e := checkMediaTypes(r, body); e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.apiMux.ServeHTTP(w, r)
+}
+
+// authorize checks that the service provider may act for sub_mchid with sp_appid.
+func (s *Sandbox) authorize(subMchID, spAppID string) *apiError {
+	if !s.subMchIDs[subMchID] {
+		return noAuth(fmt.Sprintf("sub_mchid %s has no acceptance relationship with mchid %s",
+			subMchID, s.creds.MchID))
+	}
+	if spAppID != s.creds.SPAppID {
+		return noAuth(fmt.Sprintf("sp_appid %s is not bound to mchid %s", spAppID, s.creds.MchID))
+	}
+	return nil
+}
+
+// scaled multiplies a WeChat delay by TimeScale.
+func (s *Sandbox) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * s.scale)
+}
+
+// terminationURLFor is where PAPAY.TERMINATE of a plan goes.
+func (s *Sandbox) terminationURLFor(planID int64) string {
+	if u := s.planTermination[planID]; u != "" {
+		return u
+	}
+	return s.terminationURL
+}
