@@ -40,16 +40,18 @@ type App struct {
 
 // New opens the listeners and the store and wires everything. On error it
 // releases what it opened.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
-	a = &App{cfg: cfg, log: log}
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: log}
+	wired := false
 	defer func() {
-		if err != nil {
+		if !wired {
 			if a.sandbox != nil {
 				a.sandbox.Close()
 			}
 			a.closeAll()
 		}
 	}()
+	var err error
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
@@ -89,6 +91,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		routes.Sandbox = a.sandbox.ControlHandler()
 	}
 	a.httpSrv = &http.Server{Handler: web.NewMux(routes), ReadHeaderTimeout: 10 * time.Second}
+	wired = true
 	return a, nil
 }
 

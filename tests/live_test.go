@@ -1,0 +1,183 @@
+package tests
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+	"github.com/papayd/papayd/internal/app"
+	"github.com/papayd/papayd/internal/wechat/sandbox"
+)
+
+// liveEnv is a complete live-mode configuration whose keys are files
+// written from creds, pointing at baseURL.
+func liveEnv(t *testing.T, creds *sandbox.Credentials, baseURL string) map[string]string {
+	t.Helper()
+	keys := t.TempDir()
+	if err := creds.WriteFiles(keys); err != nil {
+		t.Fatal(err)
+	}
+	f := sandbox.FilesIn(keys)
+	return map[string]string{
+		"PAPAYD_MODE":                 "live",
+		"PAPAYD_GRPC_ADDR":            "127.0.0.1:0",
+		"PAPAYD_HTTP_ADDR":            "127.0.0.1:0",
+		"PAPAYD_DATA_DIR":             t.TempDir(),
+		"PAPAYD_WECHATPAY_BASE_URL":   baseURL,
+		"PAPAYD_SP_MCHID":             creds.MchID,
+		"PAPAYD_SP_APPID":             creds.SPAppID,
+		"PAPAYD_SUB_MCHID":            creds.SubMchID,
+		"PAPAYD_SUB_APPID":            creds.SubAppID,
+		"PAPAYD_MCH_CERT_SERIAL":      creds.MerchantSerial,
+		"PAPAYD_MCH_PRIVATE_KEY_FILE": f.MerchantKey,
+		"PAPAYD_APIV3_KEY_FILE":       f.APIv3Key,
+		"PAPAYD_WECHATPAY_CERT_FILE":  f.PlatformCert,
+		// Unreachable on purpose: these tests find signatures by refresh.
+		"PAPAYD_NOTIFY_URL": "http://127.0.0.1:1/wechatpay/notify",
+	}
+}
+
+func newLive(t *testing.T, env map[string]string) (*app.App, error) {
+	t.Helper()
+	cfg, err := app.ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+}
+
+// TestLiveModeFromFiles runs papayd in live mode against the simulator as a
+// stand-in for apihk, configured only through files, in platform-certificate
+// mode, public-key mode, and both at once (a migration). The user signs but
+// the notification is lost; refresh finds the signature; terminate works.
+func TestLiveModeFromFiles(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"certificate", "public-key", "both"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			creds, err := sandbox.NewCredentials()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.0001, UsePublicKey: mode == "public-key"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sb.Close()
+			wx := httptest.NewServer(sb.APIHandler())
+			defer wx.Close()
+
+			env := liveEnv(t, creds, wx.URL)
+			if mode != "certificate" {
+				dir := filepath.Dir(env["PAPAYD_MCH_PRIVATE_KEY_FILE"])
+				env["PAPAYD_WECHATPAY_PUBLIC_KEY_FILE"] = sandbox.FilesIn(dir).PlatformPublicKey
+				env["PAPAYD_WECHATPAY_PUBLIC_KEY_ID"] = creds.PublicKeyID
+			}
+			if mode == "public-key" {
+				delete(env, "PAPAYD_WECHATPAY_CERT_FILE")
+			}
+			a, err := newLive(t, env)
+			if err != nil {
+				t.Fatalf("live papayd: %v", err)
+			}
+			if a.Sandbox() != nil {
+				t.Fatal("live mode started the simulator")
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			agreements := papayv1.NewAgreementServiceClient(conn)
+
+			pre, err := agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: "oLive", UserDisplayName: "Live"})
+			if err != nil {
+				t.Fatalf("presign: %v", err)
+			}
+			c, err := sb.SignSession(pre.GetSessionId(), sandbox.User{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := agreements.GetAgreement(ctx, &papayv1.GetAgreementRequest{OutContractCode: pre.GetAgreement().GetOutContractCode(), PlanId: planID, Refresh: true})
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			if got.GetAgreement().GetState() != papayv1.AgreementState_AGREEMENT_STATE_SIGNED || got.GetAgreement().GetContractId() != c.ContractID {
+				t.Fatalf("refreshed agreement %v, want SIGNED %s", got.GetAgreement(), c.ContractID)
+			}
+			term, err := agreements.TerminateAgreement(ctx, &papayv1.TerminateAgreementRequest{ContractId: c.ContractID, TerminationNote: "live test"})
+			if err != nil || term.GetAgreement().GetState() != papayv1.AgreementState_AGREEMENT_STATE_TERMINATED {
+				t.Fatalf("terminate: %v %v", term, err)
+			}
+			if sc, _ := sb.Contract(c.ContractID); sc.State != "TERMINATED" {
+				t.Fatalf("WeChat side: %+v", sc)
+			}
+		})
+	}
+}
+
+// TestLiveModeRefusesIncompleteConfig: each missing or broken setting stops
+// papayd at start, naming the setting.
+func TestLiveModeRefusesIncompleteConfig(t *testing.T) {
+	t.Parallel()
+	creds, err := sandbox.NewCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := liveEnv(t, creds, "http://127.0.0.1:1")
+	short := filepath.Join(t.TempDir(), "short_key")
+	if err := os.WriteFile(short, []byte(strings.Repeat("k", 31)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(map[string]string){
+		"PAPAYD_SP_MCHID":             func(e map[string]string) { delete(e, "PAPAYD_SP_MCHID") },
+		"PAPAYD_SP_APPID":             func(e map[string]string) { delete(e, "PAPAYD_SP_APPID") },
+		"PAPAYD_SUB_MCHID":            func(e map[string]string) { delete(e, "PAPAYD_SUB_MCHID") },
+		"PAPAYD_MCH_CERT_SERIAL":      func(e map[string]string) { delete(e, "PAPAYD_MCH_CERT_SERIAL") },
+		"PAPAYD_MCH_PRIVATE_KEY_FILE": func(e map[string]string) { e["PAPAYD_MCH_PRIVATE_KEY_FILE"] = notPEM },
+		"PAPAYD_APIV3_KEY_FILE":       func(e map[string]string) { e["PAPAYD_APIV3_KEY_FILE"] = short },
+		"PAPAYD_NOTIFY_URL":           func(e map[string]string) { delete(e, "PAPAYD_NOTIFY_URL") },
+		"PAPAYD_WECHATPAY_CERT_FILE":  func(e map[string]string) { delete(e, "PAPAYD_WECHATPAY_CERT_FILE") },
+		"PAPAYD_WECHATPAY_PUBLIC_KEY_ID": func(e map[string]string) {
+			e["PAPAYD_WECHATPAY_PUBLIC_KEY_FILE"] = e["PAPAYD_WECHATPAY_CERT_FILE"]
+		},
+	}
+	for setting, edit := range cases {
+		t.Run(setting, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			edit(env)
+			a, err := newLive(t, env)
+			if err == nil {
+				t.Fatalf("papayd started without a valid %s (%v)", setting, a.GRPCAddr())
+			}
+			if !strings.Contains(err.Error(), setting) {
+				t.Fatalf("error %q does not name %s", err, setting)
+			}
+		})
+	}
+}
