@@ -63,7 +63,9 @@ func (f *callbackFixture) resign(t *testing.T, key *rsa.PrivateKey, serial strin
 	return h
 }
 
-func (f *callbackFixture) state(t *testing.T) *papayv1.Agreement { return getByCode(t, f.papayd, f.code) }
+func (f *callbackFixture) state(t *testing.T) *papayv1.Agreement {
+	return getByCode(t, f.papayd, f.code)
+}
 
 func TestForgedAndBrokenCallbacksChangeNothing(t *testing.T) {
 	t.Parallel()
