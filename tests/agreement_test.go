@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -172,5 +173,42 @@ func TestDeclinedSessionStaysPending(t *testing.T) {
 	}
 	if r.GetAgreement().GetState() != papayv1.AgreementState_AGREEMENT_STATE_PENDING {
 		t.Fatalf("refreshed declined agreement = %v", r.GetAgreement().GetState())
+	}
+}
+
+// TestLogsHoldNoSecrets runs the signing flow and checks that papayd's log
+// (at debug level) holds no key material, no signature and no decrypted
+// payload field.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	p := start(t, "")
+	a := signed(t, p, "oSecretive-user")
+	if _, err := p.agreements.TerminateAgreement(context.Background(), &papayv1.TerminateAgreementRequest{ContractId: a.GetContractId(), TerminationNote: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "PAPAY.TERMINATE recorded", func() bool { return len(p.notificationsFor(a.GetOutContractCode())) == 2 })
+	// A rejected callback must not leak its signature either.
+	h, body, err := p.app.Sandbox().BuildNotification("PAPAY.SIGN", "", []byte(`{"openid":"oSecretive-user"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Set("Wechatpay-Serial", "UNKNOWN")
+	p.postNotification(h, body)
+
+	creds := p.app.Sandbox().Credentials()
+	log := p.log.String()
+	if !strings.Contains(log, "papayd serving") {
+		t.Fatal("the log was not captured")
+	}
+	for what, secret := range map[string]string{
+		"APIv3 key":           string(creds.APIv3Key),
+		"private key PEM":     "PRIVATE KEY",
+		"signature":           h.Get("Wechatpay-Signature"),
+		"decrypted openid":    "oSecretive-user",
+		"notification cipher": string(body[len(body)/2 : len(body)/2+24]),
+	} {
+		if strings.Contains(log, secret) {
+			t.Errorf("papayd's log contains the %s", what)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type papayd struct {
 	conn       *grpc.ClientConn
 	http       *http.Client
 	base       string // http://127.0.0.1:PORT
+	log        *testLogWriter
 }
 
 // start runs papayd in sandbox mode on :0 ports with dataDir ("" = fresh)
@@ -62,7 +64,7 @@ func start(t *testing.T, dataDir string) *papayd {
 		cancel()
 		t.Fatal(err)
 	}
-	p := &papayd{t: t, app: a, dataDir: dataDir, cancel: cancel, done: make(chan error, 1),
+	p := &papayd{t: t, app: a, dataDir: dataDir, cancel: cancel, done: make(chan error, 1), log: logw,
 		http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + a.HTTPAddr()}
 	go func() { p.done <- a.Run(ctx) }()
 	p.conn, err = grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -93,20 +95,37 @@ func (p *papayd) stop() {
 	}
 }
 
-// testLogWriter sends papayd's log to t.Log until the test ends.
+// testLogWriter keeps papayd's log, and sends it to t.Log until the test
+// ends when -v is given.
 type testLogWriter struct {
 	t      *testing.T
+	mu     sync.Mutex
+	buf    bytes.Buffer
 	closed bool
 }
 
 func (w *testLogWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
 	if !w.closed && testing.Verbose() {
 		w.t.Log(string(bytes.TrimRight(b, "\n")))
 	}
 	return len(b), nil
 }
 
-func (w *testLogWriter) close() { w.closed = true }
+func (w *testLogWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+}
+
+// String is everything papayd logged so far.
+func (w *testLogWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
 
 // do sends a JSON request to papayd's HTTP port and decodes the answer into
 // out (if not nil). It returns the status code.
