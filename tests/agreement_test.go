@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -114,6 +115,22 @@ func TestSigningFlowGRPC(t *testing.T) {
 	}
 	if diff := cmp.Diff(ta, getByCode(t, p, a.GetOutContractCode()), protocmp.Transform()); diff != "" {
 		t.Fatalf("PAPAY.TERMINATE changed the agreement (-before +after):\n%s", diff)
+	}
+	// Every WeChat call is audited: method, path, status, Request-ID, duration.
+	calls := p.wechatCalls()
+	var got []string
+	for _, c := range calls {
+		if c.RequestID == "" || c.Duration <= 0 {
+			t.Errorf("audit row without Request-ID or duration: %+v", c)
+		}
+		got = append(got, fmt.Sprintf("%s %s %d", c.Method, c.Path, c.Status))
+	}
+	want := []string{
+		"POST /v3/global/papay/contracts/miniprogram-pre-entrust-sign 200",
+		"POST /v3/global/papay/contracts/" + contractID + "/terminate 204",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("audit of WeChat calls (-want +got):\n%s", diff)
 	}
 	// Terminating again answers the agreement as it is.
 	again, err := p.agreements.TerminateAgreement(ctx, &papayv1.TerminateAgreementRequest{ContractId: contractID, TerminationNote: "again"})

@@ -227,6 +227,40 @@ func (p *papayd) notifications() []notification {
 	return out
 }
 
+// wechatCall is one audit row of a call to WeChat Pay.
+type wechatCall struct {
+	Method, Path, Code, RequestID string
+	Status                        int
+	Duration                      int64
+}
+
+// wechatCalls reads papayd's audit of its WeChat Pay calls, oldest first.
+func (p *papayd) wechatCalls() []wechatCall {
+	p.t.Helper()
+	dbh, err := sql.Open("sqlite", "file:"+filepath.Join(p.dataDir, "papayd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer dbh.Close()
+	rows, err := dbh.Query("SELECT method, path, code, request_id, http_status, duration_ns FROM wechat_calls ORDER BY id")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []wechatCall
+	for rows.Next() {
+		var c wechatCall
+		if err := rows.Scan(&c.Method, &c.Path, &c.Code, &c.RequestID, &c.Status, &c.Duration); err != nil {
+			p.t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		p.t.Fatal(err)
+	}
+	return out
+}
+
 // notificationsFor returns the records about one out_contract_code.
 func (p *papayd) notificationsFor(outContractCode string) []notification {
 	var out []notification
