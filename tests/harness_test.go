@@ -41,18 +41,26 @@ type papayd struct {
 // and stops it when the test ends.
 func start(t *testing.T, dataDir string) *papayd {
 	t.Helper()
+	return startWith(t, dataDir, nil)
+}
+
+// startWith is start with more PAPAYD_ settings.
+func startWith(t *testing.T, dataDir string, settings map[string]string) *papayd {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	cfg, err := app.ParseConfig(nil, func(k string) string {
-		return map[string]string{
-			"PAPAYD_GRPC_ADDR":          "127.0.0.1:0",
-			"PAPAYD_HTTP_ADDR":          "127.0.0.1:0",
-			"PAPAYD_DATA_DIR":           dataDir,
-			"PAPAYD_SANDBOX_TIME_SCALE": "0.0001",
-			"PAPAYD_LOG_LEVEL":          "debug",
-		}[k]
-	}, io.Discard)
+	env := map[string]string{
+		"PAPAYD_GRPC_ADDR":          "127.0.0.1:0",
+		"PAPAYD_HTTP_ADDR":          "127.0.0.1:0",
+		"PAPAYD_DATA_DIR":           dataDir,
+		"PAPAYD_SANDBOX_TIME_SCALE": "0.0001",
+		"PAPAYD_LOG_LEVEL":          "debug",
+	}
+	for k, v := range settings {
+		env[k] = v
+	}
+	cfg, err := app.ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +204,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // notification is one processed-notification record.
 type notification struct {
-	ID, EventType, Outcome, ContractID, OutContractCode string
+	ID, EventType, Outcome, ContractID, OutContractCode, OutTradeNo string
 }
 
 // notifications reads papayd's processed-notification records through a
@@ -208,7 +216,7 @@ func (p *papayd) notifications() []notification {
 		p.t.Fatal(err)
 	}
 	defer dbh.Close()
-	rows, err := dbh.Query("SELECT id, event_type, outcome, contract_id, out_contract_code FROM notifications ORDER BY receive_time, id")
+	rows, err := dbh.Query("SELECT id, event_type, outcome, contract_id, out_contract_code, out_trade_no FROM notifications ORDER BY receive_time, id")
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -216,7 +224,7 @@ func (p *papayd) notifications() []notification {
 	var out []notification
 	for rows.Next() {
 		var n notification
-		if err := rows.Scan(&n.ID, &n.EventType, &n.Outcome, &n.ContractID, &n.OutContractCode); err != nil {
+		if err := rows.Scan(&n.ID, &n.EventType, &n.Outcome, &n.ContractID, &n.OutContractCode, &n.OutTradeNo); err != nil {
 			p.t.Fatal(err)
 		}
 		out = append(out, n)

@@ -126,7 +126,8 @@ func TestRESTErrors(t *testing.T) {
 		{"bad page size", http.MethodGet, "/v1/agreements?page_size=9999", nil, 400, "INVALID_ARGUMENT", "page_size"},
 		{"bad page token", http.MethodGet, "/v1/agreements?page_token=garbage!", nil, 400, "INVALID_PAGE_TOKEN", "page_token"},
 		{"terminate without note", http.MethodPost, "/v1/agreements/W1:terminate", map[string]any{}, 400, "INVALID_ARGUMENT", "termination_note"},
-		{"charges not yet", http.MethodGet, "/v1/charges/T1", nil, 501, "", ""},
+		{"unknown charge", http.MethodGet, "/v1/charges/T1", nil, 404, "CHARGE_NOT_FOUND", ""},
+		{"charge without amount", http.MethodPost, "/v1/charges", map[string]any{"out_trade_no": "T1", "contract_id": "W1", "description": "d"}, 400, "INVALID_ARGUMENT", "amount.total"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e restError

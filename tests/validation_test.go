@@ -157,8 +157,81 @@ func TestDomainErrorsCarryReasons(t *testing.T) {
 	if err != nil || again.GetSessionId() != pending.GetSessionId() {
 		t.Fatalf("retry: %v, session %q want %q", err, again.GetSessionId(), pending.GetSessionId())
 	}
-	_, err = p.charges.CreateCharge(ctx, &papayv1.CreateChargeRequest{OutTradeNo: "T1"})
-	if code, _, _ := statusDetails(err); code != codes.Unimplemented {
-		t.Fatalf("ChargeService before the charges issue: %v, want Unimplemented", code)
+	_, err = p.charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: "NOPE"})
+	if code, reason, _ := statusDetails(err); code != codes.NotFound || reason != "CHARGE_NOT_FOUND" {
+		t.Fatalf("unknown charge: %v %q", code, reason)
+	}
+}
+
+func TestInvalidChargeInputFieldByField(t *testing.T) {
+	t.Parallel()
+	p := start(t, "")
+	ctx := context.Background()
+	a := signed(t, p, "oValidCharge")
+	valid := func() *papayv1.CreateChargeRequest {
+		return &papayv1.CreateChargeRequest{OutTradeNo: "V-1", ContractId: a.GetContractId(),
+			Amount: &papayv1.Amount{Total: 100, Currency: "HKD"}, Description: "Club-Monthly"}
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*papayv1.CreateChargeRequest)
+		field string
+	}{
+		{"out_trade_no missing", func(r *papayv1.CreateChargeRequest) { r.OutTradeNo = "" }, "out_trade_no"},
+		{"out_trade_no 33 chars", func(r *papayv1.CreateChargeRequest) { r.OutTradeNo = strings.Repeat("1", 33) }, "out_trade_no"},
+		{"out_trade_no charset", func(r *papayv1.CreateChargeRequest) { r.OutTradeNo = "A B" }, "out_trade_no"},
+		{"contract_id missing", func(r *papayv1.CreateChargeRequest) { r.ContractId = "" }, "contract_id"},
+		{"amount missing", func(r *papayv1.CreateChargeRequest) { r.Amount = nil }, "amount.total"},
+		{"amount zero", func(r *papayv1.CreateChargeRequest) { r.Amount.Total = 0 }, "amount.total"},
+		{"amount negative", func(r *papayv1.CreateChargeRequest) { r.Amount.Total = -100 }, "amount.total"},
+		{"currency missing", func(r *papayv1.CreateChargeRequest) { r.Amount.Currency = "" }, "amount.currency"},
+		{"currency not Global", func(r *papayv1.CreateChargeRequest) { r.Amount.Currency = "BTC" }, "amount.currency"},
+		{"description missing", func(r *papayv1.CreateChargeRequest) { r.Description = "" }, "description"},
+		{"description 129 bytes", func(r *papayv1.CreateChargeRequest) { r.Description = strings.Repeat("d", 129) }, "description"},
+		{"description emoji", func(r *papayv1.CreateChargeRequest) { r.Description = "Gym 💪" }, "description"},
+		{"attach 128 bytes", func(r *papayv1.CreateChargeRequest) { r.Attach = strings.Repeat("a", 128) }, "attach"},
+		{"goods_tag 33 chars", func(r *papayv1.CreateChargeRequest) { r.GoodsTag = strings.Repeat("g", 33) }, "goods_tag"},
+		{"merchant_category_code 17 chars", func(r *papayv1.CreateChargeRequest) { r.MerchantCategoryCode = strings.Repeat("5", 17) }, "merchant_category_code"},
+		{"device_ip", func(r *papayv1.CreateChargeRequest) { r.SceneInfo = &papayv1.SceneInfo{DeviceIp: "300.0.0.1"} }, "scene_info.device_ip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := valid()
+			tc.edit(req)
+			_, err := p.charges.CreateCharge(ctx, req)
+			code, reason, fields := statusDetails(err)
+			if code != codes.InvalidArgument || reason != "INVALID_ARGUMENT" || len(fields) == 0 || fields[0] != tc.field {
+				t.Fatalf("got %v %q %v, want INVALID_ARGUMENT naming %s", code, reason, fields, tc.field)
+			}
+		})
+	}
+	list, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{})
+	if err != nil || len(list.GetCharges()) != 0 {
+		t.Fatalf("invalid requests left %d charges (%v)", len(list.GetCharges()), err)
+	}
+	for _, tc := range []struct {
+		name  string
+		call  func() error
+		field string
+	}{
+		{"get without key", func() error { _, err := p.charges.GetCharge(ctx, &papayv1.GetChargeRequest{}); return err }, "out_trade_no"},
+		{"get with both keys", func() error {
+			_, err := p.charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: "A", TransactionId: "B"})
+			return err
+		}, "out_trade_no"},
+		{"list state", func() error { _, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{State: 77}); return err }, "state"},
+		{"list page_size", func() error { _, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 501}); return err }, "page_size"},
+		{"list time range", func() error {
+			now := time.Now()
+			_, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{CreateTimeStart: timestamppb.New(now), CreateTimeEnd: timestamppb.New(now.Add(-time.Hour))})
+			return err
+		}, "create_time_end"},
+		{"close without number", func() error { _, err := p.charges.CloseCharge(ctx, &papayv1.CloseChargeRequest{}); return err }, "out_trade_no"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, fields := statusDetails(tc.call())
+			if code != codes.InvalidArgument || len(fields) == 0 || fields[0] != tc.field {
+				t.Fatalf("got %v %v, want INVALID_ARGUMENT naming %s", code, fields, tc.field)
+			}
+		})
 	}
 }

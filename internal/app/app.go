@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	svc := service.New(service.Config{
 		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
-		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL,
+		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL, MerchantCategoryCode: a.cfg.MerchantCategoryCode,
 	}, a.store, client, systemClock{}, randomIDs{}, log)
 
 	a.grpcSrv, a.health = rpc.NewServer(svc, log)
@@ -124,6 +124,7 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 	a.cfg.SubMchID = orDefault(a.cfg.SubMchID, creds.SubMchID)
 	a.cfg.SPAppID = orDefault(a.cfg.SPAppID, creds.SPAppID)
 	a.cfg.SubAppID = orDefault(a.cfg.SubAppID, creds.SubAppID)
+	a.cfg.MerchantCategoryCode = orDefault(a.cfg.MerchantCategoryCode, "5999")
 	if a.sandbox, err = sandbox.New(sandbox.Options{
 		Credentials: creds, TimeScale: cfg.SandboxTimeScale,
 		TerminationNotifyURL: a.cfg.NotifyURL, Logger: a.log.With("component", "sandbox"),

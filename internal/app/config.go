@@ -45,6 +45,7 @@ type Config struct {
 	WeChatPayPublicKeyID   string
 	NotifyURL              string
 	SessionTTL             time.Duration
+	MerchantCategoryCode   string
 
 	// Sandbox mode only.
 	SandboxAddr      string
@@ -91,6 +92,7 @@ func (c *Config) settings() []setting {
 		{"wechatpay-public-key-id", "PAPAYD_WECHATPAY_PUBLIC_KEY_ID", "", "WeChat Pay public key id, PUB_KEY_ID_...", str(&c.WeChatPayPublicKeyID)},
 		{"notify-url", "PAPAYD_NOTIFY_URL", "", "public URL of /wechatpay/notify (sandbox: derived from the HTTP address)", str(&c.NotifyURL)},
 		{"session-ttl", "PAPAYD_SESSION_TTL", "1h", "default lifetime of a signing session", dur(&c.SessionTTL)},
+		{"merchant-category-code", "PAPAYD_MERCHANT_CATEGORY_CODE", "", "default merchant category code (MCC) of charges (sandbox: 5999)", str(&c.MerchantCategoryCode)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
 		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", func(v string) error {
 			f, err := strconv.ParseFloat(v, 64)

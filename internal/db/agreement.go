@@ -17,7 +17,7 @@ const agreementColumns = `out_contract_code, contract_id, plan_id, sub_mchid, sp
 	session_id, sign_url, show_code_url, create_time, update_time`
 
 // scanAgreement reads a row of `id, ` + agreementColumns.
-func scanAgreement(row interface{ Scan(...any) error }) (a service.Agreement, id int64, err error) {
+func scanAgreement(row rowScanner) (a service.Agreement, id int64, err error) {
 	err = row.Scan(&id,
 		&a.OutContractCode, &a.ContractID, &a.PlanID, &a.SubMchID, &a.SPAppID, &a.SubAppID,
 		&a.OpenID, &a.UserDisplayName, &a.Channel, &a.State, &a.TerminationMode, &a.TerminationNote,
@@ -166,7 +166,8 @@ FROM agreements WHERE (create_time, id) < (:after_time, :after_id)`
 // be positive. A token this package did not issue, or issued for another
 // filter, is service.ErrInvalidPageToken.
 func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) ([]service.Agreement, string, error) {
-	after, err := decodePageToken(f)
+	filter := agreementFilterHash(f)
+	after, err := decodePageToken(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agreements: %w", err)
 	}
@@ -189,39 +190,16 @@ func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) (
 		args = append(args, sql.Named("sub_mchid", f.SubMchID))
 	}
 	query += listOrderSQL
-	args = append(args, sql.Named("limit", f.PageSize+1)) // one more tells whether a next page exists
 
-	as, last, err := queryAgreements(ctx, r.q, query, args, f.PageSize)
+	as, next, err := queryPage(ctx, r.q, query, args, f.PageSize, filter, agreementPageRow)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agreements: %w", err)
 	}
-	if len(as) <= f.PageSize {
-		return as, "", nil
-	}
-	return as[:f.PageSize], encodePageToken(f, last), nil
+	return as, next, nil
 }
 
-// queryAgreements runs a page query and returns its rows and the cursor of
-// the row at index n-1, the last one of the page.
-func queryAgreements(ctx context.Context, q querier, query string, args []any, n int) ([]service.Agreement, cursor, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, cursor{}, err
-	}
-	defer rows.Close()
-	var (
-		as   []service.Agreement
-		last cursor
-	)
-	for rows.Next() {
-		a, id, err := scanAgreement(rows)
-		if err != nil {
-			return nil, cursor{}, err
-		}
-		if len(as) == n-1 {
-			last = cursor{createTime: a.CreateTime.UnixNano(), id: id}
-		}
-		as = append(as, a)
-	}
-	return as, last, rows.Err()
+// agreementPageRow reads a row of a page of agreements and its cursor.
+func agreementPageRow(row rowScanner) (service.Agreement, cursor, error) {
+	a, id, err := scanAgreement(row)
+	return a, cursor{createTime: a.CreateTime.UnixNano(), id: id}, err
 }

@@ -14,8 +14,12 @@
 //
 // Encoding: times are INTEGER unix nanoseconds in UTC (they order as
 // integers), the zero time is NULL and reads back as the zero time, and
-// times come back in UTC. An empty contract id is stored as the empty string; a partial
-// unique index makes non-empty contract ids unique.
+// times come back in UTC. An empty contract id or transaction id is stored
+// as the empty string; partial unique indexes make the non-empty ones
+// unique. Money is INTEGER in the currency's minor unit, never REAL. A
+// charge's promotion detail is a JSON array in a TEXT column, with JSON
+// names fixed by this package; none (nil or empty) is NULL and reads back
+// as nil.
 //
 // Errors: a missing row is service.ErrNotFound, a unique-key violation is
 // service.ErrConflict (detected by SQLite's extended result code), a page

@@ -71,6 +71,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
+	return applyMigrations(ctx, db, ms)
+}
+
+// applyMigrations applies the migrations of ms, which run 1..n, that db
+// has not recorded yet. Tests call it with a prefix of the embedded ones to
+// build a database of an older schema.
+func applyMigrations(ctx context.Context, db *sql.DB, ms []migration) error {
 	if _, err := db.ExecContext(ctx, createSchemaMigrationsSQL); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}

@@ -8,8 +8,9 @@ import (
 )
 
 const insertNotificationSQL = `INSERT INTO notifications
-	(id, event_type, summary, create_time, receive_time, outcome, out_contract_code, contract_id, resource)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(id, event_type, summary, create_time, receive_time, outcome, out_contract_code, contract_id,
+	out_trade_no, transaction_id, resource)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // InsertNotification records a processed notification, its decrypted
 // resource included. It returns service.ErrConflict when n.ID is already
@@ -17,7 +18,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 func (t *tx) InsertNotification(ctx context.Context, n service.NotificationRecord) error {
 	_, err := t.q.ExecContext(ctx, insertNotificationSQL,
 		n.ID, n.EventType, n.Summary, timeArg(n.CreateTime), timeArg(n.ReceiveTime), string(n.Outcome),
-		n.OutContractCode, n.ContractID, n.Resource)
+		n.OutContractCode, n.ContractID, n.OutTradeNo, n.TransactionID, n.Resource)
 	if err != nil {
 		return fmt.Errorf("insert notification %s: %w", n.ID, conflictOr(err))
 	}

@@ -14,9 +14,10 @@ func readNotification(t *testing.T, db *DB, id string) service.NotificationRecor
 	t.Helper()
 	var n service.NotificationRecord
 	err := db.read.QueryRowContext(t.Context(), `SELECT id, event_type, summary, create_time, receive_time,
-		outcome, out_contract_code, contract_id, resource FROM notifications WHERE id = ?`, id).Scan(
+		outcome, out_contract_code, contract_id, out_trade_no, transaction_id, resource
+		FROM notifications WHERE id = ?`, id).Scan(
 		&n.ID, &n.EventType, &n.Summary, timeDest{&n.CreateTime}, timeDest{&n.ReceiveTime},
-		&n.Outcome, &n.OutContractCode, &n.ContractID, &n.Resource)
+		&n.Outcome, &n.OutContractCode, &n.ContractID, &n.OutTradeNo, &n.TransactionID, &n.Resource)
 	if err != nil {
 		t.Fatalf("read notification %s: %v", id, err)
 	}
@@ -33,6 +34,7 @@ func TestInsertNotification(t *testing.T) {
 		ReceiveTime: time.Date(2026, 3, 1, 2, 0, 1, 999, time.UTC),
 		Outcome:     service.OutcomeApplied, OutContractCode: "OCC1", ContractID: "C1",
 		Resource: []byte(`{"contract_id":"C1"}`),
+		// OutTradeNo and TransactionID stay empty: a PAPAY.* event has none.
 	}
 	inTx(t, db, func(tx service.Tx) error { return tx.InsertNotification(ctx, n) })
 	if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
@@ -47,5 +49,42 @@ func TestInsertNotification(t *testing.T) {
 	}
 	if got := readNotification(t, db, n.ID).Outcome; got != n.Outcome {
 		t.Errorf("outcome after duplicate = %s, want %s", got, n.Outcome)
+	}
+}
+
+func TestInsertTransactionNotification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	ns := []service.NotificationRecord{{
+		ID: "EV-2", EventType: service.EventTransactionSuccess, Summary: "paid",
+		CreateTime:  time.Date(2026, 3, 1, 10, 0, 0, 1, shanghai),
+		ReceiveTime: time.Date(2026, 3, 1, 2, 0, 1, 999, time.UTC),
+		Outcome:     service.OutcomeAnomaly, ContractID: "C1", OutTradeNo: "T1", TransactionID: "X1",
+		Resource: []byte(`{"transaction_id":"X1"}`),
+	}, {
+		// A second notification of the same trade is its own record.
+		ID: "EV-3", EventType: service.EventTransactionSuccess, Outcome: service.OutcomeNoop,
+		OutTradeNo: "T1", TransactionID: "X1",
+	}}
+	inTx(t, db, func(tx service.Tx) error {
+		for _, n := range ns {
+			if err := tx.InsertNotification(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, n := range ns {
+		if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", n.ID, diff)
+		}
+	}
+	var count int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE out_trade_no = 'T1'`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != 2 {
+		t.Errorf("%d notifications of T1, want 2", count)
 	}
 }

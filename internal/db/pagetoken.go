@@ -1,16 +1,19 @@
 package db
 
 import (
+	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
+	"time"
 
 	"github.com/papayd/papayd/internal/service"
 )
 
-// cursor is the position of the last agreement of a page in the order
+// cursor is the position of the last row of a page in the order
 // (create_time DESC, id DESC); the next page starts after it.
 type cursor struct {
 	createTime int64 // unix nanoseconds
@@ -27,25 +30,27 @@ const (
 	pageTokenLen     = 1 + 8 + 8 + 8
 )
 
-// encodePageToken returns the token of the page after c under f.
-func encodePageToken(f service.AgreementFilter, c cursor) string {
+// encodePageToken returns the token of the page after c under the filter
+// whose filterKey hash is filter.
+func encodePageToken(filter uint64, c cursor) string {
 	b := make([]byte, 0, pageTokenLen)
 	b = append(b, pageTokenVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.createTime))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.id))
-	b = binary.BigEndian.AppendUint64(b, filterHash(f))
+	b = binary.BigEndian.AppendUint64(b, filter)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodePageToken returns the cursor f.PageToken names: firstPage for "",
-// service.ErrInvalidPageToken for a token not issued for this filter.
-func decodePageToken(f service.AgreementFilter) (cursor, error) {
-	if f.PageToken == "" {
+// decodePageToken returns the cursor token names: firstPage for "",
+// service.ErrInvalidPageToken for a token not issued for the filter whose
+// hash is filter.
+func decodePageToken(token string, filter uint64) (cursor, error) {
+	if token == "" {
 		return firstPage, nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(f.PageToken)
+	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(b) != pageTokenLen || b[0] != pageTokenVersion ||
-		binary.BigEndian.Uint64(b[17:]) != filterHash(f) {
+		binary.BigEndian.Uint64(b[17:]) != filter {
 		return cursor{}, fmt.Errorf("page token: %w", service.ErrInvalidPageToken)
 	}
 	return cursor{
@@ -54,16 +59,78 @@ func decodePageToken(f service.AgreementFilter) (cursor, error) {
 	}, nil
 }
 
-// filterHash identifies what f selects (not its page size or token), so a
-// token cannot be replayed under another filter.
-func filterHash(f service.AgreementFilter) uint64 {
-	h := fnv.New64a()
-	var b []byte
-	for _, s := range []string{f.OpenID, string(f.State), f.SubMchID} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
+// filterKey is the encoding of what a filter selects (not its page size or
+// token). Its hash goes into page tokens, so a token cannot be replayed
+// under another filter. Every value is length- or flag-prefixed, so two
+// filters never encode alike.
+type filterKey []byte
+
+func (k filterKey) str(s string) filterKey {
+	k = binary.AppendUvarint(k, uint64(len(s)))
+	return append(k, s...)
+}
+
+func (k filterKey) int(v int64) filterKey { return binary.AppendVarint(k, v) }
+
+// time encodes the instant of t (not its zone); the zero time differs from
+// every other.
+func (k filterKey) time(t time.Time) filterKey {
+	if t.IsZero() {
+		return append(k, 0)
 	}
-	b = binary.AppendVarint(b, f.PlanID)
-	h.Write(b)
+	return append(k, 1).int(t.Unix()).int(int64(t.Nanosecond()))
+}
+
+func (k filterKey) hash() uint64 {
+	h := fnv.New64a()
+	h.Write(k)
 	return h.Sum64()
+}
+
+// agreementFilterHash identifies what f selects.
+func agreementFilterHash(f service.AgreementFilter) uint64 {
+	return filterKey(nil).str(f.OpenID).str(string(f.State)).str(f.SubMchID).int(f.PlanID).hash()
+}
+
+// chargeFilterHash identifies what f selects. It starts with the table
+// name, so a token of ListAgreements is not one of ListCharges.
+func chargeFilterHash(f service.ChargeFilter) uint64 {
+	return filterKey(nil).str("charges").
+		str(f.ContractID).str(f.OutContractCode).str(f.OpenID).str(string(f.State)).str(f.SubMchID).
+		time(f.CreatedFrom).time(f.CreatedTo).hash()
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// queryPage runs a page query, whose last parameter is the row limit
+// (pageSize+1: the extra row tells whether a next page exists), and
+// returns the page and the token of the next ("" on the last). scan reads
+// one row and its cursor; filter is the hash the token is bound to.
+func queryPage[T any](ctx context.Context, q querier, query string, args []any, pageSize int, filter uint64,
+	scan func(rowScanner) (T, cursor, error)) ([]T, string, error) {
+	if pageSize < 1 {
+		return nil, "", fmt.Errorf("page size %d is not positive", pageSize)
+	}
+	args = append(args, sql.Named("limit", pageSize+1))
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var (
+		page []T
+		last cursor
+	)
+	for rows.Next() {
+		v, c, err := scan(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(page) == pageSize {
+			return page, encodePageToken(filter, last), nil // the extra row: there is a next page
+		}
+		page, last = append(page, v), c
+	}
+	return page, "", rows.Err()
 }

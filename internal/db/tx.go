@@ -16,14 +16,15 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// reader implements service.AgreementReader over a querier: the read pool
-// for *DB, the transaction for tx.
+// reader implements service.AgreementReader and service.ChargeReader over
+// a querier: the read pool for *DB, the transaction for tx.
 type reader struct {
 	q querier
 }
 
 var (
 	_ service.AgreementReader = reader{}
+	_ service.ChargeReader    = reader{}
 	_ service.Tx              = (*tx)(nil)
 )
 

@@ -124,10 +124,8 @@ func channelFromProto(c papayv1.SigningChannel) (service.Channel, error) {
 	if c == papayv1.SigningChannel_SIGNING_CHANNEL_UNSPECIFIED {
 		return service.ChannelMiniProgram, nil
 	}
-	for k, v := range channelToProto {
-		if v == c {
-			return k, nil
-		}
+	if ch, ok := fromProto(channelToProto, c); ok {
+		return ch, nil
 	}
 	return "", fieldError("channel", "unknown signing channel")
 }
@@ -143,10 +141,8 @@ func agreementStateFromProto(s papayv1.AgreementState) (service.AgreementState, 
 	if s == papayv1.AgreementState_AGREEMENT_STATE_UNSPECIFIED {
 		return "", nil
 	}
-	for k, v := range agreementStateToProto {
-		if v == s {
-			return k, nil
-		}
+	if st, ok := fromProto(agreementStateToProto, s); ok {
+		return st, nil
 	}
 	return "", fieldError("state", "unknown agreement state")
 }
@@ -165,6 +161,17 @@ func terminationModeToProto(m service.TerminationMode) papayv1.TerminationMode {
 		return papayv1.TerminationMode_TERMINATION_MODE_EXPIRED
 	}
 	return papayv1.TerminationMode_TERMINATION_MODE_OTHER
+}
+
+// fromProto finds the domain value that m maps to p.
+func fromProto[D, P comparable](m map[D]P, p P) (D, bool) {
+	for d, v := range m {
+		if v == p {
+			return d, true
+		}
+	}
+	var zero D
+	return zero, false
 }
 
 func timeToProto(t time.Time) *timestamppb.Timestamp {

@@ -18,7 +18,7 @@ import (
 func NewServer(svc *service.Service, log *slog.Logger) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(UnaryInterceptor(log)))
 	papayv1.RegisterAgreementServiceServer(srv, NewAgreementServer(svc))
-	papayv1.RegisterChargeServiceServer(srv, &ChargeServer{})
+	papayv1.RegisterChargeServiceServer(srv, NewChargeServer(svc))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	for _, name := range []string{"", papayv1.AgreementService_ServiceDesc.ServiceName, papayv1.ChargeService_ServiceDesc.ServiceName} {

@@ -80,6 +80,10 @@ var (
 	ErrAgreementNotFound     = &Error{Kind: KindNotFound, Reason: "AGREEMENT_NOT_FOUND", Message: "agreement not found"}
 	ErrAgreementNotSigned    = &Error{Kind: KindFailedPrecondition, Reason: "AGREEMENT_NOT_SIGNED", Message: "agreement is not signed"}
 	ErrOutContractCodeReused = &Error{Kind: KindConflict, Reason: "OUT_CONTRACT_CODE_REUSED", Message: "out_contract_code is already used with other parameters"}
+	ErrChargeNotFound        = &Error{Kind: KindNotFound, Reason: "CHARGE_NOT_FOUND", Message: "charge not found"}
+	ErrOutTradeNoReused      = &Error{Kind: KindConflict, Reason: "OUT_TRADE_NO_REUSED", Message: "out_trade_no is already used with other parameters"}
+	ErrOrderPaid             = &Error{Kind: KindFailedPrecondition, Reason: "ORDER_PAID", Message: "the charge is paid; it cannot be closed (refund it instead)"}
+	ErrChargeFinal           = &Error{Kind: KindFailedPrecondition, Reason: "CHARGE_FINAL", Message: "the charge already reached a final state"}
 	ErrContractNotExist      = &Error{Kind: KindNotFound, Reason: "CONTRACT_NOT_EXIST", Message: "WeChat Pay does not know this contract"}
 	ErrWeChatUnavailable     = &Error{Kind: KindUnavailable, Reason: "WECHATPAY_UNAVAILABLE", Message: "WeChat Pay is unavailable; retry later with the same parameters"}
 	ErrWeChatRejected        = &Error{Kind: KindInvalid, Reason: "WECHATPAY_REJECTED", Message: "WeChat Pay rejected the request"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -20,16 +21,19 @@ type memStore struct {
 type memState struct {
 	agreements    map[string]Agreement
 	notifications map[string]NotificationRecord
+	charges       map[string]Charge
+	anomalies     []Anomaly
 }
 
 func newMemStore() *memStore {
-	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}}}
+	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}}}
 }
 
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications)}}
+	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
+		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies)}}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -53,6 +57,18 @@ func (m *memStore) AgreementByContractID(ctx context.Context, id string) (Agreem
 
 func (m *memStore) ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error) {
 	return m.view().ListAgreements(ctx, f)
+}
+
+func (m *memStore) ChargeByOutTradeNo(ctx context.Context, no string) (Charge, error) {
+	return m.view().ChargeByOutTradeNo(ctx, no)
+}
+
+func (m *memStore) ChargeByTransactionID(ctx context.Context, id string) (Charge, error) {
+	return m.view().ChargeByTransactionID(ctx, id)
+}
+
+func (m *memStore) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error) {
+	return m.view().ListCharges(ctx, f)
 }
 
 func (m *memStore) RecordWeChatCall(ctx context.Context, c WeChatCall) error {
@@ -119,6 +135,55 @@ func (t *memTx) DeleteAgreement(_ context.Context, code string) error {
 	return nil
 }
 
+func (t *memTx) ChargeByOutTradeNo(_ context.Context, no string) (Charge, error) {
+	c, ok := t.charges[no]
+	if !ok {
+		return Charge{}, ErrNotFound
+	}
+	return c, nil
+}
+
+func (t *memTx) ChargeByTransactionID(_ context.Context, id string) (Charge, error) {
+	for _, c := range t.charges {
+		if id != "" && c.TransactionID == id {
+			return c, nil
+		}
+	}
+	return Charge{}, ErrNotFound
+}
+
+func (t *memTx) ListCharges(_ context.Context, f ChargeFilter) ([]Charge, string, error) {
+	var out []Charge
+	for _, c := range t.charges {
+		if (f.ContractID == "" || c.ContractID == f.ContractID) && (f.State == "" || c.State == f.State) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OutTradeNo < out[j].OutTradeNo })
+	return out, "", nil
+}
+
+func (t *memTx) CreateCharge(_ context.Context, c Charge) error {
+	if _, ok := t.charges[c.OutTradeNo]; ok {
+		return ErrConflict
+	}
+	t.charges[c.OutTradeNo] = c
+	return nil
+}
+
+func (t *memTx) UpdateCharge(_ context.Context, c Charge) error {
+	if _, ok := t.charges[c.OutTradeNo]; !ok {
+		return ErrNotFound
+	}
+	t.charges[c.OutTradeNo] = c
+	return nil
+}
+
+func (t *memTx) InsertAnomaly(_ context.Context, a Anomaly) error {
+	t.anomalies = append(t.anomalies, a)
+	return nil
+}
+
 func (t *memTx) InsertNotification(_ context.Context, n NotificationRecord) error {
 	if _, ok := t.notifications[n.ID]; ok {
 		return ErrConflict
@@ -137,6 +202,38 @@ type fakeWeChat struct {
 	terminates []TerminateRequest
 	termErr    error
 	termHook   func() // runs inside TerminateContract, after the fake's lock is released
+
+	deductions []TransactionRequest
+	deduct     func(TransactionRequest) (RemoteTransaction, error) // default: SUCCESS
+	order      RemoteTransaction
+	orderErr   error
+	reverses   []string
+	reverseErr error
+}
+
+func (f *fakeWeChat) CreateTransaction(_ context.Context, req TransactionRequest) (RemoteTransaction, error) {
+	f.mu.Lock()
+	f.deductions = append(f.deductions, req)
+	deduct := f.deduct
+	f.mu.Unlock()
+	if deduct != nil {
+		return deduct(req)
+	}
+	return RemoteTransaction{OutTradeNo: req.OutTradeNo, TransactionID: "T-" + req.OutTradeNo, ContractID: req.ContractID,
+		TradeState: TradeSuccess, Amount: req.Amount, PayerTotal: req.Amount.Total, PayerCurrency: req.Amount.Currency, BankType: "CFT"}, nil
+}
+
+func (f *fakeWeChat) QueryTransaction(context.Context, TransactionQuery) (RemoteTransaction, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.order, f.orderErr
+}
+
+func (f *fakeWeChat) ReverseTransaction(_ context.Context, _, outTradeNo string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reverses = append(f.reverses, outTradeNo)
+	return f.reverseErr
 }
 
 func (f *fakeWeChat) Presign(_ context.Context, req PresignRequest) (PresignResult, error) {

@@ -11,6 +11,7 @@ import (
 const (
 	EventContractSigned     = "PAPAY.SIGN"
 	EventContractTerminated = "PAPAY.TERMINATE"
+	EventTransactionSuccess = "TRANSACTION.SUCCESS"
 )
 
 // Notification is a verified, decrypted WeChat Pay notification.
@@ -24,6 +25,9 @@ type Notification struct {
 	Resource []byte
 	// Contract is the decoded resource of PAPAY.* events.
 	Contract *ContractEvent
+	// Transaction is the decoded resource of TRANSACTION.SUCCESS (WeChat's
+	// "transaction_id", or "id" in the generic payment naming).
+	Transaction *RemoteTransaction
 }
 
 // ContractEvent is the resource of PAPAY.SIGN and PAPAY.TERMINATE.
@@ -56,6 +60,10 @@ const (
 	// OutcomeUnhandled: an event type this version does not process; it is
 	// stored, not dropped.
 	OutcomeUnhandled Outcome = "UNHANDLED"
+	// OutcomeAnomaly: the notification disagrees with the local record
+	// (amount, currency, contract); it is stored with an Anomaly and changes
+	// no money field.
+	OutcomeAnomaly Outcome = "ANOMALY"
 )
 
 // NotificationRecord is a processed notification as stored.
@@ -68,6 +76,8 @@ type NotificationRecord struct {
 	Outcome         Outcome
 	OutContractCode string
 	ContractID      string
+	OutTradeNo      string
+	TransactionID   string
 	Resource        []byte
 }
 
@@ -89,13 +99,17 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 	var outcome Outcome
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		outcome = OutcomeUnhandled
-		if ev := n.Contract; ev != nil && (n.EventType == EventContractSigned || n.EventType == EventContractTerminated) {
-			rec.OutContractCode, rec.ContractID = ev.OutContractCode, ev.ContractID
-			o, err := s.applyContractEvent(ctx, tx, n.EventType, ev)
-			if err != nil {
-				return err
-			}
-			outcome = o
+		var err error
+		switch {
+		case n.Contract != nil && (n.EventType == EventContractSigned || n.EventType == EventContractTerminated):
+			rec.OutContractCode, rec.ContractID = n.Contract.OutContractCode, n.Contract.ContractID
+			outcome, err = s.applyContractEvent(ctx, tx, n.EventType, n.Contract)
+		case n.Transaction != nil && n.EventType == EventTransactionSuccess:
+			rec.OutTradeNo, rec.TransactionID, rec.ContractID = n.Transaction.OutTradeNo, n.Transaction.TransactionID, n.Transaction.ContractID
+			outcome, err = s.applyTransactionEvent(ctx, tx, n)
+		}
+		if err != nil {
+			return err
 		}
 		rec.Outcome = outcome
 		if err := tx.InsertNotification(ctx, rec); err != nil {
@@ -114,7 +128,8 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 		return "", fmt.Errorf("notification %s: %w", n.ID, err)
 	}
 	s.log.InfoContext(ctx, "notification processed", "notification_id", n.ID, "event_type", n.EventType,
-		"outcome", string(outcome), "out_contract_code", rec.OutContractCode, "contract_id", rec.ContractID)
+		"outcome", string(outcome), "out_contract_code", rec.OutContractCode, "contract_id", rec.ContractID,
+		"out_trade_no", rec.OutTradeNo)
 	return outcome, nil
 }
 
@@ -170,4 +185,26 @@ func findForEvent(ctx context.Context, tx Tx, ev *ContractEvent) (Agreement, err
 		return tx.AgreementByContractID(ctx, ev.ContractID)
 	}
 	return Agreement{}, ErrNotFound
+}
+
+// applyTransactionEvent applies TRANSACTION.SUCCESS inside tx: matched by
+// out_trade_no (else transaction id), compared on money and contract, and
+// applied through the same state machine as a deduction answer.
+func (s *Service) applyTransactionEvent(ctx context.Context, tx Tx, n Notification) (Outcome, error) {
+	rt := *n.Transaction
+	if rt.TradeState == "" {
+		rt.TradeState = TradeSuccess
+	}
+	c, err := tx.ChargeByOutTradeNo(ctx, rt.OutTradeNo)
+	if errors.Is(err, ErrNotFound) && rt.TransactionID != "" {
+		c, err = tx.ChargeByTransactionID(ctx, rt.TransactionID)
+	}
+	if errors.Is(err, ErrNotFound) {
+		s.log.WarnContext(ctx, "notification for an unknown charge", "out_trade_no", rt.OutTradeNo, "transaction_id", rt.TransactionID)
+		return OutcomeUnmatched, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.applyTransaction(ctx, tx, &c, rt, n.ID)
 }

@@ -16,6 +16,8 @@ type Config struct {
 	NotifyURL string
 	// SessionTTL is the default lifetime of a signing session.
 	SessionTTL time.Duration
+	// MerchantCategoryCode is the default MCC of charges.
+	MerchantCategoryCode string
 }
 
 // DefaultSessionTTL is the signing-session lifetime when none is configured.
@@ -29,6 +31,9 @@ type Service struct {
 	clock  Clock
 	ids    IDs
 	log    *slog.Logger
+	// chargeLocks serialises the calls about one out_trade_no in this
+	// process, so concurrent retries make one WeChat call.
+	chargeLocks keyedMutex
 }
 
 // New returns a Service. log may be nil.

@@ -8,6 +8,7 @@ import (
 // Store is the durable record. internal/db implements it on SQLite.
 type Store interface {
 	AgreementReader
+	ChargeReader
 	// InTx runs fn in one write transaction: committed when fn returns nil,
 	// rolled back otherwise (fn's error is returned as is). Write
 	// transactions are serialised, so a read-modify-write inside fn is safe.
@@ -29,9 +30,21 @@ type AgreementReader interface {
 	ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error)
 }
 
+// ChargeReader reads charges.
+type ChargeReader interface {
+	// ChargeByOutTradeNo returns ErrNotFound when there is none.
+	ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (Charge, error)
+	// ChargeByTransactionID returns ErrNotFound when there is none.
+	ChargeByTransactionID(ctx context.Context, transactionID string) (Charge, error)
+	// ListCharges returns one page, newest first, and the token of the next
+	// page ("" on the last). An unknown token is ErrInvalidPageToken.
+	ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error)
+}
+
 // Tx is the view of the store inside one transaction.
 type Tx interface {
 	AgreementReader
+	ChargeReader
 	// CreateAgreement inserts a. ErrConflict when the out_contract_code, or
 	// a non-empty contract id, is already recorded.
 	CreateAgreement(ctx context.Context, a Agreement) error
@@ -45,6 +58,14 @@ type Tx interface {
 	// InsertNotification records a processed notification. ErrConflict when
 	// its id is already recorded.
 	InsertNotification(ctx context.Context, n NotificationRecord) error
+	// CreateCharge inserts c. ErrConflict when its out_trade_no, or a
+	// non-empty transaction id, is already recorded.
+	CreateCharge(ctx context.Context, c Charge) error
+	// UpdateCharge overwrites the charge with c.OutTradeNo. ErrNotFound when
+	// there is none; ErrConflict when c.TransactionID belongs to another.
+	UpdateCharge(ctx context.Context, c Charge) error
+	// InsertAnomaly records a disagreement papayd will not resolve silently.
+	InsertAnomaly(ctx context.Context, a Anomaly) error
 }
 
 // WeChatCall is the audit record of one call to WeChat Pay. It holds no

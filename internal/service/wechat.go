@@ -22,6 +22,15 @@ type WeChat interface {
 	QueryContract(ctx context.Context, q ContractQuery) (RemoteContract, error)
 	// TerminateContract ends a signed contract on the merchant's behalf.
 	TerminateContract(ctx context.Context, req TerminateRequest) error
+	// CreateTransaction deducts against a contract. WeChat answers the
+	// transaction (usually SUCCESS) or refuses with a *RemoteError.
+	CreateTransaction(ctx context.Context, req TransactionRequest) (RemoteTransaction, error)
+	// QueryTransaction reads an order by transaction id or out_trade_no. An
+	// order WeChat does not know is a *RemoteError whose NotFound() is true.
+	QueryTransaction(ctx context.Context, q TransactionQuery) (RemoteTransaction, error)
+	// ReverseTransaction closes an unpaid order. A paid one is a
+	// *RemoteError with Code ORDER_PAID; a closed one ORDER_CLOSED.
+	ReverseTransaction(ctx context.Context, subMchID, outTradeNo string) error
 }
 
 // Merchant names the sub-merchant and the app ids a call is made for.

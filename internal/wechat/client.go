@@ -68,8 +68,8 @@ type Recorder interface {
 	RecordWeChatCall(ctx context.Context, c service.WeChatCall) error
 }
 
-// Client calls the WeChat Pay Global papay contract endpoints. It is safe
-// for concurrent use.
+// Client calls the WeChat Pay Global papay contract and deduction
+// (transaction) endpoints. It is safe for concurrent use.
 type Client struct {
 	sdk     *core.Client
 	base    string

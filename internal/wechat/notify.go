@@ -56,8 +56,9 @@ func NewNotificationParser(keys *Keys, apiV3Key []byte, now func() time.Time) (*
 // headers, a stale or future timestamp, an unknown serial, a wrong
 // signature) wraps service.ErrNotificationUnauthentic; a verified one that
 // cannot be decrypted or decoded wraps service.ErrNotificationMalformed.
-// Contract is set for PAPAY.SIGN and PAPAY.TERMINATE only. Parse never
-// panics.
+// Contract is set for PAPAY.SIGN and PAPAY.TERMINATE only, Transaction
+// for TRANSACTION.SUCCESS only; other event types carry the plaintext in
+// Resource alone. Parse never panics.
 func (p *NotificationParser) Parse(h http.Header, body []byte) (service.Notification, error) {
 	if err := p.verify(h, body); err != nil {
 		return service.Notification{}, err
@@ -146,6 +147,11 @@ func (p *NotificationParser) decode(body []byte) (service.Notification, error) {
 			return service.Notification{}, err
 		}
 	}
+	if n.EventType == service.EventTransactionSuccess {
+		if n.Transaction, err = decodeTransactionEvent(plain); err != nil {
+			return service.Notification{}, err
+		}
+	}
 	return n, nil
 }
 
@@ -219,6 +225,20 @@ func decodeContractEvent(plain []byte) (*service.ContractEvent, error) {
 		ev.OpenID = first(r.OpenID, r.SpOpenID, r.SubOpenID)
 	}
 	return ev, nil
+}
+
+// decodeTransactionEvent decodes the TRANSACTION.SUCCESS resource: the
+// transaction object, with "transaction_id" or (generic naming) "id". Its
+// fields are kept as WeChat gives them; trade_state is not filled in.
+func decodeTransactionEvent(plain []byte) (*service.RemoteTransaction, error) {
+	t, err := parseTransaction(plain)
+	if err != nil {
+		return nil, malformed("resource is not a transaction object")
+	}
+	if t.OutTradeNo == "" {
+		return nil, malformed("transaction resource has no out_trade_no")
+	}
+	return &t, nil
 }
 
 // first returns the first non-empty string.

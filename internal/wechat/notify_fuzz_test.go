@@ -86,12 +86,13 @@ func FuzzParse(f *testing.F) {
 			if selfSigned && errors.Is(err, service.ErrNotificationUnauthentic) {
 				t.Fatalf("validly signed input rejected: %v", err)
 			}
-			if n.ID != "" || n.Contract != nil || n.Resource != nil {
+			if n.ID != "" || n.Contract != nil || n.Transaction != nil || n.Resource != nil {
 				t.Fatalf("error %v with a non-zero notification", err)
 			}
 			return
 		}
 		isContract := n.EventType == service.EventContractSigned || n.EventType == service.EventContractTerminated
+		isTransaction := n.EventType == service.EventTransactionSuccess
 		switch {
 		case n.ID == "":
 			t.Fatal("notification without an id")
@@ -99,6 +100,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%s without a contract: %+v", n.EventType, n.Contract)
 		case !isContract && n.Contract != nil:
 			t.Fatalf("%s with a contract", n.EventType)
+		case isTransaction && (n.Transaction == nil || n.Transaction.OutTradeNo == ""):
+			t.Fatalf("%s without a transaction: %+v", n.EventType, n.Transaction)
+		case !isTransaction && n.Transaction != nil:
+			t.Fatalf("%s with a transaction", n.EventType)
 		}
 	})
 }
@@ -118,7 +123,10 @@ func fuzzSeeds() []fuzzSeed {
 	}
 	signH, signB := notif{id: "EV-SIGN", eventType: "PAPAY.SIGN", createTime: "2015-05-20T13:29:35+08:00", plaintext: signPlaintext}.build()
 	termH, termB := notif{id: "EV-TERM", eventType: "PAPAY.TERMINATE", plaintext: `{"contract_id":"C9","plan_id":"66","contract_termination_mode":"USER"}`}.build()
-	txH, txB := notif{id: "EV-TX", eventType: "TRANSACTION.SUCCESS", plaintext: `{"transaction_id":"42"}`}.build()
+	txH, txB := notif{id: "EV-TX", eventType: "TRANSACTION.SUCCESS", createTime: "2021-12-09T10:56:28+08:00", plaintext: txPlaintext}.build()
+	txIDH, txIDB := notif{id: "EV-TX-ID", eventType: "TRANSACTION.SUCCESS",
+		plaintext: `{"sub_mchid":"10000097","out_trade_no":"T1","id":"42","trade_state":"SUCCESS","amount":{"total":"100","currency":"HKD"}}`}.build()
+	txNoKeyH, txNoKeyB := notif{id: "EV-TX-NOKEY", eventType: "TRANSACTION.SUCCESS", plaintext: `{"transaction_id":"42"}`}.build()
 	staleH, staleB := notif{id: "EV-STALE", eventType: "PAPAY.SIGN", plaintext: signPlaintext, sign: signStale}.build()
 	tampered := asGiven(signH, signB)
 	tampered.body = []byte(strings.Replace(string(signB), "EV-SIGN", "EV-SIGM", 1))
@@ -129,6 +137,8 @@ func fuzzSeeds() []fuzzSeed {
 		{"valid-sign", asGiven(signH, signB), nil},
 		{"valid-terminate", asGiven(termH, termB), nil},
 		{"valid-transaction", asGiven(txH, txB), nil},
+		{"valid-transaction-id", asGiven(txIDH, txIDB), nil},
+		{"transaction-no-out-trade-no", asGiven(txNoKeyH, txNoKeyB), malformed},
 		{"tampered-body", tampered, unauth},
 		{"stale", asGiven(staleH, staleB), unauth},
 		{"unknown-serial", unknown, unauth},
@@ -142,6 +152,11 @@ func fuzzSeeds() []fuzzSeed {
 			plaintext: []byte(`{"out_contract_code":"X","plan_id":7,"sub_openid":"o","contract_termination_mode":"MERCHANT"}`)}, nil},
 		{"encrypted-not-json", fuzzInput{mode: 2, nonce: "n5", eventType: "PAPAY.SIGN", plaintext: []byte(`plain text`)}, malformed},
 		{"encrypted-wrong-types", fuzzInput{mode: 2, nonce: "n6", eventType: "PAPAY.TERMINATE", plaintext: []byte(`{"contract_id":1}`)}, malformed},
+		{"encrypted-transaction", fuzzInput{mode: 2, ts: "2021-12-09T10:56:28+08:00", nonce: "n7", eventType: "TRANSACTION.SUCCESS",
+			plaintext: []byte(`{"out_trade_no":"T2","transaction_id":"43","trade_state":"SUCCESS","amount":{"total":1,"currency":"JPY"},` +
+				`"promotion_detail":[{"amount":1,"goods_detail":[{"quantity":1}]}]}`)}, nil},
+		{"encrypted-transaction-float-amount", fuzzInput{mode: 2, nonce: "n8", eventType: "TRANSACTION.SUCCESS",
+			plaintext: []byte(`{"out_trade_no":"T3","amount":{"total":1.5}}`)}, malformed},
 	}
 }
 

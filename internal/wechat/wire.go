@@ -70,3 +70,24 @@ func (t *looseTime) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// looseString is a descriptive text field (trade_state_desc, bank_type, a
+// promotion's name): a JSON string as given, a number as its literal text,
+// anything else the empty string. Such a field never makes an answer
+// unreadable; identifiers, states, currencies and amounts are not loose.
+type looseString string
+
+func (s *looseString) UnmarshalJSON(b []byte) error {
+	*s = ""
+	switch {
+	case len(b) == 0:
+	case b[0] == '"':
+		var v string
+		if json.Unmarshal(b, &v) == nil {
+			*s = looseString(v)
+		}
+	case b[0] == '-' || ('0' <= b[0] && b[0] <= '9'):
+		*s = looseString(b)
+	}
+	return nil
+}

@@ -13,6 +13,11 @@ const (
 	CodeNoAuth           = "NO_AUTH"            // 403
 	CodeContractNotExist = "CONTRACT_NOT_EXIST" // 403
 	CodeNotFound         = "NOT_FOUND"          // 404
+	CodeNotEnough        = "NOT_ENOUGH"         // 403 deduction refused: balance insufficient
+	CodeOutTradeNoUsed   = "OUT_TRADE_NO_USED"  // 400 out_trade_no reused with other parameters
+	CodeOrderPaid        = "ORDER_PAID"         // 400 reverse of a paid order
+	CodeOrderClosed      = "ORDER_CLOSED"       // 400 reverse or deduction of a closed order
+	CodeOrderNotExist    = "ORDER_NOT_EXIST"    // 404 query of an unknown order
 )
 
 // Locations of a PARAM_ERROR's offending field.
@@ -82,4 +87,8 @@ func contractNotExist() *apiError {
 
 func notFound(msg string) *apiError {
 	return &apiError{status: http.StatusNotFound, Code: CodeNotFound, Message: msg}
+}
+
+func orderError(status int, code, msg string) *apiError {
+	return &apiError{status: status, Code: code, Message: msg}
 }

@@ -156,7 +156,7 @@ func TestUnknownPathsAreSignedNotFound(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sandbox.Options{})
 	for _, tt := range []struct{ method, uri string }{
-		{http.MethodGet, "/v3/global/papay/transactions/4200001136202112092809736426?sub_mchid=1"},
+		{http.MethodGet, "/v3/global/papay/transactions/id/4200001136202112092809736426?sub_mchid=1"}, // no /id/ in papay
 		{http.MethodPost, "/v3/papay/hk/contracts/100005698"},
 		{http.MethodDelete, contractsV3 + "/Wx1"},
 	} {

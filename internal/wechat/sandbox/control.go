@@ -23,6 +23,10 @@ func (s *Sandbox) newControlMux() *http.ServeMux {
 	mux.HandleFunc("GET /sandbox/v1/contracts/{contract_id}", s.controlGetContract)
 	mux.HandleFunc("POST /sandbox/v1/contracts/{action}", s.controlContractAction)
 	mux.HandleFunc("GET /sandbox/v1/notifications", s.controlNotifications)
+	mux.HandleFunc("GET /sandbox/v1/payers/{openid}", s.controlGetPayer)
+	mux.HandleFunc("POST /sandbox/v1/payers/{action}", s.controlPayerAction)
+	mux.HandleFunc("GET /sandbox/v1/orders", s.controlOrders)
+	mux.HandleFunc("GET /sandbox/v1/orders/{out_trade_no}", s.controlGetOrder)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, controlError{"NOT_FOUND", "no such control endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -115,6 +119,70 @@ func (s *Sandbox) controlNotifications(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]Delivery{"deliveries": s.Deliveries()})
 }
 
+func (s *Sandbox) controlGetPayer(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.Payer(r.PathValue("openid")))
+}
+
+// controlPayerAction serves POST /sandbox/v1/payers/{openid}:configure with a PayerConfig
+// body; unknown fields are rejected so that a misspelt setting does not pass unnoticed.
+func (s *Sandbox) controlPayerAction(w http.ResponseWriter, r *http.Request) {
+	openID, verb := cutVerb(r.PathValue("action"))
+	if verb != "configure" {
+		writeJSON(w, http.StatusNotFound, controlError{"NOT_FOUND", "use {openid}:configure"})
+		return
+	}
+	var cfg PayerConfig
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&cfg)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, controlError{"INVALID_ARGUMENT", "the body must be a payer configuration: " + err.Error()})
+		return
+	}
+	p, err := s.ConfigurePayer(openID, cfg)
+	if err != nil {
+		writeControlError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// controlOrders serves GET /sandbox/v1/orders: the whole ledger.
+func (s *Sandbox) controlOrders(w http.ResponseWriter, _ *http.Request) {
+	orders := s.Orders()
+	deductions := 0
+	for _, o := range orders {
+		deductions += o.Deductions
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": orders, "deductions": deductions})
+}
+
+// controlGetOrder serves GET /sandbox/v1/orders/{out_trade_no}[?sub_mchid=].
+func (s *Sandbox) controlGetOrder(w http.ResponseWriter, r *http.Request) {
+	no, subMchID := r.PathValue("out_trade_no"), r.URL.Query().Get("sub_mchid")
+	var (
+		o     Order
+		found bool
+	)
+	if subMchID == "" {
+		o, found = s.Order(no)
+	} else {
+		for _, each := range s.Orders() {
+			if each.OutTradeNo == no && each.SubMchID == subMchID {
+				o, found = each, true
+			}
+		}
+	}
+	if !found {
+		writeControlError(w, ErrOrderNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
 // cutVerb splits "ID:verb" at the last colon.
 func cutVerb(action string) (id, verb string) {
 	i := strings.LastIndexByte(action, ':')
@@ -142,7 +210,7 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
 func writeControlError(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "INTERNAL"
 	switch {
-	case errors.Is(err, ErrSessionNotFound), errors.Is(err, ErrContractNotFound):
+	case errors.Is(err, ErrSessionNotFound), errors.Is(err, ErrContractNotFound), errors.Is(err, ErrOrderNotFound):
 		status, code = http.StatusNotFound, "NOT_FOUND"
 	case errors.Is(err, ErrSessionExpired):
 		status, code = http.StatusGone, "SESSION_EXPIRED"
@@ -154,6 +222,8 @@ func writeControlError(w http.ResponseWriter, err error) {
 		status, code = http.StatusConflict, "CONTRACT_TERMINATED"
 	case errors.Is(err, ErrUserMismatch):
 		status, code = http.StatusForbidden, "USER_MISMATCH"
+	case errors.Is(err, ErrInvalidPayerConfig):
+		status, code = http.StatusBadRequest, "INVALID_ARGUMENT"
 	}
 	writeJSON(w, status, controlError{code, err.Error()})
 }

@@ -37,31 +37,33 @@ type Delivery struct {
 	Final          bool      `json:"final"`                 // delivered, or the last attempt
 }
 
-// notify starts delivering a notification in the background. An empty URL (no
-// termination URL configured) or a closed sandbox drops it.
-func (s *Sandbox) notify(url, eventType string, resource ContractResource) {
-	log := s.log.With(slog.String("event_type", eventType), slog.String("contract_id", resource.ContractID))
+// notify starts delivering a notification in the background and returns its id. An
+// empty URL (no termination URL configured) or a closed sandbox drops it (id "").
+// subject ("contract_id", id) names what the notification is about in logs.
+func (s *Sandbox) notify(url, eventType string, resource any, subject ...any) string {
+	log := s.log.With(append([]any{slog.String("event_type", eventType)}, subject...)...)
 	if url == "" {
 		log.Warn("sandbox: no notification URL configured; notification dropped")
-		return
+		return ""
 	}
 	id := newNotificationID(s.now())
 	body, err := s.notificationBody(eventType, id, resource)
 	if err != nil {
 		log.Error("sandbox: build notification", slog.Any("err", err))
-		return
+		return ""
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		log.Warn("sandbox: closed; notification dropped")
-		return
+		return ""
 	}
 	s.inflight++
 	s.broadcastLocked()
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go s.deliver(id, eventType, url, body)
+	return id
 }
 
 // deliver tries a notification on the retry schedule until it is acknowledged, the
@@ -161,7 +163,8 @@ func (s *Sandbox) WaitDelivered(ctx context.Context, n int) ([]Delivery, error) 
 	})
 }
 
-// WaitIdle waits until no notification is being delivered or waiting for a retry.
+// WaitIdle waits until no notification is being delivered or waiting for a retry, and
+// no USERPAYING order is waiting to settle.
 func (s *Sandbox) WaitIdle(ctx context.Context) error {
 	_, err := s.waitLog(ctx, func() bool { return s.inflight == 0 })
 	return err

@@ -1,7 +1,7 @@
-// Package sandbox simulates the contract part of the WeChat Pay Global auto-debit
-// ("papay") API v3 in institutional (service-provider) mode, so that papayd and its tests
-// run the whole signing flow locally with real signatures, real AES-256-GCM encryption and
-// the real notification retry schedule.
+// Package sandbox simulates the WeChat Pay Global auto-debit ("papay") API v3 in
+// institutional (service-provider) mode — contracts and deductions — so that papayd and
+// its tests run the whole signing and charging flow locally with real signatures, real
+// AES-256-GCM encryption and the real notification retry schedule.
 //
 // A Sandbox serves two handlers:
 //
@@ -12,8 +12,10 @@
 //     -Serial) and carries a Request-ID, so wechatpay-go's validator accepts it.
 //   - ControlHandler: the unauthenticated /sandbox/v1 API through which a test or a
 //     developer plays the WeChat user: sign or decline a session, terminate a contract,
-//     and inspect contracts and the notification log. SignSession, DeclineSession,
-//     UserTerminate and PlatformTerminate are the same actions in Go.
+//     script how the user's deductions go, and inspect contracts, the order ledger and
+//     the notification log. SignSession, DeclineSession, UserTerminate,
+//     PlatformTerminate, ConfigurePayer, Payer, Order, Orders and Deductions are the
+//     same in Go.
 //
 // Endpoints of the API (paths exact):
 //
@@ -23,6 +25,11 @@
 //	GET  /v3/global/papay/contracts/{contract_id}                       -> contract
 //	GET  /v3/global/papay/contracts/out-contract-code/{code}?plan_id=   -> contract
 //	POST /v3/global/papay/contracts/{contract_id}/terminate              -> 204
+//	POST /v3/global/papay/transactions                                  -> transaction
+//	GET  /v3/global/papay/transactions/{transaction_id}?sub_mchid=      -> transaction
+//	GET  /v3/global/papay/transactions/out-trade-no/{no}?sub_mchid=     -> transaction
+//	     (also /out_trade_no/{no}, the spelling of the official examples)
+//	POST /v3/global/papay/transactions/out-trade-no/{no}/reverse        -> 204
 //
 // Control API:
 //
@@ -32,11 +39,16 @@
 //	POST /sandbox/v1/contracts/{contract_id}:terminate {"mode"?: "USER"|"PLATFORM"} -> 200 contract
 //	GET  /sandbox/v1/contracts/{contract_id}         -> contract
 //	GET  /sandbox/v1/notifications                   -> {"deliveries": [...]}
+//	POST /sandbox/v1/payers/{openid}:configure       PayerConfig -> 200 payer
+//	GET  /sandbox/v1/payers/{openid}                 -> payer (defaults if never configured)
+//	GET  /sandbox/v1/orders                          -> {"orders": [...], "deductions": n}
+//	GET  /sandbox/v1/orders/{out_trade_no}[?sub_mchid=] -> Order (ledger entry)
 //
-// Control errors are {"code","message"}: 404 NOT_FOUND (unknown session or contract),
-// 410 SESSION_EXPIRED, 409 SESSION_CLOSED (already signed or declined), 409
+// Control errors are {"code","message"}: 404 NOT_FOUND (unknown session, contract or
+// order), 410 SESSION_EXPIRED, 409 SESSION_CLOSED (already signed or declined), 409
 // CONTRACT_EXISTS, 409 CONTRACT_TERMINATED, 403 USER_MISMATCH (other openid, or H5
-// client IP differing from user_client_ip), 400 INVALID_ARGUMENT.
+// client IP differing from user_client_ip), 400 INVALID_ARGUMENT (also an invalid payer
+// configuration or an unknown field in it).
 //
 // # Error decisions
 //
@@ -70,6 +82,17 @@
 //     contract), and for any other path or method.
 //   - 403 CONTRACT_NOT_EXIST for terminating an unknown, already terminated, or other
 //     sub-merchant's contract.
+//   - Deduction: 403 NO_AUTH when the contract is unknown (a session id is not a
+//     contract), TERMINATED, or another sub-merchant's (the seed guide's code for "no
+//     contract"); 403 NOT_ENOUGH "balance insufficient" when the payer refuses; 400
+//     OUT_TRADE_NO_USED for an out_trade_no used before with other parameters; 400
+//     ORDER_CLOSED for the number of a CLOSED order. out_trade_no is 1 to 32 letters,
+//     digits and _-|*@; amount.currency one of the 30 Global ISO 4217 codes;
+//     scene_info.device_id at most 32 bytes, device_ip an IP address.
+//   - Queries: 404 ORDER_NOT_EXIST for an unknown order or another sub-merchant's; 403
+//     NO_AUTH for a sub_mchid that is not the provider's; sub_mchid is required (query).
+//   - Reverse: sub_mchid in the JSON body (documented) or, if the body has none, the
+//     query string; 404 NOT_FOUND (unknown), 400 ORDER_PAID (SUCCESS), 400 ORDER_CLOSED.
 //
 // # Sessions and notifications
 //
@@ -85,5 +108,53 @@
 //
 // Times are RFC 3339 with a +08:00 offset, as WeChat Pay writes them. The resource of a
 // notification is AEAD_AES_256_GCM under the APIv3 key with associated data "papay",
-// original_type "papay" (WeChat's value is undocumented).
+// original_type "papay" for PAPAY.* (WeChat's value is undocumented), and "transaction"
+// for TRANSACTION.SUCCESS.
+//
+// # Deductions
+//
+// Every deduction that names a signed contract creates an order in the ledger, keyed by
+// (sub_mchid, out_trade_no), with a 28-digit transaction_id; Order.Requests counts the
+// requests that named it and Order.Deductions the times money was taken (0 or 1), so
+// tests can assert "exactly one deduction". Requests are applied to the ledger under one
+// lock: concurrent identical submissions deduct once. Re-submitting an out_trade_no
+// with the same parameters (everything but scene_info) answers the order as it stands —
+// 200, no second deduction, no payer behaviour — except that a PAYERROR order is tried
+// again (the FAQ lets an unpaid number be reused), which lets a topped-up payer pay it.
+//
+// The transaction object (TransactionResource) is the deduction answer, the query
+// answer and the TRANSACTION.SUCCESS payload: trade_type AUTH, bank_type CFT by
+// default, transaction_id (not id), payer.sp_openid the contract's openid and
+// payer.sub_openid a stable openid derived for the sub_appid (omitted without one),
+// amount.exchange_rate always {SETTLEMENT_RATE, rate ×10^8}. payer_total and
+// success_time are set only once the order is paid (0 and absent before). Promotions
+// use papay's wxpay_contribute_amount spelling.
+//
+// The payer is the contract's openid; PayerConfig scripts it (ConfigurePayer replaces
+// the whole scenario; zero fields are defaults):
+//
+//   - payer_currency defaults to the order currency (rate 100000000, any configured rate
+//     ignored); another currency uses exchange_rate, default 90000000. payer_total =
+//     (total − promotion) × rate / 10^8, integer arithmetic rounded half up
+//     (ConvertAmount). balance is in the payer currency, unlimited when unset; a payment
+//     lowers it; a deduction above it is refused like INSUFFICIENT_BALANCE.
+//   - SUCCEED (default): SUCCESS at once, 200, TRANSACTION.SUCCESS to notify_url.
+//   - INSUFFICIENT_BALANCE: 403 NOT_ENOUGH; the order is PAYERROR; nothing is sent.
+//   - USERPAYING: 200 USERPAYING; after settle_after_ms (real time, default 200 ms) it
+//     becomes SUCCESS (or PAYERROR if the balance no longer covers it) and notifies,
+//     unless reversed first. Pending settlements count for WaitIdle; Close drops them.
+//   - SLOW: paid and notified at once; answered after delay_ms (real time, default 1 s),
+//     or when the client gives up.
+//   - NO_ANSWER: paid and notified; the handler panics with http.ErrAbortHandler, so
+//     net/http drops the connection and the client sees a transport error (a wrapping
+//     handler that recovers panics would turn this into a 500).
+//   - NOTIFY_FIRST: paid and notified; answered once that notification was acknowledged
+//     or given up, at most NotifyFirstBound (5 s), so the merchant gets the notification
+//     before the deduction answer.
+//
+// Reverse closes an unpaid order (USERPAYING or PAYERROR): trade_state CLOSED, and its
+// out_trade_no can never be deducted again. TRANSACTION.SUCCESS uses the retry schedule
+// and delivery log of the contract notifications; BuildNotification with an altered
+// TransactionResource forges one (e.g. a tampered amount). No notification is sent for
+// a failed deduction (none is documented for Global papay).
 package sandbox

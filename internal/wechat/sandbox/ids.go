@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"time"
@@ -70,4 +72,17 @@ func newContractID(now time.Time) string {
 // newNotificationID returns a notification id like "EV-2018022511223320873" (25 characters).
 func newNotificationID(now time.Time) string {
 	return "EV-" + now.In(chinaTime).Format("20060102150405") + randomString(8, decimal)
+}
+
+// newTransactionID returns a WeChat order number of 28 digits like
+// "4200001136202112092809736426": "42000" + 5 digits + the date + 10 digits.
+func newTransactionID(now time.Time) string {
+	return "42000" + randomString(5, decimal) + now.In(chinaTime).Format("20060102") + randomString(10, decimal)
+}
+
+// derivedOpenID returns the stable openid of the user openID under another app
+// (sub_openid): WeChat openids are per app.
+func derivedOpenID(appID, openID string) string {
+	sum := sha256.Sum256([]byte(appID + "\x00" + openID))
+	return "o" + base64.RawURLEncoding.EncodeToString(sum[:])[:27]
 }

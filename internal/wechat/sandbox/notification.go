@@ -6,21 +6,34 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Notification event types.
 const (
-	EventSign      = "PAPAY.SIGN"
-	EventTerminate = "PAPAY.TERMINATE"
+	EventSign               = "PAPAY.SIGN"
+	EventTerminate          = "PAPAY.TERMINATE"
+	EventTransactionSuccess = "TRANSACTION.SUCCESS"
 )
 
-// Constants of the notification envelope.
+// Constants of the notification envelope. Contract events (PAPAY.*) use the papay
+// original type and associated data, TRANSACTION.* events the transaction ones.
 const (
-	ResourceTypeEncrypted = "encrypt-resource"
-	AlgorithmAESGCM       = "AEAD_AES_256_GCM"
-	OriginalTypePapay     = "papay"
-	AssociatedDataPapay   = "papay"
+	ResourceTypeEncrypted     = "encrypt-resource"
+	AlgorithmAESGCM           = "AEAD_AES_256_GCM"
+	OriginalTypePapay         = "papay"
+	AssociatedDataPapay       = "papay"
+	OriginalTypeTransaction   = "transaction"
+	AssociatedDataTransaction = "transaction"
 )
+
+// resourceTypes returns the original_type and associated data of eventType's resource.
+func resourceTypes(eventType string) (originalType, associatedData string) {
+	if strings.HasPrefix(eventType, "TRANSACTION.") {
+		return OriginalTypeTransaction, AssociatedDataTransaction
+	}
+	return OriginalTypePapay, AssociatedDataPapay
+}
 
 // Notification is the JSON body WeChat Pay POSTs to a notification URL.
 type Notification struct {
@@ -100,8 +113,10 @@ func EncryptResource(apiV3Key, plaintext []byte, associatedData string) (Encrypt
 
 // BuildNotification returns exactly what the sandbox would POST for a notification:
 // the signed headers (timestamp now) and the body whose resource is resource encrypted
-// under the APIv3 key. resource is marshalled to JSON unless it is already []byte. An
-// empty id gets a fresh one.
+// under the APIv3 key (original_type and associated data "transaction" for
+// TRANSACTION.* events, "papay" otherwise). resource, typically a ContractResource or a
+// TransactionResource altered at will, is marshalled to JSON unless it is already
+// []byte. An empty id gets a fresh one.
 func (s *Sandbox) BuildNotification(eventType, id string, resource any) (http.Header, []byte, error) {
 	body, err := s.notificationBody(eventType, id, resource)
 	if err != nil {
@@ -123,11 +138,12 @@ func (s *Sandbox) notificationBody(eventType, id string, resource any) ([]byte, 
 			return nil, fmt.Errorf("build notification: %w", err)
 		}
 	}
-	enc, err := EncryptResource(s.creds.APIv3Key, plaintext, AssociatedDataPapay)
+	originalType, associatedData := resourceTypes(eventType)
+	enc, err := EncryptResource(s.creds.APIv3Key, plaintext, associatedData)
 	if err != nil {
 		return nil, fmt.Errorf("build notification: %w", err)
 	}
-	enc.OriginalType = OriginalTypePapay
+	enc.OriginalType = originalType
 	now := s.now()
 	if id == "" {
 		id = newNotificationID(now)
@@ -148,6 +164,8 @@ func summary(eventType string) string {
 		return "签约成功"
 	case EventTerminate:
 		return "解约成功"
+	case EventTransactionSuccess:
+		return "支付成功"
 	default:
 		return "通知"
 	}

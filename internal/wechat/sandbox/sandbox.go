@@ -23,11 +23,13 @@ type Options struct {
 	Credentials *Credentials
 
 	// Now is the clock (default time.Now); the sandbox uses it for signing timestamps,
-	// the request timestamp window, session expiry, ids and operate_time.
+	// the request timestamp window, session expiry, ids, operate_time and success_time.
+	// The payer scenario delays (SLOW, USERPAYING) run on the real clock.
 	Now func() time.Time
 
 	// TimeScale multiplies the notification retry delays: 1 (the default) is WeChat's real
-	// schedule; tests use e.g. 0.0001 so that 15 s becomes 1.5 ms.
+	// schedule; tests use e.g. 0.0001 so that 15 s becomes 1.5 ms. It does not scale the
+	// payer scenario delays (PayerConfig.DelayMS, SettleAfterMS), which are real time.
 	TimeScale float64
 
 	// TerminationNotifyURL receives PAPAY.TERMINATE. In WeChat Pay it is configured on the
@@ -57,8 +59,9 @@ type Options struct {
 	UsePublicKey bool
 }
 
-// Sandbox simulates the contract part of the WeChat Pay Global papay API. It is safe for
-// concurrent use. Close it to stop notification deliveries.
+// Sandbox simulates the WeChat Pay Global papay API: contracts and deductions. It is
+// safe for concurrent use. Close it to stop notification deliveries and pending
+// settlements.
 type Sandbox struct {
 	creds             *Credentials
 	merchantPublicKey *rsa.PublicKey
@@ -79,14 +82,18 @@ type Sandbox struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex
-	closed     bool
-	sessions   map[string]*Session
-	contracts  map[string]*Contract
-	byCode     map[codeKey]string // newest contract id per (sub_mchid, plan_id, out_contract_code)
-	deliveries []Delivery
-	inflight   int
-	changed    chan struct{} // closed and replaced whenever deliveries or inflight change
+	mu            sync.Mutex
+	closed        bool
+	sessions      map[string]*Session
+	contracts     map[string]*Contract
+	byCode        map[codeKey]string      // newest contract id per (sub_mchid, plan_id, out_contract_code)
+	orders        map[orderKey]*Order     // the ledger
+	byTransaction map[string]*Order       // by transaction_id
+	orderSeq      uint64                  // creation order of the ledger
+	payers        map[string]*PayerConfig // configured payers by openid; balance is the remaining one
+	deliveries    []Delivery
+	inflight      int
+	changed       chan struct{} // closed and replaced whenever deliveries or inflight change
 }
 
 // codeKey identifies a merchant contract number.
@@ -122,6 +129,9 @@ func New(opts Options) (*Sandbox, error) {
 		sessions:          map[string]*Session{},
 		contracts:         map[string]*Contract{},
 		byCode:            map[codeKey]string{},
+		orders:            map[orderKey]*Order{},
+		byTransaction:     map[string]*Order{},
+		payers:            map[string]*PayerConfig{},
 		changed:           make(chan struct{}),
 	}
 	for _, id := range opts.SubMchIDs {
@@ -162,8 +172,9 @@ func (s *Sandbox) ControlHandler() http.Handler { return s.control }
 // Credentials returns the credentials the sandbox uses.
 func (s *Sandbox) Credentials() *Credentials { return s.creds }
 
-// Close stops notification deliveries, including pending retries, and waits for their
-// goroutines. The handlers keep working; later notifications are dropped.
+// Close stops notification deliveries, including pending retries, and the settlement of
+// USERPAYING orders, and waits for their goroutines. The handlers keep working; later
+// notifications are dropped and later USERPAYING orders never settle.
 func (s *Sandbox) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -183,6 +194,12 @@ func (s *Sandbox) newAPIMux() *http.ServeMux {
 	mux.HandleFunc("GET "+contracts+"/{contract_id}", s.handleQueryByID)
 	mux.HandleFunc("GET "+contracts+"/out-contract-code/{out_contract_code}", s.handleQueryByCode)
 	mux.HandleFunc("POST "+contracts+"/{contract_id}/terminate", s.handleTerminate)
+	const transactions = "/v3/global/papay/transactions"
+	mux.HandleFunc("POST "+transactions, s.handleDeduct)
+	mux.HandleFunc("GET "+transactions+"/{transaction_id}", s.handleQueryByTransactionID)
+	mux.HandleFunc("GET "+transactions+"/out-trade-no/{out_trade_no}", s.handleQueryByOutTradeNo)
+	mux.HandleFunc("GET "+transactions+"/out_trade_no/{out_trade_no}", s.handleQueryByOutTradeNo)
+	mux.HandleFunc("POST "+transactions+"/out-trade-no/{out_trade_no}/reverse", s.handleReverse)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, notFound("no such API: "+r.Method+" "+r.URL.Path))
 	})

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // Errors of the user actions (SignSession, DeclineSession, UserTerminate,
@@ -78,7 +79,7 @@ func (s *Sandbox) SignSession(sessionID string, u User) (Contract, error) {
 	out := *c
 	s.mu.Unlock()
 
-	s.notify(sess.SuccessNotifyURL, EventSign, out.Resource(EventSign))
+	s.notify(sess.SuccessNotifyURL, EventSign, out.Resource(EventSign), slog.String("contract_id", out.ContractID))
 	return out, nil
 }
 
@@ -143,6 +144,7 @@ func (s *Sandbox) terminate(contractID, subMchID string, mode TerminationMode, n
 	out := *c
 	s.mu.Unlock()
 
-	s.notify(s.terminationURLFor(out.PlanID), EventTerminate, out.Resource(EventTerminate))
+	s.notify(s.terminationURLFor(out.PlanID), EventTerminate, out.Resource(EventTerminate),
+		slog.String("contract_id", out.ContractID))
 	return out, nil
 }

@@ -1,0 +1,107 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ChargeKey selects one charge: by out_trade_no, or by WeChat's
+// transaction id.
+type ChargeKey struct {
+	OutTradeNo    string
+	TransactionID string
+}
+
+func (k ChargeKey) validate() error {
+	var v violations
+	switch {
+	case k.OutTradeNo != "" && k.TransactionID != "":
+		v.add("out_trade_no", "give either out_trade_no or transaction_id, not both")
+	case k.TransactionID != "":
+		v.token("transaction_id", k.TransactionID, 32, true)
+	default:
+		v.code("out_trade_no", k.OutTradeNo, 32, true)
+	}
+	return v.err()
+}
+
+func (k ChargeKey) String() string {
+	if k.TransactionID != "" {
+		return "transaction " + k.TransactionID
+	}
+	return "charge " + k.OutTradeNo
+}
+
+func (k ChargeKey) find(ctx context.Context, r ChargeReader) (Charge, error) {
+	var c Charge
+	var err error
+	if k.TransactionID != "" {
+		c, err = r.ChargeByTransactionID(ctx, k.TransactionID)
+	} else {
+		c, err = r.ChargeByOutTradeNo(ctx, k.OutTradeNo)
+	}
+	return c, notFoundAs(err, ErrChargeNotFound)
+}
+
+// GetCharge answers from the local record. With refresh it first asks
+// WeChat and records what WeChat says.
+func (s *Service) GetCharge(ctx context.Context, k ChargeKey, refresh bool) (Charge, error) {
+	if err := k.validate(); err != nil {
+		return Charge{}, err
+	}
+	c, err := k.find(ctx, s.store)
+	if err != nil {
+		return Charge{}, fmt.Errorf("get %s: %w", k, err)
+	}
+	if !refresh {
+		return c, nil
+	}
+	unlock := s.chargeLocks.lock(c.OutTradeNo)
+	defer unlock()
+	c, err = s.refreshCharge(ctx, c)
+	if err != nil {
+		return Charge{}, fmt.Errorf("refresh %s: %w", k, err)
+	}
+	return c, nil
+}
+
+// refreshCharge queries WeChat about c and records the answer. An order
+// WeChat does not know leaves the charge as it is.
+func (s *Service) refreshCharge(ctx context.Context, c Charge) (Charge, error) {
+	rt, err := s.wechat.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) && re.NotFound() {
+			return s.store.ChargeByOutTradeNo(ctx, c.OutTradeNo)
+		}
+		return Charge{}, fromRemote("query order", err)
+	}
+	return s.recordTransaction(ctx, c.OutTradeNo, rt)
+}
+
+// ListCharges pages through the local records.
+func (s *Service) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error) {
+	var v violations
+	v.token("contract_id", f.ContractID, 64, false)
+	v.code("out_contract_code", f.OutContractCode, 32, false)
+	v.token("openid", f.OpenID, 128, false)
+	v.token("sub_mchid", f.SubMchID, 32, false)
+	switch f.State {
+	case "", ChargePending, ChargeProcessing, ChargeSucceeded, ChargeFailed, ChargeClosed:
+	default:
+		v.add("state", "unknown state %q", f.State)
+	}
+	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedTo.After(f.CreatedFrom) {
+		v.add("create_time_end", "must be after create_time_start")
+	}
+	f.PageSize = pageSize(&v, f.PageSize)
+	if err := v.err(); err != nil {
+		return nil, "", err
+	}
+	cs, next, err := s.store.ListCharges(ctx, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list charges: %w", err)
+	}
+	return cs, next, nil
+}

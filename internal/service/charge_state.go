@@ -1,0 +1,97 @@
+package service
+
+import "fmt"
+
+// stateOf maps WeChat's trade state to ours; ok is false for a trade state
+// this version does not know (the charge then keeps its state).
+func stateOf(tradeState string) (ChargeState, bool) {
+	switch tradeState {
+	case TradeSuccess, TradeRefund:
+		return ChargeSucceeded, true
+	case TradeUserPaying, TradeNotPay:
+		return ChargeProcessing, true
+	case TradePayError:
+		return ChargeFailed, true
+	case TradeClosed, "REVOKED":
+		return ChargeClosed, true
+	}
+	return "", false
+}
+
+// mismatch says how rt disagrees with c on money or contract, or "".
+func (c *Charge) mismatch(rt RemoteTransaction) string {
+	switch {
+	case rt.OutTradeNo != "" && rt.OutTradeNo != c.OutTradeNo:
+		return fmt.Sprintf("out_trade_no %q, recorded %q", rt.OutTradeNo, c.OutTradeNo)
+	case rt.Amount.Total != c.Amount.Total:
+		return fmt.Sprintf("amount %d, recorded %d", rt.Amount.Total, c.Amount.Total)
+	case rt.Amount.Currency != "" && rt.Amount.Currency != c.Amount.Currency:
+		return fmt.Sprintf("currency %s, recorded %s", rt.Amount.Currency, c.Amount.Currency)
+	case rt.ContractID != "" && rt.ContractID != c.ContractID:
+		return fmt.Sprintf("contract %s, recorded %s", rt.ContractID, c.ContractID)
+	case rt.TransactionID != "" && c.TransactionID != "" && rt.TransactionID != c.TransactionID:
+		return fmt.Sprintf("transaction %s, recorded %s", rt.TransactionID, c.TransactionID)
+	}
+	return ""
+}
+
+// apply records what WeChat says about c (its caller has checked
+// mismatch). It reports whether anything changed. A final state changes
+// only to SUCCEEDED: money WeChat took is never lost from the record.
+func (c *Charge) apply(rt RemoteTransaction) bool {
+	next, known := stateOf(rt.TradeState)
+	if !known {
+		next = c.State
+	}
+	if c.State.Final() && next != c.State && next != ChargeSucceeded {
+		return false
+	}
+	before := fmt.Sprint(*c)
+	c.State = next
+	if c.TransactionID == "" {
+		c.TransactionID = rt.TransactionID
+	}
+	if rt.TradeState != "" {
+		c.TradeState, c.TradeStateDesc = rt.TradeState, rt.TradeStateDesc
+	}
+	if rt.BankType != "" {
+		c.BankType = rt.BankType
+	}
+	if rt.PayerTotal != 0 || rt.PayerCurrency != "" {
+		c.PayerTotal, c.PayerCurrency = rt.PayerTotal, rt.PayerCurrency
+	}
+	if rt.ExchangeRate != (ExchangeRate{}) {
+		c.ExchangeRate = rt.ExchangeRate
+	}
+	if !rt.SuccessTime.IsZero() {
+		c.SuccessTime = rt.SuccessTime
+	}
+	if len(rt.PromotionDetail) > 0 {
+		c.PromotionDetail = rt.PromotionDetail
+	}
+	if next == ChargeFailed && c.FailureCode == "" {
+		c.FailureCode, c.FailureMessage = rt.TradeState, rt.TradeStateDesc
+	}
+	if next == ChargeSucceeded {
+		c.FailureCode, c.FailureMessage = "", ""
+	}
+	return fmt.Sprint(*c) != before
+}
+
+// refuse records a business refusal of the deduction.
+func (c *Charge) refuse(code, message string) bool {
+	if c.State.Final() {
+		return false
+	}
+	c.State, c.FailureCode, c.FailureMessage = ChargeFailed, code, message
+	return true
+}
+
+// close records that WeChat closed (reversed) the order.
+func (c *Charge) close() bool {
+	if c.State.Final() {
+		return false
+	}
+	c.State, c.TradeState = ChargeClosed, TradeClosed
+	return true
+}

@@ -1,0 +1,64 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// CloseCharge reverses (closes) an unpaid charge. A charge WeChat reports
+// paid is refreshed to SUCCEEDED and the call fails with ErrOrderPaid; an
+// order WeChat already closed is recorded CLOSED and the call succeeds.
+func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, error) {
+	k := ChargeKey{OutTradeNo: outTradeNo}
+	if err := k.validate(); err != nil {
+		return Charge{}, err
+	}
+	unlock := s.chargeLocks.lock(outTradeNo)
+	defer unlock()
+	c, err := k.find(ctx, s.store)
+	if err != nil {
+		return Charge{}, fmt.Errorf("close %s: %w", k, err)
+	}
+	switch c.State {
+	case ChargeClosed:
+		return c, nil
+	case ChargeSucceeded:
+		return Charge{}, fmt.Errorf("close %s: %w", k, ErrOrderPaid)
+	case ChargeFailed:
+		return Charge{}, fmt.Errorf("close %s: %w", k, ErrChargeFinal)
+	}
+
+	err = s.wechat.ReverseTransaction(ctx, c.SubMchID, outTradeNo)
+	var re *RemoteError
+	switch {
+	case err == nil, errors.As(err, &re) && re.Code == "ORDER_CLOSED":
+	case errors.As(err, &re) && re.Code == "ORDER_PAID":
+		if _, rerr := s.refreshCharge(ctx, c); rerr != nil {
+			return Charge{}, fmt.Errorf("close %s: paid, and the refresh failed: %w", k, rerr)
+		}
+		return Charge{}, fmt.Errorf("close %s: %w", k, wrap(ErrOrderPaid, "", err))
+	case errors.As(err, &re) && re.NotFound() && c.State == ChargePending:
+		// WeChat never received the deduction: closing it here is what
+		// WeChat's own rule allows (an unknown order number may be reused).
+	default:
+		return Charge{}, fromRemote("close "+k.String(), err)
+	}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		cur, err := tx.ChargeByOutTradeNo(ctx, outTradeNo)
+		if err != nil {
+			return err
+		}
+		c = cur
+		if !c.close() {
+			return nil
+		}
+		c.UpdateTime = s.clock.Now()
+		return tx.UpdateCharge(ctx, c)
+	})
+	if err != nil {
+		return Charge{}, fmt.Errorf("close %s: record: %w", k, err)
+	}
+	s.log.InfoContext(ctx, "charge closed", "out_trade_no", outTradeNo, "state", string(c.State))
+	return c, nil
+}

@@ -1,0 +1,210 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ChargeInput is a request to deduct against an agreement.
+type ChargeInput struct {
+	OutTradeNo           string
+	ContractID           string
+	Amount               Money
+	Description          string
+	Attach               string
+	GoodsTag             string
+	MerchantCategoryCode string // "" means Config.MerchantCategoryCode
+	SceneInfo            SceneInfo
+}
+
+func (in *ChargeInput) validate() error {
+	var v violations
+	v.code("out_trade_no", in.OutTradeNo, 32, true)
+	v.token("contract_id", in.ContractID, 64, true)
+	if in.Amount.Total <= 0 {
+		v.add("amount.total", "is required and must be positive (minor units)")
+	}
+	if !currencies[in.Amount.Currency] {
+		v.add("amount.currency", "must be a WeChat Pay Global ISO 4217 code such as HKD")
+	}
+	v.text("description", in.Description, 128, true)
+	v.text("attach", in.Attach, 127, false)
+	v.token("goods_tag", in.GoodsTag, 32, false)
+	v.token("merchant_category_code", in.MerchantCategoryCode, 16, true)
+	v.token("scene_info.device_id", in.SceneInfo.DeviceID, 32, false)
+	v.ip("scene_info.device_ip", in.SceneInfo.DeviceIP, false)
+	return v.err()
+}
+
+// same reports whether c was created by the same parameters.
+func (in *ChargeInput) same(c Charge) bool {
+	return c.ContractID == in.ContractID && c.Amount == in.Amount && c.Description == in.Description &&
+		c.Attach == in.Attach && c.GoodsTag == in.GoodsTag && c.MerchantCategoryCode == in.MerchantCategoryCode &&
+		c.SceneInfo == in.SceneInfo
+}
+
+// CreateCharge deducts against a signed agreement, idempotently on
+// out_trade_no: the same number with the same parameters answers the
+// existing charge (calling WeChat again only while its outcome is unknown);
+// other parameters are ErrOutTradeNoReused. The charge is recorded PENDING
+// before WeChat is called, so a crash leaves a record to resolve, never an
+// unknown deduction. When WeChat's answer is lost (timeout, 5xx) the PENDING
+// charge is returned without an error: retry with the same out_trade_no, or
+// read it with refresh. A business refusal is a FAILED charge, also without
+// an error.
+func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, error) {
+	if in.MerchantCategoryCode == "" {
+		in.MerchantCategoryCode = s.cfg.MerchantCategoryCode
+	}
+	if err := in.validate(); err != nil {
+		return Charge{}, err
+	}
+	unlock := s.chargeLocks.lock(in.OutTradeNo)
+	defer unlock()
+
+	var c Charge
+	var agreement Agreement
+	call := false
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		old, err := tx.ChargeByOutTradeNo(ctx, in.OutTradeNo)
+		if err == nil {
+			if !in.same(old) {
+				return ErrOutTradeNoReused
+			}
+			c, call = old, old.State == ChargePending
+			agreement, err = tx.AgreementByContractID(ctx, old.ContractID)
+			return notFoundAs(err, ErrAgreementNotFound)
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		agreement, err = tx.AgreementByContractID(ctx, in.ContractID)
+		if err != nil {
+			return notFoundAs(err, ErrAgreementNotFound)
+		}
+		if agreement.State != AgreementSigned {
+			return wrap(ErrAgreementNotSigned, fmt.Sprintf("agreement %s is %s, not SIGNED", in.ContractID, agreement.State), nil)
+		}
+		now := s.clock.Now()
+		c = Charge{
+			OutTradeNo: in.OutTradeNo, ContractID: in.ContractID, OutContractCode: agreement.OutContractCode,
+			OpenID: agreement.OpenID, Merchant: agreement.Merchant, Amount: in.Amount,
+			Description: in.Description, Attach: in.Attach, GoodsTag: in.GoodsTag,
+			MerchantCategoryCode: in.MerchantCategoryCode, SceneInfo: in.SceneInfo,
+			State: ChargePending, CreateTime: now, UpdateTime: now,
+		}
+		call = true
+		return tx.CreateCharge(ctx, c)
+	})
+	if err != nil {
+		return Charge{}, fmt.Errorf("charge %s: %w", in.OutTradeNo, err)
+	}
+	if !call {
+		return c, nil
+	}
+
+	rt, err := s.wechat.CreateTransaction(ctx, TransactionRequest{
+		Merchant: c.Merchant, OutTradeNo: c.OutTradeNo, ContractID: c.ContractID, Amount: c.Amount,
+		Description: c.Description, Attach: c.Attach, GoodsTag: c.GoodsTag,
+		MerchantCategoryCode: c.MerchantCategoryCode, NotifyURL: s.cfg.NotifyURL, SceneInfo: c.SceneInfo,
+	})
+	if err != nil {
+		return s.deductionFailed(ctx, c, agreement, err)
+	}
+	c, err = s.recordTransaction(ctx, c.OutTradeNo, rt)
+	if err != nil {
+		return Charge{}, fmt.Errorf("charge %s: record answer: %w", in.OutTradeNo, err)
+	}
+	s.log.InfoContext(ctx, "charge answered", "out_trade_no", c.OutTradeNo, "state", string(c.State),
+		"trade_state", c.TradeState, "transaction_id", c.TransactionID)
+	return c, nil
+}
+
+// deductionFailed handles a deduction call that returned an error.
+func (s *Service) deductionFailed(ctx context.Context, c Charge, agreement Agreement, callErr error) (Charge, error) {
+	derr := fromRemote("charge "+c.OutTradeNo, callErr)
+	var re *RemoteError
+	refused := errors.As(callErr, &re) && !re.Retryable() && re.HTTPStatus != 401
+	if !refused {
+		if KindOf(derr) == KindUnavailable {
+			// The outcome is unknown: the PENDING record stands and is the answer.
+			s.log.WarnContext(ctx, "charge outcome unknown", "out_trade_no", c.OutTradeNo, "error", callErr.Error())
+			cur, err := s.store.ChargeByOutTradeNo(ctx, c.OutTradeNo)
+			if err != nil {
+				return Charge{}, fmt.Errorf("charge %s: %w", c.OutTradeNo, err)
+			}
+			return cur, nil
+		}
+		return Charge{}, derr
+	}
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
+		if err != nil {
+			return err
+		}
+		c = cur
+		if !c.refuse(re.Code, re.Message) {
+			return nil
+		}
+		c.UpdateTime = s.clock.Now()
+		return tx.UpdateCharge(ctx, c)
+	})
+	if err != nil {
+		return Charge{}, fmt.Errorf("charge %s: record refusal: %w", c.OutTradeNo, err)
+	}
+	s.log.InfoContext(ctx, "charge refused", "out_trade_no", c.OutTradeNo, "code", re.Code)
+	if re.Code == "NO_AUTH" || re.Code == "CONTRACT_NOT_EXIST" {
+		// WeChat no longer honours the contract: learn why, best effort.
+		if _, err := s.refreshAgreement(ctx, agreement); err != nil {
+			s.log.WarnContext(ctx, "agreement refresh after refusal failed", "contract_id", agreement.ContractID, "error", err.Error())
+		}
+	}
+	return c, nil
+}
+
+// recordTransaction applies what WeChat says about a charge in one
+// transaction and returns the charge as recorded.
+func (s *Service) recordTransaction(ctx context.Context, outTradeNo string, rt RemoteTransaction) (Charge, error) {
+	var c Charge
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if c, err = tx.ChargeByOutTradeNo(ctx, outTradeNo); err != nil {
+			return err
+		}
+		_, err = s.applyTransaction(ctx, tx, &c, rt, "")
+		return err
+	})
+	return c, err
+}
+
+// applyTransaction records rt on c inside tx: a disagreement on money or
+// contract becomes an Anomaly and changes nothing; otherwise the state
+// machine decides. It is shared by the deduction answer, refresh and
+// TRANSACTION.SUCCESS.
+func (s *Service) applyTransaction(ctx context.Context, tx Tx, c *Charge, rt RemoteTransaction, notificationID string) (Outcome, error) {
+	now := s.clock.Now()
+	if m := c.mismatch(rt); m != "" {
+		s.log.ErrorContext(ctx, "ANOMALY: WeChat disagrees with the recorded charge; nothing changed",
+			"out_trade_no", c.OutTradeNo, "notification_id", notificationID, "detail", m)
+		return OutcomeAnomaly, tx.InsertAnomaly(ctx, Anomaly{Kind: "MISMATCH", OutTradeNo: c.OutTradeNo,
+			NotificationID: notificationID, Detail: m, Time: now})
+	}
+	prev := c.State
+	if !c.apply(rt) {
+		return OutcomeNoop, nil
+	}
+	if prev.Final() && prev != c.State {
+		detail := fmt.Sprintf("%s charge reported %s by WeChat", prev, rt.TradeState)
+		s.log.ErrorContext(ctx, "ANOMALY: a final charge changed state", "out_trade_no", c.OutTradeNo, "detail", detail)
+		if err := tx.InsertAnomaly(ctx, Anomaly{Kind: "FINAL_STATE_CHANGED", OutTradeNo: c.OutTradeNo,
+			NotificationID: notificationID, Detail: detail, Time: now}); err != nil {
+			return "", err
+		}
+	}
+	c.UpdateTime = now
+	if err := tx.UpdateCharge(ctx, *c); err != nil {
+		return "", err
+	}
+	return OutcomeApplied, nil
+}
