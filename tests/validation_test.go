@@ -219,7 +219,10 @@ func TestInvalidChargeInputFieldByField(t *testing.T) {
 			return err
 		}, "out_trade_no"},
 		{"list state", func() error { _, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{State: 77}); return err }, "state"},
-		{"list page_size", func() error { _, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 501}); return err }, "page_size"},
+		{"list page_size", func() error {
+			_, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 501})
+			return err
+		}, "page_size"},
 		{"list time range", func() error {
 			now := time.Now()
 			_, err := p.charges.ListCharges(ctx, &papayv1.ListChargesRequest{CreateTimeStart: timestamppb.New(now), CreateTimeEnd: timestamppb.New(now.Add(-time.Hour))})
