@@ -288,7 +288,7 @@ func TestChargeNeedsSignedAgreement(t *testing.T) {
 		t.Fatalf("charge on a terminated agreement: %v %q", code, reason)
 	}
 	_, err = p.charges.CreateCharge(ctx, chargeReq("ORDER-NOPE", "NO-SUCH-CONTRACT", 100))
-	if code, reason, _ := statusDetails(err); code != codes.NotFound || reason != "AGREEMENT_NOT_FOUND" {
+	if code, reason, _ := statusDetails(err); code != codes.FailedPrecondition || reason != "AGREEMENT_NOT_SIGNED" {
 		t.Fatalf("charge on an unknown agreement: %v %q", code, reason)
 	}
 	if _, err := p.charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: "ORDER-TERM"}); err == nil {
@@ -400,5 +400,30 @@ func TestTransactionNotificationMismatchAndDuplicates(t *testing.T) {
 	}
 	if c := getCharge(t, p, "ORDER-ANOM", false); c.GetState() != papayv1.ChargeState_CHARGE_STATE_SUCCEEDED {
 		t.Fatalf("after the good notification: %v", c)
+	}
+}
+
+// TestChargeOnContractEndedInsideWeChat: the user ended the contract in
+// WeChat and the PAPAY.TERMINATE was lost, so papayd still says SIGNED.
+// WeChat refuses the deduction (NO_AUTH); the charge is FAILED with that
+// code and papayd learns the termination.
+func TestChargeOnContractEndedInsideWeChat(t *testing.T) {
+	t.Parallel()
+	p := startDeaf(t)
+	a := signedByRefresh(t, p, "oPayer-gone")
+	if _, err := p.app.Sandbox().UserTerminate(a.GetContractId()); err != nil {
+		t.Fatal(err)
+	}
+	c := createCharge(t, p, chargeReq("ORDER-GONE", a.GetContractId(), 100))
+	if c.GetState() != papayv1.ChargeState_CHARGE_STATE_FAILED || c.GetFailureCode() != "NO_AUTH" {
+		t.Fatalf("charge = %v", c)
+	}
+	if got := getByCode(t, p, a.GetOutContractCode()); got.GetState() != papayv1.AgreementState_AGREEMENT_STATE_TERMINATED ||
+		got.GetTerminationMode() != papayv1.TerminationMode_TERMINATION_MODE_USER {
+		t.Fatalf("agreement after the refusal = %v", got)
+	}
+	_, err := p.charges.CreateCharge(context.Background(), chargeReq("ORDER-GONE-2", a.GetContractId(), 100))
+	if code, reason, _ := statusDetails(err); code != codes.FailedPrecondition || reason != "AGREEMENT_NOT_SIGNED" {
+		t.Fatalf("next charge: %v %q", code, reason)
 	}
 }

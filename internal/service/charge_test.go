@@ -69,7 +69,7 @@ func TestChargeNeedsASignedAgreement(t *testing.T) {
 	f.presign(t, PresignInput{PlanID: 7, OpenID: "oP", OutContractCode: "C2"})
 	in := chargeIn("T1")
 	in.ContractID = "NOPE"
-	if _, err := f.svc.CreateCharge(ctx, in); !errors.Is(err, ErrAgreementNotFound) {
+	if _, err := f.svc.CreateCharge(ctx, in); !errors.Is(err, ErrAgreementNotSigned) || KindOf(err) != KindFailedPrecondition {
 		t.Fatalf("unknown contract: %v", err)
 	}
 	if _, err := f.svc.TerminateAgreement(ctx, "W1", "bye"); err != nil {

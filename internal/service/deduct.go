@@ -80,8 +80,13 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 			return err
 		}
 		agreement, err = tx.AgreementByContractID(ctx, in.ContractID)
+		if errors.Is(err, ErrNotFound) {
+			// Not signed as far as papayd knows: the same answer as for a
+			// pending or terminated agreement, and WeChat is not asked.
+			return wrap(ErrAgreementNotSigned, fmt.Sprintf("no signed agreement with contract_id %s is recorded", in.ContractID), nil)
+		}
 		if err != nil {
-			return notFoundAs(err, ErrAgreementNotFound)
+			return err
 		}
 		if agreement.State != AgreementSigned {
 			return wrap(ErrAgreementNotSigned, fmt.Sprintf("agreement %s is %s, not SIGNED", in.ContractID, agreement.State), nil)
