@@ -26,6 +26,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "backup" {
+		return backup(ctx, args[1:])
+	}
 	cfg, err := app.ParseConfig(args, os.Getenv, os.Stderr)
 	if err != nil {
 		return err
@@ -39,4 +42,21 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// backup is "papayd backup [flags] DEST": a consistent online copy of the
+// database in PAPAYD_DATA_DIR, safe while papayd runs.
+func backup(ctx context.Context, args []string) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return errors.New("usage: papayd backup [flags] DEST")
+	}
+	if err := app.Backup(ctx, cfg, rest[0]); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "papayd: backup written to", rest[0])
+	return nil
 }

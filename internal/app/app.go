@@ -36,6 +36,9 @@ type App struct {
 	health                       *health.Server
 	gateway                      *web.Gateway
 	httpSrv                      *http.Server
+	svc                          *service.Service
+	reconcilerDone               chan struct{}
+	stopReconciler               context.CancelFunc
 }
 
 // New opens the listeners and the store and wires everything. On error it
@@ -74,10 +77,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	schedule := make([]time.Duration, len(service.DefaultSchedule))
+	for i, d := range service.DefaultSchedule {
+		schedule[i] = time.Duration(float64(d) * cfg.ReconcileTimeScale)
+	}
 	svc := service.New(service.Config{
 		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
 		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL, MerchantCategoryCode: a.cfg.MerchantCategoryCode,
+		Reconcile: service.ReconcileConfig{
+			FirstCheck: cfg.ReconcileFirstCheck, Schedule: schedule,
+			UnpaidTimeout: cfg.ChargeUnpaidTimeout, SignedRecheck: cfg.AgreementRecheck,
+		},
 	}, a.store, client, systemClock{}, randomIDs{}, log)
+	a.svc = svc
 
 	a.grpcSrv, a.health = rpc.NewServer(svc, log)
 	if a.gateway, err = web.NewGateway(ctx, a.grpcLis.Addr().String()); err != nil {
@@ -161,6 +173,12 @@ func (a *App) Run(ctx context.Context) error {
 			"sandbox_control", "http://"+a.HTTPAddr()+"/sandbox/v1")
 	}
 	a.log.Info("papayd serving", attrs...)
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopReconciler, a.reconcilerDone = stop, make(chan struct{})
+	go func() {
+		defer close(a.reconcilerDone)
+		runReconciler(rctx, a.svc, a.cfg.ReconcileInterval, a.log)
+	}()
 
 	var runErr error
 	select {
@@ -186,6 +204,13 @@ func (a *App) shutdown() {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	a.health.Shutdown()
+	if a.stopReconciler != nil {
+		a.stopReconciler()
+		select {
+		case <-a.reconcilerDone:
+		case <-ctx.Done():
+		}
+	}
 	if a.sandbox != nil {
 		a.sandbox.Close()
 		_ = a.sandboxSrv.Shutdown(ctx)

@@ -47,6 +47,13 @@ type Config struct {
 	SessionTTL             time.Duration
 	MerchantCategoryCode   string
 
+	// Reconciler.
+	ReconcileInterval   time.Duration
+	ReconcileFirstCheck time.Duration
+	ReconcileTimeScale  float64
+	ChargeUnpaidTimeout time.Duration
+	AgreementRecheck    time.Duration
+
 	// Sandbox mode only.
 	SandboxAddr      string
 	SandboxTimeScale float64
@@ -67,6 +74,16 @@ func (c *Config) settings() []setting {
 				err = errors.New("must be positive")
 			}
 			*p = d
+			return err
+		}
+	}
+	positiveFloat := func(p *float64) func(string) error {
+		return func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil && !(f > 0) {
+				err = errors.New("must be positive")
+			}
+			*p = f
 			return err
 		}
 	}
@@ -93,21 +110,30 @@ func (c *Config) settings() []setting {
 		{"notify-url", "PAPAYD_NOTIFY_URL", "", "public URL of /wechatpay/notify (sandbox: derived from the HTTP address)", str(&c.NotifyURL)},
 		{"session-ttl", "PAPAYD_SESSION_TTL", "1h", "default lifetime of a signing session", dur(&c.SessionTTL)},
 		{"merchant-category-code", "PAPAYD_MERCHANT_CATEGORY_CODE", "", "default merchant category code (MCC) of charges (sandbox: 5999)", str(&c.MerchantCategoryCode)},
+		{"reconcile-interval", "PAPAYD_RECONCILE_INTERVAL", "1s", "how often the reconciler looks for due records", dur(&c.ReconcileInterval)},
+		{"reconcile-first-check", "PAPAYD_RECONCILE_FIRST_CHECK", "5s", "delay before a new PENDING agreement or charge is first queried", dur(&c.ReconcileFirstCheck)},
+		{"reconcile-time-scale", "PAPAYD_RECONCILE_TIME_SCALE", "1", "multiplier of the reconciler's backoff schedule (WeChat's callback schedule)", positiveFloat(&c.ReconcileTimeScale)},
+		{"charge-unpaid-timeout", "PAPAYD_CHARGE_UNPAID_TIMEOUT", "30m", "a charge still unpaid this long after its creation is closed", dur(&c.ChargeUnpaidTimeout)},
+		{"agreement-recheck", "PAPAYD_AGREEMENT_RECHECK", "24h", "how often a SIGNED agreement is queried again", dur(&c.AgreementRecheck)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
-		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", func(v string) error {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil && !(f > 0) {
-				err = errors.New("must be positive")
-			}
-			c.SandboxTimeScale = f
-			return err
-		}},
+		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", positiveFloat(&c.SandboxTimeScale)},
 	}
 }
 
 // ParseConfig reads flags from args and variables from getenv; a flag wins
-// over its variable, which wins over the default.
+// over its variable, which wins over the default. Positional arguments are
+// refused.
 func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c, rest, err := ParseConfigArgs(args, getenv, usage)
+	if err == nil && len(rest) > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return c, err
+}
+
+// ParseConfigArgs is ParseConfig that returns the positional arguments
+// (for subcommands such as backup).
+func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet("papayd", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -121,22 +147,19 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 		values[s.flag] = fs.String(s.flag, v, fmt.Sprintf("%s (env %s)", s.usage, s.env))
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return Config{}, nil, err
 	}
 	for _, s := range ss {
 		if err := s.set(strings.TrimSpace(*values[s.flag])); err != nil {
-			return Config{}, fmt.Errorf("%s (-%s): %w", s.env, s.flag, err)
+			return Config{}, nil, fmt.Errorf("%s (-%s): %w", s.env, s.flag, err)
 		}
 	}
 	switch c.Mode {
 	case ModeSandbox, ModeLive:
 	default:
-		return Config{}, fmt.Errorf("PAPAYD_MODE: %q is neither %q nor %q", c.Mode, ModeSandbox, ModeLive)
+		return Config{}, nil, fmt.Errorf("PAPAYD_MODE: %q is neither %q nor %q", c.Mode, ModeSandbox, ModeLive)
 	}
-	return c, nil
+	return c, fs.Args(), nil
 }
 
 // NewLogger returns the process logger.

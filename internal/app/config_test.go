@@ -22,6 +22,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second,
 		WeChatBaseURL: "https://apihk.mch.weixin.qq.com", WeChatTimeout: 10 * time.Second, SessionTTL: time.Hour,
 		SandboxAddr: "127.0.0.1:0", SandboxTimeScale: 1,
+		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, ReconcileTimeScale: 1,
+		ChargeUnpaidTimeout: 30 * time.Minute, AgreementRecheck: 24 * time.Hour,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)

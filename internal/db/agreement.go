@@ -14,7 +14,7 @@ import (
 const agreementColumns = `out_contract_code, contract_id, plan_id, sub_mchid, sp_appid, sub_appid,
 	openid, user_display_name, channel, state, termination_mode, termination_note,
 	signed_time, terminated_time, session_expire_time, user_client_ip, return_url, return_appid,
-	session_id, sign_url, show_code_url, create_time, update_time`
+	session_id, sign_url, show_code_url, create_time, update_time, next_check_time, check_attempts`
 
 // scanAgreement reads a row of `id, ` + agreementColumns.
 func scanAgreement(row rowScanner) (a service.Agreement, id int64, err error) {
@@ -24,7 +24,7 @@ func scanAgreement(row rowScanner) (a service.Agreement, id int64, err error) {
 		timeDest{&a.SignedTime}, timeDest{&a.TerminatedTime}, timeDest{&a.SessionExpireTime},
 		&a.UserClientIP, &a.ReturnURL, &a.ReturnAppID,
 		&a.Session.SessionID, &a.Session.SignURL, &a.Session.ShowCodeURL,
-		timeDest{&a.CreateTime}, timeDest{&a.UpdateTime})
+		timeDest{&a.CreateTime}, timeDest{&a.UpdateTime}, timeDest{&a.NextCheckTime}, &a.CheckAttempts)
 	return a, id, err
 }
 
@@ -43,6 +43,7 @@ func agreementArgs(a service.Agreement) []any {
 		sql.Named("return_appid", a.ReturnAppID), sql.Named("session_id", a.Session.SessionID),
 		sql.Named("sign_url", a.Session.SignURL), sql.Named("show_code_url", a.Session.ShowCodeURL),
 		sql.Named("create_time", timeArg(a.CreateTime)), sql.Named("update_time", timeArg(a.UpdateTime)),
+		sql.Named("next_check_time", timeArg(a.NextCheckTime)), sql.Named("check_attempts", a.CheckAttempts),
 	}
 }
 
@@ -84,7 +85,7 @@ const createAgreementSQL = `INSERT INTO agreements (` + agreementColumns + `) VA
 	:out_contract_code, :contract_id, :plan_id, :sub_mchid, :sp_appid, :sub_appid,
 	:openid, :user_display_name, :channel, :state, :termination_mode, :termination_note,
 	:signed_time, :terminated_time, :session_expire_time, :user_client_ip, :return_url, :return_appid,
-	:session_id, :sign_url, :show_code_url, :create_time, :update_time)`
+	:session_id, :sign_url, :show_code_url, :create_time, :update_time, :next_check_time, :check_attempts)`
 
 // CreateAgreement inserts a. It returns service.ErrConflict when its
 // out_contract_code, or its non-empty contract id, is already recorded.
@@ -104,7 +105,8 @@ const updateAgreementSQL = `UPDATE agreements SET
 	terminated_time = :terminated_time, session_expire_time = :session_expire_time,
 	user_client_ip = :user_client_ip, return_url = :return_url, return_appid = :return_appid,
 	session_id = :session_id, sign_url = :sign_url, show_code_url = :show_code_url,
-	create_time = :create_time, update_time = :update_time
+	create_time = :create_time, update_time = :update_time,
+	next_check_time = :next_check_time, check_attempts = :check_attempts
 WHERE out_contract_code = :out_contract_code`
 
 // UpdateAgreement overwrites every field of the agreement with

@@ -36,7 +36,18 @@ func fullAgreement(code, contractID string, created time.Time) service.Agreement
 
 		CreateTime: created,
 		UpdateTime: created.Add(2*time.Hour + 1).In(shanghai),
+
+		NextCheckTime: created.Add(5*time.Minute + 13).In(shanghai),
+		CheckAttempts: 3,
 	}
+}
+
+// TestFullAgreementSetsEveryField keeps the round trip tests honest: a
+// field added to service.Agreement that the fixture leaves zero would not
+// be checked to be stored.
+func TestFullAgreementSetsEveryField(t *testing.T) {
+	t.Parallel()
+	checkEveryFieldSet(t, "Agreement", fullAgreement("OCC1", "C1", time.Now()))
 }
 
 func TestAgreementRoundTrip(t *testing.T) {
@@ -80,7 +91,7 @@ func TestAgreementRoundTrip(t *testing.T) {
 	b.SignedTime, b.TerminatedTime, b.SessionExpireTime = time.Time{}, time.Time{}, time.Time{}
 	b.UserClientIP, b.ReturnURL, b.ReturnAppID = "198.51.100.1", "", ""
 	b.Session = service.PresignResult{}
-	b.UpdateTime = time.Time{}
+	b.UpdateTime, b.NextCheckTime, b.CheckAttempts = time.Time{}, time.Time{}, 4
 	inTx(t, db, func(tx service.Tx) error { return tx.UpdateAgreement(ctx, b) })
 	check("update", b)
 	if _, err := db.AgreementByContractID(ctx, "C1"); !errors.Is(err, service.ErrNotFound) {

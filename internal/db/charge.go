@@ -17,7 +17,8 @@ const chargeColumns = `out_trade_no, transaction_id, contract_id, out_contract_c
 	sub_mchid, sp_appid, sub_appid, amount_total, amount_currency, payer_total, payer_currency,
 	exchange_rate_type, exchange_rate, description, attach, goods_tag, merchant_category_code,
 	scene_device_id, scene_device_ip, bank_type, trade_state, trade_state_desc, state,
-	failure_code, failure_message, success_time, promotion_detail, create_time, update_time`
+	failure_code, failure_message, success_time, promotion_detail, create_time, update_time,
+	next_check_time, check_attempts`
 
 // scanCharge reads a row of `id, ` + chargeColumns.
 func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
@@ -27,7 +28,7 @@ func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
 		&c.ExchangeRate.Type, &c.ExchangeRate.Rate, &c.Description, &c.Attach, &c.GoodsTag, &c.MerchantCategoryCode,
 		&c.SceneInfo.DeviceID, &c.SceneInfo.DeviceIP, &c.BankType, &c.TradeState, &c.TradeStateDesc, &c.State,
 		&c.FailureCode, &c.FailureMessage, timeDest{&c.SuccessTime}, promotionsDest{&c.PromotionDetail},
-		timeDest{&c.CreateTime}, timeDest{&c.UpdateTime})
+		timeDest{&c.CreateTime}, timeDest{&c.UpdateTime}, timeDest{&c.NextCheckTime}, &c.CheckAttempts)
 	return c, id, err
 }
 
@@ -55,6 +56,7 @@ func chargeArgs(c service.Charge) []any {
 		sql.Named("failure_code", c.FailureCode), sql.Named("failure_message", c.FailureMessage),
 		sql.Named("success_time", timeArg(c.SuccessTime)), sql.Named("promotion_detail", promotionsArg(c.PromotionDetail)),
 		sql.Named("create_time", timeArg(c.CreateTime)), sql.Named("update_time", timeArg(c.UpdateTime)),
+		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
 	}
 }
 
@@ -97,7 +99,8 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 	:sub_mchid, :sp_appid, :sub_appid, :amount_total, :amount_currency, :payer_total, :payer_currency,
 	:exchange_rate_type, :exchange_rate, :description, :attach, :goods_tag, :merchant_category_code,
 	:scene_device_id, :scene_device_ip, :bank_type, :trade_state, :trade_state_desc, :state,
-	:failure_code, :failure_message, :success_time, :promotion_detail, :create_time, :update_time)`
+	:failure_code, :failure_message, :success_time, :promotion_detail, :create_time, :update_time,
+	:next_check_time, :check_attempts)`
 
 // CreateCharge inserts c. It returns service.ErrConflict when its
 // out_trade_no, or its non-empty transaction id, is already recorded.
@@ -120,7 +123,8 @@ const updateChargeSQL = `UPDATE charges SET
 	scene_device_ip = :scene_device_ip, bank_type = :bank_type, trade_state = :trade_state,
 	trade_state_desc = :trade_state_desc, state = :state, failure_code = :failure_code,
 	failure_message = :failure_message, success_time = :success_time,
-	promotion_detail = :promotion_detail, create_time = :create_time, update_time = :update_time
+	promotion_detail = :promotion_detail, create_time = :create_time, update_time = :update_time,
+	next_check_time = :next_check_time, check_attempts = :check_attempts
 WHERE out_trade_no = :out_trade_no`
 
 // UpdateCharge overwrites every field of the charge with c.OutTradeNo. It

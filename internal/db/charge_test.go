@@ -54,6 +54,9 @@ func fullCharge(outTradeNo, transactionID string, created time.Time) service.Cha
 		}},
 		CreateTime: created,
 		UpdateTime: created.Add(2*time.Hour + 1).In(shanghai),
+
+		NextCheckTime: created.Add(5*time.Minute + 13).In(shanghai),
+		CheckAttempts: 3,
 	}
 }
 
@@ -62,6 +65,13 @@ func fullCharge(outTradeNo, transactionID string, created time.Time) service.Cha
 // fixture leaves zero would not be checked to be stored.
 func TestFullChargeSetsEveryField(t *testing.T) {
 	t.Parallel()
+	checkEveryFieldSet(t, "Charge", fullCharge("T1", "X1", time.Now()))
+}
+
+// checkEveryFieldSet fails the test for every field of v, nested structs
+// and the first element of slices included, that is zero.
+func checkEveryFieldSet(t *testing.T, name string, v any) {
+	t.Helper()
 	var check func(path string, v reflect.Value)
 	check = func(path string, v reflect.Value) {
 		switch v.Kind() {
@@ -79,10 +89,10 @@ func TestFullChargeSetsEveryField(t *testing.T) {
 			}
 		}
 		if v.IsZero() {
-			t.Errorf("fullCharge leaves %s zero", path)
+			t.Errorf("the fixture leaves %s zero", path)
 		}
 	}
-	check("Charge", reflect.ValueOf(fullCharge("T1", "X1", time.Now())))
+	check(name, reflect.ValueOf(v))
 }
 
 // createCharges inserts cs in one transaction and fails the test on error.
@@ -115,7 +125,9 @@ func TestChargeRoundTrip(t *testing.T) {
 		if diff := cmp.Diff(want, byNo); diff != "" {
 			t.Errorf("%s: by out_trade_no (-want +got):\n%s", step, diff)
 		}
-		for name, tm := range map[string]time.Time{"CreateTime": byNo.CreateTime, "SuccessTime": byNo.SuccessTime} {
+		for name, tm := range map[string]time.Time{
+			"CreateTime": byNo.CreateTime, "SuccessTime": byNo.SuccessTime, "NextCheckTime": byNo.NextCheckTime,
+		} {
 			if !tm.IsZero() && tm.Location() != time.UTC {
 				t.Errorf("%s: %s in %v, want UTC", step, name, tm.Location())
 			}
@@ -154,7 +166,7 @@ func TestChargeRoundTrip(t *testing.T) {
 	u.SceneInfo, u.BankType = service.SceneInfo{}, "OTHERS"
 	u.TradeState, u.TradeStateDesc, u.State = service.TradeSuccess, "paid", service.ChargeSucceeded
 	u.FailureCode, u.FailureMessage = "", ""
-	u.SuccessTime, u.UpdateTime = time.Time{}, time.Time{}
+	u.SuccessTime, u.UpdateTime, u.NextCheckTime, u.CheckAttempts = time.Time{}, time.Time{}, time.Time{}, 4
 	u.PromotionDetail = []service.PromotionDetail{}
 	inTx(t, db, func(tx service.Tx) error { return tx.UpdateCharge(ctx, u) })
 	u.PromotionDetail = nil
@@ -186,12 +198,12 @@ func TestChargeZeroValues(t *testing.T) {
 	// The zero time and no promotion are NULL in the file, not 0 or "null".
 	var nulls int
 	err = db.read.QueryRowContext(ctx, `SELECT (success_time IS NULL) + (update_time IS NULL) +
-		(promotion_detail IS NULL) FROM charges WHERE out_trade_no = 'T0'`).Scan(&nulls)
+		(promotion_detail IS NULL) + (next_check_time IS NULL) FROM charges WHERE out_trade_no = 'T0'`).Scan(&nulls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nulls != 3 {
-		t.Errorf("%d of success_time, update_time, promotion_detail are NULL, want 3", nulls)
+	if nulls != 4 {
+		t.Errorf("%d of success_time, update_time, promotion_detail, next_check_time are NULL, want 4", nulls)
 	}
 }
 

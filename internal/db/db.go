@@ -18,6 +18,7 @@ var _ service.Store = (*DB)(nil)
 // DB is the SQLite store. It is safe for concurrent use.
 type DB struct {
 	reader         // reads outside a transaction, on the read pool
+	path   string  // the database file, for Backup's own connection
 	write  *sql.DB // exactly one connection: every write transaction
 	read   *sql.DB // read-only pool
 }
@@ -58,7 +59,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 func open(ctx context.Context, path string) (_ *DB, err error) {
-	db := &DB{}
+	db := &DB{path: path}
 	defer func() {
 		if err != nil {
 			db.Close()

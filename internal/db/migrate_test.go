@@ -2,6 +2,7 @@ package db
 
 import (
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
@@ -59,6 +60,72 @@ const insertV1NotificationSQL = `INSERT INTO notifications
 	(id, event_type, summary, create_time, receive_time, outcome, out_contract_code, contract_id, resource)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// insertV1AgreementSQL is how papayd wrote an agreement under schema
+// versions 1 and 2, before the reconciliation columns. It is frozen: a test
+// that builds an old file must not pick up the columns of later versions.
+const insertV1AgreementSQL = `INSERT INTO agreements (out_contract_code, contract_id, plan_id, sub_mchid,
+	sp_appid, sub_appid, openid, user_display_name, channel, state, termination_mode, termination_note,
+	signed_time, terminated_time, session_expire_time, user_client_ip, return_url, return_appid,
+	session_id, sign_url, show_code_url, create_time, update_time) VALUES (
+	:out_contract_code, :contract_id, :plan_id, :sub_mchid, :sp_appid, :sub_appid,
+	:openid, :user_display_name, :channel, :state, :termination_mode, :termination_note,
+	:signed_time, :terminated_time, :session_expire_time, :user_client_ip, :return_url, :return_appid,
+	:session_id, :sign_url, :show_code_url, :create_time, :update_time)`
+
+// insertV2ChargeSQL is how papayd wrote a charge under schema version 2,
+// before the reconciliation columns. Frozen, like insertV1AgreementSQL.
+const insertV2ChargeSQL = `INSERT INTO charges (out_trade_no, transaction_id, contract_id,
+	out_contract_code, openid, sub_mchid, sp_appid, sub_appid, amount_total, amount_currency,
+	payer_total, payer_currency, exchange_rate_type, exchange_rate, description, attach, goods_tag,
+	merchant_category_code, scene_device_id, scene_device_ip, bank_type, trade_state, trade_state_desc,
+	state, failure_code, failure_message, success_time, promotion_detail, create_time, update_time) VALUES (
+	:out_trade_no, :transaction_id, :contract_id, :out_contract_code, :openid,
+	:sub_mchid, :sp_appid, :sub_appid, :amount_total, :amount_currency, :payer_total, :payer_currency,
+	:exchange_rate_type, :exchange_rate, :description, :attach, :goods_tag, :merchant_category_code,
+	:scene_device_id, :scene_device_ip, :bank_type, :trade_state, :trade_state_desc, :state,
+	:failure_code, :failure_message, :success_time, :promotion_detail, :create_time, :update_time)`
+
+// beforeReconcile clears the fields schema versions 1 and 2 did not store.
+func beforeReconcile(a service.Agreement) service.Agreement {
+	a.NextCheckTime, a.CheckAttempts = time.Time{}, 0
+	return a
+}
+
+// oldDB builds a database file at path the way papayd with only the first
+// n migrations left it, and runs fill in one transaction on it.
+func oldDB(t *testing.T, path string, n int, fill func(*sql.Tx) error) {
+	t.Helper()
+	ctx := t.Context()
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	old.SetMaxOpenConns(1)
+	if err := applyMigrations(ctx, old, ms[:n]); err != nil {
+		t.Fatalf("apply migrations 1..%d: %v", n, err)
+	}
+	sqlTx, err := old.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlTx.Rollback()
+	if err := fill(sqlTx); err != nil {
+		t.Fatalf("fill version %d file: %v", n, err)
+	}
+	if err := sqlTx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := old.QueryRowContext(ctx, schemaVersionSQL).Scan(&v); err != nil || v != n {
+		t.Fatalf("old file at schema version %d (%v), want %d", v, err, n)
+	}
+}
+
 // TestUpgradeFromVersion1 builds a database file the way papayd with only
 // migration 0001 left it, with agreements and notifications, and opens it:
 // every later migration applies, and nothing recorded is lost.
@@ -66,11 +133,6 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "papayd.db")
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	created := time.Date(2026, 2, 1, 8, 0, 0, 5, time.UTC)
 	agreements := []service.Agreement{fullAgreement("OCC1", "C1", created), fullAgreement("OCC2", "", created.Add(time.Second))}
 	notes := []service.NotificationRecord{{
@@ -80,42 +142,28 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}, {
 		ID: "N2", EventType: "SOMETHING.NEW", Outcome: service.OutcomeUnhandled,
 	}}
-	func() {
-		v1, err := sql.Open("sqlite", dsn(path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer v1.Close()
-		v1.SetMaxOpenConns(1)
-		if err := applyMigrations(ctx, v1, ms[:1]); err != nil {
-			t.Fatalf("apply 0001: %v", err)
-		}
-		sqlTx, err := v1.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sqlTx.Rollback()
-		old := &tx{reader{q: sqlTx}} // the agreements table is unchanged since 0001
+	for i := range agreements {
+		agreements[i] = beforeReconcile(agreements[i])
+	}
+	oldDB(t, path, 1, func(sqlTx *sql.Tx) error {
 		for _, a := range agreements {
-			if err := old.CreateAgreement(ctx, a); err != nil {
-				t.Fatal(err)
+			if _, err := sqlTx.ExecContext(ctx, insertV1AgreementSQL, agreementArgs(a)...); err != nil {
+				return err
 			}
 		}
 		for _, n := range notes {
 			if _, err := sqlTx.ExecContext(ctx, insertV1NotificationSQL, n.ID, n.EventType, n.Summary,
 				timeArg(n.CreateTime), timeArg(n.ReceiveTime), string(n.Outcome), n.OutContractCode, n.ContractID,
 				n.Resource); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
-		if err := sqlTx.Commit(); err != nil {
-			t.Fatal(err)
-		}
 		var charges int
-		if err := v1.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'charges'`).Scan(&charges); err != nil || charges != 0 {
-			t.Fatalf("version 1 file has a charges table (%d, %v)", charges, err)
+		if err := sqlTx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'charges'`).Scan(&charges); err != nil || charges != 0 {
+			return fmt.Errorf("version 1 file has a charges table (%d, %v)", charges, err)
 		}
-	}()
+		return nil
+	})
 
 	db, err := Open(ctx, path)
 	if err != nil {
@@ -126,6 +174,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Errorf("schema_migrations (-want +got):\n%s", diff)
 	}
 	for _, want := range agreements {
+		want.NextCheckTime = want.CreateTime // both are SIGNED: open, due at once
 		got, err := db.AgreementByOutContractCode(ctx, want.OutContractCode)
 		if err != nil {
 			t.Fatal(err)
@@ -185,4 +234,116 @@ func schema(t *testing.T, db *DB) []string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestUpgradeFromVersion2 builds a database file the way papayd with
+// migrations 0001 and 0002 left it, with agreements and charges in every
+// state, and opens it: the open ones become due at their create time, so
+// the reconciler looks at each once; the final ones are never due.
+func TestUpgradeFromVersion2(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "papayd.db")
+	base := time.Date(2026, 2, 1, 8, 0, 0, 5, time.UTC)
+
+	// Created newest first, so the due order (by create time) is not the
+	// insertion order.
+	var agreements []service.Agreement
+	for i, st := range []service.AgreementState{service.AgreementPending, service.AgreementSigned,
+		service.AgreementTerminated, service.AgreementExpired, service.AgreementSigned} {
+		a := fullAgreement(fmt.Sprintf("OCC%d", i), fmt.Sprintf("C%d", i), base.Add(-time.Duration(i)*time.Minute))
+		a.State = st
+		agreements = append(agreements, beforeReconcile(a))
+	}
+	var charges []service.Charge
+	for i, st := range []service.ChargeState{service.ChargePending, service.ChargeProcessing,
+		service.ChargeSucceeded, service.ChargeFailed, service.ChargeClosed, service.ChargePending} {
+		c := fullCharge(fmt.Sprintf("T%d", i), fmt.Sprintf("X%d", i), base.Add(-time.Duration(i)*time.Minute))
+		c.State, c.NextCheckTime, c.CheckAttempts = st, time.Time{}, 0
+		charges = append(charges, c)
+	}
+	oldDB(t, path, 2, func(sqlTx *sql.Tx) error {
+		for _, a := range agreements {
+			if _, err := sqlTx.ExecContext(ctx, insertV1AgreementSQL, agreementArgs(a)...); err != nil {
+				return err
+			}
+		}
+		for _, c := range charges {
+			if _, err := sqlTx.ExecContext(ctx, insertV2ChargeSQL, chargeArgs(c)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 2 file: %v", err)
+	}
+	defer db.Close()
+	if diff := cmp.Diff(embeddedVersions(t), appliedVersions(t, db)); diff != "" {
+		t.Errorf("schema_migrations (-want +got):\n%s", diff)
+	}
+
+	var wantDueA []string
+	for _, want := range agreements {
+		if want.State == service.AgreementPending || want.State == service.AgreementSigned {
+			want.NextCheckTime = want.CreateTime
+			wantDueA = append([]string{want.OutContractCode}, wantDueA...) // older ones were created later
+		}
+		got, err := db.AgreementByOutContractCode(ctx, want.OutContractCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("agreement %s (%s) (-want +got):\n%s", want.OutContractCode, want.State, diff)
+		}
+	}
+	var wantDueC []string
+	for _, want := range charges {
+		if !want.State.Final() {
+			want.NextCheckTime = want.CreateTime
+			wantDueC = append([]string{want.OutTradeNo}, wantDueC...)
+		}
+		got, err := db.ChargeByOutTradeNo(ctx, want.OutTradeNo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("charge %s (%s) (-want +got):\n%s", want.OutTradeNo, want.State, diff)
+		}
+	}
+	// The final rows hold NULL, not 0 (which would be a time in 1970).
+	var n int
+	err = db.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM agreements WHERE state IN ('TERMINATED', 'EXPIRED') AND next_check_time IS NULL) +
+		(SELECT count(*) FROM charges WHERE state IN ('SUCCEEDED', 'FAILED', 'CLOSED') AND next_check_time IS NULL)`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2+3 {
+		t.Errorf("%d final rows have a NULL next_check_time, want 5", n)
+	}
+
+	// Everything open is due at once, oldest first.
+	now := base.Add(time.Nanosecond)
+	if diff := cmp.Diff(wantDueA, dueAgreementCodes(t, db, now, 100)); diff != "" {
+		t.Errorf("due agreements after upgrade (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantDueC, dueChargeNos(t, db, now, 100)); diff != "" {
+		t.Errorf("due charges after upgrade (-want +got):\n%s", diff)
+	}
+
+	// The upgraded file has the schema of a new one, and works as one.
+	fresh := openTestDB(t)
+	if diff := cmp.Diff(schema(t, fresh), schema(t, db)); diff != "" {
+		t.Errorf("schema of the upgraded file (-new file +upgraded):\n%s", diff)
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		_, err := tx.CreateIntent(ctx, service.Intent{Kind: service.IntentClose, Key: "T0", CreateTime: base})
+		return err
+	})
+	if ins, err := db.OpenIntents(ctx); err != nil || len(ins) != 1 {
+		t.Errorf("OpenIntents after upgrade = %v, %v; want one", ins, err)
+	}
 }

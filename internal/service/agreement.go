@@ -68,6 +68,11 @@ type Agreement struct {
 
 	CreateTime time.Time
 	UpdateTime time.Time
+
+	// Reconciliation: when the reconciler next asks WeChat about it, and how
+	// many times it asked so far (for the backoff).
+	NextCheckTime time.Time
+	CheckAttempts int
 }
 
 // sign applies "the user signed contract id" to the agreement. It reports

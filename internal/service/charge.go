@@ -103,6 +103,11 @@ type Charge struct {
 	PromotionDetail []PromotionDetail
 	CreateTime      time.Time
 	UpdateTime      time.Time
+
+	// Reconciliation: when the reconciler next asks WeChat about it, and how
+	// many times it asked so far (for the backoff).
+	NextCheckTime time.Time
+	CheckAttempts int
 }
 
 // ChargeFilter selects charges for ListCharges. Zero fields do not filter;

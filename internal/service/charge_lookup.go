@@ -57,7 +57,7 @@ func (s *Service) GetCharge(ctx context.Context, k ChargeKey, refresh bool) (Cha
 	if !refresh {
 		return c, nil
 	}
-	unlock := s.chargeLocks.lock(c.OutTradeNo)
+	unlock := s.locks.lock("charge/" + c.OutTradeNo)
 	defer unlock()
 	c, err = s.refreshCharge(ctx, c)
 	if err != nil {

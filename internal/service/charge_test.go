@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -44,6 +45,7 @@ func TestChargeSucceedsAndIsIdempotent(t *testing.T) {
 		Merchant: Merchant{SubMchID: "1900000109", SPAppID: "wxsp", SubAppID: "wxsub"}, Amount: hkd(1000),
 		PayerTotal: 1000, PayerCurrency: "HKD", Description: "Gym-Central-Monthly", MerchantCategoryCode: "5812",
 		BankType: "CFT", TradeState: TradeSuccess, State: ChargeSucceeded, CreateTime: t0, UpdateTime: t0,
+		NextCheckTime: t0.Add(5 * time.Second),
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("charge (-want +got):\n%s", diff)

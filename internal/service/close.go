@@ -14,7 +14,7 @@ func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, e
 	if err := k.validate(); err != nil {
 		return Charge{}, err
 	}
-	unlock := s.chargeLocks.lock(outTradeNo)
+	unlock := s.locks.lock("charge/" + outTradeNo)
 	defer unlock()
 	c, err := k.find(ctx, s.store)
 	if err != nil {
@@ -28,8 +28,18 @@ func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, e
 	case ChargeFailed:
 		return Charge{}, fmt.Errorf("close %s: %w", k, ErrChargeFinal)
 	}
+	intent, err := s.recordIntent(ctx, Intent{Kind: IntentClose, Key: outTradeNo})
+	if err != nil {
+		return Charge{}, fmt.Errorf("close %s: %w", k, err)
+	}
+	return s.closeLocked(ctx, c, intent)
+}
 
-	err = s.wechat.ReverseTransaction(ctx, c.SubMchID, outTradeNo)
+// closeLocked sends the reverse of intent and records its outcome. The
+// caller holds the charge's lock.
+func (s *Service) closeLocked(ctx context.Context, c Charge, intent Intent) (Charge, error) {
+	k := ChargeKey{OutTradeNo: c.OutTradeNo}
+	err := s.wechat.ReverseTransaction(ctx, c.SubMchID, c.OutTradeNo)
 	var re *RemoteError
 	switch {
 	case err == nil, errors.As(err, &re) && re.Code == "ORDER_CLOSED":
@@ -37,19 +47,31 @@ func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, e
 		if _, rerr := s.refreshCharge(ctx, c); rerr != nil {
 			return Charge{}, fmt.Errorf("close %s: paid, and the refresh failed: %w", k, rerr)
 		}
+		if rerr := s.resolveIntent(ctx, intent.ID); rerr != nil {
+			return Charge{}, fmt.Errorf("close %s: %w", k, rerr)
+		}
 		return Charge{}, fmt.Errorf("close %s: %w", k, wrap(ErrOrderPaid, "", err))
 	case errors.As(err, &re) && re.NotFound() && c.State == ChargePending:
 		// WeChat never received the deduction: closing it here is what
 		// WeChat's own rule allows (an unknown order number may be reused).
 	default:
-		return Charge{}, fromRemote("close "+k.String(), err)
+		derr := fromRemote("close "+k.String(), err)
+		if KindOf(derr) != KindUnavailable {
+			if rerr := s.resolveIntent(ctx, intent.ID); rerr != nil {
+				return Charge{}, errors.Join(derr, rerr)
+			}
+		}
+		return Charge{}, derr
 	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
-		cur, err := tx.ChargeByOutTradeNo(ctx, outTradeNo)
+		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
 		if err != nil {
 			return err
 		}
 		c = cur
+		if err := tx.DeleteIntent(ctx, intent.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
 		if !c.close() {
 			return nil
 		}
@@ -59,6 +81,6 @@ func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, e
 	if err != nil {
 		return Charge{}, fmt.Errorf("close %s: record: %w", k, err)
 	}
-	s.log.InfoContext(ctx, "charge closed", "out_trade_no", outTradeNo, "state", string(c.State))
+	s.log.InfoContext(ctx, "charge closed", "out_trade_no", c.OutTradeNo, "state", string(c.State))
 	return c, nil
 }

@@ -60,7 +60,7 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	if err := in.validate(); err != nil {
 		return Charge{}, err
 	}
-	unlock := s.chargeLocks.lock(in.OutTradeNo)
+	unlock := s.locks.lock("charge/" + in.OutTradeNo)
 	defer unlock()
 
 	var c Charge
@@ -98,6 +98,7 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 			Description: in.Description, Attach: in.Attach, GoodsTag: in.GoodsTag,
 			MerchantCategoryCode: in.MerchantCategoryCode, SceneInfo: in.SceneInfo,
 			State: ChargePending, CreateTime: now, UpdateTime: now,
+			NextCheckTime: now.Add(s.cfg.Reconcile.FirstCheck),
 		}
 		call = true
 		return tx.CreateCharge(ctx, c)

@@ -23,17 +23,20 @@ type memState struct {
 	notifications map[string]NotificationRecord
 	charges       map[string]Charge
 	anomalies     []Anomaly
+	intents       map[int64]Intent
+	nextIntent    int64
 }
 
 func newMemStore() *memStore {
-	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}}}
+	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, intents: map[int64]Intent{}}}
 }
 
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
-		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies)}}
+		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies),
+		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent}}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -69,6 +72,37 @@ func (m *memStore) ChargeByTransactionID(ctx context.Context, id string) (Charge
 
 func (m *memStore) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error) {
 	return m.view().ListCharges(ctx, f)
+}
+
+func (m *memStore) DueCharges(_ context.Context, now time.Time, limit int) ([]Charge, error) {
+	var out []Charge
+	for _, c := range m.view().charges {
+		if !c.State.Final() && !c.NextCheckTime.IsZero() && !c.NextCheckTime.After(now) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NextCheckTime.Before(out[j].NextCheckTime) })
+	return out[:min(limit, len(out))], nil
+}
+
+func (m *memStore) DueAgreements(_ context.Context, now time.Time, limit int) ([]Agreement, error) {
+	var out []Agreement
+	for _, a := range m.view().agreements {
+		if (a.State == AgreementPending || a.State == AgreementSigned) && !a.NextCheckTime.IsZero() && !a.NextCheckTime.After(now) {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NextCheckTime.Before(out[j].NextCheckTime) })
+	return out[:min(limit, len(out))], nil
+}
+
+func (m *memStore) OpenIntents(context.Context) ([]Intent, error) {
+	var out []Intent
+	for _, in := range m.view().intents {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 func (m *memStore) RecordWeChatCall(ctx context.Context, c WeChatCall) error {
@@ -184,6 +218,26 @@ func (t *memTx) InsertAnomaly(_ context.Context, a Anomaly) error {
 	return nil
 }
 
+func (t *memTx) CreateIntent(_ context.Context, in Intent) (int64, error) {
+	for _, o := range t.intents {
+		if o.Kind == in.Kind && o.Key == in.Key {
+			return 0, ErrConflict
+		}
+	}
+	t.nextIntent++
+	in.ID = t.nextIntent
+	t.intents[in.ID] = in
+	return in.ID, nil
+}
+
+func (t *memTx) DeleteIntent(_ context.Context, id int64) error {
+	if _, ok := t.intents[id]; !ok {
+		return ErrNotFound
+	}
+	delete(t.intents, id)
+	return nil
+}
+
 func (t *memTx) InsertNotification(_ context.Context, n NotificationRecord) error {
 	if _, ok := t.notifications[n.ID]; ok {
 		return ErrConflict
@@ -199,6 +253,7 @@ type fakeWeChat struct {
 	presignErr error
 	contract   RemoteContract
 	queryErr   error
+	queryFn    func(ContractQuery) (RemoteContract, error) // overrides contract/queryErr
 	terminates []TerminateRequest
 	termErr    error
 	termHook   func() // runs inside TerminateContract, after the fake's lock is released
@@ -246,7 +301,13 @@ func (f *fakeWeChat) Presign(_ context.Context, req PresignRequest) (PresignResu
 	return PresignResult{SessionID: fmt.Sprintf("session-%d", len(f.presigns))}, nil
 }
 
-func (f *fakeWeChat) QueryContract(context.Context, ContractQuery) (RemoteContract, error) {
+func (f *fakeWeChat) QueryContract(_ context.Context, q ContractQuery) (RemoteContract, error) {
+	f.mu.Lock()
+	fn := f.queryFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(q)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.contract, f.queryErr

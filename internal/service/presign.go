@@ -82,7 +82,7 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 		OpenID: in.OpenID, UserDisplayName: in.UserDisplayName, Channel: in.Channel,
 		State: AgreementPending, SessionExpireTime: in.SessionExpireTime,
 		UserClientIP: in.UserClientIP, ReturnURL: in.ReturnURL, ReturnAppID: in.ReturnAppID,
-		CreateTime: now, UpdateTime: now,
+		CreateTime: now, UpdateTime: now, NextCheckTime: now.Add(s.cfg.Reconcile.FirstCheck),
 	}
 	var replay *Agreement
 	err := s.store.InTx(ctx, func(tx Tx) error {

@@ -18,6 +18,8 @@ type Config struct {
 	SessionTTL time.Duration
 	// MerchantCategoryCode is the default MCC of charges.
 	MerchantCategoryCode string
+	// Reconcile configures the reconciler.
+	Reconcile ReconcileConfig
 }
 
 // DefaultSessionTTL is the signing-session lifetime when none is configured.
@@ -31,9 +33,10 @@ type Service struct {
 	clock  Clock
 	ids    IDs
 	log    *slog.Logger
-	// chargeLocks serialises the calls about one out_trade_no in this
-	// process, so concurrent retries make one WeChat call.
-	chargeLocks keyedMutex
+	// locks serialises the WeChat calls about one charge ("charge/" +
+	// out_trade_no) or one contract ("contract/" + contract id) in this
+	// process, so concurrent retries and the reconciler make one call.
+	locks keyedMutex
 }
 
 // New returns a Service. log may be nil.
@@ -41,6 +44,7 @@ func New(cfg Config, store Store, wechat WeChat, clock Clock, ids IDs, log *slog
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
+	cfg.Reconcile = cfg.Reconcile.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

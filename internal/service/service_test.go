@@ -53,6 +53,7 @@ func TestPresignDefaultsAndRecordsPending(t *testing.T) {
 		OutContractCode: "GEN0001", PlanID: 7, Merchant: Merchant{SubMchID: "1900000109", SPAppID: "wxsp", SubAppID: "wxsub"},
 		OpenID: "oU", UserDisplayName: "Chan", Channel: ChannelMiniProgram, State: AgreementPending,
 		SessionExpireTime: t0.Add(time.Hour), Session: PresignResult{SessionID: "session-1"}, CreateTime: t0, UpdateTime: t0,
+		NextCheckTime: t0.Add(5 * time.Second),
 	}
 	if diff := cmp.Diff(want, out.Agreement); diff != "" {
 		t.Fatalf("agreement (-want +got):\n%s", diff)

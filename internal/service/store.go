@@ -13,6 +13,15 @@ type Store interface {
 	// rolled back otherwise (fn's error is returned as is). Write
 	// transactions are serialised, so a read-modify-write inside fn is safe.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// DueCharges returns up to limit PENDING or PROCESSING charges whose
+	// NextCheckTime is not after now, earliest first, by index (the cost
+	// follows the open charges, not all charges).
+	DueCharges(ctx context.Context, now time.Time, limit int) ([]Charge, error)
+	// DueAgreements returns up to limit PENDING or SIGNED agreements whose
+	// NextCheckTime is not after now, earliest first, by index.
+	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
+	// OpenIntents returns the intents not yet resolved, oldest first.
+	OpenIntents(ctx context.Context) ([]Intent, error)
 	// RecordWeChatCall appends an audit row for one call to WeChat Pay.
 	RecordWeChatCall(ctx context.Context, c WeChatCall) error
 	// Ping reports whether the store answers.
@@ -66,6 +75,32 @@ type Tx interface {
 	UpdateCharge(ctx context.Context, c Charge) error
 	// InsertAnomaly records a disagreement papayd will not resolve silently.
 	InsertAnomaly(ctx context.Context, a Anomaly) error
+	// CreateIntent records a WeChat call about to be sent and returns its
+	// id. ErrConflict when an open intent of the same kind and key exists.
+	CreateIntent(ctx context.Context, in Intent) (int64, error)
+	// DeleteIntent marks an intent resolved. ErrNotFound when there is none.
+	DeleteIntent(ctx context.Context, id int64) error
+}
+
+// IntentKind names a WeChat call that changes money or contracts and is
+// not already made durable by the record it creates (a deduction's intent
+// is its PENDING charge; a presign's is its PENDING agreement).
+type IntentKind string
+
+// The intents.
+const (
+	IntentTerminate IntentKind = "TERMINATE" // Key: contract id; Note: termination note
+	IntentClose     IntentKind = "CLOSE"     // Key: out_trade_no
+)
+
+// Intent is a WeChat call recorded before it is sent, so that a crash
+// between sending it and recording its outcome is resumed at start.
+type Intent struct {
+	ID         int64
+	Kind       IntentKind
+	Key        string
+	Note       string
+	CreateTime time.Time
 }
 
 // WeChatCall is the audit record of one call to WeChat Pay. It holds no

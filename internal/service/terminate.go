@@ -2,13 +2,16 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
 // TerminateAgreement ends a signed agreement on the merchant's behalf: it
-// calls WeChat, then records TERMINATED (mode MERCHANT) at once, so the
-// PAPAY.TERMINATE notification that follows changes nothing. Terminating an
-// agreement that is already terminated answers it as it is.
+// records the intent, calls WeChat, then records TERMINATED (mode MERCHANT)
+// at once, so the PAPAY.TERMINATE notification that follows changes
+// nothing. Terminating an agreement that is already terminated answers it
+// as it is. When WeChat's answer is lost the call fails with
+// ErrWeChatUnavailable and the reconciler finishes the termination.
 func (s *Service) TerminateAgreement(ctx context.Context, contractID, note string) (Agreement, error) {
 	var v violations
 	v.token("contract_id", contractID, 64, true)
@@ -16,6 +19,8 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 	if err := v.err(); err != nil {
 		return Agreement{}, err
 	}
+	unlock := s.locks.lock("contract/" + contractID)
+	defer unlock()
 	k := AgreementKey{ContractID: contractID}
 	a, err := k.find(ctx, s.store)
 	if err != nil {
@@ -28,9 +33,33 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 	default:
 		return Agreement{}, fmt.Errorf("terminate %s: %w", k, ErrAgreementNotSigned)
 	}
-	err = s.wechat.TerminateContract(ctx, TerminateRequest{Merchant: a.Merchant, ContractID: contractID, TerminationNote: note})
+	intent, err := s.recordIntent(ctx, Intent{Kind: IntentTerminate, Key: contractID, Note: note})
 	if err != nil {
-		return Agreement{}, fromRemote("terminate "+k.String(), err)
+		return Agreement{}, fmt.Errorf("terminate %s: %w", k, err)
+	}
+	return s.terminateLocked(ctx, a, intent)
+}
+
+// terminateLocked sends the termination of intent and records its outcome.
+// The caller holds the contract's lock.
+func (s *Service) terminateLocked(ctx context.Context, a Agreement, intent Intent) (Agreement, error) {
+	k := AgreementKey{ContractID: intent.Key}
+	err := s.wechat.TerminateContract(ctx, TerminateRequest{Merchant: a.Merchant, ContractID: intent.Key, TerminationNote: intent.Note})
+	if err != nil {
+		derr := fromRemote("terminate "+k.String(), err)
+		if KindOf(derr) == KindUnavailable {
+			return Agreement{}, derr // the intent stays: the reconciler resumes it
+		}
+		if errors.Is(derr, ErrContractNotExist) {
+			// Already ended at WeChat (e.g. by the user): learn how.
+			if _, rerr := s.refreshAgreement(ctx, a); rerr != nil {
+				return Agreement{}, errors.Join(derr, rerr)
+			}
+		}
+		if rerr := s.resolveIntent(ctx, intent.ID); rerr != nil {
+			return Agreement{}, errors.Join(derr, rerr)
+		}
+		return Agreement{}, derr
 	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		cur, err := k.find(ctx, tx)
@@ -39,11 +68,14 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 		}
 		now := s.clock.Now()
 		a = cur
-		changed := a.terminate(contractID, TerminatedByMerchant, note, now)
+		changed := a.terminate(intent.Key, TerminatedByMerchant, intent.Note, now)
 		if !changed && a.TerminationMode == TerminatedByMerchant && a.TerminationNote == "" {
 			// The PAPAY.TERMINATE of this very call won the race (it carries
 			// no note): keep the merchant's note.
-			a.TerminationNote, changed = note, true
+			a.TerminationNote, changed = intent.Note, true
+		}
+		if err := tx.DeleteIntent(ctx, intent.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
 		}
 		if !changed {
 			return nil
@@ -54,6 +86,39 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 	if err != nil {
 		return Agreement{}, fmt.Errorf("terminate %s: record: %w", k, err)
 	}
-	s.log.InfoContext(ctx, "agreement terminated by merchant", "contract_id", contractID, "out_contract_code", a.OutContractCode)
+	s.log.InfoContext(ctx, "agreement terminated by merchant", "contract_id", intent.Key, "out_contract_code", a.OutContractCode)
 	return a, nil
+}
+
+// recordIntent makes in durable before its WeChat call is sent. An open
+// intent of the same kind and key (a retry, or a crash before) is reused.
+func (s *Service) recordIntent(ctx context.Context, in Intent) (Intent, error) {
+	in.CreateTime = s.clock.Now()
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		id, err := tx.CreateIntent(ctx, in)
+		in.ID = id
+		return err
+	})
+	if errors.Is(err, ErrConflict) {
+		open, lerr := s.store.OpenIntents(ctx)
+		if lerr != nil {
+			return Intent{}, lerr
+		}
+		for _, o := range open {
+			if o.Kind == in.Kind && o.Key == in.Key {
+				o.Note = in.Note
+				return o, nil
+			}
+		}
+	}
+	return in, err
+}
+
+// resolveIntent deletes an intent; one already gone is fine.
+func (s *Service) resolveIntent(ctx context.Context, id int64) error {
+	err := s.store.InTx(ctx, func(tx Tx) error { return tx.DeleteIntent(ctx, id) })
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package wechat
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/wechatpay-apiv3/wechatpay-go/core"
@@ -20,8 +22,11 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBaseURL = "https://apihk.mch.weixin.qq.com"
-	DefaultTimeout = 10 * time.Second
+	DefaultBaseURL     = "https://apihk.mch.weixin.qq.com"
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxAttempts = 4
+	DefaultRetryBase   = 100 * time.Millisecond
+	DefaultRetryCap    = 2 * time.Second
 )
 
 const (
@@ -52,8 +57,29 @@ type Config struct {
 	PublicKeyID   string
 	PublicKey     *rsa.PublicKey
 
-	// Timeout is the deadline of one call: DefaultTimeout when zero.
+	// DownloadCertificates lets the configuration above hold no key at
+	// all: the platform certificates come from a CertRefresher (its first
+	// Refresh, or on demand at the first answer). Until then no answer
+	// verifies.
+	DownloadCertificates bool
+
+	// Timeout is the deadline of one call, all its attempts included:
+	// DefaultTimeout when zero. The caller's context may end it sooner.
 	Timeout time.Duration
+
+	// MaxAttempts is how many times one call is sent at most (see
+	// Client): DefaultMaxAttempts when zero, 1 for no retries.
+	MaxAttempts int
+	// RetryBase and RetryCap shape the pause before a retry: a random
+	// duration ("full jitter") between zero and RetryBase·2^(n-1), at most
+	// RetryCap, after the n-th attempt. Defaults DefaultRetryBase and
+	// DefaultRetryCap.
+	RetryBase time.Duration
+	RetryCap  time.Duration
+	// Sleep pauses for d or until ctx ends, whichever is first, and then
+	// returns ctx.Err() (tests replace it): a timer when nil.
+	Sleep func(ctx context.Context, d time.Duration) error
+
 	// Transport replaces the default pooled transport (tests).
 	Transport http.RoundTripper
 	// Now is the clock of the audit records: time.Now when nil.
@@ -70,15 +96,49 @@ type Recorder interface {
 
 // Client calls the WeChat Pay Global papay contract and deduction
 // (transaction) endpoints. It is safe for concurrent use.
+//
+// Retries. One call is sent up to MaxAttempts times within its deadline
+// (Config.Timeout, or the caller's context if that ends first), after a
+// jittered exponential pause, when its outcome is worth another try: no
+// answer (connection error, timeout of the attempt), HTTP 5xx, 429, 202,
+// the codes SYSTEM_ERROR, SERVICE_UNAVAILABLE, RATELIMIT_EXCEEDED,
+// RATE_LIMITED, FREQUENCY_LIMITED, BIZERR_NEED_RETRY, and an answer that
+// fails verification or cannot be read. An unverifiable answer is an
+// unknown outcome like a lost one, and every papay call is keyed
+// (out_trade_no, out_contract_code, contract id) so sending it again is
+// safe. Every attempt sends the same body bytes (marshalled once), signed
+// anew. Business refusals (other 4xx codes) and 401 / SIGN_ERROR are never
+// retried. No retry is started when its pause would outlast the deadline.
+// Each attempt is its own audit record. When the attempts run out the last
+// outcome is returned: a *service.RemoteError for a WeChat answer, else an
+// error wrapping service.ErrWeChatUnavailable.
+//
+// An answer signed under a serial the Keys do not know makes the client
+// ask its CertRefresher (if any) for an on-demand download and, if the
+// serial is known afterwards, send the call once more at once (beyond
+// MaxAttempts, once per call).
 type Client struct {
-	sdk     *core.Client
-	base    string
-	timeout time.Duration
-	keys    *Keys
-	rec     Recorder
-	log     *slog.Logger
-	now     func() time.Time
+	sdk *core.Client
+	// raw shares sdk's transport and signer but validates nothing: the
+	// certificate download verifies its answer itself.
+	raw         *core.Client
+	base        string
+	timeout     time.Duration
+	keys        *Keys
+	rec         Recorder
+	log         *slog.Logger
+	now         func() time.Time
+	maxAttempts int
+	retryBase   time.Duration
+	retryCap    time.Duration
+	sleep       func(context.Context, time.Duration) error
+	// onUnknownSerial is the CertRefresher's on-demand hook, if any.
+	onUnknownSerial atomic.Pointer[serialHook]
 }
+
+// serialHook fetches keys on demand and reports whether serial is known
+// afterwards.
+type serialHook = func(ctx context.Context, serial string) bool
 
 var _ service.WeChat = (*Client)(nil)
 
@@ -98,10 +158,12 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 		return nil, errors.New("wechat client: MchPrivateKey is required")
 	case cfg.Timeout < 0:
 		return nil, errors.New("wechat client: Timeout must not be negative")
+	case cfg.MaxAttempts < 0 || cfg.RetryBase < 0 || cfg.RetryCap < 0:
+		return nil, errors.New("wechat client: MaxAttempts, RetryBase and RetryCap must not be negative")
 	case rec == nil:
 		return nil, errors.New("wechat client: a Recorder is required")
 	}
-	keys, err := NewKeys(cfg.PlatformCerts, cfg.PublicKeyID, cfg.PublicKey)
+	keys, err := newKeys(cfg.PlatformCerts, cfg.PublicKeyID, cfg.PublicKey, cfg.DownloadCertificates)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +192,21 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	c := &Client{
+		sdk: sdk, raw: core.NewClientWithValidator(sdk, announceOnly{keys}),
+		base: base, timeout: timeout, keys: keys, rec: rec, log: log, now: cfg.Now,
+		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
+		retryBase:   cmp.Or(cfg.RetryBase, DefaultRetryBase),
+		retryCap:    cmp.Or(cfg.RetryCap, DefaultRetryCap),
+		sleep:       cfg.Sleep,
 	}
-	return &Client{sdk: sdk, base: base, timeout: timeout, keys: keys, rec: rec, log: log, now: now}, nil
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleep
+	}
+	return c, nil
 }
 
 // Keys returns the verification keys, to share with a NotificationParser
@@ -153,74 +225,55 @@ func baseURL(s string) (string, error) {
 	return u.Scheme + "://" + u.Host, nil
 }
 
-// do makes one signed call and returns the body of its verified 2xx
-// answer. body nil means GET. Every call is recorded.
+// do makes one call (with its retries) and returns the body of its
+// verified 2xx answer. body nil means GET.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
-	u := c.base + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	start := c.now()
-	rec := service.WeChatCall{Method: method, Path: path, Time: start}
-	answer, err := c.exchange(ctx, method, u, body, &rec)
-	rec.Duration = c.now().Sub(start)
-	var re *service.RemoteError
-	switch {
-	case errors.As(err, &re):
-		rec.Code = re.Code
-		err = fmt.Errorf("%s %s: %w", method, path, err)
-	case err != nil:
-		rec.Error = err.Error()
-		err = fmt.Errorf("wechatpay %s %s: %w: %w", method, path, service.ErrWeChatUnavailable, err)
-		c.log.WarnContext(ctx, "wechatpay call outcome unknown", "method", method, "path", path,
-			"http_status", rec.HTTPStatus, "request_id", rec.RequestID, "error", rec.Error)
-	}
-	c.record(ctx, rec)
-	return answer, err
+	a, err := c.call(ctx, callSpec{sdk: c.sdk, method: method, path: path, query: query, body: body})
+	return a.body, err
 }
 
-// exchange sends the request and sorts the outcome: the verified answer, a
-// *service.RemoteError, or another error (outcome unknown).
-func (c *Client) exchange(ctx context.Context, method, u string, body []byte, rec *service.WeChatCall) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+// exchange sends one attempt and sorts the outcome: the verified answer, a
+// *service.RemoteError, or another error (outcome unknown). The answer's
+// headers are returned whenever an answer arrived.
+func (c *Client) exchange(ctx context.Context, sdk *core.Client, method, u string, body []byte, rec *service.WeChatCall) (answer, error) {
 	var (
 		res *core.APIResult
 		err error
 	)
 	if body == nil {
-		res, err = c.sdk.Get(ctx, u)
+		res, err = sdk.Get(ctx, u)
 	} else {
-		res, err = c.sdk.Post(ctx, u, body)
+		res, err = sdk.Post(ctx, u, body)
 	}
 	var resp *http.Response
 	if res != nil {
 		resp = res.Response
 	}
+	var a answer
 	if resp != nil {
 		defer resp.Body.Close()
 		rec.HTTPStatus = resp.StatusCode
 		rec.RequestID = resp.Header.Get("Request-Id")
+		a.header = resp.Header
 	}
 	var apiErr *core.APIError
 	switch {
 	case errors.As(err, &apiErr):
-		return nil, remoteError(apiErr.StatusCode, apiErr.Code, apiErr.Message, apiErr.Detail, rec.RequestID)
+		return a, remoteError(apiErr.StatusCode, apiErr.Code, apiErr.Message, apiErr.Detail, rec.RequestID)
 	case err != nil && resp != nil:
 		// Unverified or unreadable. The SDK's message names the failed
 		// check, never key material.
-		return nil, fmt.Errorf("answer HTTP %d unusable: %w", resp.StatusCode, err)
+		return a, fmt.Errorf("answer HTTP %d unusable: %w", resp.StatusCode, err)
 	case err != nil:
-		return nil, fmt.Errorf("no answer: %w", err)
+		return a, fmt.Errorf("no answer: %w", err)
 	case resp.StatusCode == http.StatusAccepted:
 		// Accepted, not processed: WeChat asks for the same call again.
-		return nil, remoteError(resp.StatusCode, "", "", nil, rec.RequestID)
+		return a, remoteError(resp.StatusCode, "", "", nil, rec.RequestID)
 	}
-	answer, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read answer: %w", err)
+	if a.body, err = io.ReadAll(resp.Body); err != nil {
+		return a, fmt.Errorf("read answer: %w", err)
 	}
-	return answer, nil
+	return a, nil
 }
 
 // remoteError builds the domain's view of a WeChat error answer from its

@@ -71,9 +71,18 @@ func TestRemoteErrors(t *testing.T) {
 			if s := err.Error(); strings.Contains(s, "secret-cookie") || strings.Contains(s, "Wechatpay-Signature") {
 				t.Errorf("error text leaks headers: %s", s)
 			}
-			calls := rec.recorded()
-			if len(calls) != 1 || calls[0].Code != tt.want.Code || calls[0].HTTPStatus != tt.want.HTTPStatus || calls[0].Error != "" {
-				t.Errorf("audit %+v", calls)
+			// Retryable answers are retried, each attempt its own record.
+			calls, attempts := rec.recorded(), 1
+			if tt.retry {
+				attempts = testAttempts
+			}
+			if len(calls) != attempts || len(f.requests()) != attempts {
+				t.Errorf("%d records of %d requests, want %d", len(calls), len(f.requests()), attempts)
+			}
+			for _, call := range calls {
+				if call.Code != tt.want.Code || call.HTTPStatus != tt.want.HTTPStatus || call.Error != "" {
+					t.Errorf("audit %+v", call)
+				}
 			}
 		})
 	}
@@ -113,7 +122,8 @@ func TestOutcomeUnknown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeWeChat(t, func(gotRequest) fakeAnswer { return tt.answer })
-			c, rec := newTestClient(t, f, func(cfg *Config) { cfg.Timeout = 300 * time.Millisecond })
+			// One attempt: this is about sorting one answer (retries: retry_test.go).
+			c, rec := newTestClient(t, f, func(cfg *Config) { cfg.Timeout, cfg.MaxAttempts = 300*time.Millisecond, 1 })
 			err := tt.call(c)
 			if !errors.Is(err, service.ErrWeChatUnavailable) {
 				t.Fatalf("err %v, want ErrWeChatUnavailable", err)
@@ -146,8 +156,14 @@ func TestConnectionRefused(t *testing.T) {
 	if err := terminate(c); !errors.Is(err, service.ErrWeChatUnavailable) {
 		t.Fatalf("err %v, want ErrWeChatUnavailable", err)
 	}
-	if calls := rec.recorded(); len(calls) != 1 || calls[0].HTTPStatus != 0 || calls[0].Error == "" {
-		t.Errorf("audit %+v, want status 0 and the transport error", calls)
+	calls := rec.recorded()
+	if len(calls) != testAttempts {
+		t.Errorf("%d records, want one per attempt (%d)", len(calls), testAttempts)
+	}
+	for _, call := range calls {
+		if call.HTTPStatus != 0 || call.Error == "" {
+			t.Errorf("audit %+v, want status 0 and the transport error", call)
+		}
 	}
 }
 
@@ -195,7 +211,7 @@ func TestVerificationModes(t *testing.T) {
 func TestSetCertificatesRotates(t *testing.T) {
 	t.Parallel()
 	f := newFakeWeChat(t, func(gotRequest) fakeAnswer { return fakeAnswer{Status: 204, Sign: signRotated} })
-	c, _ := newTestClient(t, f, nil)
+	c, _ := newTestClient(t, f, func(cfg *Config) { cfg.MaxAttempts = 1 })
 	if err := terminate(c); !errors.Is(err, service.ErrWeChatUnavailable) {
 		t.Fatalf("before rotation: err %v, want ErrWeChatUnavailable", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -40,6 +41,8 @@ type fakeAnswer struct {
 	Sign    signing
 	Delay   time.Duration
 	Headers map[string]string
+	// Reset drops the connection (TCP RST) instead of answering.
+	Reset bool
 }
 
 // gotRequest is a request as the fake received it.
@@ -97,6 +100,18 @@ func (f *fakeWeChat) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if a.Reset {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			f.t.Errorf("fake wechat: hijack: %v", err)
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = conn.Close()
+		return
 	}
 	for k, v := range a.Headers {
 		w.Header().Set(k, v)
@@ -192,14 +207,20 @@ func (r *fakeRecorder) recorded() []service.WeChatCall {
 // testNow is the audit clock of test clients.
 var testNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// newTestClient returns a certificate-mode client of f; edit changes its
-// config first.
+// testAttempts is MaxAttempts of test clients.
+const testAttempts = 3
+
+// noSleep is the Sleep of test clients: retries follow at once.
+func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// newTestClient returns a certificate-mode client of f that retries
+// testAttempts times without pausing; edit changes its config first.
 func newTestClient(t *testing.T, f *fakeWeChat, edit func(*Config)) (*Client, *fakeRecorder) {
 	t.Helper()
 	cfg := Config{
 		BaseURL: f.srv.URL, MchID: testMchID, MchCertSerial: testMchSerial, MchPrivateKey: merchantKey,
 		PlatformCerts: []*x509.Certificate{platformCert}, Timeout: 5 * time.Second,
-		Now: func() time.Time { return testNow },
+		Now: func() time.Time { return testNow }, MaxAttempts: testAttempts, Sleep: noSleep,
 	}
 	if edit != nil {
 		edit(&cfg)

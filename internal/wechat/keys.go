@@ -24,11 +24,16 @@ import (
 // see either the old or the new set, never a mix. Keys is safe for
 // concurrent use. It implements the SDK's auth.Verifier, so the Client's
 // answer validation and the NotificationParser use the same keys.
+//
+// The Keys of a Client whose certificates are downloaded
+// (Config.DownloadCertificates) may start empty: it then verifies nothing,
+// and announces no serial, until a CertRefresher publishes a set.
 type Keys struct {
 	publicKeyID string
 	publicKey   *rsa.PublicKey
 	snap        atomic.Pointer[keySnapshot]
 }
+
 
 // keySnapshot is one immutable generation of the key set.
 type keySnapshot struct {
@@ -50,10 +55,20 @@ var (
 // public key with its id. At least one key is required; publicKeyID and
 // publicKey go together.
 func NewKeys(certs []*x509.Certificate, publicKeyID string, publicKey *rsa.PublicKey) (*Keys, error) {
+	return newKeys(certs, publicKeyID, publicKey, false)
+}
+
+// newKeys is NewKeys; with allowEmpty, no key at all is accepted (the
+// certificates are to be downloaded).
+func newKeys(certs []*x509.Certificate, publicKeyID string, publicKey *rsa.PublicKey, allowEmpty bool) (*Keys, error) {
 	if (publicKeyID == "") != (publicKey == nil) {
 		return nil, errors.New("wechat keys: a WeChat Pay public key needs its id, and an id needs its key")
 	}
 	k := &Keys{publicKeyID: publicKeyID, publicKey: publicKey}
+	if allowEmpty && len(certs) == 0 && publicKey == nil {
+		k.snap.Store(&keySnapshot{bySerial: map[string]*rsa.PublicKey{}})
+		return k, nil
+	}
 	if err := k.SetCertificates(certs); err != nil {
 		return nil, err
 	}
@@ -105,6 +120,11 @@ func (k *Keys) Verify(_ context.Context, serial, message, signature string) erro
 	if pub == nil {
 		return errUnknownSerial
 	}
+	return verifyWith(pub, message, signature)
+}
+
+// verifyWith checks a base64 RSA-PKCS1v15-SHA256 signature over message.
+func verifyWith(pub *rsa.PublicKey, message, signature string) error {
 	sig, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil {
 		return errBadSignature
@@ -116,12 +136,23 @@ func (k *Keys) Verify(_ context.Context, serial, message, signature string) erro
 	return nil
 }
 
+// key returns the key serial names in the current set, or nil.
+func (k *Keys) key(serial string) *rsa.PublicKey {
+	if s := k.snap.Load(); s != nil {
+		return s.bySerial[serial]
+	}
+	return nil
+}
+
 // GetSerial returns the serial the client announces to WeChat Pay in the
 // Wechatpay-Serial request header. It implements auth.Verifier.
 func (k *Keys) GetSerial(context.Context) (string, error) {
 	s := k.snap.Load()
-	if s == nil {
+	switch {
+	case s == nil:
 		return "", errors.New("wechat keys: not made by NewKeys")
+	case s.accept == "":
+		return "", errors.New("wechat keys: no key yet")
 	}
 	return s.accept, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/papayd/papayd/internal/service"
@@ -30,10 +31,16 @@ const (
 // NotificationParser verifies and decrypts WeChat Pay notifications. It
 // does not use the SDK's notify.Handler, which panics on some hostile
 // inputs and reads the wall clock. It is safe for concurrent use.
+//
+// A notification signed under a serial the keys do not know (a platform
+// certificate WeChat has just started to use) is verified a second time
+// after the hook set with SetUnknownSerialHook (a CertRefresher's
+// OnUnknownSerial) has had the chance to fetch it.
 type NotificationParser struct {
 	keys     *Keys
 	apiV3Key []byte
 	now      func() time.Time
+	hook     atomic.Pointer[serialHook]
 }
 
 // NewNotificationParser builds a parser that verifies with keys (share the
@@ -51,16 +58,36 @@ func NewNotificationParser(keys *Keys, apiV3Key []byte, now func() time.Time) (*
 	return &NotificationParser{keys: keys, apiV3Key: bytes.Clone(apiV3Key), now: now}, nil
 }
 
-// Parse verifies a notification's signature over the raw body, then
+// SetUnknownSerialHook makes the parser call hook when a notification
+// names a serial the keys do not know, and verify again if hook reports
+// the serial known afterwards; typically a CertRefresher's
+// OnUnknownSerial, which is rate-limited. nil removes the hook. It may be
+// called while notifications are parsed.
+func (p *NotificationParser) SetUnknownSerialHook(hook func(ctx context.Context, serial string) bool) {
+	if hook == nil {
+		p.hook.Store(nil)
+		return
+	}
+	p.hook.Store(&hook)
+}
+
+// Parse is ParseContext without a context of its own: an on-demand
+// certificate fetch is bounded by the Client's timeout only.
+func (p *NotificationParser) Parse(h http.Header, body []byte) (service.Notification, error) {
+	return p.ParseContext(context.Background(), h, body)
+}
+
+// ParseContext verifies a notification's signature over the raw body, then
 // decrypts and decodes it. A notification that does not verify (missing
 // headers, a stale or future timestamp, an unknown serial, a wrong
 // signature) wraps service.ErrNotificationUnauthentic; a verified one that
 // cannot be decrypted or decoded wraps service.ErrNotificationMalformed.
 // Contract is set for PAPAY.SIGN and PAPAY.TERMINATE only, Transaction
 // for TRANSACTION.SUCCESS only; other event types carry the plaintext in
-// Resource alone. Parse never panics.
-func (p *NotificationParser) Parse(h http.Header, body []byte) (service.Notification, error) {
-	if err := p.verify(h, body); err != nil {
+// Resource alone. ctx bounds an on-demand certificate fetch. It never
+// panics.
+func (p *NotificationParser) ParseContext(ctx context.Context, h http.Header, body []byte) (service.Notification, error) {
+	if err := p.verify(ctx, h, body); err != nil {
 		return service.Notification{}, err
 	}
 	return p.decode(body)
@@ -76,7 +103,7 @@ func malformed(reason string) error {
 
 // verify checks the Wechatpay-* headers and the signature over
 // "TIMESTAMP\nNONCE\nBODY\n".
-func (p *NotificationParser) verify(h http.Header, body []byte) error {
+func (p *NotificationParser) verify(ctx context.Context, h http.Header, body []byte) error {
 	var v [4]string
 	for i, name := range [...]string{"Wechatpay-Serial", "Wechatpay-Signature", "Wechatpay-Timestamp", "Wechatpay-Nonce"} {
 		if v[i] = strings.TrimSpace(h.Get(name)); v[i] == "" {
@@ -97,7 +124,13 @@ func (p *NotificationParser) verify(h http.Header, body []byte) error {
 	msg := make([]byte, 0, len(ts)+len(nonce)+len(body)+3)
 	msg = append(append(append(append(append(msg, ts...), '\n'), nonce...), '\n'), body...)
 	msg = append(msg, '\n')
-	switch err := p.keys.Verify(context.Background(), serial, string(msg), signature); {
+	err = p.keys.Verify(ctx, serial, string(msg), signature)
+	if errors.Is(err, errUnknownSerial) {
+		if hook := p.hook.Load(); hook != nil && (*hook)(ctx, serial) {
+			err = p.keys.Verify(ctx, serial, string(msg), signature)
+		}
+	}
+	switch {
 	case errors.Is(err, errUnknownSerial):
 		return unauthentic("unknown serial")
 	case err != nil:
@@ -157,27 +190,39 @@ func (p *NotificationParser) decode(body []byte) (service.Notification, error) {
 
 // decrypt opens an AEAD_AES_256_GCM resource with the APIv3 key.
 func (p *NotificationParser) decrypt(r *encryptedResource) ([]byte, error) {
-	if r.Algorithm != aeadAlgorithm {
-		return nil, malformed("unsupported resource algorithm")
-	}
-	if len(r.Nonce) != aeadNonceSize {
-		return nil, malformed("resource nonce is not 12 bytes")
-	}
-	sealed, err := base64.StdEncoding.DecodeString(r.Ciphertext)
+	plain, err := openAEAD(p.apiV3Key, r.Algorithm, r.Nonce, r.Ciphertext, r.AssociatedData)
 	if err != nil {
-		return nil, malformed("resource ciphertext is not base64")
+		return nil, malformed(err.Error())
 	}
-	block, err := aes.NewCipher(p.apiV3Key)
+	return plain, nil
+}
+
+// openAEAD decrypts an AEAD_AES_256_GCM payload (a notification resource,
+// a downloaded certificate) with the 32-byte APIv3 key: nonce is the
+// 12-byte nonce string, ciphertext the base64 of ciphertext ‖ tag. Its
+// errors never quote the payload.
+func openAEAD(key []byte, algorithm, nonce, ciphertext, aad string) ([]byte, error) {
+	if algorithm != aeadAlgorithm {
+		return nil, errors.New("unsupported resource algorithm")
+	}
+	if len(nonce) != aeadNonceSize {
+		return nil, errors.New("resource nonce is not 12 bytes")
+	}
+	sealed, err := base64.StdEncoding.DecodeString(ciphertext)
 	if err != nil {
-		return nil, malformed("decryption unavailable")
+		return nil, errors.New("resource ciphertext is not base64")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, errors.New("decryption unavailable")
 	}
 	gcm, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, malformed("decryption unavailable")
+		return nil, errors.New("decryption unavailable")
 	}
-	plain, err := gcm.Open(nil, []byte(r.Nonce), sealed, []byte(r.AssociatedData))
+	plain, err := gcm.Open(nil, []byte(nonce), sealed, []byte(aad))
 	if err != nil {
-		return nil, malformed("resource does not decrypt (wrong APIv3 key or tampered)")
+		return nil, errors.New("resource does not decrypt (wrong APIv3 key or tampered)")
 	}
 	return plain, nil
 }

@@ -44,8 +44,10 @@ type sceneInfoBody struct {
 // *service.RemoteError (e.g. NOT_ENOUGH, OUT_TRADE_NO_USED). An answer that
 // does not come (timeout), does not verify, does not decode, has no
 // trade_state, or names another order wraps service.ErrWeChatUnavailable:
-// the money may or may not have moved, so the order must be queried. A
-// 200 answer without out_trade_no is taken to be about req.OutTradeNo.
+// the money may or may not have moved, so the order must be queried. So
+// does a refusal that answers a retry (see Client) after an attempt whose
+// outcome is unknown. A 200 answer without out_trade_no is taken to be
+// about req.OutTradeNo.
 func (c *Client) CreateTransaction(ctx context.Context, req service.TransactionRequest) (service.RemoteTransaction, error) {
 	b := transactionBody{
 		SPAppID: req.SPAppID, SubMchID: req.SubMchID, SubAppID: req.SubAppID, Description: req.Description,
@@ -60,11 +62,14 @@ func (c *Client) CreateTransaction(ctx context.Context, req service.TransactionR
 	if err != nil {
 		return service.RemoteTransaction{}, fmt.Errorf("wechatpay create transaction: %w", err)
 	}
-	answer, err := c.do(ctx, http.MethodPost, transactionsPath, nil, body)
+	// A refusal (OUT_TRADE_NO_USED, ORDER_PAID, ...) answering a retry of
+	// an attempt whose outcome is unknown may be about that attempt's
+	// success: it is an unknown outcome, and the order must be queried.
+	a, err := c.call(ctx, callSpec{sdk: c.sdk, method: http.MethodPost, path: transactionsPath, body: body, refusalAfterUnknown: true})
 	if err != nil {
 		return service.RemoteTransaction{}, err
 	}
-	return c.transactionAnswer(ctx, http.MethodPost, transactionsPath, answer,
+	return c.transactionAnswer(ctx, http.MethodPost, transactionsPath, a.body,
 		service.TransactionQuery{SubMchID: req.SubMchID, OutTradeNo: req.OutTradeNo})
 }
 

@@ -164,9 +164,17 @@ func TestCreateTransactionRefused(t *testing.T) {
 			if errors.Is(err, service.ErrWeChatUnavailable) {
 				t.Error("a WeChat answer wraps ErrWeChatUnavailable")
 			}
-			calls := rec.recorded()
-			if len(calls) != 1 || calls[0].Code != tt.want.Code || calls[0].HTTPStatus != tt.status || calls[0].Error != "" {
-				t.Errorf("audit %+v", calls)
+			calls, attempts := rec.recorded(), 1
+			if tt.retry {
+				attempts = testAttempts
+			}
+			if len(calls) != attempts {
+				t.Errorf("%d records, want %d", len(calls), attempts)
+			}
+			for _, call := range calls {
+				if call.Code != tt.want.Code || call.HTTPStatus != tt.status || call.Error != "" {
+					t.Errorf("audit %+v", call)
+				}
 			}
 		})
 	}
@@ -199,7 +207,7 @@ func TestCreateTransactionUnknownOutcome(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeWeChat(t, func(gotRequest) fakeAnswer { return tt.answer })
-			c, rec := newTestClient(t, f, func(cfg *Config) { cfg.Timeout = 300 * time.Millisecond })
+			c, rec := newTestClient(t, f, func(cfg *Config) { cfg.Timeout, cfg.MaxAttempts = 300*time.Millisecond, 1 })
 			got, err := c.CreateTransaction(context.Background(), fullTransactionRequest())
 			if !errors.Is(err, service.ErrWeChatUnavailable) {
 				t.Fatalf("err %v, want ErrWeChatUnavailable", err)
@@ -229,7 +237,7 @@ func TestCreateTransactionConnectionRefused(t *testing.T) {
 	if _, err := c.CreateTransaction(context.Background(), fullTransactionRequest()); !errors.Is(err, service.ErrWeChatUnavailable) {
 		t.Fatalf("err %v, want ErrWeChatUnavailable", err)
 	}
-	if calls := rec.recorded(); len(calls) != 1 || calls[0].Error == "" {
+	if calls := rec.recorded(); len(calls) != testAttempts || calls[0].Error == "" || calls[testAttempts-1].Error == "" {
 		t.Errorf("audit %+v, want the transport error", calls)
 	}
 }
@@ -381,8 +389,17 @@ func TestReverseTransactionRefused(t *testing.T) {
 			if errors.Is(err, service.ErrWeChatUnavailable) {
 				t.Error("a WeChat answer wraps ErrWeChatUnavailable")
 			}
-			if calls := rec.recorded(); len(calls) != 1 || calls[0].Code != tt.code || calls[0].HTTPStatus != tt.status {
-				t.Errorf("audit %+v", calls)
+			calls, attempts := rec.recorded(), 1
+			if tt.retry {
+				attempts = testAttempts
+			}
+			if len(calls) != attempts {
+				t.Errorf("%d records, want %d", len(calls), attempts)
+			}
+			for _, call := range calls {
+				if call.Code != tt.code || call.HTTPStatus != tt.status {
+					t.Errorf("audit %+v", call)
+				}
 			}
 		})
 	}

@@ -18,6 +18,8 @@ const (
 	CodeOrderPaid        = "ORDER_PAID"         // 400 reverse of a paid order
 	CodeOrderClosed      = "ORDER_CLOSED"       // 400 reverse or deduction of a closed order
 	CodeOrderNotExist    = "ORDER_NOT_EXIST"    // 404 query of an unknown order
+	CodeRateLimited      = "RATELIMIT_EXCEEDED" // 429 (fault injection)
+	CodeSystemError      = "SYSTEM_ERROR"       // 500 (fault injection)
 )
 
 // Locations of a PARAM_ERROR's offending field.
@@ -91,4 +93,12 @@ func notFound(msg string) *apiError {
 
 func orderError(status int, code, msg string) *apiError {
 	return &apiError{status: status, Code: code, Message: msg}
+}
+
+func systemError(msg string) *apiError {
+	return &apiError{status: http.StatusInternalServerError, Code: CodeSystemError, Message: msg}
+}
+
+func rateLimited() *apiError {
+	return &apiError{status: http.StatusTooManyRequests, Code: CodeRateLimited, Message: "too many requests, please retry later"}
 }

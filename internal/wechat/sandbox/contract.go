@@ -84,6 +84,18 @@ func (s *Sandbox) Contract(contractID string) (Contract, bool) {
 	return *c, true
 }
 
+// Contracts returns every contract, signed and terminated, oldest first (copies): with
+// contract_id, out_contract_code, state and termination mode.
+func (s *Sandbox) Contracts() []Contract {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Contract, len(s.contractList))
+	for i, c := range s.contractList {
+		out[i] = *c
+	}
+	return out
+}
+
 func (s *Sandbox) signedByCodeLocked(subMchID string, planID int64, code string) *Contract {
 	c := s.contracts[s.byCode[codeKey{subMchID, planID, code}]]
 	if c == nil || c.State != StateSigned {

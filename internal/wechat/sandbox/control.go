@@ -20,6 +20,7 @@ func (s *Sandbox) newControlMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sandbox/v1/sessions/{session_id}", s.controlGetSession)
 	mux.HandleFunc("POST /sandbox/v1/sessions/{action}", s.controlSessionAction)
+	mux.HandleFunc("GET /sandbox/v1/contracts", s.controlContracts)
 	mux.HandleFunc("GET /sandbox/v1/contracts/{contract_id}", s.controlGetContract)
 	mux.HandleFunc("POST /sandbox/v1/contracts/{action}", s.controlContractAction)
 	mux.HandleFunc("GET /sandbox/v1/notifications", s.controlNotifications)
@@ -27,6 +28,12 @@ func (s *Sandbox) newControlMux() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/v1/payers/{action}", s.controlPayerAction)
 	mux.HandleFunc("GET /sandbox/v1/orders", s.controlOrders)
 	mux.HandleFunc("GET /sandbox/v1/orders/{out_trade_no}", s.controlGetOrder)
+	mux.HandleFunc("GET /sandbox/v1/faults", s.controlGetFaults)
+	mux.HandleFunc("POST /sandbox/v1/faults", s.controlSetFaults)
+	mux.HandleFunc("DELETE /sandbox/v1/faults", s.controlClearFaults)
+	mux.HandleFunc("GET /sandbox/v1/platform", s.controlGetPlatform)
+	mux.HandleFunc("POST /sandbox/v1/platform:rotate", s.controlRotatePlatform)
+	mux.HandleFunc("POST /sandbox/v1/platform:retire", s.controlRetirePlatform)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, controlError{"NOT_FOUND", "no such control endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -132,14 +139,7 @@ func (s *Sandbox) controlPayerAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var cfg PayerConfig
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&cfg)
-	}
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, controlError{"INVALID_ARGUMENT", "the body must be a payer configuration: " + err.Error()})
+	if !decodeStrict(w, r, &cfg, "a payer configuration") {
 		return
 	}
 	p, err := s.ConfigurePayer(openID, cfg)
@@ -181,6 +181,69 @@ func (s *Sandbox) controlGetOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// controlContracts serves GET /sandbox/v1/contracts: every contract, oldest first.
+func (s *Sandbox) controlContracts(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]Contract{"contracts": s.Contracts()})
+}
+
+func (s *Sandbox) controlGetFaults(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.faultsView())
+}
+
+// controlSetFaults serves POST /sandbox/v1/faults with a Faults body; unknown fields are
+// rejected.
+func (s *Sandbox) controlSetFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	if !decodeStrict(w, r, &f, "a fault configuration") {
+		return
+	}
+	if err := s.SetFaults(f); err != nil {
+		writeJSON(w, http.StatusBadRequest, controlError{"INVALID_ARGUMENT", err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.faultsView())
+}
+
+func (s *Sandbox) controlClearFaults(w http.ResponseWriter, _ *http.Request) {
+	s.ClearFaults()
+	writeJSON(w, http.StatusOK, s.faultsView())
+}
+
+func (s *Sandbox) controlGetPlatform(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.platformView())
+}
+
+func (s *Sandbox) controlRotatePlatform(w http.ResponseWriter, _ *http.Request) {
+	if _, err := s.RotatePlatformCertificate(); err != nil {
+		writeControlError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.platformView())
+}
+
+func (s *Sandbox) controlRetirePlatform(w http.ResponseWriter, _ *http.Request) {
+	retired := s.RetireOldCertificates()
+	v := s.platformView()
+	v.Retired = retired
+	writeJSON(w, http.StatusOK, v)
+}
+
+// decodeStrict decodes a JSON body into v, rejecting unknown fields; it answers 400
+// and returns false on failure.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any, what string) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, controlError{"INVALID_ARGUMENT", "the body must be " + what + ": " + err.Error()})
+		return false
+	}
+	return true
 }
 
 // cutVerb splits "ID:verb" at the last colon.

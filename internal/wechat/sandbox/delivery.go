@@ -29,21 +29,71 @@ type Delivery struct {
 	NotificationID string    `json:"notification_id"`
 	EventType      string    `json:"event_type"`
 	URL            string    `json:"url"`
-	Attempt        int       `json:"attempt"`               // 1-based
-	StatusCode     int       `json:"status_code,omitempty"` // 0 when the request failed
-	Error          string    `json:"error,omitempty"`       // transport error or timeout
+	Attempt        int       `json:"attempt"`               // 1-based; 0 for a dropped notification
+	StatusCode     int       `json:"status_code,omitempty"` // 0 when the request failed or was not sent
+	Error          string    `json:"error,omitempty"`       // transport error, timeout, or injected fault
 	Time           time.Time `json:"time"`                  // start of the attempt (Options.Now)
 	Delivered      bool      `json:"delivered"`             // answered with 2xx
 	Final          bool      `json:"final"`                 // delivered, or the last attempt
+	// Fault is the injected fault behind the entry: lose_attempt, drop_notification, or
+	// duplicate_notification on every attempt of a duplicate copy.
+	Fault FaultKind `json:"fault,omitempty"`
+}
+
+// outgoing is one delivery of a notification: the original, or its duplicate copy.
+type outgoing struct {
+	id, eventType, url string
+	body               []byte
+	fault              FaultKind       // FaultDuplicateNotification for the copy
+	delay              time.Duration   // delay_notification: wait before the first attempt
+	gate               <-chan struct{} // the first attempt waits for it (reorder turn, original's start)
+	turn               chan struct{}   // reorder: closed by the batch leader when it is this one's turn
+	batch              *reorderBatch   // reorder: set on the batch leader, which releases the batch
+	started            chan struct{}   // closed when the first attempt starts, or the delivery ends
+	firstDone          chan struct{}   // closed when the first attempt is logged, or the delivery ends
+	startedClosed      bool            // owned by the delivering goroutine
+	firstDoneClosed    bool
+}
+
+// reorderBatch is a group of held notifications, released in reverse order.
+type reorderBatch struct {
+	items []*outgoing // arrival order; items[0] is the leader
+	size  int
+	hold  time.Duration
+	full  chan struct{} // closed when size notifications are held
+}
+
+func newOutgoing(id, eventType, url string, body []byte) *outgoing {
+	return &outgoing{id: id, eventType: eventType, url: url, body: body,
+		started: make(chan struct{}), firstDone: make(chan struct{})}
+}
+
+func (o *outgoing) markStarted() {
+	if !o.startedClosed {
+		o.startedClosed = true
+		close(o.started)
+	}
+}
+
+func (o *outgoing) markFirstDone() {
+	if !o.firstDoneClosed {
+		o.firstDoneClosed = true
+		close(o.firstDone)
+	}
 }
 
 // notify starts delivering a notification in the background and returns its id. An
 // empty URL (no termination URL configured) or a closed sandbox drops it (id "").
-// subject ("contract_id", id) names what the notification is about in logs.
+// subject ("contract_id", id) names what the notification is about in logs. The
+// notification faults apply here (drop, duplicate, delay, reorder) and per attempt.
 func (s *Sandbox) notify(url, eventType string, resource any, subject ...any) string {
 	log := s.log.With(append([]any{slog.String("event_type", eventType)}, subject...)...)
 	if url == "" {
 		log.Warn("sandbox: no notification URL configured; notification dropped")
+		return ""
+	}
+	if s.ctx.Err() != nil {
+		log.Warn("sandbox: closed; notification dropped")
 		return ""
 	}
 	id := newNotificationID(s.now())
@@ -52,23 +102,120 @@ func (s *Sandbox) notify(url, eventType string, resource any, subject ...any) st
 		log.Error("sandbox: build notification", slog.Any("err", err))
 		return ""
 	}
+	plan := s.notificationFaults(id, eventType)
+	if plan.drop {
+		s.record(Delivery{NotificationID: id, EventType: eventType, URL: url, Time: s.now(), Final: true,
+			Fault: FaultDropNotification, Error: "not sent: notification dropped by fault injection"})
+		log.Info("sandbox: notification dropped by fault injection", slog.String("id", id))
+		return id
+	}
+	copies := 1
+	if plan.duplicate {
+		copies = 2
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		log.Warn("sandbox: closed; notification dropped")
 		return ""
 	}
-	s.inflight++
+	s.inflight += copies
 	s.broadcastLocked()
-	s.wg.Add(1)
+	s.wg.Add(copies)
 	s.mu.Unlock()
-	go s.deliver(id, eventType, url, body)
+	orig := newOutgoing(id, eventType, url, body)
+	orig.delay = plan.delay
+	if plan.reorder != nil {
+		s.hold(orig, *plan.reorder)
+	}
+	if plan.duplicate {
+		dup := newOutgoing(id, eventType, url, body)
+		dup.fault, dup.gate = FaultDuplicateNotification, orig.started
+		go s.deliver(dup)
+	}
+	go s.deliver(orig)
 	return id
+}
+
+// hold adds o to the open reorder batch, or opens one with o as its leader.
+func (s *Sandbox) hold(o *outgoing, rule FaultRule) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	b := s.faults.batch
+	if b == nil {
+		b = &reorderBatch{size: rule.Batch, hold: time.Duration(rule.HoldMS) * time.Millisecond,
+			full: make(chan struct{})}
+		s.faults.batch, o.batch = b, b
+	} else {
+		o.turn = make(chan struct{})
+		o.gate = o.turn
+	}
+	b.items = append(b.items, o)
+	if len(b.items) >= b.size {
+		close(b.full)
+		s.faults.batch = nil
+	}
+}
+
+// releaseBatch, run by a batch leader, waits until the batch is full or its hold time
+// is over, then lets the held notifications make their first attempts newest first, one
+// after the other. The leader's own turn comes last. False if the sandbox closed.
+func (s *Sandbox) releaseBatch(b *reorderBatch) bool {
+	t := time.NewTimer(b.hold)
+	defer t.Stop()
+	select {
+	case <-b.full:
+	case <-t.C:
+	case <-s.ctx.Done():
+		return false
+	}
+	s.faults.mu.Lock()
+	if s.faults.batch == b {
+		s.faults.batch = nil
+	}
+	items := slices.Clone(b.items)
+	s.faults.mu.Unlock()
+	for _, o := range slices.Backward(items[1:]) {
+		close(o.turn)
+		select {
+		case <-o.firstDone:
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// awaitFirstAttempt waits for what holds back a notification's first attempt: its
+// reorder batch or turn, the original's start (a duplicate copy), an injected delay.
+// False if the sandbox closed meanwhile.
+func (s *Sandbox) awaitFirstAttempt(o *outgoing) bool {
+	if o.batch != nil && !s.releaseBatch(o.batch) {
+		return false
+	}
+	if o.gate != nil {
+		select {
+		case <-o.gate:
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	if o.delay > 0 {
+		t := time.NewTimer(o.delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	o.markStarted()
+	return true
 }
 
 // deliver tries a notification on the retry schedule until it is acknowledged, the
 // schedule ends, or the sandbox closes.
-func (s *Sandbox) deliver(id, eventType, url string, body []byte) {
+func (s *Sandbox) deliver(o *outgoing) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -76,22 +223,35 @@ func (s *Sandbox) deliver(id, eventType, url string, body []byte) {
 		s.broadcastLocked()
 		s.mu.Unlock()
 	}()
+	defer o.markFirstDone()
+	defer o.markStarted()
+	if !s.awaitFirstAttempt(o) {
+		return
+	}
 	for attempt := 1; ; attempt++ {
-		d := Delivery{NotificationID: id, EventType: eventType, URL: url, Attempt: attempt, Time: s.now()}
-		status, err := s.post(url, body)
-		if s.ctx.Err() != nil {
-			return // closed mid-attempt: not an attempt WeChat would have made
+		d := Delivery{NotificationID: o.id, EventType: o.eventType, URL: o.url, Attempt: attempt,
+			Time: s.now(), Fault: o.fault}
+		if s.loseAttempt(o.id, o.eventType, attempt) {
+			d.Fault, d.Error = FaultLoseAttempt, "not sent: attempt lost by fault injection (no acknowledgement)"
+		} else {
+			status, err := s.post(o.url, o.body)
+			if s.ctx.Err() != nil {
+				return // closed mid-attempt: not an attempt WeChat would have made
+			}
+			d.StatusCode = status
+			if err != nil {
+				d.Error = err.Error()
+			}
+			d.Delivered = err == nil && status >= 200 && status < 300
 		}
-		d.StatusCode = status
-		if err != nil {
-			d.Error = err.Error()
-		}
-		d.Delivered = err == nil && status >= 200 && status < 300
 		d.Final = d.Delivered || attempt == MaxAttempts
 		s.record(d)
-		s.log.Info("sandbox: notification attempt", slog.String("id", id),
-			slog.String("event_type", eventType), slog.Int("attempt", attempt),
-			slog.Int("status", status), slog.String("error", d.Error))
+		if attempt == 1 {
+			o.markFirstDone()
+		}
+		s.log.Info("sandbox: notification attempt", slog.String("id", o.id),
+			slog.String("event_type", o.eventType), slog.Int("attempt", attempt),
+			slog.Int("status", d.StatusCode), slog.String("error", d.Error))
 		if d.Final {
 			return
 		}
@@ -107,7 +267,8 @@ func (s *Sandbox) deliver(id, eventType, url string, body []byte) {
 
 // post makes one signed attempt: fresh timestamp and nonce, same body.
 func (s *Sandbox) post(url string, body []byte) (int, error) {
-	h, err := SignatureHeaders(s.creds.PlatformKey, s.notificationSerial(), s.now().Unix(), newNonce(), body)
+	key, serial := s.signer(nil)
+	h, err := SignatureHeaders(key, serial, s.now().Unix(), newNonce(), body)
 	if err != nil {
 		return 0, err
 	}

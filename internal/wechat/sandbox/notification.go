@@ -122,7 +122,8 @@ func (s *Sandbox) BuildNotification(eventType, id string, resource any) (http.He
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := SignatureHeaders(s.creds.PlatformKey, s.notificationSerial(), s.now().Unix(), newNonce(), body)
+	key, serial := s.signer(nil)
+	h, err := SignatureHeaders(key, serial, s.now().Unix(), newNonce(), body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build notification: %w", err)
 	}

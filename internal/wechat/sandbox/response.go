@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 )
 
 // bufferedResponse collects what an API handler writes so the whole response (including
@@ -42,7 +41,8 @@ func (s *Sandbox) flushSigned(w http.ResponseWriter, r *http.Request, b *buffere
 	if status == http.StatusNoContent || status == http.StatusNotModified {
 		body = nil
 	}
-	signed, err := SignatureHeaders(s.creds.PlatformKey, s.responseSerial(r), s.now().Unix(), newNonce(), body)
+	key, serial := s.signer(r)
+	signed, err := SignatureHeaders(key, serial, s.now().Unix(), newNonce(), body)
 	if err != nil {
 		s.log.Error("sandbox: sign response", slog.Any("err", err))
 		http.Error(w, "sandbox: cannot sign response", http.StatusInternalServerError)
@@ -63,24 +63,6 @@ func (s *Sandbox) flushSigned(w http.ResponseWriter, r *http.Request, b *buffere
 	}
 	w.WriteHeader(status)
 	w.Write(body)
-}
-
-// responseSerial picks the key id a response is signed under: the public key id in
-// public-key mode, or when the client announced it in its own Wechatpay-Serial header
-// (migration); otherwise the platform certificate serial.
-func (s *Sandbox) responseSerial(r *http.Request) string {
-	if s.usePublicKey || strings.TrimSpace(r.Header.Get(HeaderSerial)) == s.creds.PublicKeyID {
-		return s.creds.PublicKeyID
-	}
-	return s.creds.PlatformSerial
-}
-
-// notificationSerial is the key id notifications are signed under.
-func (s *Sandbox) notificationSerial() string {
-	if s.usePublicKey {
-		return s.creds.PublicKeyID
-	}
-	return s.creds.PlatformSerial
 }
 
 // marshalJSON encodes v without HTML escaping (URLs keep their '&'), like WeChat Pay.

@@ -82,13 +82,18 @@ type Sandbox struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	platform platformCerts // the platform certificates; rotation swaps them atomically
+	faults   faultState    // fault injection: its own leaf lock
+
 	mu            sync.Mutex
 	closed        bool
 	sessions      map[string]*Session
 	contracts     map[string]*Contract
+	contractList  []*Contract             // contracts in signing order
 	byCode        map[codeKey]string      // newest contract id per (sub_mchid, plan_id, out_contract_code)
 	orders        map[orderKey]*Order     // the ledger
 	byTransaction map[string]*Order       // by transaction_id
+	ledger        []*Order                // orders in creation order
 	orderSeq      uint64                  // creation order of the ledger
 	payers        map[string]*PayerConfig // configured payers by openid; balance is the remaining one
 	deliveries    []Delivery
@@ -154,6 +159,9 @@ func New(opts Options) (*Sandbox, error) {
 			},
 		}
 	}
+	s.platform.current.Store(&platformSet{certs: []PlatformCertificate{
+		newPlatformCertificate(opts.Credentials.PlatformKey, opts.Credentials.PlatformCert)}})
+	s.SetFaults(Faults{}) // seeds the random source
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.apiMux = s.newAPIMux()
 	s.api = http.HandlerFunc(s.serveAPI)
@@ -169,7 +177,9 @@ func (s *Sandbox) APIHandler() http.Handler { return s.api }
 // tests and developers act as the WeChat user.
 func (s *Sandbox) ControlHandler() http.Handler { return s.control }
 
-// Credentials returns the credentials the sandbox uses.
+// Credentials returns the credentials the sandbox was created with. They are never
+// modified: after RotatePlatformCertificate, SigningCertificate and
+// PlatformCertificates tell the current platform certificates.
 func (s *Sandbox) Credentials() *Credentials { return s.creds }
 
 // Close stops notification deliveries, including pending retries, and the settlement of
@@ -200,18 +210,45 @@ func (s *Sandbox) newAPIMux() *http.ServeMux {
 	mux.HandleFunc("GET "+transactions+"/out-trade-no/{out_trade_no}", s.handleQueryByOutTradeNo)
 	mux.HandleFunc("GET "+transactions+"/out_trade_no/{out_trade_no}", s.handleQueryByOutTradeNo)
 	mux.HandleFunc("POST "+transactions+"/out-trade-no/{out_trade_no}/reverse", s.handleReverse)
+	mux.HandleFunc("GET /v3/global/certificates", s.handleCertificates)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, notFound("no such API: "+r.Method+" "+r.URL.Path))
 	})
 	return mux
 }
 
-// serveAPI reads the body, authenticates, routes, and signs whatever the route wrote.
+// serveAPI applies the injected faults, reads the body, authenticates, routes, and signs
+// whatever the route wrote.
 func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
+	latency, fault := s.apiFaults(r)
+	if latency > 0 {
+		// Not cut short by the client giving up: the request still executes, like a
+		// slow WeChat Pay, and only its answer is lost.
+		t := time.NewTimer(latency)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+		}
+	}
 	buf := newBufferedResponse()
-	s.routeAPI(buf, r)
+	switch fault {
+	case FaultSystemError:
+		writeAPIError(buf, systemError("system error (injected fault), please retry with the same parameters"))
+	case FaultRateLimit:
+		writeAPIError(buf, rateLimited())
+	case FaultDropConnection:
+		dropConnection(w)
+		return
+	default:
+		s.routeAPI(buf, r)
+	}
 	s.log.Debug("sandbox: api", slog.String("method", r.Method),
-		slog.String("path", r.URL.Path), slog.Int("status", buf.status))
+		slog.String("path", r.URL.Path), slog.Int("status", buf.status), slog.String("fault", string(fault)))
+	if fault == FaultLoseResponse {
+		dropConnection(w)
+		return
+	}
 	s.flushSigned(w, r, buf)
 }
 

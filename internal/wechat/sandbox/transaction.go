@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -220,15 +219,16 @@ func (s *Sandbox) Order(outTradeNo string) (Order, bool) {
 	return found.clone(), true
 }
 
-// Orders returns the ledger, oldest order first.
+// Orders returns the ledger, oldest order first: copies of every order, with
+// out_trade_no, transaction_id, trade_state, amount and Deductions. It copies the
+// ledger under the lock and nothing more (no sorting, no I/O).
 func (s *Sandbox) Orders() []Order {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Order, 0, len(s.orders))
-	for _, o := range s.orders {
-		out = append(out, o.clone())
+	out := make([]Order, len(s.ledger))
+	for i, o := range s.ledger {
+		out[i] = o.clone()
 	}
-	slices.SortFunc(out, func(a, b Order) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
@@ -372,6 +372,7 @@ func (s *Sandbox) deduct(req *Order) deduction {
 		}
 		s.orders[key] = o
 		s.byTransaction[o.TransactionID] = o
+		s.ledger = append(s.ledger, o)
 	}
 	payer := s.payerLocked(c.OpenID)
 	o.OpenID = c.OpenID

@@ -74,6 +74,7 @@ func (s *Sandbox) SignSession(sessionID string, u User) (Contract, error) {
 		}
 	}
 	s.contracts[c.ContractID] = c
+	s.contractList = append(s.contractList, c)
 	s.byCode[codeKey{c.SubMchID, c.PlanID, c.OutContractCode}] = c.ContractID
 	sess.State, sess.ContractID = SessionSigned, c.ContractID
 	out := *c

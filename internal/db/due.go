@@ -1,0 +1,86 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+// The due scans read the open records whose next check time is not after
+// :now, earliest first (ties in id order), at most :limit of them. Their
+// WHERE repeats the condition of the partial index, so the index applies,
+// and NULL (no check scheduled) fails `<=`, so it is never due. INDEXED BY
+// makes SQLite use the index (without statistics it prefers the state
+// index and a sort) and fail the query if it could not.
+const (
+	dueChargesSQL = `SELECT id, ` + chargeColumns + `
+FROM charges INDEXED BY charges_due
+WHERE state IN ('PENDING', 'PROCESSING') AND next_check_time <= :now
+ORDER BY next_check_time, id LIMIT :limit`
+
+	dueAgreementsSQL = `SELECT id, ` + agreementColumns + `
+FROM agreements INDEXED BY agreements_due
+WHERE state IN ('PENDING', 'SIGNED') AND next_check_time <= :now
+ORDER BY next_check_time, id LIMIT :limit`
+)
+
+// DueCharges returns up to limit PENDING or PROCESSING charges whose
+// NextCheckTime is set and not after now, earliest first. It reads the
+// partial index charges_due, which holds the open charges only. limit must
+// be positive.
+func (r reader) DueCharges(ctx context.Context, now time.Time, limit int) ([]service.Charge, error) {
+	cs, err := queryDue(ctx, r.q, dueChargesSQL, now, limit, scanCharge)
+	if err != nil {
+		return nil, fmt.Errorf("due charges: %w", err)
+	}
+	return cs, nil
+}
+
+// DueAgreements returns up to limit PENDING or SIGNED agreements whose
+// NextCheckTime is set and not after now, earliest first. It reads the
+// partial index agreements_due, which holds the open agreements only.
+// limit must be positive.
+func (r reader) DueAgreements(ctx context.Context, now time.Time, limit int) ([]service.Agreement, error) {
+	as, err := queryDue(ctx, r.q, dueAgreementsSQL, now, limit, scanAgreement)
+	if err != nil {
+		return nil, fmt.Errorf("due agreements: %w", err)
+	}
+	return as, nil
+}
+
+// queryDue runs a due scan. A now before every storable time (the zero
+// time included) finds nothing; one after every storable time finds every
+// scheduled row.
+func queryDue[T any](ctx context.Context, q querier, query string, now time.Time, limit int,
+	scan func(rowScanner) (T, int64, error)) ([]T, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("limit %d is not positive", limit)
+	}
+	var bound int64
+	switch {
+	case now.Before(minTime):
+		return nil, nil
+	case now.After(maxTime):
+		bound = math.MaxInt64
+	default:
+		bound = now.UnixNano()
+	}
+	rows, err := q.QueryContext(ctx, query, sql.Named("now", bound), sql.Named("limit", limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, _, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
