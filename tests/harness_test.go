@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	_ "modernc.org/sqlite"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
@@ -304,3 +305,6 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// timestampIn is now + d as a proto timestamp.
+func timestampIn(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(time.Now().Add(d)) }

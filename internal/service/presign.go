@@ -165,6 +165,8 @@ func (s *Service) applyDefaults(in *PresignInput, now time.Time) {
 	if in.SessionExpireTime.IsZero() {
 		in.SessionExpireTime = now.Add(s.cfg.SessionTTL)
 	}
+	// WeChat keeps whole seconds (RFC 3339 without fraction): so do we.
+	in.SessionExpireTime = in.SessionExpireTime.Truncate(time.Second)
 }
 
 // discardPending deletes a pending agreement that WeChat refused to open a
