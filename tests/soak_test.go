@@ -1,0 +1,381 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+	"github.com/papayd/papayd/internal/wechat/sandbox"
+)
+
+// soakDuration is how long the soak drives load; PAPAYD_SOAK_DURATION
+// changes it (e.g. 5m for a longer local run). PAPAYD_SOAK_REPORT names a
+// file that receives the result line (go test shows a passing test's output
+// only with -v; .ci/run prints the file).
+func soakDuration(t *testing.T) time.Duration {
+	if v := os.Getenv("PAPAYD_SOAK_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("PAPAYD_SOAK_DURATION: %v", err)
+		}
+		return d
+	}
+	return 45 * time.Second
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// soakProcess is papayd running as its own process, killed and restarted
+// at will.
+type soakProcess struct {
+	t    *testing.T
+	bin  string
+	env  []string
+	http string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func (s *soakProcess) start() {
+	s.t.Helper()
+	cmd := exec.Command(s.bin)
+	cmd.Env = s.env
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.http + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("papayd did not become healthy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL: no shutdown, no flush, whatever was in flight is cut.
+func (s *soakProcess) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// TestSoak drives many agreements and charges concurrently against papayd
+// running as a process in live mode towards the simulator, while the
+// simulator injects faults at random (latency, 500s, 429s, dropped
+// connections, answers lost after the deduction, lost/dropped/duplicated/
+// delayed notifications) and papayd is killed with SIGKILL and restarted.
+// At the end every local record must equal the simulator's ledger.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the soak test takes about a minute; run without -short")
+	}
+	creds, err := sandbox.NewCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, grpcAddr := freePort(t), freePort(t)
+	notifyURL := "http://" + httpAddr + "/wechatpay/notify"
+	sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.001, TerminationNotifyURL: notifyURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	wx := httptest.NewServer(sb.APIHandler())
+	defer wx.Close()
+
+	bin := filepath.Join(t.TempDir(), "papayd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/papayd/papayd/cmd/papayd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	env := liveEnv(t, creds, wx.URL)
+	env["PAPAYD_GRPC_ADDR"], env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = grpcAddr, httpAddr, notifyURL
+	env["PAPAYD_MERCHANT_CATEGORY_CODE"] = "5999"
+	env["PAPAYD_WECHATPAY_TIMEOUT"] = "2s"
+	env["PAPAYD_LOG_LEVEL"] = "warn"
+	for k, v := range fastReconciler {
+		if k != "PAPAYD_NOTIFY_URL" && k != "PAPAYD_WECHATPAY_TIMEOUT" {
+			env[k] = v
+		}
+	}
+	env["PAPAYD_CHARGE_UNPAID_TIMEOUT"] = "3s"
+	env["PAPAYD_AGREEMENT_RECHECK"] = "5s"
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "papayd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	proc := &soakProcess{t: t, bin: bin, http: httpAddr, log: logFile, env: os.Environ()}
+	for k, v := range env {
+		proc.env = append(proc.env, k+"="+v)
+	}
+	proc.start()
+	defer proc.kill()
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	agreements, charges := papayv1.NewAgreementServiceClient(conn), papayv1.NewChargeServiceClient(conn)
+
+	if err := sb.SetFaults(sandbox.Faults{Seed: 20261127, Rules: []sandbox.FaultRule{
+		{Kind: sandbox.FaultLatency, Probability: 0.05, DelayMS: 200},
+		{Kind: sandbox.FaultSystemError, Probability: 0.05},
+		{Kind: sandbox.FaultRateLimit, Probability: 0.03},
+		{Kind: sandbox.FaultDropConnection, Probability: 0.03},
+		{Kind: sandbox.FaultLoseResponse, Probability: 0.06},
+		{Kind: sandbox.FaultLoseAttempt, Probability: 0.1},
+		{Kind: sandbox.FaultDropNotification, Probability: 0.05},
+		{Kind: sandbox.FaultDuplicateNotification, Probability: 0.05},
+		{Kind: sandbox.FaultDelayNotification, Probability: 0.05, DelayMS: 150},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	duration := soakDuration(t)
+	loadEnd := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	var restarts atomic.Int64
+	wg.Add(1)
+	go func() { // the killer
+		defer wg.Done()
+		every := duration / 4
+		for time.Now().Add(every).Before(loadEnd) {
+			time.Sleep(every)
+			proc.kill()
+			time.Sleep(200 * time.Millisecond)
+			proc.start()
+			restarts.Add(1)
+		}
+	}()
+
+	// retry calls ctx-bounded RPCs until they answer: papayd may be down,
+	// WeChat may be failing. Answers other than Unavailable/Deadline end it.
+	retry := func(call func(ctx context.Context) error) error {
+		var err error
+		for range 200 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = call(ctx)
+			cancel()
+			if err == nil {
+				return nil
+			}
+			code, _, _ := statusDetails(err)
+			if code.String() != "Unavailable" && code.String() != "DeadlineExceeded" && code.String() != "Internal" {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return err
+	}
+
+	var created atomic.Int64
+	const workers = 6
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; time.Now().Before(loadEnd); i++ {
+				openid := fmt.Sprintf("oSoak-%d-%d", w, i)
+				code := fmt.Sprintf("SOAK%dA%d", w, i)
+				var pre *papayv1.CreatePresignSessionResponse
+				if err := retry(func(ctx context.Context) (err error) {
+					pre, err = agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: openid, OutContractCode: code})
+					return err
+				}); err != nil {
+					t.Errorf("presign %s: %v", code, err)
+					return
+				}
+				c, err := sb.SignSession(pre.GetSessionId(), sandbox.User{})
+				if err != nil {
+					t.Errorf("sign %s: %v", code, err)
+					return
+				}
+				signedLocally := false
+				for range 400 {
+					resp, err := agreements.GetAgreement(context.Background(), &papayv1.GetAgreementRequest{ContractId: c.ContractID})
+					if err == nil && resp.GetAgreement().GetState() == papayv1.AgreementState_AGREEMENT_STATE_SIGNED {
+						signedLocally = true
+						break
+					}
+					time.Sleep(25 * time.Millisecond)
+				}
+				if !signedLocally {
+					t.Errorf("agreement %s never became SIGNED locally", code)
+					return
+				}
+				switch rng.IntN(10) {
+				case 0:
+					_, _ = sb.ConfigurePayer(openid, sandbox.PayerConfig{Behavior: sandbox.BehaviorInsufficientBalance})
+				case 1, 2:
+					_, _ = sb.ConfigurePayer(openid, sandbox.PayerConfig{Behavior: sandbox.BehaviorUserPaying, SettleAfterMS: 150})
+				}
+				for k := range 3 {
+					no := fmt.Sprintf("SOAK%dA%dC%d", w, i, k)
+					req := &papayv1.CreateChargeRequest{OutTradeNo: no, ContractId: c.ContractID,
+						Amount: &papayv1.Amount{Total: int64(100 + rng.IntN(10000)), Currency: "HKD"}, Description: "Soak-Monthly"}
+					if err := retry(func(ctx context.Context) error { // the same request each time
+						_, err := charges.CreateCharge(ctx, req)
+						return err
+					}); err != nil {
+						// A refusal is fine; anything else is not.
+						if code, reason, _ := statusDetails(err); reason != "AGREEMENT_NOT_SIGNED" {
+							t.Errorf("charge %s: %v %q (%v)", no, code, reason, err)
+						}
+						break
+					}
+					created.Add(1)
+				}
+				switch rng.IntN(8) {
+				case 0:
+					_ = retry(func(ctx context.Context) error {
+						_, err := agreements.TerminateAgreement(ctx, &papayv1.TerminateAgreementRequest{ContractId: c.ContractID, TerminationNote: "soak"})
+						return err
+					})
+				case 1:
+					_, _ = sb.UserTerminate(c.ContractID)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sb.ClearFaults()
+	faults := sb.FaultCount()
+
+	// Let papayd settle: every charge final, every agreement agreeing.
+	settleEnd := time.Now().Add(60 * time.Second)
+	var lost, doubled, unresolved int
+	var mismatches []string
+	for {
+		lost, doubled, unresolved, mismatches = compareLedgers(t, sb, charges, agreements)
+		if unresolved == 0 || time.Now().After(settleEnd) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	line := fmt.Sprintf("soak: %d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d",
+		created.Load(), faults, restarts.Load(), lost, doubled, unresolved)
+	fmt.Println(line)
+	t.Log(line)
+	if report := os.Getenv("PAPAYD_SOAK_REPORT"); report != "" {
+		if err := os.WriteFile(report, []byte(line+"\n"), 0o644); err != nil {
+			t.Errorf("write %s: %v", report, err)
+		}
+	}
+	for _, m := range mismatches {
+		t.Error(m)
+	}
+	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 {
+		t.Errorf("the soak did not exercise anything: %s", line)
+	}
+	if lost != 0 || doubled != 0 || unresolved != 0 {
+		t.Errorf("records disagree with WeChat: %s (papayd log: %s)", line, logFile.Name())
+	}
+}
+
+// compareLedgers checks every local charge and agreement against the
+// simulator. lost: money WeChat took that papayd does not record as paid;
+// doubled: an order WeChat deducted more than once; unresolved: a local
+// record still open, or disagreeing with WeChat in any other way.
+func compareLedgers(t *testing.T, sb *sandbox.Sandbox, charges papayv1.ChargeServiceClient, agreements papayv1.AgreementServiceClient) (lost, doubled, unresolved int, mismatches []string) {
+	t.Helper()
+	local := map[string]*papayv1.Charge{}
+	token := ""
+	for {
+		resp, err := charges.ListCharges(context.Background(), &papayv1.ListChargesRequest{PageSize: 500, PageToken: token})
+		if err != nil {
+			return 0, 0, 1, []string{"list charges: " + err.Error()}
+		}
+		for _, c := range resp.GetCharges() {
+			local[c.GetOutTradeNo()] = c
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	orders := map[string]sandbox.Order{}
+	for _, o := range sb.Orders() {
+		orders[o.OutTradeNo] = o
+		if o.Deductions > 1 {
+			doubled++
+			mismatches = append(mismatches, fmt.Sprintf("%s deducted %d times", o.OutTradeNo, o.Deductions))
+		}
+		c := local[o.OutTradeNo]
+		if o.Deductions > 0 && (c == nil || c.GetState() != papayv1.ChargeState_CHARGE_STATE_SUCCEEDED || c.GetTransactionId() != o.TransactionID) {
+			lost++
+			mismatches = append(mismatches, fmt.Sprintf("%s paid at WeChat, local %v", o.OutTradeNo, c.GetState()))
+		}
+	}
+	for no, c := range local {
+		o, atWeChat := orders[no]
+		paid := atWeChat && o.Deductions > 0
+		switch c.GetState() {
+		case papayv1.ChargeState_CHARGE_STATE_SUCCEEDED:
+			if !paid {
+				unresolved++
+				mismatches = append(mismatches, fmt.Sprintf("%s SUCCEEDED locally, not paid at WeChat", no))
+			}
+		case papayv1.ChargeState_CHARGE_STATE_FAILED, papayv1.ChargeState_CHARGE_STATE_CLOSED:
+			// paid would already count as lost
+		default:
+			unresolved++
+			mismatches = append(mismatches, fmt.Sprintf("%s still %v", no, c.GetState()))
+		}
+	}
+	for _, sc := range sb.Contracts() {
+		resp, err := agreements.GetAgreement(context.Background(), &papayv1.GetAgreementRequest{ContractId: sc.ContractID})
+		if err != nil {
+			unresolved++
+			mismatches = append(mismatches, "agreement "+sc.ContractID+": "+err.Error())
+			continue
+		}
+		if got := resp.GetAgreement().GetState().String(); got != "AGREEMENT_STATE_"+string(sc.State) {
+			unresolved++
+			mismatches = append(mismatches, fmt.Sprintf("agreement %s: local %s, WeChat %s", sc.ContractID, got, sc.State))
+		}
+	}
+	if len(mismatches) > 20 {
+		mismatches = append(mismatches[:20], strconv.Itoa(len(mismatches)-20)+" more")
+	}
+	return lost, doubled, unresolved, mismatches
+}
