@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -37,8 +38,9 @@ type App struct {
 	gateway                      *web.Gateway
 	httpSrv                      *http.Server
 	svc                          *service.Service
-	reconcilerDone               chan struct{}
-	stopReconciler               context.CancelFunc
+	refresher                    *wechat.CertRefresher
+	background                   sync.WaitGroup // reconciler, certificate refresher
+	stopBackground               context.CancelFunc
 }
 
 // New opens the listeners and the store and wires everything. On error it
@@ -77,6 +79,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Platform certificates from GET /v3/global/certificates: refreshed
+	// every 12 h, and on demand when a callback or an answer names a serial
+	// papayd does not know (a rotation).
+	a.refresher = wechat.NewCertRefresher(client, apiV3Key, wechat.RefresherOptions{Logger: log})
+	parser.SetUnknownSerialHook(a.refresher.OnUnknownSerial)
 	schedule := make([]time.Duration, len(service.DefaultSchedule))
 	for i, d := range service.DefaultSchedule {
 		schedule[i] = time.Duration(float64(d) * cfg.ReconcileTimeScale)
@@ -173,11 +180,16 @@ func (a *App) Run(ctx context.Context) error {
 			"sandbox_control", "http://"+a.HTTPAddr()+"/sandbox/v1")
 	}
 	a.log.Info("papayd serving", attrs...)
-	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopReconciler, a.reconcilerDone = stop, make(chan struct{})
+	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopBackground = stop
+	a.background.Add(2)
 	go func() {
-		defer close(a.reconcilerDone)
-		runReconciler(rctx, a.svc, a.cfg.ReconcileInterval, a.log)
+		defer a.background.Done()
+		runReconciler(bctx, a.svc, a.cfg.ReconcileInterval, a.log)
+	}()
+	go func() {
+		defer a.background.Done()
+		a.refresher.Run(bctx)
 	}()
 
 	var runErr error
@@ -204,10 +216,12 @@ func (a *App) shutdown() {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	a.health.Shutdown()
-	if a.stopReconciler != nil {
-		a.stopReconciler()
+	if a.stopBackground != nil {
+		a.stopBackground()
+		done := make(chan struct{})
+		go func() { a.background.Wait(); close(done) }()
 		select {
-		case <-a.reconcilerDone:
+		case <-done:
 		case <-ctx.Done():
 		}
 	}

@@ -19,7 +19,7 @@ const MaxNotificationBytes = 64 << 10
 // returns errors of kind Unauthenticated (signature, serial, timestamp) or
 // Invalid (malformed, does not decrypt).
 type NotificationParser interface {
-	Parse(h http.Header, body []byte) (service.Notification, error)
+	ParseContext(ctx context.Context, h http.Header, body []byte) (service.Notification, error)
 }
 
 // NotificationHandler applies a verified notification exactly once.
@@ -64,7 +64,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, "FAIL", "cannot read body")
 		return
 	}
-	note, err := n.parser.Parse(r.Header, body)
+	note, err := n.parser.ParseContext(r.Context(), r.Header, body)
 	if err != nil {
 		status := http.StatusBadRequest
 		if service.KindOf(err) == service.KindUnauthenticated {

@@ -20,7 +20,9 @@ type fakeParser struct {
 	err error
 }
 
-func (f fakeParser) Parse(http.Header, []byte) (service.Notification, error) { return f.n, f.err }
+func (f fakeParser) ParseContext(context.Context, http.Header, []byte) (service.Notification, error) {
+	return f.n, f.err
+}
 
 type fakeHandler struct {
 	err   error

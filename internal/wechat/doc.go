@@ -9,6 +9,19 @@
 // Client and the NotificationParser share one Keys value, so a certificate
 // set replaced at runtime applies to answers and notifications alike.
 //
+// The Client retries what may succeed on a second try (no answer, 5xx,
+// 429, an answer that does not verify) with jittered exponential backoff
+// within the call's deadline, re-sending the same body; see Client. A
+// CertRefresher keeps the platform certificates current from
+// GET /v3/global/certificates: periodically (Run) and on demand, when an
+// answer or a notification names a serial the Keys do not know. Wiring:
+//
+//	client, _ := wechat.NewClient(cfg, recorder, log)
+//	refresher := wechat.NewCertRefresher(client, apiV3Key, wechat.RefresherOptions{})
+//	parser, _ := wechat.NewNotificationParser(client.Keys(), apiV3Key, time.Now)
+//	parser.SetUnknownSerialHook(refresher.OnUnknownSerial)
+//	go refresher.Run(ctx) // ends with ctx
+//
 // Errors follow service.WeChat: a WeChat error answer is a
 // *service.RemoteError; anything whose outcome is unknown (no answer, a
 // timeout, an answer that does not verify or decode) wraps

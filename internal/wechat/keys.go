@@ -34,7 +34,6 @@ type Keys struct {
 	snap        atomic.Pointer[keySnapshot]
 }
 
-
 // keySnapshot is one immutable generation of the key set.
 type keySnapshot struct {
 	bySerial map[string]*rsa.PublicKey

@@ -292,7 +292,9 @@ func TestRefusalAfterUnknownOutcome(t *testing.T) {
 
 func TestRetryStopsWhenCallerCancels(t *testing.T) {
 	t.Parallel()
-	f := newFakeWeChat(t, func(gotRequest) fakeAnswer { return fakeAnswer{Status: 503, Body: `{"code":"SERVICE_UNAVAILABLE","message":"m"}`} })
+	f := newFakeWeChat(t, func(gotRequest) fakeAnswer {
+		return fakeAnswer{Status: 503, Body: `{"code":"SERVICE_UNAVAILABLE","message":"m"}`}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int32
 	c, rec := newTestClient(t, f, func(cfg *Config) {

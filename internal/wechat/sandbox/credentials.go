@@ -36,7 +36,9 @@ type Credentials struct {
 	MerchantCert   *x509.Certificate
 	MerchantSerial string
 
-	// PlatformKey, PlatformCert and PlatformSerial are the WeChat Pay platform certificate.
+	// PlatformKey, PlatformCert and PlatformSerial are the WeChat Pay platform certificate
+	// a Sandbox starts with; Sandbox.RotatePlatformCertificate adds newer ones without
+	// changing these fields (see Sandbox.SigningCertificate).
 	PlatformKey    *rsa.PrivateKey
 	PlatformCert   *x509.Certificate
 	PlatformSerial string

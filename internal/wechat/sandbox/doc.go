@@ -13,9 +13,10 @@
 //   - ControlHandler: the unauthenticated /sandbox/v1 API through which a test or a
 //     developer plays the WeChat user: sign or decline a session, terminate a contract,
 //     script how the user's deductions go, and inspect contracts, the order ledger and
-//     the notification log. SignSession, DeclineSession, UserTerminate,
-//     PlatformTerminate, ConfigurePayer, Payer, Order, Orders and Deductions are the
-//     same in Go.
+//     the notification log, rotate the platform certificate and inject faults.
+//     SignSession, DeclineSession, UserTerminate, PlatformTerminate, ConfigurePayer,
+//     Payer, Order, Orders, Deductions, Contracts, RotatePlatformCertificate,
+//     RetireOldCertificates, SetFaults, ClearFaults and FaultLog are the same in Go.
 //
 // Endpoints of the API (paths exact):
 //
@@ -30,6 +31,7 @@
 //	GET  /v3/global/papay/transactions/out-trade-no/{no}?sub_mchid=     -> transaction
 //	     (also /out_trade_no/{no}, the spelling of the official examples)
 //	POST /v3/global/papay/transactions/out-trade-no/{no}/reverse        -> 204
+//	GET  /v3/global/certificates                                        -> {"data": [...]}
 //
 // Control API:
 //
@@ -37,18 +39,25 @@
 //	POST /sandbox/v1/sessions/{session_id}:decline   -> 200 session
 //	GET  /sandbox/v1/sessions/{session_id}           -> session
 //	POST /sandbox/v1/contracts/{contract_id}:terminate {"mode"?: "USER"|"PLATFORM"} -> 200 contract
+//	GET  /sandbox/v1/contracts                       -> {"contracts": [...]} (oldest first)
 //	GET  /sandbox/v1/contracts/{contract_id}         -> contract
 //	GET  /sandbox/v1/notifications                   -> {"deliveries": [...]}
 //	POST /sandbox/v1/payers/{openid}:configure       PayerConfig -> 200 payer
 //	GET  /sandbox/v1/payers/{openid}                 -> payer (defaults if never configured)
 //	GET  /sandbox/v1/orders                          -> {"orders": [...], "deductions": n}
 //	GET  /sandbox/v1/orders/{out_trade_no}[?sub_mchid=] -> Order (ledger entry)
+//	GET  /sandbox/v1/platform                        -> {signing_serial_no, certificates: [{serial_no, effective_time, expire_time, certificate (PEM)}]}
+//	POST /sandbox/v1/platform:rotate                 -> 200 the same view, the new certificate first
+//	POST /sandbox/v1/platform:retire                 -> 200 the same view plus "retired": [serials]
+//	GET  /sandbox/v1/faults                          -> {seed, rules (with "fired"), injected, counts, log}
+//	POST /sandbox/v1/faults                          Faults -> 200 the same view (replaces the rules)
+//	DELETE /sandbox/v1/faults                        -> 200 the same view (no rules; the log is kept)
 //
 // Control errors are {"code","message"}: 404 NOT_FOUND (unknown session, contract or
 // order), 410 SESSION_EXPIRED, 409 SESSION_CLOSED (already signed or declined), 409
 // CONTRACT_EXISTS, 409 CONTRACT_TERMINATED, 403 USER_MISMATCH (other openid, or H5
 // client IP differing from user_client_ip), 400 INVALID_ARGUMENT (also an invalid payer
-// configuration or an unknown field in it).
+// configuration or an unknown field in it, an invalid fault configuration).
 //
 // # Error decisions
 //
@@ -103,8 +112,10 @@
 // unlike WeChat Pay the sandbox also accepts http. Each notification is delivered by its
 // own goroutine: any 2xx acknowledges it; otherwise it is retried after 15s, 15s, 30s,
 // 3m, 30m, 30m, 30m, 30m and 60m (times Options.TimeScale), each attempt re-signed with
-// a fresh timestamp and nonce while the id and body stay the same. Deliveries logs every
-// attempt; WaitAttempts, WaitDelivered and WaitIdle let tests wait without sleeping.
+// a fresh timestamp and nonce while the id and body stay the same, and signed with the
+// signing key of the moment (a retry after a certificate rotation uses the new key).
+// Deliveries logs every attempt; WaitAttempts, WaitDelivered and WaitIdle let tests wait
+// without sleeping.
 //
 // Times are RFC 3339 with a +08:00 offset, as WeChat Pay writes them. The resource of a
 // notification is AEAD_AES_256_GCM under the APIv3 key with associated data "papay",
@@ -157,4 +168,84 @@
 // and delivery log of the contract notifications; BuildNotification with an altered
 // TransactionResource forges one (e.g. a tampered amount). No notification is sent for
 // a failed deduction (none is documented for Global papay).
+//
+// Orders (every order with out_trade_no, transaction_id, trade_state, amount, Requests
+// and Deductions) and Contracts (contract_id, out_contract_code, state, termination
+// mode) list the ledger in creation order for reconciliation; they only copy under the
+// lock.
+//
+// # Platform certificates
+//
+// GET /v3/global/certificates (authenticated and signed like every call) lists the
+// platform certificates, the signing one first: serial_no, effective_time, expire_time
+// and encrypt_certificate {algorithm AEAD_AES_256_GCM, nonce, associated_data
+// "certificate", ciphertext}, whose plaintext is the certificate PEM, encrypted under the
+// APIv3 key (utils.DecryptAES256GCM decrypts it). Expired certificates are not listed.
+//
+// The rotation model is deliberately sharp: RotatePlatformCertificate (POST
+// /sandbox/v1/platform:rotate) creates a new key and certificate and signs every later
+// response and notification attempt with it at once; the old certificate stays listed
+// (the overlap) until RetireOldCertificates (POST /sandbox/v1/platform:retire). So a
+// client that never downloads certificates fails to verify from the first answer after
+// the rotation (unknown Wechatpay-Serial), while one that downloads the list (bootstrap:
+// fetch, decrypt, then verify the list with what it decrypted) keeps working, before and
+// after the retirement. SigningCertificate and PlatformCertificates return the current
+// certificates; they are swapped atomically, so rotating while requests and deliveries
+// are in flight is safe. Credentials are never modified (they keep the initial
+// certificate, which may be shared by several sandboxes and is what is written to
+// files). Public-key mode does not rotate: the public key id always signs with
+// Credentials.PlatformKey.
+//
+// # Fault injection
+//
+// SetFaults (POST /sandbox/v1/faults) installs rules; each injected fault is logged
+// (FaultLog, FaultCount, FaultCounts; GET /sandbox/v1/faults). The JSON:
+//
+//	{"seed": 42, "rules": [
+//	  {"kind": "system_error", "method": "POST", "path": "/v3/global/papay/transactions", "count": 1},
+//	  {"kind": "latency", "path_prefix": "/v3/global/papay/", "probability": 0.1, "delay_ms": 200},
+//	  {"kind": "lose_attempt", "event_type": "TRANSACTION.SUCCESS", "count": 2},
+//	  {"kind": "reorder_notifications", "count": 3, "batch": 3, "hold_ms": 1000}]}
+//
+// A rule fires for the next count matching events (exact for scenario tests), with
+// probability (0..1) for every matching event, or with probability at most count times.
+// Each rule draws from its own math/rand/v2 PCG source seeded with seed and the rule's
+// index, re-seeded by every SetFaults: the same seed and the same sequence of events
+// reaching a rule (e.g. from a sequential soak client) give the same faults, even while
+// notification rules draw in background deliveries. For one event at most one rule of
+// each kind fires, the first in order; a rule not reached consumes nothing.
+//
+// API faults apply to every API request matching method, path (exact) and path_prefix,
+// before authentication:
+//
+//   - latency: delay_ms before handling. The request is executed even if the client
+//     gave up meanwhile, so a client timeout can hide a deduction that happened.
+//   - system_error: signed 500 SYSTEM_ERROR; rate_limit: signed 429 RATELIMIT_EXCEEDED.
+//     Neither executes the request.
+//   - drop_connection: the connection is hijacked and closed; nothing is executed.
+//   - lose_response: the request is executed (money moves, notifications go out), then
+//     the connection is closed instead of answering.
+//
+// At most one of system_error, rate_limit, drop_connection and lose_response applies to
+// a request; latency combines with any. Note that Go's http.Transport silently resends
+// an idempotent request (GET) that fails on a reused keep-alive connection, so a
+// dropped or lost GET may reach the sandbox twice (and consume two counts); POSTs are
+// never resent.
+//
+// Notification faults match event_type (empty: any):
+//
+//   - lose_attempt (per attempt): the attempt is not sent and counts as failed, as if
+//     the merchant timed out; the schedule continues with the same id and body.
+//   - drop_notification: never sent (WeChat gave up); Deliveries gets one final entry
+//     with attempt 0 and fault drop_notification.
+//   - duplicate_notification: a copy with the same id and body is delivered concurrently
+//     with the original, with its own retries; its log entries carry the fault.
+//   - delay_notification: the first attempt is made delay_ms later (real time).
+//   - reorder_notifications: notifications are held until batch are held (default
+//     count, else 2) or hold_ms (default 1000) after the first; then their first
+//     attempts are made newest first, each after the previous one completed.
+//
+// Held and delayed notifications count for WaitIdle; Close drops them. User-side events
+// (UserTerminate, PlatformTerminate) and certificate rotation are the other faults a
+// merchant must survive.
 package sandbox

@@ -51,7 +51,7 @@ const (
 	FaultReorderNotifications FaultKind = "reorder_notifications"
 )
 
-// apiFault and notificationFault classify the kinds; outcome kinds exclude each other.
+// apiFaultKinds and notificationFaultKinds classify the kinds.
 var (
 	apiFaultKinds          = []FaultKind{FaultLatency, FaultSystemError, FaultRateLimit, FaultDropConnection, FaultLoseResponse}
 	notificationFaultKinds = []FaultKind{FaultLoseAttempt, FaultDropNotification, FaultDuplicateNotification,
@@ -71,9 +71,10 @@ var ErrInvalidFaults = errors.New("sandbox: invalid fault configuration")
 // Faults is the fault-injection configuration: rules evaluated in order, and the seed of
 // the random source of probability rules.
 type Faults struct {
-	// Seed seeds the math/rand/v2 source (PCG) that probability rules draw from; SetFaults
-	// re-seeds it. The same seed and the same sequence of matching events give the same
-	// faults.
+	// Seed seeds the math/rand/v2 sources (PCG, one per rule) that probability rules
+	// draw from; SetFaults re-seeds them. A rule's decisions depend only on the seed, its
+	// index and the sequence of events that reach it, so the same seed and the same
+	// sequence of matching events give the same faults, whatever other rules see.
 	Seed  uint64      `json:"seed,omitempty"`
 	Rules []FaultRule `json:"rules"`
 }
@@ -104,8 +105,8 @@ type FaultRule struct {
 	Probability float64 `json:"probability,omitempty"` // 0..1
 
 	DelayMS int `json:"delay_ms,omitempty"` // latency, delay_notification (required)
-	Batch   int `json:"batch,omitempty"`   // reorder_notifications: batch size (default Count, else 2)
-	HoldMS  int `json:"hold_ms,omitempty"` // reorder_notifications: longest hold (default 1000)
+	Batch   int `json:"batch,omitempty"`    // reorder_notifications: batch size (default Count, else 2)
+	HoldMS  int `json:"hold_ms,omitempty"`  // reorder_notifications: longest hold (default 1000)
 
 	// Fired is how often the rule fired since SetFaults (output only; ignored on input).
 	Fired int `json:"fired"`
@@ -129,7 +130,7 @@ type FaultEvent struct {
 type faultState struct {
 	mu     sync.Mutex
 	cfg    Faults
-	rng    *rand.Rand
+	rngs   []*rand.Rand // one source per rule
 	log    []FaultEvent
 	counts map[FaultKind]int
 	batch  *reorderBatch // the reorder batch notifications join, if any
@@ -203,7 +204,10 @@ func (s *Sandbox) SetFaults(f Faults) error {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.cfg = Faults{Seed: f.Seed, Rules: rules}
-	s.faults.rng = rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
+	s.faults.rngs = make([]*rand.Rand, len(rules))
+	for i := range rules {
+		s.faults.rngs[i] = rand.New(rand.NewPCG(f.Seed, 0x9e3779b97f4a7c15+uint64(i)))
+	}
 	return nil
 }
 
@@ -250,7 +254,7 @@ func (s *Sandbox) fireLocked(i int, ev FaultEvent) bool {
 	if r.Count > 0 && r.Fired >= r.Count {
 		return false
 	}
-	if r.Probability > 0 && s.faults.rng.Float64() >= r.Probability {
+	if r.Probability > 0 && s.faults.rngs[i].Float64() >= r.Probability {
 		return false
 	}
 	r.Fired++
