@@ -17,6 +17,7 @@ import (
 
 	"github.com/papayd/papayd"
 	"github.com/papayd/papayd/internal/db"
+	"github.com/papayd/papayd/internal/metrics"
 	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/web"
@@ -39,6 +40,7 @@ type App struct {
 	httpSrv                      *http.Server
 	svc                          *service.Service
 	refresher                    *wechat.CertRefresher
+	metrics                      *metrics.Metrics
 	background                   sync.WaitGroup // reconciler, certificate refresher
 	stopBackground               context.CancelFunc
 }
@@ -71,7 +73,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := wechat.NewClient(wcfg, a.store, log)
+	a.metrics = metrics.New()
+	if err := a.metrics.Register(metrics.NewRecordsCollector(a.store, log)); err != nil {
+		return nil, err
+	}
+	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,13 +104,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}, a.store, client, systemClock{}, randomIDs{}, log)
 	a.svc = svc
 
-	a.grpcSrv, a.health = rpc.NewServer(svc, log)
+	a.grpcSrv, a.health = rpc.NewServer(svc, log, a.metrics.UnaryInterceptor())
 	if a.gateway, err = web.NewGateway(ctx, a.grpcLis.Addr().String()); err != nil {
 		return nil, err
 	}
 	routes := web.Routes{
-		Gateway: a.gateway, Notify: web.NewNotify(parser, svc, log), Store: a.store,
-		OpenAPI: papayd.OpenAPI, Log: log,
+		Gateway: a.gateway, Notify: web.NewNotify(parser, svc, a.metrics, log), Store: a.store,
+		OpenAPI: papayd.OpenAPI, Metrics: a.metrics.Handler(), Log: log,
 	}
 	if a.sandbox != nil {
 		routes.Sandbox = a.sandbox.ControlHandler()
@@ -185,7 +191,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.background.Add(2)
 	go func() {
 		defer a.background.Done()
-		runReconciler(bctx, a.svc, a.cfg.ReconcileInterval, a.log)
+		runReconciler(bctx, a.svc, a.metrics, a.cfg.ReconcileInterval, a.log)
 	}()
 	go func() {
 		defer a.background.Done()
@@ -265,4 +271,15 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// auditRecorder writes each WeChat call's audit row and counts it.
+type auditRecorder struct {
+	store   *db.DB
+	metrics *metrics.Metrics
+}
+
+func (r auditRecorder) RecordWeChatCall(ctx context.Context, c service.WeChatCall) error {
+	r.metrics.WeChatCall(c)
+	return r.store.RecordWeChatCall(ctx, c)
 }

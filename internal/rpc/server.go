@@ -14,9 +14,10 @@ import (
 
 // NewServer returns a gRPC server with papayd's services, grpc.health.v1
 // (serving while the process runs; set NOT_SERVING through the returned
-// health server on shutdown) and server reflection.
-func NewServer(svc *service.Service, log *slog.Logger) (*grpc.Server, *health.Server) {
-	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(UnaryInterceptor(log)))
+// health server on shutdown) and server reflection. outer interceptors
+// (e.g. metrics) run around papayd's own, so they see the final status.
+func NewServer(svc *service.Service, log *slog.Logger, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server) {
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(append(outer, UnaryInterceptor(log))...))
 	papayv1.RegisterAgreementServiceServer(srv, NewAgreementServer(svc))
 	papayv1.RegisterChargeServiceServer(srv, NewChargeServer(svc))
 	hs := health.NewServer()

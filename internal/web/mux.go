@@ -21,6 +21,7 @@ type Routes struct {
 	OpenAPI []byte       // /openapi.json
 	// Sandbox is the sandbox control API (/sandbox/v1/...); nil in live mode.
 	Sandbox http.Handler
+	Metrics http.Handler // /metrics
 	Log     *slog.Logger
 }
 
@@ -45,6 +46,9 @@ func NewMux(r Routes) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(r.OpenAPI)
 	})
+	if r.Metrics != nil {
+		mux.Handle("GET /metrics", r.Metrics)
+	}
 	if r.Sandbox != nil {
 		mux.Handle("/sandbox/v1/", r.Sandbox)
 	}

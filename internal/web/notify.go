@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/papayd/papayd/internal/service"
 )
@@ -27,6 +29,11 @@ type NotificationHandler interface {
 	HandleNotification(ctx context.Context, n service.Notification) (service.Outcome, error)
 }
 
+// NotificationObserver is told the outcome of every notification (metrics).
+type NotificationObserver interface {
+	Notification(eventType, outcome string, took time.Duration)
+}
+
 // Notify is the POST /wechatpay/notify handler. It answers 200
 // {"code":"SUCCESS"} only after the notification's effect is committed;
 // 401 when it is not authentic, 400 when it is malformed, 413 when too
@@ -34,13 +41,21 @@ type NotificationHandler interface {
 type Notify struct {
 	parser  NotificationParser
 	handler NotificationHandler
+	obs     NotificationObserver
 	log     *slog.Logger
 }
 
-// NewNotify returns the callback handler.
-func NewNotify(p NotificationParser, h NotificationHandler, log *slog.Logger) *Notify {
-	return &Notify{parser: p, handler: h, log: log}
+// NewNotify returns the callback handler; obs may be nil.
+func NewNotify(p NotificationParser, h NotificationHandler, obs NotificationObserver, log *slog.Logger) *Notify {
+	if obs == nil {
+		obs = noObserver{}
+	}
+	return &Notify{parser: p, handler: h, obs: obs, log: log}
 }
+
+type noObserver struct{}
+
+func (noObserver) Notification(string, string, time.Duration) {}
 
 type ack struct {
 	Code    string `json:"code"`
@@ -53,10 +68,12 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusMethodNotAllowed, "FAIL", "method not allowed")
 		return
 	}
+	start := time.Now()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxNotificationBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
+			n.obs.Notification("", "rejected_too_large", time.Since(start))
 			n.log.WarnContext(r.Context(), "notification rejected", "reason", "body too large")
 			reply(w, http.StatusRequestEntityTooLarge, "FAIL", "body too large")
 			return
@@ -66,26 +83,31 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	note, err := n.parser.ParseContext(r.Context(), r.Header, body)
 	if err != nil {
-		status := http.StatusBadRequest
+		status, outcome := http.StatusBadRequest, "rejected_malformed"
 		if service.KindOf(err) == service.KindUnauthenticated {
-			status = http.StatusUnauthorized
+			status, outcome = http.StatusUnauthorized, "rejected_unauthentic"
 		}
+		n.obs.Notification(note.EventType, outcome, time.Since(start))
 		// The parser's errors never carry plaintext or key material.
 		n.log.WarnContext(r.Context(), "notification rejected", "status", status, "error", err.Error(),
 			"serial", r.Header.Get("Wechatpay-Serial"))
 		reply(w, status, "FAIL", service.AsError(err).Message)
 		return
 	}
-	if _, err := n.handler.HandleNotification(r.Context(), note); err != nil {
+	outcome, err := n.handler.HandleNotification(r.Context(), note)
+	if err != nil {
 		if service.KindOf(err) == service.KindInvalid {
+			n.obs.Notification(note.EventType, "rejected_malformed", time.Since(start))
 			reply(w, http.StatusBadRequest, "FAIL", service.AsError(err).Message)
 			return
 		}
+		n.obs.Notification(note.EventType, "storage_error", time.Since(start))
 		n.log.ErrorContext(r.Context(), "notification not stored", "notification_id", note.ID,
 			"event_type", note.EventType, "error", err.Error())
 		reply(w, http.StatusInternalServerError, "FAIL", "not stored; retry")
 		return
 	}
+	n.obs.Notification(note.EventType, strings.ToLower(string(outcome)), time.Since(start))
 	reply(w, http.StatusOK, "SUCCESS", "OK")
 }
 

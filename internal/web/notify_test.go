@@ -55,7 +55,7 @@ func TestNotifyStatuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := &fakeHandler{err: tc.handleErr}
-			n := NewNotify(fakeParser{n: service.Notification{ID: "EV1"}, err: tc.parseErr}, h, slog.New(slog.DiscardHandler))
+			n := NewNotify(fakeParser{n: service.Notification{ID: "EV1"}, err: tc.parseErr}, h, nil, slog.New(slog.DiscardHandler))
 			rec := httptest.NewRecorder()
 			n.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/wechatpay/notify", strings.NewReader(tc.body)))
 			var ack map[string]string
@@ -78,7 +78,7 @@ func TestNotifyStatuses(t *testing.T) {
 
 func TestNotifyRejectsOtherMethods(t *testing.T) {
 	t.Parallel()
-	n := NewNotify(fakeParser{}, &fakeHandler{}, slog.New(slog.DiscardHandler))
+	n := NewNotify(fakeParser{}, &fakeHandler{}, nil, slog.New(slog.DiscardHandler))
 	rec := httptest.NewRecorder()
 	n.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/wechatpay/notify", nil))
 	if rec.Code != http.StatusMethodNotAllowed {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// result is one measured load.
+type result struct {
+	Name     string
+	N        int           // calls that completed (successfully or not)
+	Errors   int           // calls that failed
+	FirstErr string        // the first failure, for the report
+	Elapsed  time.Duration // wall time of the measured window
+	lat      []time.Duration
+
+	// Filled in for loads against papayd (zero for in-bench baselines).
+	PeakRSSKiB int64         // VmHWM during the load (after a reset)
+	CPU        time.Duration // papayd's CPU time during the load
+	Profile    *profile      // perf summary, when profiling
+}
+
+// Rate is completed successful calls per second.
+func (r result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.N-r.Errors) / r.Elapsed.Seconds()
+}
+
+// Pct returns the p-th percentile (0..100) latency of the successful calls.
+func (r result) Pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat)-1) * p / 100)
+	return r.lat[i]
+}
+
+// CPUPerCall is papayd's CPU time per completed call.
+func (r result) CPUPerCall() time.Duration {
+	if r.N == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.N)
+}
+
+// call is one request of a load: i is its index, unique within the load.
+type call func(ctx context.Context, i int) error
+
+// runLoad runs fn from conc goroutines until max calls were started or d
+// has passed, whichever comes first, and times each call. A call that
+// fails counts as an error and is left out of the latencies.
+func runLoad(ctx context.Context, name string, conc, max int, d time.Duration, fn call) result {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	lats := make([][]time.Duration, conc)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Go(func() {
+			own := make([]time.Duration, 0, 1024)
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				i := int(next.Add(1) - 1)
+				if i >= max {
+					break
+				}
+				t := time.Now()
+				err := fn(ctx, i)
+				el := time.Since(t)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("call %d: %v", i, err))
+					continue
+				}
+				own = append(own, el)
+			}
+			lats[w] = own
+		})
+	}
+	wg.Wait()
+	r := result{Name: name, Elapsed: time.Since(start), Errors: int(errs.Load())}
+	for _, l := range lats {
+		r.lat = append(r.lat, l...)
+	}
+	r.N = len(r.lat) + r.Errors
+	slices.Sort(r.lat)
+	if v := firstErr.Load(); v != nil {
+		r.FirstErr = v.(string)
+	}
+	return r
+}
+
+// measure runs a load against papayd: it resets papayd's peak RSS first,
+// profiles papayd with perf while the load runs (when prof is set), and
+// records papayd's peak RSS and CPU time afterwards. pid 0 measures a load
+// that papayd takes no part in (a baseline); prof then profiles the bench.
+func measure(pid int, prof *profiler, load func() result) result {
+	target := pid
+	if target == 0 {
+		target = selfPID
+	}
+	if pid != 0 {
+		resetPeakRSS(pid)
+	}
+	cpu0 := cpuTime(target)
+	stopProf := prof.start(target)
+	r := load()
+	r.Profile = stopProf()
+	r.CPU = cpuTime(target) - cpu0
+	if pid != 0 {
+		r.PeakRSSKiB, _, _ = procStatus(pid)
+	}
+	return r
+}
+
+// warmup runs fn for a short while (connections, caches, JIT-free but
+// cold paths) without recording anything.
+func warmup(ctx context.Context, conc int, d time.Duration, fn call) {
+	runLoad(ctx, "warmup", conc, 1<<30, d, fn)
+}
+
+// fmtDur formats a latency in milliseconds with three decimals.
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+}
