@@ -21,6 +21,7 @@ type DB struct {
 	path   string  // the database file, for Backup's own connection
 	write  *sql.DB // exactly one connection: every write transaction
 	read   *sql.DB // read-only pool
+	writer *writer // runs write transactions on write, in batches
 }
 
 // dsnPragmas are applied by the driver to every connection it opens.
@@ -77,6 +78,7 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := migrate(ctx, db.write); err != nil {
 		return nil, err
 	}
+	db.writer = newWriter(db.write)
 
 	// The read pool opens after the migrations, when the file is in WAL
 	// mode, so its journal_mode pragma changes nothing.
@@ -96,6 +98,9 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 
 // Close closes both pools. Call it after every user of db has returned.
 func (db *DB) Close() error {
+	if db.writer != nil {
+		db.writer.close()
+	}
 	var errs []error
 	for _, p := range []*sql.DB{db.read, db.write} {
 		if p != nil {

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/papayd/papayd/internal/service"
 )
@@ -33,23 +32,14 @@ type tx struct {
 	reader // q is the *sql.Tx; the write methods use it too
 }
 
-// InTx runs fn in one write transaction (BEGIN IMMEDIATE): it commits when
-// fn returns nil and rolls back when fn returns an error, which it returns
-// unchanged, or panics. Write transactions are serialised on the single
-// writer connection; InTx waits for it as long as ctx allows. fn must not
-// call InTx or RecordWeChatCall (they would wait for the connection fn
-// holds), and must not keep the service.Tx after it returns.
+// InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes
+// commit when fn returns nil and roll back when fn returns an error, which
+// InTx returns unchanged, or panics (the panic is re-raised in the caller).
+// Transactions of concurrent callers may share one commit (group commit,
+// see batch.go), each inside its own savepoint; InTx returns only after the
+// commit. fn must not call InTx or RecordWeChatCall (it would wait for
+// itself), must not keep the service.Tx after it returns, and must not
+// block on anything but the database.
 func (db *DB) InTx(ctx context.Context, fn func(service.Tx) error) error {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() { _ = sqlTx.Rollback() }() // no-op after Commit
-	if err := fn(&tx{reader{q: sqlTx}}); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction: %w", err)
-	}
-	return nil
+	return db.writer.do(ctx, func(t *tx) error { return fn(t) })
 }

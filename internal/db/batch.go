@@ -1,0 +1,189 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Group commit. Every write transaction is run by one writer goroutine,
+// which owns the single writer connection. When several are waiting it runs
+// them together: one BEGIN IMMEDIATE, each function inside its own
+// SAVEPOINT (so an error or panic rolls back that function alone), one
+// COMMIT, one fsync. Each caller is answered only after that commit, with
+// its own function's result: the semantics of one transaction per call,
+// at the cost of one fsync per batch instead of per call.
+
+// maxBatch bounds how many transactions share one commit.
+const maxBatch = 128
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("database closed")
+
+type txRequest struct {
+	ctx  context.Context
+	fn   func(*tx) error
+	done chan txResult
+}
+
+type txResult struct {
+	err      error
+	panicked bool
+	panicVal any
+}
+
+// writer is the goroutine that runs write transactions in batches.
+type writer struct {
+	conn  *sql.DB // the single writer connection
+	queue chan *txRequest
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+	done   chan struct{}
+}
+
+func newWriter(conn *sql.DB) *writer {
+	w := &writer{conn: conn, queue: make(chan *txRequest, maxBatch), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// do runs fn in a write transaction, possibly batched with others, and
+// returns its result after the commit. A panic in fn is re-raised here.
+func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
+	req := &txRequest{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.queue <- req:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	// Once queued, wait for the outcome even if ctx ends: the function may
+	// run and commit, and the caller must not be told otherwise.
+	res := <-req.done
+	if res.panicked {
+		panic(res.panicVal)
+	}
+	return res.err
+}
+
+// close stops the writer after the queued transactions have run.
+func (w *writer) close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.done
+		return
+	}
+	w.closed = true
+	close(w.queue)
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	batch := make([]*txRequest, 0, maxBatch)
+	for first := range w.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-w.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		w.runBatch(batch)
+	}
+}
+
+// runBatch runs the batch in one transaction and answers every request.
+func (w *writer) runBatch(batch []*txRequest) {
+	results := make([]txResult, len(batch))
+	answer := func() {
+		for i, r := range batch {
+			r.done <- results[i]
+		}
+	}
+	sqlTx, err := w.conn.BeginTx(context.Background(), nil)
+	if err != nil {
+		for i := range results {
+			results[i].err = fmt.Errorf("begin transaction: %w", err)
+		}
+		answer()
+		return
+	}
+	broken := error(nil) // the transaction itself is unusable
+	ran := false
+	for i, r := range batch {
+		if broken != nil {
+			results[i].err = broken
+			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			results[i].err = err // gave up before it ran: nothing happens
+			continue
+		}
+		if _, err := sqlTx.Exec("SAVEPOINT fn"); err != nil {
+			broken = fmt.Errorf("savepoint: %w", err)
+			results[i].err = broken
+			continue
+		}
+		results[i] = runOne(r, sqlTx)
+		if results[i].err != nil || results[i].panicked {
+			if _, err := sqlTx.Exec("ROLLBACK TO fn"); err != nil {
+				broken = fmt.Errorf("rollback to savepoint: %w", err)
+			}
+		}
+		if broken == nil {
+			if _, err := sqlTx.Exec("RELEASE fn"); err != nil {
+				broken = fmt.Errorf("release savepoint: %w", err)
+			}
+		}
+		ran = true
+	}
+	if broken != nil || !ran {
+		_ = sqlTx.Rollback()
+		if broken != nil {
+			for i := range results {
+				if results[i].err == nil && !results[i].panicked {
+					results[i].err = broken
+				}
+			}
+		}
+		answer()
+		return
+	}
+	if err := sqlTx.Commit(); err != nil {
+		err = fmt.Errorf("commit transaction: %w", err)
+		for i := range results {
+			if results[i].err == nil && !results[i].panicked {
+				results[i].err = err
+			}
+		}
+	}
+	answer()
+}
+
+// runOne runs one request's function, catching a panic.
+func runOne(r *txRequest, sqlTx *sql.Tx) (res txResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = txResult{panicked: true, panicVal: p}
+		}
+	}()
+	return txResult{err: r.fn(&tx{reader{q: sqlTx}})}
+}
