@@ -22,6 +22,8 @@ type DB struct {
 	write  *sql.DB // exactly one connection: every write transaction
 	read   *sql.DB // read-only pool
 	writer *writer // runs write transactions on write, in batches
+
+	readStmts *stmtQuerier // prepared statements of the read pool
 }
 
 // dsnPragmas are applied by the driver to every connection it opens.
@@ -92,7 +94,8 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := db.read.PingContext(ctx); err != nil {
 		return nil, err
 	}
-	db.reader = reader{q: db.read}
+	db.readStmts = newStmtQuerier(db.read)
+	db.reader = reader{q: db.readStmts}
 	return db, nil
 }
 
@@ -100,6 +103,9 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 func (db *DB) Close() error {
 	if db.writer != nil {
 		db.writer.close()
+	}
+	if db.readStmts != nil {
+		db.readStmts.close()
 	}
 	var errs []error
 	for _, p := range []*sql.DB{db.read, db.write} {
