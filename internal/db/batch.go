@@ -39,13 +39,20 @@ type writer struct {
 	conn  *sql.DB // the single writer connection
 	queue chan *txRequest
 
+	// stmts are statements prepared on conn, by query text; pending are
+	// queries first seen inside a batch, prepared once it ended (conn is
+	// busy during a batch). Only the writer goroutine touches them.
+	stmts   map[string]*sql.Stmt
+	pending map[string]bool
+
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	done   chan struct{}
 }
 
 func newWriter(conn *sql.DB) *writer {
-	w := &writer{conn: conn, queue: make(chan *txRequest, maxBatch), done: make(chan struct{})}
+	w := &writer{conn: conn, queue: make(chan *txRequest, maxBatch), done: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 	go w.run()
 	return w
 }
@@ -91,6 +98,11 @@ func (w *writer) close() {
 
 func (w *writer) run() {
 	defer close(w.done)
+	defer func() {
+		for _, s := range w.stmts {
+			_ = s.Close()
+		}
+	}()
 	batch := make([]*txRequest, 0, maxBatch)
 	for first := range w.queue {
 		batch = append(batch[:0], first)
@@ -112,13 +124,14 @@ func (w *writer) run() {
 
 // runBatch runs the batch in one transaction and answers every request.
 func (w *writer) runBatch(batch []*txRequest) {
+	defer w.preparePending()
 	results := make([]txResult, len(batch))
 	answer := func() {
 		for i, r := range batch {
 			r.done <- results[i]
 		}
 	}
-	sqlTx, err := w.conn.BeginTx(context.Background(), nil)
+	rawTx, err := w.conn.BeginTx(context.Background(), nil)
 	if err != nil {
 		for i := range results {
 			results[i].err = fmt.Errorf("begin transaction: %w", err)
@@ -126,6 +139,7 @@ func (w *writer) runBatch(batch []*txRequest) {
 		answer()
 		return
 	}
+	sqlTx := &txQuerier{tx: rawTx, w: w}
 	broken := error(nil) // the transaction itself is unusable
 	ran := false
 	for i, r := range batch {
@@ -137,26 +151,26 @@ func (w *writer) runBatch(batch []*txRequest) {
 			results[i].err = err // gave up before it ran: nothing happens
 			continue
 		}
-		if _, err := sqlTx.Exec("SAVEPOINT fn"); err != nil {
+		if _, err := sqlTx.ExecContext(context.Background(), "SAVEPOINT fn"); err != nil {
 			broken = fmt.Errorf("savepoint: %w", err)
 			results[i].err = broken
 			continue
 		}
 		results[i] = runOne(r, sqlTx)
 		if results[i].err != nil || results[i].panicked {
-			if _, err := sqlTx.Exec("ROLLBACK TO fn"); err != nil {
+			if _, err := sqlTx.ExecContext(context.Background(), "ROLLBACK TO fn"); err != nil {
 				broken = fmt.Errorf("rollback to savepoint: %w", err)
 			}
 		}
 		if broken == nil {
-			if _, err := sqlTx.Exec("RELEASE fn"); err != nil {
+			if _, err := sqlTx.ExecContext(context.Background(), "RELEASE fn"); err != nil {
 				broken = fmt.Errorf("release savepoint: %w", err)
 			}
 		}
 		ran = true
 	}
 	if broken != nil || !ran {
-		_ = sqlTx.Rollback()
+		_ = rawTx.Rollback()
 		if broken != nil {
 			for i := range results {
 				if results[i].err == nil && !results[i].panicked {
@@ -167,7 +181,7 @@ func (w *writer) runBatch(batch []*txRequest) {
 		answer()
 		return
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := rawTx.Commit(); err != nil {
 		err = fmt.Errorf("commit transaction: %w", err)
 		for i := range results {
 			if results[i].err == nil && !results[i].panicked {
@@ -179,11 +193,60 @@ func (w *writer) runBatch(batch []*txRequest) {
 }
 
 // runOne runs one request's function, catching a panic.
-func runOne(r *txRequest, sqlTx *sql.Tx) (res txResult) {
+func runOne(r *txRequest, sqlTx *txQuerier) (res txResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			res = txResult{panicked: true, panicVal: p}
 		}
 	}()
 	return txResult{err: r.fn(&tx{reader{q: sqlTx}})}
+}
+
+// preparePending prepares the queries first seen in the last batch, now
+// that the connection is free.
+func (w *writer) preparePending() {
+	for query := range w.pending {
+		delete(w.pending, query)
+		if s, err := w.conn.PrepareContext(context.Background(), query); err == nil {
+			w.stmts[query] = s
+		}
+	}
+}
+
+// txQuerier runs a batch's statements through the writer's prepared
+// statements (bound to the transaction), or unprepared the first time.
+type txQuerier struct {
+	tx *sql.Tx
+	w  *writer
+}
+
+var _ querier = (*txQuerier)(nil)
+
+func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s := q.w.stmts[query]; s != nil {
+		return q.tx.StmtContext(ctx, s)
+	}
+	q.w.pending[query] = true
+	return nil
+}
+
+func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return q.tx.ExecContext(ctx, query, args...)
+}
+
+func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return q.tx.QueryContext(ctx, query, args...)
+}
+
+func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := q.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return q.tx.QueryRowContext(ctx, query, args...)
 }
