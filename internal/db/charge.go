@@ -153,7 +153,6 @@ FROM charges WHERE (create_time, id) < (:after_time, :after_id)`
 	listChargesByStateSQL           = ` AND state = :state`
 	listChargesBySubMchIDSQL        = ` AND sub_mchid = :sub_mchid`
 	listChargesFromSQL              = ` AND create_time >= :created_from`
-	listChargesToSQL                = ` AND create_time < :created_to`
 )
 
 // ListCharges returns one page of the charges f selects, newest first, and
@@ -196,9 +195,16 @@ func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]serv
 		if !to.After(minTime) {
 			return nil, "", nil
 		}
-		query += listChargesToSQL
-		args = append(args, sql.Named("created_to", to.UnixNano()))
+		// create_time < to is (create_time, id) < (to, 0): fold it into the
+		// page cursor, so the index is entered at the bound. As a second
+		// range condition SQLite would only filter with it, walking the
+		// index from the newest row down: O(n) on a large table.
+		if bound := (cursor{createTime: to.UnixNano()}); bound.createTime < after.createTime ||
+			bound.createTime == after.createTime && bound.id < after.id {
+			after = bound
+		}
 	}
+	args[0], args[1] = sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)
 	query += listOrderSQL
 
 	cs, next, err := queryPage(ctx, r.q, query, args, f.PageSize, filter, chargePageRow)

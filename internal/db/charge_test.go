@@ -583,7 +583,9 @@ func TestOpenChargesScan(t *testing.T) {
 func TestChargeQueryPlans(t *testing.T) {
 	t.Parallel()
 	db := openTestDB(t)
-	const rng = listChargesFromSQL + listChargesToSQL
+	// The upper bound of a time range is folded into the cursor (see
+	// ListCharges), so only the lower bound is a separate condition.
+	const rng = listChargesFromSQL
 	tests := []struct {
 		name, query, index string
 	}{
@@ -597,7 +599,6 @@ func TestChargeQueryPlans(t *testing.T) {
 		{"page by state", listChargesSQL + listChargesByStateSQL + listOrderSQL, "charges_state"},
 		{"page by sub_mchid", listChargesSQL + listChargesBySubMchIDSQL + listOrderSQL, "charges_sub_mchid"},
 		{"page from", listChargesSQL + listChargesFromSQL + listOrderSQL, "charges_page"},
-		{"page to", listChargesSQL + listChargesToSQL + listOrderSQL, "charges_page"},
 		{"page in range", listChargesSQL + rng + listOrderSQL, "charges_page"},
 		{"page by contract id in range", listChargesSQL + listChargesByContractIDSQL + rng + listOrderSQL, "charges_contract_id"},
 		{"page by out_contract_code in range", listChargesSQL + listChargesByOutContractCodeSQL + rng + listOrderSQL, "charges_out_contract_code"},
