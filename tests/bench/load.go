@@ -20,7 +20,8 @@ type result struct {
 
 	// Filled in for loads against papayd (zero for in-bench baselines).
 	PeakRSSKiB int64         // VmHWM during the load (after a reset)
-	CPU        time.Duration // papayd's CPU time during the load
+	CPU        time.Duration // papayd's CPU time during the load (the bench's for a baseline)
+	BenchCPU   time.Duration // the bench process's CPU time during a load against papayd
 	Profile    *profile      // perf summary, when profiling
 }
 
@@ -42,11 +43,17 @@ func (r result) Pct(p float64) time.Duration {
 }
 
 // CPUPerCall is papayd's CPU time per completed call.
-func (r result) CPUPerCall() time.Duration {
-	if r.N == 0 {
+func (r result) CPUPerCall() time.Duration { return perCall(r.CPU, r.N) }
+
+// BenchCPUPerCall is the bench's CPU time per call during a load against
+// papayd: the load generator and, for CreateCharge, the simulator.
+func (r result) BenchCPUPerCall() time.Duration { return perCall(r.BenchCPU, r.N) }
+
+func perCall(d time.Duration, n int) time.Duration {
+	if n == 0 {
 		return 0
 	}
-	return r.CPU / time.Duration(r.N)
+	return d / time.Duration(n)
 }
 
 // call is one request of a load: i is its index, unique within the load.
@@ -111,11 +118,14 @@ func measure(pid int, prof *profiler, load func() result) result {
 	if pid != 0 {
 		resetPeakRSS(pid)
 	}
-	cpu0 := cpuTime(target)
+	cpu0, self0 := cpuTime(target), cpuTime(selfPID)
 	stopProf := prof.start(target)
 	r := load()
 	r.Profile = stopProf()
 	r.CPU = cpuTime(target) - cpu0
+	if pid != 0 {
+		r.BenchCPU = cpuTime(selfPID) - self0
+	}
 	if pid != 0 {
 		r.PeakRSSKiB, _, _ = procStatus(pid)
 	}

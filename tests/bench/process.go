@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,10 +49,13 @@ type papayd struct {
 	log      *os.File
 	conn     *grpc.ClientConn
 	exited   <-chan error
+	once     sync.Once
+	stopErr  error
 }
 
 // startPapayd starts bin on dataDir with env (the live-mode settings) on
-// fresh loopback ports, waits until /healthz answers and dials gRPC.
+// fresh loopback ports, its notify URL its own /wechatpay/notify, waits
+// until /healthz answers and dials gRPC.
 func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 	grpcAddr, err := freeAddr()
 	if err != nil {
@@ -70,8 +74,11 @@ func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "PAPAYD_GRPC_ADDR="+grpcAddr, "PAPAYD_HTTP_ADDR="+httpAddr, "PAPAYD_DATA_DIR="+dataDir)
+	cmd.Env = append(cmd.Env, "PAPAYD_GRPC_ADDR="+grpcAddr, "PAPAYD_HTTP_ADDR="+httpAddr, "PAPAYD_DATA_DIR="+dataDir,
+		"PAPAYD_NOTIFY_URL=http://"+httpAddr+"/wechatpay/notify")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// papayd does not outlive the bench, should the bench die.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, err
@@ -91,14 +98,14 @@ func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 		select {
 		case err := <-exited:
 			logFile.Close()
-			return nil, fmt.Errorf("papayd exited at start (%v); log: %s", err, logFile.Name())
+			return nil, fmt.Errorf("papayd exited at start (%v); its log ends:\n%s", err, logTail(logFile.Name()))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-exited
 			logFile.Close()
-			return nil, fmt.Errorf("papayd did not become healthy; log: %s", logFile.Name())
+			return nil, fmt.Errorf("papayd did not become healthy; its log ends:\n%s", logTail(logFile.Name()))
 		}
 	}
 	p.exited = exited // Wait is already running: stop waits on exited
@@ -109,24 +116,36 @@ func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 	return p, nil
 }
 
+// logTail is the end of papayd's log.
+func logTail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
 // pid is the process id of papayd.
 func (p *papayd) pid() int { return p.cmd.Process.Pid }
 
-// stop sends SIGTERM and waits for a graceful shutdown (SIGKILL after 20 s).
+// stop sends SIGTERM and waits for a graceful shutdown (SIGKILL after 20
+// s). Calling it again returns the first call's result.
 func (p *papayd) stop() error {
-	if p.conn != nil {
-		_ = p.conn.Close()
-	}
-	defer p.log.Close()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		return err
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return errors.New("papayd did not stop within 20 s; killed")
-	}
+	p.once.Do(func() {
+		if p.conn != nil {
+			_ = p.conn.Close()
+		}
+		defer p.log.Close()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case p.stopErr = <-p.exited:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+			p.stopErr = errors.New("papayd did not stop within 20 s; killed")
+		}
+	})
+	return p.stopErr
 }
 
 // resetPeakRSS resets VmHWM of pid (writing 5 to clear_refs), so that the

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net/http"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
+	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
+
+	"github.com/papayd/papayd/internal/wechat/sandbox"
+)
+
+// Figure 1: callback ingestion. The events are TRANSACTION.SUCCESS for
+// charges papayd holds as PROCESSING (a USERPAYING deduction settling:
+// the money path, and the most frequent notification of an auto-debit
+// merchant), seeded into the database before papayd starts. Each applied
+// notification moves its charge to SUCCEEDED and records the notification
+// in the same transaction. 20% of the stream are duplicates: the same id
+// and body re-signed with a fresh timestamp and nonce, as WeChat's retries
+// are, placed shortly after the original so that some race it.
+
+// notice is one pre-built notification as WeChat would POST it.
+type notice struct {
+	id     string
+	header http.Header
+	body   []byte
+	dup    bool
+}
+
+// callbackStream is the pre-built stream of figure 1.
+type callbackStream struct {
+	notices []notice
+	unique  int
+	built   time.Duration // how long signing them took
+}
+
+// buildCallbacks signs unique TRANSACTION.SUCCESS notifications for the
+// open charges [0, unique) plus unique/4 re-signed duplicates (20% of the
+// stream), and orders them.
+func buildCallbacks(sb *sandbox.Sandbox, creds *sandbox.Credentials, unique, agreements, conc int) (*callbackStream, error) {
+	start := time.Now()
+	dups := unique / 4
+	rng := mrand.New(mrand.NewPCG(20261201, 5))
+	dupOf := rng.Perm(unique)[:dups]
+	type keyed struct {
+		key float64
+		n   notice
+	}
+	items := make([]keyed, unique+dups)
+	stamp := time.Now().In(chinaTime).Format("20060102150405")
+	var firstErr error
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= unique+dups {
+					return
+				}
+				var n notice
+				var err error
+				key := float64(k)
+				if k < unique {
+					n.id = fmt.Sprintf("EV-%s%08d", stamp, k)
+					n.header, n.body, err = sb.BuildNotification(sandbox.EventTransactionSuccess, n.id, successResource(creds, k, agreements))
+				} else {
+					// Re-signed below, once the original's body exists.
+					orig := dupOf[k-unique]
+					key = float64(orig) + 1 + float64(rng2(k).IntN(8*conc)) + 0.5
+					n = notice{id: fmt.Sprintf("EV-%s%08d", stamp, orig), dup: true}
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				items[k] = keyed{key: key, n: n}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	// The duplicates: the original's exact body, signed anew.
+	next.Store(0)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				d := int(next.Add(1) - 1)
+				if d >= dups {
+					return
+				}
+				it := &items[unique+d]
+				it.n.body = items[dupOf[d]].n.body
+				h, err := sandbox.SignatureHeaders(creds.PlatformKey, creds.PlatformSerial, time.Now().Unix(), nonce(), it.n.body)
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				it.n.header = h
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].key < items[j].key })
+	s := &callbackStream{unique: unique, notices: make([]notice, len(items))}
+	for i, it := range items {
+		s.notices[i] = it.n
+	}
+	s.built = time.Since(start)
+	return s, nil
+}
+
+func rng2(k int) *mrand.Rand { return mrand.New(mrand.NewPCG(uint64(k), 11)) }
+
+// nonce is a 32-character signing nonce.
+func nonce() string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 32)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// successResource is WeChat's transaction object settling open charge k.
+func successResource(creds *sandbox.Credentials, k, agreements int) sandbox.TransactionResource {
+	c := seedCharge(creds, openCharges, k, k%agreements)
+	return sandbox.TransactionResource{
+		SPMchID: creds.MchID, SubMchID: c.SubMchID, SPAppID: c.SPAppID, SubAppID: c.SubAppID,
+		OutTradeNo: c.OutTradeNo, TransactionID: c.TransactionID, ContractID: c.ContractID,
+		TradeType: sandbox.TradeTypeAuth, TradeState: sandbox.TradeSuccess, TradeStateDesc: "支付成功",
+		BankType: "CFT", SuccessTime: time.Now().In(chinaTime).Format(time.RFC3339),
+		MerchantCategoryCode: c.MerchantCategoryCode, Payer: sandbox.TransactionPayer{SPOpenID: c.OpenID},
+		Amount: sandbox.TransactionAmount{Total: c.Amount.Total, Currency: c.Amount.Currency,
+			PayerTotal: c.Amount.Total, PayerCurrency: c.Amount.Currency,
+			ExchangeRate: &sandbox.ExchangeRate{Type: sandbox.ExchangeRateSettlement, Rate: sandbox.RateScale}},
+	}
+}
+
+// sdkParse is the baseline: the wechatpay-go SDK's own notify handler
+// (certificate verifier, AES-GCM, decoding into a typed struct) parsing the
+// same stream in-process, as many passes as fit in d (at most 5).
+func sdkParse(ctx context.Context, creds *sandbox.Credentials, s *callbackStream, conc int, d time.Duration) (result, error) {
+	certs := core.NewCertificateMapWithList([]*x509.Certificate{creds.PlatformCert})
+	h, err := notify.NewRSANotifyHandler(string(creds.APIv3Key), verifiers.NewSHA256WithRSAVerifier(certs))
+	if err != nil {
+		return result{}, err
+	}
+	n := len(s.notices)
+	return runLoad(ctx, "SDK ParseNotifyRequest", conc, 5*n, d, func(ctx context.Context, i int) error {
+		nt := s.notices[i%n]
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1/wechatpay/notify", bytes.NewReader(nt.body))
+		if err != nil {
+			return err
+		}
+		req.Header = nt.header
+		var content sandbox.TransactionResource
+		if _, err := h.ParseNotifyRequest(ctx, req, &content); err != nil {
+			return err
+		}
+		if content.OutTradeNo == "" {
+			return fmt.Errorf("notification %s: no out_trade_no", nt.id)
+		}
+		return nil
+	}), nil
+}
+
+// postCallbacks sends the stream once to papayd's /wechatpay/notify; every
+// answer must be 200 {"code":"SUCCESS"}.
+func postCallbacks(ctx context.Context, p *papayd, s *callbackStream, conc int, acked []atomic.Bool) result {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}}
+	url := "http://" + p.httpAddr + "/wechatpay/notify"
+	// Bounded by the stream, and by 4 minutes: the signatures must still
+	// be inside WeChat's 5-minute window.
+	return runLoad(ctx, "papayd POST /wechatpay/notify", conc, len(s.notices), 4*time.Minute, func(ctx context.Context, i int) error {
+		nt := s.notices[i]
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(nt.body))
+		if err != nil {
+			return err
+		}
+		req.Header = nt.header.Clone()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"SUCCESS"`)) {
+			return fmt.Errorf("notification %s: %d %s", nt.id, resp.StatusCode, bytes.TrimSpace(body))
+		}
+		acked[i].Store(true)
+		return nil
+	})
+}
+
+// callbackCheck is what the database says after the stream.
+type callbackCheck struct {
+	Sent, UniqueSent, Acked, UniqueAcked int
+	Recorded, Applied, Lost              int
+	Settled                              int // open charges now SUCCEEDED
+}
+
+// verifyCallbacks reads papayd's notifications table read-only: every
+// unique id that papayd acknowledged must be recorded (once: it is the
+// primary key), and every settled charge SUCCEEDED.
+func verifyCallbacks(dbPath string, s *callbackStream, acked []atomic.Bool) (callbackCheck, error) {
+	var c callbackCheck
+	sent := map[string]bool{}
+	ackedIDs := map[string]bool{}
+	for i, n := range s.notices {
+		c.Sent++
+		sent[n.id] = true
+		if acked[i].Load() {
+			c.Acked++
+			ackedIDs[n.id] = true
+		}
+	}
+	c.UniqueSent, c.UniqueAcked = len(sent), len(ackedIDs)
+	conn, err := openReadOnly(dbPath)
+	if err != nil {
+		return c, err
+	}
+	defer conn.Close()
+	rows, err := conn.Query(`SELECT id, outcome FROM notifications WHERE event_type = 'TRANSACTION.SUCCESS'`)
+	if err != nil {
+		return c, err
+	}
+	recorded := map[string]string{}
+	for rows.Next() {
+		var id, outcome string
+		if err := rows.Scan(&id, &outcome); err != nil {
+			rows.Close()
+			return c, err
+		}
+		recorded[id] = outcome
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	for id := range sent {
+		if o, ok := recorded[id]; ok {
+			c.Recorded++
+			if o == "APPLIED" {
+				c.Applied++
+			}
+		}
+	}
+	for id := range ackedIDs {
+		if _, ok := recorded[id]; !ok {
+			c.Lost++
+		}
+	}
+	err = conn.QueryRow(`SELECT COUNT(*) FROM charges WHERE out_trade_no LIKE ? AND state = 'SUCCEEDED'`,
+		openCharges+"%").Scan(&c.Settled)
+	return c, err
+}

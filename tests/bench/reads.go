@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+)
+
+// Figure 3: reads. GetAgreement (by contract id) and GetCharge (by
+// out_trade_no) of seeded SIGNED agreements and SUCCEEDED charges, picked
+// across the whole set, over gRPC and over REST (the grpc-gateway on the
+// HTTP port, which calls papayd's own gRPC server). The ceiling is
+// grpc.health.v1 Check on papayd's gRPC server: same listener, same
+// interceptor chain, same client connection, and no work behind it.
+
+// spread maps call i to a record index in [0, n), visiting the set in a
+// scattered order (n need not be prime; the multiplier is).
+func spread(i, n int) int { return int((uint64(i) * 2654435761) % uint64(n)) }
+
+// readCalls are the calls of figures 3 and 4 against one papayd holding
+// agreements and charges seeded records of each.
+type readCalls struct {
+	p          *papayd
+	agreements papayv1.AgreementServiceClient
+	charges    papayv1.ChargeServiceClient
+	health     healthpb.HealthClient
+	http       *http.Client
+	n          int
+	tokens     []string // page tokens at evenly spaced depths (collectTokens)
+}
+
+func newReadCalls(p *papayd, n, conc int) *readCalls {
+	return &readCalls{
+		p: p, n: n,
+		agreements: papayv1.NewAgreementServiceClient(p.conn),
+		charges:    papayv1.NewChargeServiceClient(p.conn),
+		health:     healthpb.NewHealthClient(p.conn),
+		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}},
+	}
+}
+
+func (r *readCalls) healthCheck(ctx context.Context, _ int) error {
+	resp, err := r.health.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		err = fmt.Errorf("health: %v", resp.GetStatus())
+	}
+	return err
+}
+
+func (r *readCalls) getAgreement(ctx context.Context, i int) error {
+	id := seedContractID(spread(i, r.n))
+	resp, err := r.agreements.GetAgreement(ctx, &papayv1.GetAgreementRequest{ContractId: id})
+	if err == nil && resp.GetAgreement().GetContractId() != id {
+		err = fmt.Errorf("GetAgreement %s answered %s", id, resp.GetAgreement().GetContractId())
+	}
+	return err
+}
+
+func (r *readCalls) getCharge(ctx context.Context, i int) error {
+	no := seedOutTradeNo(settledCharges, spread(i, r.n))
+	resp, err := r.charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: no})
+	if err == nil && resp.GetCharge().GetOutTradeNo() != no {
+		err = fmt.Errorf("GetCharge %s answered %s", no, resp.GetCharge().GetOutTradeNo())
+	}
+	return err
+}
+
+// collectTokens pages through every charge, newest first, 500 at a time
+// (the largest page), and keeps each page token: the positions a client
+// paging through the list reaches. It stops after limit (the tokens so
+// far are kept) and returns how long the walk took.
+func (r *readCalls) collectTokens(ctx context.Context, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	r.tokens = []string{""}
+	token := ""
+	for time.Since(start) < limit {
+		resp, err := r.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 500, PageToken: token})
+		if err != nil {
+			return time.Since(start), err
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+		r.tokens = append(r.tokens, token)
+	}
+	return time.Since(start), nil
+}
+
+// listChargesPage reads a page of 50 at a random depth of the list, with a
+// page token collected before: how a client pages through the charges.
+func (r *readCalls) listChargesPage(ctx context.Context, i int) error {
+	token := r.tokens[spread(i, len(r.tokens))]
+	resp, err := r.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 50, PageToken: token})
+	if err == nil && len(resp.GetCharges()) != 50 {
+		err = fmt.Errorf("ListCharges page: %d charges, want 50", len(resp.GetCharges()))
+	}
+	return err
+}
+
+// listChargesBefore reads the page of 50 charges created before a random
+// time of the seeded range (create_time_end, no token).
+func (r *readCalls) listChargesBefore(ctx context.Context, i int) error {
+	k := 50 + spread(i, r.n-50)
+	resp, err := r.charges.ListCharges(ctx, &papayv1.ListChargesRequest{
+		PageSize: 50, CreateTimeEnd: timestamppb.New(seedTime(k))})
+	if err == nil && len(resp.GetCharges()) != 50 {
+		err = fmt.Errorf("ListCharges before #%d: %d charges, want 50", k, len(resp.GetCharges()))
+	}
+	return err
+}
+
+func (r *readCalls) get(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.p.httpAddr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return err
+}
+
+func (r *readCalls) restAgreement(ctx context.Context, i int) error {
+	return r.get(ctx, "/v1/agreements/"+seedContractID(spread(i, r.n)))
+}
+
+func (r *readCalls) restCharge(ctx context.Context, i int) error {
+	return r.get(ctx, "/v1/charges/"+seedOutTradeNo(settledCharges, spread(i, r.n)))
+}
+
+// readLoad is one named read and its call.
+type readLoad struct {
+	name string
+	fn   call
+}
+
+// runReads measures each load for d after a warm-up, all against p.
+func runReads(ctx context.Context, p *papayd, prof *profiler, loads []readLoad, conc int, d time.Duration) []result {
+	var out []result
+	for _, l := range loads {
+		warmup(ctx, conc, min(d/4, time.Second), l.fn)
+		out = append(out, measure(p.pid(), prof, func() result {
+			return runLoad(ctx, l.name, conc, 10_000_000, d, l.fn)
+		}))
+		logf("  %-32s %9.0f/s  p50 %s  p99 %s  errors %d", l.name, out[len(out)-1].Rate(),
+			fmtDur(out[len(out)-1].Pct(50)), fmtDur(out[len(out)-1].Pct(99)), out[len(out)-1].Errors)
+	}
+	return out
+}

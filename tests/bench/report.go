@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// timing is how long one phase of the run took.
+type timing struct {
+	Name string
+	D    time.Duration
+}
+
+// machine describes where the run happened.
+type machine struct {
+	Cores                                     int
+	CPU, Go, Kernel, Memory, Date, Commit, OS string
+	Changed                                   []string // uncommitted changes that can change papayd
+}
+
+func describeMachine() machine {
+	m := machine{Cores: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), CPU: "unknown", Memory: "unknown"}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		if sc.Scan() {
+			var kib int64
+			if _, err := fmt.Sscanf(sc.Text(), "MemTotal: %d kB", &kib); err == nil {
+				m.Memory = fmt.Sprintf("%.1f GiB", float64(kib)/(1<<20))
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(b))
+	}
+	if b, err := exec.Command("git", "status", "--porcelain").Output(); err == nil {
+		for l := range strings.Lines(string(b)) {
+			path := strings.TrimSpace(l)
+			if len(path) > 3 {
+				path = strings.TrimSpace(path[2:])
+			}
+			if path != "" && !strings.HasPrefix(path, "tests/") && !strings.HasPrefix(path, "docs/") &&
+				!strings.HasPrefix(path, ".ci/") && !strings.HasSuffix(path, ".md") {
+				m.Changed = append(m.Changed, path)
+			}
+		}
+	}
+	return m
+}
+
+// report is everything the run measured.
+type report struct {
+	opts       options
+	Machine    machine
+	Started    time.Time
+	Total      time.Duration
+	Phases     []timing
+	IdleRSSKiB int64
+	Callbacks  struct {
+		Stream      int
+		Build       time.Duration
+		SDK, Papayd result
+		Check       callbackCheck
+	}
+	Charges struct {
+		Agreements  int
+		Setup       time.Duration
+		Raw, Papayd result
+	}
+	Reads []result // health ceiling first
+	Scale []scalePoint
+}
+
+// row is one line of the summary table.
+type row struct {
+	Figure, Papayd, Baseline, Ratio, Target string
+	Met                                     bool
+}
+
+const rssTargetMiB = 150
+
+func rate(r result) string { return fmt.Sprintf("%.0f/s", r.Rate()) }
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func (r *report) rows() []row {
+	var rows []row
+	cb := r.Callbacks
+	q := ratio(cb.Papayd.Rate(), cb.SDK.Rate())
+	rows = append(rows, row{"1. Callback ingestion, notifications/s (20% duplicates)", rate(cb.Papayd),
+		rate(cb.SDK) + " (SDK parse only)", fmt.Sprintf("%.2f", q), "≥ 0.60", q >= 0.60})
+	c := cb.Check
+	rows = append(rows, row{"1. Callbacks acknowledged but not recorded", fmt.Sprintf("%d of %d unique", c.Lost, c.UniqueAcked),
+		"-", "-", "0, all acknowledged", c.Lost == 0 && c.Acked == c.Sent && c.Settled == c.UniqueSent})
+
+	ch := r.Charges
+	q = ratio(ch.Papayd.Rate(), ch.Raw.Rate())
+	rows = append(rows, row{"2. CreateCharge throughput, charges/s", rate(ch.Papayd), rate(ch.Raw) + " (SDK core.Client)",
+		fmt.Sprintf("%.2f", q), "≥ 0.90", q >= 0.90 && ch.Papayd.Errors == 0})
+	added := ch.Papayd.Pct(99) - ch.Raw.Pct(99)
+	rows = append(rows, row{"2. CreateCharge p99 latency", fmtDur(ch.Papayd.Pct(99)), fmtDur(ch.Raw.Pct(99)),
+		fmt.Sprintf("%+.3f ms added", float64(added)/float64(time.Millisecond)), "< 2 ms added", added < 2*time.Millisecond})
+
+	if len(r.Reads) > 0 {
+		ceiling := r.Reads[0]
+		for _, rd := range r.Reads[1:] {
+			q := ratio(rd.Rate(), ceiling.Rate())
+			rows = append(rows, row{fmt.Sprintf("3. %s, calls/s (p50 %s, p99 %s)", rd.Name, fmtDur(rd.Pct(50)), fmtDur(rd.Pct(99))),
+				rate(rd), rate(ceiling) + " (health Check)", fmt.Sprintf("%.2f", q), "≥ 0.70", q >= 0.70 && rd.Errors == 0})
+		}
+	}
+
+	if n := len(r.Scale); n >= 2 {
+		lo, hi := r.Scale[0], r.Scale[n-1]
+		for i := range hi.Results {
+			q := ratio(float64(hi.Results[i].Pct(99)), float64(lo.Results[i].Pct(99)))
+			name := strings.SplitN(hi.Results[i].Name, " @", 2)[0]
+			rows = append(rows, row{fmt.Sprintf("4. %s p99, %s vs %s records", name, count(hi.Records), count(lo.Records)),
+				fmtDur(hi.Results[i].Pct(99)), fmtDur(lo.Results[i].Pct(99)), fmt.Sprintf("%.2f×", q), "≤ 1.5×",
+				q <= 1.5 && hi.Results[i].Errors == 0})
+		}
+		rows = append(rows,
+			row{fmt.Sprintf("4. Database bytes per agreement (%s)", count(hi.Records)), fmt.Sprintf("%.0f B", hi.bytesPerAgreement()),
+				"-", "-", "< 1024 B", hi.bytesPerAgreement() < 1024},
+			row{fmt.Sprintf("4. Database bytes per charge (%s)", count(hi.Records)), fmt.Sprintf("%.0f B", hi.bytesPerCharge()),
+				"-", "-", "< 1024 B", hi.bytesPerCharge() < 1024})
+	}
+
+	mem := func(name string, kib int64) {
+		rows = append(rows, row{"5. Peak RSS of papayd: " + name, mib(kib), "-", "-",
+			fmt.Sprintf("< %d MiB", rssTargetMiB), kib > 0 && kib < rssTargetMiB*1024})
+	}
+	mem("callbacks", cb.Papayd.PeakRSSKiB)
+	mem("CreateCharge", ch.Papayd.PeakRSSKiB)
+	var grpcPeak, restPeak int64
+	for _, rd := range r.Reads {
+		if strings.Contains(rd.Name, "REST") {
+			restPeak = max(restPeak, rd.PeakRSSKiB)
+		} else {
+			grpcPeak = max(grpcPeak, rd.PeakRSSKiB)
+		}
+	}
+	mem("reads over gRPC", grpcPeak)
+	mem("reads over REST", restPeak)
+	if n := len(r.Scale); n > 0 {
+		mem("reads at "+count(r.Scale[n-1].Records)+" records", r.Scale[n-1].PeakRSSKiB)
+	}
+	return rows
+}
+
+// text is the summary for the terminal.
+func (r *report) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\npapayd benchmark: %s, %d cores (%s), %s, concurrency %d, %s per load, total %s\n\n",
+		r.Machine.CPU, r.Machine.Cores, r.Machine.Memory, r.Machine.Go, r.opts.concurrency, r.opts.duration,
+		r.Total.Round(time.Second))
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tpapayd\tbaseline\tratio\ttarget\tmet?")
+	for _, rw := range r.rows() {
+		met := "yes"
+		if !rw.Met {
+			met = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", rw.Figure, rw.Papayd, rw.Baseline, rw.Ratio, rw.Target, met)
+	}
+	tw.Flush()
+	return b.String()
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/papayd/papayd/internal/db"
+	"github.com/papayd/papayd/internal/wechat/sandbox"
+)
+
+// Figure 4: scale. One database grows through the sizes (N agreements and
+// N charges, charge i against agreement i mod N), seeded directly with
+// internal/db in transactions of 20,000 rows while papayd is stopped; at
+// each size papayd starts on it, the bench pages through all charges (500
+// a page) to collect page tokens, and GetAgreement, GetCharge and
+// ListCharges (a page of 50 at a random depth: by page token, and by
+// create_time_end) are measured over gRPC. Bytes per record: the file plus its WAL after a TRUNCATE
+// checkpoint, the growth while agreements were added divided by the
+// agreements added, and likewise for charges.
+
+// scalePoint is one size.
+type scalePoint struct {
+	Records        int
+	SeedAgreements time.Duration // seeding this step's agreements
+	SeedCharges    time.Duration
+	FileBytes      int64 // database and WAL after a checkpoint
+	AgreementBytes int64 // bytes added by all agreements so far
+	ChargeBytes    int64
+	Walk           time.Duration // paging through all charges, 500 a page
+	WalkPages      int
+	Results        []result // GetAgreement, GetCharge, ListCharges by token, by time
+	PeakRSSKiB     int64    // largest VmHWM of the loads
+}
+
+func (s scalePoint) bytesPerAgreement() float64 {
+	return float64(s.AgreementBytes) / float64(s.Records)
+}
+func (s scalePoint) bytesPerCharge() float64 { return float64(s.ChargeBytes) / float64(s.Records) }
+
+// runScale grows the database in dir through sizes and measures each.
+func runScale(ctx context.Context, bin, dir string, env map[string]string, creds *sandbox.Credentials,
+	sizes []int, conc int, d time.Duration, prof *profiler) ([]scalePoint, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "papayd.db")
+	store, err := db.Open(ctx, path) // the empty, migrated schema
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Close(); err != nil {
+		return nil, err
+	}
+	size, err := checkpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	var points []scalePoint
+	prev := 0
+	var agreementBytes, chargeBytes int64
+	for _, n := range sizes {
+		pt := scalePoint{Records: n}
+		grow := func(what string, seed func(*db.DB) error) (time.Duration, int64, error) {
+			start := time.Now()
+			store, err := db.Open(ctx, path)
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := seed(store); err != nil {
+				store.Close()
+				return 0, 0, fmt.Errorf("seed %s: %w", what, err)
+			}
+			if err := store.Close(); err != nil {
+				return 0, 0, err
+			}
+			took := time.Since(start)
+			after, err := checkpoint(path)
+			return took, after, err
+		}
+		var after int64
+		pt.SeedAgreements, after, err = grow("agreements", func(s *db.DB) error {
+			return seedAgreements(ctx, s, creds, prev, n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		agreementBytes += after - size
+		size = after
+		pt.SeedCharges, after, err = grow("charges", func(s *db.DB) error {
+			return seedCharges(ctx, s, creds, settledCharges, prev, n, n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		chargeBytes += after - size
+		size = after
+		pt.FileBytes, pt.AgreementBytes, pt.ChargeBytes = size, agreementBytes, chargeBytes
+		logf("scale %d: seeded %d agreements in %s, %d charges in %s; %.1f MiB, %.0f B/agreement, %.0f B/charge",
+			n, n-prev, pt.SeedAgreements.Round(time.Millisecond), n-prev, pt.SeedCharges.Round(time.Millisecond),
+			float64(size)/(1<<20), pt.bytesPerAgreement(), pt.bytesPerCharge())
+		prev = n
+
+		p, err := startPapayd(bin, dir, env)
+		if err != nil {
+			return nil, err
+		}
+		r := newReadCalls(p, n, conc)
+		pt.Walk, err = r.collectTokens(ctx, 2*time.Minute)
+		if err != nil {
+			p.stop()
+			return nil, fmt.Errorf("paging through the charges: %w", err)
+		}
+		pt.WalkPages = len(r.tokens)
+		logf("  paged through %d of %d charges, 500 a page, in %s", min(n, 500*len(r.tokens)), n, pt.Walk.Round(time.Millisecond))
+		pt.Results = runReads(ctx, p, prof, []readLoad{
+			{fmt.Sprintf("GetAgreement gRPC @%s", count(n)), r.getAgreement},
+			{fmt.Sprintf("GetCharge gRPC @%s", count(n)), r.getCharge},
+			{fmt.Sprintf("ListCharges(50) by page token gRPC @%s", count(n)), r.listChargesPage},
+			{fmt.Sprintf("ListCharges(50) by create_time_end gRPC @%s", count(n)), r.listChargesBefore},
+		}, conc, d)
+		for _, res := range pt.Results {
+			pt.PeakRSSKiB = max(pt.PeakRSSKiB, res.PeakRSSKiB)
+		}
+		if err := p.stop(); err != nil {
+			return nil, err
+		}
+		points = append(points, pt)
+	}
+	return points, nil
+}
+
+// count writes 10000 as 10^4 and other numbers as they are.
+func count(n int) string {
+	e, m := 0, n
+	for m >= 10 && m%10 == 0 {
+		m, e = m/10, e+1
+	}
+	if m == 1 && e > 0 {
+		return fmt.Sprintf("10^%d", e)
+	}
+	return fmt.Sprint(n)
+}
