@@ -1,6 +1,9 @@
 package service
 
-import "fmt"
+import (
+	"fmt"
+	"reflect"
+)
 
 // stateOf maps WeChat's trade state to ours; ok is false for a trade state
 // this version does not know (the charge then keeps its state).
@@ -46,36 +49,48 @@ func (c *Charge) apply(rt RemoteTransaction) bool {
 	if c.State.Final() && next != c.State && next != ChargeSucceeded {
 		return false
 	}
-	before := fmt.Sprint(*c)
-	c.State = next
+	changed := update(&c.State, next)
 	if c.TransactionID == "" {
-		c.TransactionID = rt.TransactionID
+		changed = update(&c.TransactionID, rt.TransactionID) || changed
 	}
 	if rt.TradeState != "" {
-		c.TradeState, c.TradeStateDesc = rt.TradeState, rt.TradeStateDesc
+		changed = update(&c.TradeState, rt.TradeState) || changed
+		changed = update(&c.TradeStateDesc, rt.TradeStateDesc) || changed
 	}
 	if rt.BankType != "" {
-		c.BankType = rt.BankType
+		changed = update(&c.BankType, rt.BankType) || changed
 	}
 	if rt.PayerTotal != 0 || rt.PayerCurrency != "" {
-		c.PayerTotal, c.PayerCurrency = rt.PayerTotal, rt.PayerCurrency
+		changed = update(&c.PayerTotal, rt.PayerTotal) || changed
+		changed = update(&c.PayerCurrency, rt.PayerCurrency) || changed
 	}
 	if rt.ExchangeRate != (ExchangeRate{}) {
-		c.ExchangeRate = rt.ExchangeRate
+		changed = update(&c.ExchangeRate, rt.ExchangeRate) || changed
 	}
-	if !rt.SuccessTime.IsZero() {
-		c.SuccessTime = rt.SuccessTime
+	if !rt.SuccessTime.IsZero() && !rt.SuccessTime.Equal(c.SuccessTime) {
+		c.SuccessTime, changed = rt.SuccessTime, true
 	}
-	if len(rt.PromotionDetail) > 0 {
-		c.PromotionDetail = rt.PromotionDetail
+	if len(rt.PromotionDetail) > 0 && !reflect.DeepEqual(rt.PromotionDetail, c.PromotionDetail) {
+		c.PromotionDetail, changed = rt.PromotionDetail, true
 	}
 	if next == ChargeFailed && c.FailureCode == "" {
-		c.FailureCode, c.FailureMessage = rt.TradeState, rt.TradeStateDesc
+		changed = update(&c.FailureCode, rt.TradeState) || changed
+		changed = update(&c.FailureMessage, rt.TradeStateDesc) || changed
 	}
 	if next == ChargeSucceeded {
-		c.FailureCode, c.FailureMessage = "", ""
+		changed = update(&c.FailureCode, "") || changed
+		changed = update(&c.FailureMessage, "") || changed
 	}
-	return fmt.Sprint(*c) != before
+	return changed
+}
+
+// update sets *dst to v and reports whether that changed it.
+func update[T comparable](dst *T, v T) bool {
+	if *dst == v {
+		return false
+	}
+	*dst = v
+	return true
 }
 
 // refuse records a business refusal of the deduction.
