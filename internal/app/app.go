@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := a.metrics.Register(metrics.NewRecordsCollector(a.store, log)); err != nil {
 		return nil, err
 	}
-	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics}, log)
+	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics, log}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -273,13 +273,18 @@ func orDefault(v, def string) string {
 	return v
 }
 
-// auditRecorder writes each WeChat call's audit row and counts it.
+// auditRecorder queues each WeChat call's audit row and counts it; a row
+// the writer could not store is logged.
 type auditRecorder struct {
 	store   *db.DB
 	metrics *metrics.Metrics
+	log     *slog.Logger
 }
 
 func (r auditRecorder) RecordWeChatCall(ctx context.Context, c service.WeChatCall) error {
 	r.metrics.WeChatCall(c)
-	return r.store.RecordWeChatCall(ctx, c)
+	return r.store.RecordWeChatCall(ctx, c, func(err error) {
+		r.log.Error("wechatpay call not recorded", "method", c.Method, "path", c.Path,
+			"request_id", c.RequestID, "error", err.Error())
+	})
 }

@@ -97,23 +97,43 @@ func (t *tx) CreateAgreement(ctx context.Context, a service.Agreement) error {
 	return nil
 }
 
+// updateAgreementSQL writes what an agreement's life changes. The fields
+// fixed when it is created (plan, merchant, channel, the request's client
+// details and create_time) are not written again: SQLite rewrites the entry
+// of every index a SET column belongs to, changed or not, and create_time
+// is in every list index.
 const updateAgreementSQL = `UPDATE agreements SET
-	contract_id = :contract_id, plan_id = :plan_id, sub_mchid = :sub_mchid, sp_appid = :sp_appid,
-	sub_appid = :sub_appid, openid = :openid, user_display_name = :user_display_name,
-	channel = :channel, state = :state, termination_mode = :termination_mode,
+	contract_id = :contract_id, openid = :openid, user_display_name = :user_display_name,
+	state = :state, termination_mode = :termination_mode,
 	termination_note = :termination_note, signed_time = :signed_time,
 	terminated_time = :terminated_time, session_expire_time = :session_expire_time,
-	user_client_ip = :user_client_ip, return_url = :return_url, return_appid = :return_appid,
 	session_id = :session_id, sign_url = :sign_url, show_code_url = :show_code_url,
-	create_time = :create_time, update_time = :update_time,
-	next_check_time = :next_check_time, check_attempts = :check_attempts
+	update_time = :update_time, next_check_time = :next_check_time, check_attempts = :check_attempts
 WHERE out_contract_code = :out_contract_code`
 
-// UpdateAgreement overwrites every field of the agreement with
-// a.OutContractCode. It returns service.ErrNotFound when there is none and
+// updateAgreementArgs are the arguments of updateAgreementSQL.
+func updateAgreementArgs(a service.Agreement) []any {
+	return []any{
+		sql.Named("out_contract_code", a.OutContractCode), sql.Named("contract_id", a.ContractID),
+		sql.Named("openid", a.OpenID), sql.Named("user_display_name", a.UserDisplayName),
+		sql.Named("state", string(a.State)),
+		sql.Named("termination_mode", string(a.TerminationMode)), sql.Named("termination_note", a.TerminationNote),
+		sql.Named("signed_time", timeArg(a.SignedTime)), sql.Named("terminated_time", timeArg(a.TerminatedTime)),
+		sql.Named("session_expire_time", timeArg(a.SessionExpireTime)),
+		sql.Named("session_id", a.Session.SessionID),
+		sql.Named("sign_url", a.Session.SignURL), sql.Named("show_code_url", a.Session.ShowCodeURL),
+		sql.Named("update_time", timeArg(a.UpdateTime)),
+		sql.Named("next_check_time", timeArg(a.NextCheckTime)), sql.Named("check_attempts", a.CheckAttempts),
+	}
+}
+
+// UpdateAgreement overwrites the fields an agreement's life changes (see
+// updateAgreementSQL) of the agreement with a.OutContractCode; the fields
+// fixed at creation keep their recorded values. It returns
+// service.ErrNotFound when there is none and
 // service.ErrConflict when a.ContractID belongs to another agreement.
 func (t *tx) UpdateAgreement(ctx context.Context, a service.Agreement) error {
-	res, err := t.q.ExecContext(ctx, updateAgreementSQL, agreementArgs(a)...)
+	res, err := t.q.ExecContext(ctx, updateAgreementSQL, updateAgreementArgs(a)...)
 	if err == nil {
 		err = oneRow(res)
 	}

@@ -83,7 +83,8 @@ func TestAgreementRoundTrip(t *testing.T) {
 	}
 	check("create", a)
 
-	// Change every field; clear the times that can be zero.
+	// Change every field; clear the times that can be zero. The fields fixed
+	// at creation keep their recorded values.
 	b := fullAgreement("OCC1", "C2", created.Add(time.Second))
 	b.PlanID, b.SubMchID, b.SPAppID, b.SubAppID = 7, "m2", "sp2", "sub2"
 	b.OpenID, b.UserDisplayName, b.Channel, b.State = "o2", "Li Si", service.ChannelApp, service.AgreementPending
@@ -93,6 +94,8 @@ func TestAgreementRoundTrip(t *testing.T) {
 	b.Session = service.PresignResult{}
 	b.UpdateTime, b.NextCheckTime, b.CheckAttempts = time.Time{}, time.Time{}, 4
 	inTx(t, db, func(tx service.Tx) error { return tx.UpdateAgreement(ctx, b) })
+	b.PlanID, b.Merchant, b.Channel, b.CreateTime = a.PlanID, a.Merchant, a.Channel, a.CreateTime
+	b.UserClientIP, b.ReturnURL, b.ReturnAppID = a.UserClientIP, a.ReturnURL, a.ReturnAppID
 	check("update", b)
 	if _, err := db.AgreementByContractID(ctx, "C1"); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("old contract id after update: err = %v, want ErrNotFound", err)

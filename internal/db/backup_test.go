@@ -102,7 +102,10 @@ func TestBackupCopiesEverything(t *testing.T) {
 		_, err = tx.CreateIntent(ctx, service.Intent{Kind: service.IntentTerminate, Key: "C1", Note: "n", CreateTime: created})
 		return err
 	})
-	if err := db.RecordWeChatCall(ctx, service.WeChatCall{Method: "POST", Path: "/v3/x", HTTPStatus: 200, Time: created}); err != nil {
+	if err := db.RecordWeChatCall(ctx, service.WeChatCall{Method: "POST", Path: "/v3/x", HTTPStatus: 200, Time: created}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InTx(ctx, func(service.Tx) error { return nil }); err != nil { // commits the audit row
 		t.Fatal(err)
 	}
 

@@ -25,7 +25,10 @@ var ErrClosed = errors.New("database closed")
 type txRequest struct {
 	ctx  context.Context
 	fn   func(*tx) error
-	done chan txResult
+	done chan txResult // buffered: the writer never waits on it
+	// then, when set, is called by the writer with the outcome instead of
+	// done: a request posted without a caller waiting for it.
+	then func(error)
 }
 
 type txResult struct {
@@ -82,6 +85,24 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 	return res.err
 }
 
+// post queues fn like do, but returns once it is queued, without waiting
+// for its commit; then (which must not block) is called with the outcome
+// after the batch that ran fn ended. Close runs everything queued.
+func (w *writer) post(ctx context.Context, fn func(*tx) error, then func(error)) error {
+	req := &txRequest{ctx: context.WithoutCancel(ctx), fn: fn, then: then}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	select {
+	case w.queue <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // close stops the writer after the queued transactions have run.
 func (w *writer) close() {
 	w.mu.Lock()
@@ -128,7 +149,15 @@ func (w *writer) runBatch(batch []*txRequest) {
 	results := make([]txResult, len(batch))
 	answer := func() {
 		for i, r := range batch {
-			r.done <- results[i]
+			if r.then == nil {
+				r.done <- results[i]
+				continue
+			}
+			err := results[i].err
+			if results[i].panicked {
+				err = fmt.Errorf("panic: %v", results[i].panicVal)
+			}
+			r.then(err)
 		}
 	}
 	rawTx, err := w.conn.BeginTx(context.Background(), nil)

@@ -112,26 +112,43 @@ func (t *tx) CreateCharge(ctx context.Context, c service.Charge) error {
 	return nil
 }
 
+// updateChargeSQL writes what a charge's life changes. The fields fixed when
+// the charge is created (its contract, payer, merchant, amount, order
+// details and create_time) are not written again: SQLite rewrites the
+// entry of every index a SET column belongs to, changed or not, and those
+// fields are in the five list indexes.
 const updateChargeSQL = `UPDATE charges SET
-	transaction_id = :transaction_id, contract_id = :contract_id,
-	out_contract_code = :out_contract_code, openid = :openid, sub_mchid = :sub_mchid,
-	sp_appid = :sp_appid, sub_appid = :sub_appid, amount_total = :amount_total,
-	amount_currency = :amount_currency, payer_total = :payer_total, payer_currency = :payer_currency,
+	transaction_id = :transaction_id, payer_total = :payer_total, payer_currency = :payer_currency,
 	exchange_rate_type = :exchange_rate_type, exchange_rate = :exchange_rate,
-	description = :description, attach = :attach, goods_tag = :goods_tag,
-	merchant_category_code = :merchant_category_code, scene_device_id = :scene_device_id,
-	scene_device_ip = :scene_device_ip, bank_type = :bank_type, trade_state = :trade_state,
+	bank_type = :bank_type, trade_state = :trade_state,
 	trade_state_desc = :trade_state_desc, state = :state, failure_code = :failure_code,
 	failure_message = :failure_message, success_time = :success_time,
-	promotion_detail = :promotion_detail, create_time = :create_time, update_time = :update_time,
+	promotion_detail = :promotion_detail, update_time = :update_time,
 	next_check_time = :next_check_time, check_attempts = :check_attempts
 WHERE out_trade_no = :out_trade_no`
 
-// UpdateCharge overwrites every field of the charge with c.OutTradeNo. It
+// updateChargeArgs are the arguments of updateChargeSQL.
+func updateChargeArgs(c service.Charge) []any {
+	return []any{
+		sql.Named("out_trade_no", c.OutTradeNo), sql.Named("transaction_id", c.TransactionID),
+		sql.Named("payer_total", c.PayerTotal), sql.Named("payer_currency", c.PayerCurrency),
+		sql.Named("exchange_rate_type", c.ExchangeRate.Type), sql.Named("exchange_rate", c.ExchangeRate.Rate),
+		sql.Named("bank_type", c.BankType), sql.Named("trade_state", c.TradeState),
+		sql.Named("trade_state_desc", c.TradeStateDesc), sql.Named("state", string(c.State)),
+		sql.Named("failure_code", c.FailureCode), sql.Named("failure_message", c.FailureMessage),
+		sql.Named("success_time", timeArg(c.SuccessTime)), sql.Named("promotion_detail", promotionsArg(c.PromotionDetail)),
+		sql.Named("update_time", timeArg(c.UpdateTime)),
+		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
+	}
+}
+
+// UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
+// answer, failure, schedule; see updateChargeSQL) of the charge with
+// c.OutTradeNo; the fields fixed at creation keep their recorded values. It
 // returns service.ErrNotFound when there is none and service.ErrConflict
 // when c.TransactionID belongs to another charge.
 func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
-	res, err := t.q.ExecContext(ctx, updateChargeSQL, chargeArgs(c)...)
+	res, err := t.q.ExecContext(ctx, updateChargeSQL, updateChargeArgs(c)...)
 	if err == nil {
 		err = oneRow(res)
 	}

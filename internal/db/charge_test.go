@@ -156,7 +156,8 @@ func TestChargeRoundTrip(t *testing.T) {
 	check("create", c)
 
 	// Change every field; clear the times that can be zero and the
-	// promotion detail (an empty slice reads back as nil).
+	// promotion detail (an empty slice reads back as nil). The fields fixed
+	// at creation keep their recorded values.
 	u := fullCharge("T1", "X2", created.Add(time.Second))
 	u.ContractID, u.OutContractCode, u.OpenID = "C2", "OCC2", "o2"
 	u.Merchant = service.Merchant{SubMchID: "m2", SPAppID: "sp2", SubAppID: "sub2"}
@@ -170,6 +171,9 @@ func TestChargeRoundTrip(t *testing.T) {
 	u.PromotionDetail = []service.PromotionDetail{}
 	inTx(t, db, func(tx service.Tx) error { return tx.UpdateCharge(ctx, u) })
 	u.PromotionDetail = nil
+	u.ContractID, u.OutContractCode, u.OpenID, u.Merchant = c.ContractID, c.OutContractCode, c.OpenID, c.Merchant
+	u.Amount, u.Description, u.Attach, u.GoodsTag = c.Amount, c.Description, c.Attach, c.GoodsTag
+	u.MerchantCategoryCode, u.SceneInfo, u.CreateTime = c.MerchantCategoryCode, c.SceneInfo, c.CreateTime
 	check("update", u)
 	if _, err := db.ChargeByTransactionID(ctx, "X1"); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("old transaction id after update: err = %v, want ErrNotFound", err)

@@ -30,7 +30,7 @@ type DB struct {
 // _txlock=immediate makes BeginTx take the write lock at once, so a
 // transaction never fails upgrading from read to write.
 const dsnPragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
-	"&_pragma=synchronous(FULL)&_txlock=immediate"
+	"&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 
 // readOnlyPragma is added for the read pool, so a write cannot slip past
 // the single writer connection.

@@ -5,8 +5,8 @@
 // applies the numbered migrations embedded from migrations/*.sql, each once,
 // in its own transaction, recorded in schema_migrations.
 //
-// Concurrency: the database is in WAL mode. Write transactions (InTx,
-// RecordWeChatCall) run on one dedicated connection, so writers of one
+// Concurrency: the database is in WAL mode. Write transactions (InTx, and
+// RecordWeChatCall, which does not wait for its commit) run on one dedicated connection, so writers of one
 // process queue in database/sql, bounded by their context, instead of
 // spinning in SQLite's busy handler; busy_timeout and BEGIN IMMEDIATE cover
 // writers of other processes. Reads outside a transaction use a separate

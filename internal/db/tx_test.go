@@ -114,7 +114,7 @@ func TestConcurrentReadModifyWrite(t *testing.T) {
 		dbs[i] = db
 	}
 	a := fullAgreement("OCC1", "", time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
-	a.PlanID = 0
+	a.CheckAttempts = 0
 	inTx(t, dbs[0], func(tx service.Tx) error { return tx.CreateAgreement(ctx, a) })
 
 	const n = 50
@@ -126,7 +126,7 @@ func TestConcurrentReadModifyWrite(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				cur.PlanID++
+				cur.CheckAttempts++
 				return tx.UpdateAgreement(ctx, cur)
 			})
 			if err != nil {
@@ -139,7 +139,7 @@ func TestConcurrentReadModifyWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.PlanID != n {
-		t.Errorf("counter = %d after %d increments", got.PlanID, n)
+	if got.CheckAttempts != n {
+		t.Errorf("counter = %d after %d increments", got.CheckAttempts, n)
 	}
 }

@@ -20,10 +20,21 @@ func TestRecordWeChatCall(t *testing.T) {
 		Method: "GET", Path: "/v3/global/papay/contracts/C1", Error: "dial tcp: timeout",
 		Duration: time.Second, Time: time.Date(2026, 3, 1, 10, 0, 1, 0, time.UTC),
 	}}
+	failed := make(chan error, len(calls))
 	for _, c := range calls {
-		if err := db.RecordWeChatCall(ctx, c); err != nil {
+		if err := db.RecordWeChatCall(ctx, c, func(err error) { failed <- err }); err != nil {
 			t.Fatalf("RecordWeChatCall: %v", err)
 		}
+	}
+	// The rows are queued, not committed; a transaction queued after them
+	// returns after the commit that wrote them.
+	if err := db.InTx(ctx, func(service.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failed:
+		t.Fatalf("RecordWeChatCall failed: %v", err)
+	default:
 	}
 
 	rows, err := db.read.QueryContext(ctx, `SELECT time, method, path, http_status, code, request_id,

@@ -22,8 +22,6 @@ type Store interface {
 	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
 	// OpenIntents returns the intents not yet resolved, oldest first.
 	OpenIntents(ctx context.Context) ([]Intent, error)
-	// RecordWeChatCall appends an audit row for one call to WeChat Pay.
-	RecordWeChatCall(ctx context.Context, c WeChatCall) error
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }
@@ -57,7 +55,9 @@ type Tx interface {
 	// CreateAgreement inserts a. ErrConflict when the out_contract_code, or
 	// a non-empty contract id, is already recorded.
 	CreateAgreement(ctx context.Context, a Agreement) error
-	// UpdateAgreement overwrites the agreement with a.OutContractCode.
+	// UpdateAgreement overwrites the agreement with a.OutContractCode,
+	// except the fields fixed at creation (plan, merchant, channel, the
+	// presign request's client details, CreateTime), which it never changes.
 	// ErrNotFound when there is none; ErrConflict when a.ContractID belongs
 	// to another agreement.
 	UpdateAgreement(ctx context.Context, a Agreement) error
@@ -70,7 +70,9 @@ type Tx interface {
 	// CreateCharge inserts c. ErrConflict when its out_trade_no, or a
 	// non-empty transaction id, is already recorded.
 	CreateCharge(ctx context.Context, c Charge) error
-	// UpdateCharge overwrites the charge with c.OutTradeNo. ErrNotFound when
+	// UpdateCharge overwrites the charge with c.OutTradeNo, except the
+	// fields fixed at creation (contract, payer, merchant, amount, order
+	// details, CreateTime), which it never changes. ErrNotFound when
 	// there is none; ErrConflict when c.TransactionID belongs to another.
 	UpdateCharge(ctx context.Context, c Charge) error
 	// InsertAnomaly records a disagreement papayd will not resolve silently.

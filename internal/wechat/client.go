@@ -89,8 +89,9 @@ type Config struct {
 // Recorder stores the audit record of each call to WeChat Pay. internal/db
 // implements it.
 type Recorder interface {
-	// RecordWeChatCall appends one record. Its error is logged, not returned
-	// to the caller of the WeChat Pay call.
+	// RecordWeChatCall appends one record (it may return before the record
+	// is durable). Its error is logged, not returned to the caller of the
+	// WeChat Pay call.
 	RecordWeChatCall(ctx context.Context, c service.WeChatCall) error
 }
 

@@ -61,6 +61,7 @@ type options struct {
 	sizes       []int // database sizes of figure 4
 	profile     bool
 	keep        bool
+	figures     map[int]bool // which figures to run (all when empty)
 	args        []string
 }
 
@@ -75,6 +76,8 @@ func parseFlags() (options, error) {
 	flag.StringVar(&sizes, "sizes", "", "comma-separated database sizes of the scale figure (default 10000,100000,1000000; 1000,10000 with -quick)")
 	flag.BoolVar(&o.profile, "profile", true, "sample papayd's CPU with perf during each load (when perf is installed)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs, perf data)")
+	var figures string
+	flag.StringVar(&figures, "figures", "", "comma-separated figures to run, e.g. 1,3 (default all; memory is measured with each)")
 	flag.Parse()
 	o.args = os.Args[1:]
 	if flag.NArg() > 0 {
@@ -82,6 +85,19 @@ func parseFlags() (options, error) {
 	}
 	if o.concurrency < 1 {
 		return o, errors.New("-concurrency must be at least 1")
+	}
+	for f := range strings.SplitSeq(figures, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 4 {
+			return o, fmt.Errorf("-figures: %q is not a figure from 1 to 4", f)
+		}
+		if o.figures == nil {
+			o.figures = map[int]bool{}
+		}
+		o.figures[n] = true
 	}
 	def := func(v *int, full, quick int) {
 		if *v == 0 {
@@ -116,6 +132,14 @@ func parseFlags() (options, error) {
 		o.sizes = append(o.sizes, n)
 	}
 	return o, nil
+}
+
+// figure runs figure n as a phase, unless -figures leaves it out.
+func (r *report) figure(n int, name string, fn func() error) error {
+	if len(r.opts.figures) > 0 && !r.opts.figures[n] {
+		return nil
+	}
+	return r.phase(name, fn)
 }
 
 var started = time.Now()
@@ -234,15 +258,15 @@ func run(ctx context.Context, o options) error {
 	_, rep.IdleRSSKiB, _ = procStatus(p.pid())
 	logf("papayd pid %d: gRPC %s, HTTP %s; idle RSS %.1f MiB", p.pid(), p.grpcAddr, p.httpAddr, float64(rep.IdleRSSKiB)/1024)
 
-	if err := rep.phase("figure 1: callbacks", func() error { return figureCallbacks(ctx, rep, p, sb, creds, prof) }); err != nil {
+	if err := rep.figure(1, "figure 1: callbacks", func() error { return figureCallbacks(ctx, rep, p, sb, creds, prof) }); err != nil {
 		return err
 	}
-	if err := rep.phase("figure 2: CreateCharge", func() error {
+	if err := rep.figure(2, "figure 2: CreateCharge", func() error {
 		return figureCharges(ctx, rep, p, sb, creds, wxBase, prof)
 	}); err != nil {
 		return err
 	}
-	if err := rep.phase("figure 3: reads", func() error {
+	if err := rep.figure(3, "figure 3: reads", func() error {
 		logf("figure 3: reads of %d seeded agreements and charges", o.reads)
 		r := newReadCalls(p, o.reads, o.concurrency)
 		rep.Reads = runReads(ctx, p, prof, []readLoad{
@@ -260,7 +284,7 @@ func run(ctx context.Context, o options) error {
 		logf("stopping papayd: %v", err)
 	}
 
-	if err := rep.phase("figure 4: scale", func() (err error) {
+	if err := rep.figure(4, "figure 4: scale", func() (err error) {
 		logf("figure 4: scale %v", o.sizes)
 		rep.Scale, err = runScale(ctx, bin, filepath.Join(tmp, "scale"), env, creds, o.sizes, o.concurrency, o.duration, prof)
 		return err
