@@ -146,3 +146,23 @@ func TestRESTErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRESTHealth: GET /v1/health is grpc.health.v1 Check for REST callers,
+// through the same gateway and interceptors as the API.
+func TestRESTHealth(t *testing.T) {
+	t.Parallel()
+	p := start(t, "")
+	var ok struct {
+		Status string `json:"status"`
+	}
+	if got := p.do(http.MethodGet, "/v1/health", nil, &ok); got != http.StatusOK || ok.Status != "SERVING" {
+		t.Fatalf("GET /v1/health: HTTP %d %+v, want 200 SERVING", got, ok)
+	}
+	if got := p.do(http.MethodGet, "/v1/health?service=papay.v1.ChargeService", nil, &ok); got != http.StatusOK || ok.Status != "SERVING" {
+		t.Fatalf("GET /v1/health?service=papay.v1.ChargeService: HTTP %d %+v, want 200 SERVING", got, ok)
+	}
+	var e restError
+	if got := p.do(http.MethodGet, "/v1/health?service=nope", nil, &e); got != http.StatusNotFound || e.Message == "" {
+		t.Fatalf("GET /v1/health?service=nope: HTTP %d %+v, want 404 with a message", got, e)
+	}
+}

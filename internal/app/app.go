@@ -36,7 +36,6 @@ type App struct {
 	sandboxSrv                   *http.Server
 	grpcSrv                      *grpc.Server
 	health                       *health.Server
-	gateway                      *web.Gateway
 	httpSrv                      *http.Server
 	svc                          *service.Service
 	refresher                    *wechat.CertRefresher
@@ -104,12 +103,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}, a.store, client, systemClock{}, randomIDs{}, log)
 	a.svc = svc
 
-	a.grpcSrv, a.health = rpc.NewServer(svc, log, a.metrics.UnaryInterceptor())
-	if a.gateway, err = web.NewGateway(ctx, a.grpcLis.Addr().String()); err != nil {
+	var local rpc.Local
+	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, a.metrics.UnaryInterceptor())
+	gateway, err := web.NewGateway(ctx, local.Agreements, local.Charges, local.Health)
+	if err != nil {
 		return nil, err
 	}
 	routes := web.Routes{
-		Gateway: a.gateway, Notify: web.NewNotify(parser, svc, a.metrics, log), Store: a.store,
+		Gateway: gateway, Notify: web.NewNotify(parser, svc, a.metrics, log), Store: a.store,
 		OpenAPI: papayd.OpenAPI, Metrics: a.metrics.Handler(), Log: log,
 	}
 	if a.sandbox != nil {
@@ -249,11 +250,8 @@ func (a *App) shutdown() {
 	a.log.Info("papayd stopped")
 }
 
-// closeAll releases listeners, the gateway connection and the store.
+// closeAll releases listeners and the store.
 func (a *App) closeAll() {
-	if a.gateway != nil {
-		_ = a.gateway.Close()
-	}
 	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.sandboxLis} {
 		if l != nil {
 			_ = l.Close()

@@ -1,4 +1,6 @@
 // Package web is papayd's HTTP port: the grpc-gateway JSON facade (which
-// dials papayd's own gRPC server, so interceptors run for REST callers
-// too), the WeChat Pay callback handler, /healthz and /openapi.json.
+// calls papayd's services in process through the gRPC server's
+// interceptors, see rpc.Local, so REST callers get the same metrics, logs
+// and errors), GET /v1/health, the WeChat Pay callback handler, /healthz
+// and /openapi.json.
 package web

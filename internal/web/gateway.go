@@ -3,46 +3,57 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 )
 
-// Gateway is the JSON facade: a grpc-gateway mux that calls papayd's own
-// gRPC server over a client connection.
+// Gateway is the JSON facade: a grpc-gateway mux that calls papayd's
+// services in process, through the gRPC server's interceptor chain (see
+// rpc.Local), so a REST call costs one HTTP exchange, not an HTTP exchange
+// and a gRPC one.
 type Gateway struct {
 	*runtime.ServeMux
-	conn *grpc.ClientConn
 }
 
-// NewGateway dials the gRPC server at grpcAddr and registers every service.
+// NewGateway registers every service, and GET /v1/health: grpc.health.v1
+// Check for REST callers ({"status":"SERVING"}; ?service= names one).
 // JSON uses the proto field names (snake_case), as the API documents them.
-func NewGateway(ctx context.Context, grpcAddr string) (*Gateway, error) {
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, fmt.Errorf("gateway: dial %s: %w", grpcAddr, err)
-	}
+func NewGateway(ctx context.Context, agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer,
+	health healthpb.HealthServer) (*Gateway, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
 		}),
 	)
-	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		papayv1.RegisterAgreementServiceHandler,
-		papayv1.RegisterChargeServiceHandler,
-	} {
-		if err := register(ctx, mux, conn); err != nil {
-			_ = conn.Close()
-			return nil, fmt.Errorf("gateway: register: %w", err)
-		}
+	if err := papayv1.RegisterAgreementServiceHandlerServer(ctx, mux, agreements); err != nil {
+		return nil, fmt.Errorf("gateway: register: %w", err)
 	}
-	return &Gateway{ServeMux: mux, conn: conn}, nil
+	if err := papayv1.RegisterChargeServiceHandlerServer(ctx, mux, charges); err != nil {
+		return nil, fmt.Errorf("gateway: register: %w", err)
+	}
+	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, req *http.Request, _ map[string]string) {
+		_, out := runtime.MarshalerForRequest(mux, req)
+		ctx, err := runtime.AnnotateIncomingContext(req.Context(), mux, req, healthpb.Health_Check_FullMethodName,
+			runtime.WithHTTPPathPattern("/v1/health"))
+		if err != nil {
+			runtime.HTTPError(req.Context(), mux, out, w, req, err)
+			return
+		}
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: req.URL.Query().Get("service")})
+		if err != nil {
+			runtime.HTTPError(ctx, mux, out, w, req, err)
+			return
+		}
+		runtime.ForwardResponseMessage(ctx, mux, out, w, req, resp)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: register /v1/health: %w", err)
+	}
+	return &Gateway{ServeMux: mux}, nil
 }
-
-// Close closes the gateway's connection to the gRPC server.
-func (g *Gateway) Close() error { return g.conn.Close() }

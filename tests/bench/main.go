@@ -20,7 +20,8 @@
 //  2. CreateCharge over gRPC through papayd to the simulator against the
 //     SDK's core.Client POSTing the same deductions to the same simulator;
 //  3. GetAgreement and GetCharge over gRPC and REST against
-//     grpc.health.v1 Check on papayd's own gRPC server;
+//     grpc.health.v1 Check served by the same stack (the gRPC server, or
+//     the HTTP server and gateway: GET /v1/health);
 //  4. p99 of GetAgreement, GetCharge and ListCharges at growing database
 //     sizes, and database bytes per agreement and per charge;
 //  5. papayd's peak RSS (VmHWM, reset before each load) under each load.
@@ -271,6 +272,7 @@ func run(ctx context.Context, o options) error {
 		r := newReadCalls(p, o.reads, o.concurrency)
 		rep.Reads = runReads(ctx, p, prof, []readLoad{
 			{"Health Check gRPC (ceiling)", r.healthCheck},
+			{"Health Check REST (REST ceiling)", r.restHealth},
 			{"GetAgreement gRPC", r.getAgreement},
 			{"GetCharge gRPC", r.getCharge},
 			{"GetAgreement REST", r.restAgreement},

@@ -16,9 +16,11 @@ import (
 // Figure 3: reads. GetAgreement (by contract id) and GetCharge (by
 // out_trade_no) of seeded SIGNED agreements and SUCCEEDED charges, picked
 // across the whole set, over gRPC and over REST (the grpc-gateway on the
-// HTTP port, which calls papayd's own gRPC server). The ceiling is
-// grpc.health.v1 Check on papayd's gRPC server: same listener, same
-// interceptor chain, same client connection, and no work behind it.
+// HTTP port, which calls the services in process). The ceilings are
+// grpc.health.v1 Check on papayd's gRPC server (same listener, same
+// interceptor chain, same client connection, no work behind it) and the
+// same Check through the gateway, GET /v1/health (same HTTP server,
+// gateway, marshaler and interceptors).
 
 // spread maps call i to a record index in [0, n), visiting the set in a
 // scattered order (n need not be prime; the multiplier is).
@@ -133,6 +135,11 @@ func (r *readCalls) get(ctx context.Context, path string) error {
 	}
 	return err
 }
+
+// restHealth is the REST ceiling: grpc.health.v1 Check through the
+// gateway (GET /v1/health), the same HTTP server, gateway and interceptors
+// as the REST reads, with no work behind it.
+func (r *readCalls) restHealth(ctx context.Context, _ int) error { return r.get(ctx, "/v1/health") }
 
 func (r *readCalls) restAgreement(ctx context.Context, i int) error {
 	return r.get(ctx, "/v1/agreements/"+seedContractID(spread(i, r.n)))
