@@ -34,6 +34,10 @@ func TestMetrics(t *testing.T) {
 	}
 	h.Set("Wechatpay-Serial", "UNKNOWN")
 	p.postNotification(h, body)
+	// A REST call is counted as the RPC it is.
+	if got := p.do(http.MethodGet, "/v1/health", nil, nil); got != http.StatusOK {
+		t.Fatalf("GET /v1/health: HTTP %d", got)
+	}
 
 	eventually(t, "metrics", func() bool {
 		m := p.scrape()
@@ -51,6 +55,9 @@ func TestMetrics(t *testing.T) {
 			`papayd_agreements{state="SIGNED"} 1`,
 			`papayd_anomalies 0`,
 			`papayd_open_intents 0`,
+			`papayd_rpc_requests_total{code="OK",method="/grpc.health.v1.Health/Check"} 1`,
+			`papayd_db_commit_transactions_bucket{le="1"}`,
+			`papayd_db_commit_duration_seconds_count`,
 			`go_goroutines`,
 			`process_resident_memory_bytes`,
 		} {

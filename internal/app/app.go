@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := a.metrics.Register(metrics.NewRecordsCollector(a.store, log)); err != nil {
 		return nil, err
 	}
+	a.store.ObserveCommits(a.metrics.Commit)
 	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics, log}, log)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Group commit. Every write transaction is run by one writer goroutine,
@@ -51,6 +53,10 @@ type writer struct {
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	done   chan struct{}
+
+	// observe, when set, is told each batch's size and how long it took
+	// from BEGIN to the end of COMMIT (metrics).
+	observe atomic.Pointer[func(transactions int, took time.Duration)]
 }
 
 func newWriter(conn *sql.DB) *writer {
@@ -146,6 +152,10 @@ func (w *writer) run() {
 // runBatch runs the batch in one transaction and answers every request.
 func (w *writer) runBatch(batch []*txRequest) {
 	defer w.preparePending()
+	if obs := w.observe.Load(); obs != nil {
+		start := time.Now()
+		defer func() { (*obs)(len(batch), time.Since(start)) }()
+	}
 	results := make([]txResult, len(batch))
 	answer := func() {
 		for i, r := range batch {

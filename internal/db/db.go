@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/papayd/papayd/internal/service"
 )
@@ -117,6 +118,13 @@ func (db *DB) Close() error {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil
+}
+
+// ObserveCommits has fn told, after every group commit, how many write
+// transactions it carried and how long it took (BEGIN to the end of
+// COMMIT, fsync included). fn runs on the writer and must not block.
+func (db *DB) ObserveCommits(fn func(transactions int, took time.Duration)) {
+	db.writer.observe.Store(&fn)
 }
 
 // Ping reports whether both the writer and the read pool answer.

@@ -27,6 +27,8 @@ type Metrics struct {
 	notifyLatency prometheus.Histogram
 	reconcile     *prometheus.CounterVec
 	backlog       *prometheus.GaugeVec
+	commitSize    prometheus.Histogram
+	commitLatency prometheus.Histogram
 }
 
 // New returns the metrics, registered with the Go and process collectors.
@@ -54,6 +56,14 @@ func New() *Metrics {
 			Name: "papayd_notification_duration_seconds", Help: "Time from reading a notification to answering it (verify, decrypt, commit).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
+		commitSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "papayd_db_commit_transactions", Help: "Write transactions per group commit (one fsync each).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "papayd_db_commit_duration_seconds", Help: "Duration of a group commit, from BEGIN to the end of COMMIT (fsync included).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
 		reconcile: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "papayd_reconciler_actions_total", Help: "What the reconciler did, by action (intent_resumed, charge_queried, agreement_queried, charge_closed, error).",
 		}, []string{"action"}),
@@ -62,8 +72,15 @@ func New() *Metrics {
 		}, []string{"kind"}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.rpcRequests, m.rpcDuration, m.wechatCalls, m.wechatLatency, m.notifications, m.notifyLatency, m.reconcile, m.backlog)
+		m.rpcRequests, m.rpcDuration, m.wechatCalls, m.wechatLatency, m.notifications, m.notifyLatency, m.reconcile, m.backlog,
+		m.commitSize, m.commitLatency)
 	return m
+}
+
+// Commit records one group commit of the store's writer.
+func (m *Metrics) Commit(transactions int, took time.Duration) {
+	m.commitSize.Observe(float64(transactions))
+	m.commitLatency.Observe(took.Seconds())
 }
 
 // Handler serves /metrics.

@@ -16,7 +16,9 @@ import (
 )
 
 // stubCharges answers GetCharge and panics in CloseCharge.
-type stubCharges struct{ papayv1.UnimplementedChargeServiceServer }
+type stubCharges struct {
+	papayv1.UnimplementedChargeServiceServer
+}
 
 func (stubCharges) GetCharge(_ context.Context, req *papayv1.GetChargeRequest) (*papayv1.GetChargeResponse, error) {
 	return &papayv1.GetChargeResponse{Charge: &papayv1.Charge{OutTradeNo: req.GetOutTradeNo()}}, nil

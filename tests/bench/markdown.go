@@ -58,7 +58,9 @@ func (r *report) markdown() string {
 	p("`BuildNotification` before timing (%s); 20%% are duplicates, the same id and body re-signed with a fresh",
 		cb.Build.Round(time.Millisecond))
 	p("timestamp and nonce as WeChat's retries are, placed a few positions after the original so that some race it.")
-	p("papayd: the stream is POSTed once to `/wechatpay/notify` over keep-alive HTTP; every answer must be")
+	p("papayd: the stream is POSTed once to `/wechatpay/notify`, one keep-alive HTTP/1.1 connection per caller, the")
+	p("requests serialised before timing and written raw (WeChat's delivery servers are not on papayd's machine, so the")
+	p("load generator should take as little of the shared CPU as it can); every answer must be")
 	p("`200 {\"code\":\"SUCCESS\"}` (verify, decrypt, durable commit, answer). Baseline: the wechatpay-go SDK's")
 	p("`notify.Handler.ParseNotifyRequest` (certificate verifier, AES-256-GCM, decoding into a typed struct) in the")
 	p("bench process on the same notifications, no HTTP and no storage, as many passes as fit in the load time.")
