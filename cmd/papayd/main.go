@@ -10,12 +10,22 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/papayd/papayd/internal/app"
 )
 
+// defaultGCPercent is papayd's GOGC when the environment sets none. Its live
+// heap is small (tens of MiB) and short-lived garbage per call is most of
+// what it allocates, so collecting at 3x the live heap instead of 2x
+// spends about half the CPU on marking for a few MiB of memory.
+const defaultGCPercent = 200
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
