@@ -32,6 +32,7 @@ type App struct {
 
 	grpcLis, httpLis, sandboxLis net.Listener
 	store                        *db.DB
+	unlock                       func() // releases the data directory's lock
 	sandbox                      *sandbox.Sandbox
 	sandboxSrv                   *http.Server
 	grpcSrv                      *grpc.Server
@@ -63,6 +64,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if a.store, err = db.Open(ctx, filepath.Join(cfg.DataDir, "papayd.db")); err != nil {
 		return nil, err
@@ -262,6 +266,9 @@ func (a *App) closeAll() {
 		if err := a.store.Close(); err != nil {
 			a.log.Error("closing the store", "error", err.Error())
 		}
+	}
+	if a.unlock != nil {
+		a.unlock()
 	}
 }
 

@@ -91,6 +91,7 @@ const createAgreementSQL = `INSERT INTO agreements (` + agreementColumns + `) VA
 // out_contract_code, or its non-empty contract id, is already recorded.
 // a.CreateTime must not be zero: it orders the pages of ListAgreements.
 func (t *tx) CreateAgreement(ctx context.Context, a service.Agreement) error {
+	t.touchAgreement(a.OutContractCode)
 	if _, err := t.q.ExecContext(ctx, createAgreementSQL, agreementArgs(a)...); err != nil {
 		return fmt.Errorf("insert agreement %s: %w", a.OutContractCode, conflictOr(err))
 	}
@@ -133,6 +134,7 @@ func updateAgreementArgs(a service.Agreement) []any {
 // service.ErrNotFound when there is none and
 // service.ErrConflict when a.ContractID belongs to another agreement.
 func (t *tx) UpdateAgreement(ctx context.Context, a service.Agreement) error {
+	t.touchAgreement(a.OutContractCode)
 	res, err := t.q.ExecContext(ctx, updateAgreementSQL, updateAgreementArgs(a)...)
 	if err == nil {
 		err = oneRow(res)
@@ -148,6 +150,7 @@ const deleteAgreementSQL = `DELETE FROM agreements WHERE out_contract_code = ?`
 // DeleteAgreement removes the agreement with outContractCode. It returns
 // service.ErrNotFound when there is none.
 func (t *tx) DeleteAgreement(ctx context.Context, outContractCode string) error {
+	t.touchAgreement(outContractCode)
 	res, err := t.q.ExecContext(ctx, deleteAgreementSQL, outContractCode)
 	if err == nil {
 		err = oneRow(res)

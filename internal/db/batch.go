@@ -50,6 +50,11 @@ type writer struct {
 	stmts   map[string]*sql.Stmt
 	pending map[string]bool
 
+	// caches are the DB's record caches; touched collects the records the
+	// current batch wrote, forgotten again when it ends.
+	caches  *caches
+	touched touched
+
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	done   chan struct{}
@@ -59,8 +64,8 @@ type writer struct {
 	observe atomic.Pointer[func(transactions int, took time.Duration)]
 }
 
-func newWriter(conn *sql.DB) *writer {
-	w := &writer{conn: conn, queue: make(chan *txRequest, maxBatch), done: make(chan struct{}),
+func newWriter(conn *sql.DB, c *caches) *writer {
+	w := &writer{conn: conn, caches: c, queue: make(chan *txRequest, maxBatch), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
 	go w.run()
 	return w
@@ -158,6 +163,7 @@ func (w *writer) runBatch(batch []*txRequest) {
 	}
 	results := make([]txResult, len(batch))
 	answer := func() {
+		w.caches.forgetTouched(&w.touched)
 		for i, r := range batch {
 			if r.then == nil {
 				r.done <- results[i]
@@ -195,7 +201,7 @@ func (w *writer) runBatch(batch []*txRequest) {
 			results[i].err = broken
 			continue
 		}
-		results[i] = runOne(r, sqlTx)
+		results[i] = runOne(r, &tx{reader: reader{q: sqlTx}, caches: w.caches, touched: &w.touched})
 		if results[i].err != nil || results[i].panicked {
 			if _, err := sqlTx.ExecContext(context.Background(), "ROLLBACK TO fn"); err != nil {
 				broken = fmt.Errorf("rollback to savepoint: %w", err)
@@ -231,14 +237,14 @@ func (w *writer) runBatch(batch []*txRequest) {
 	answer()
 }
 
-// runOne runs one request's function, catching a panic.
-func runOne(r *txRequest, sqlTx *txQuerier) (res txResult) {
+// runOne runs one request's function on t, catching a panic.
+func runOne(r *txRequest, t *tx) (res txResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			res = txResult{panicked: true, panicVal: p}
 		}
 	}()
-	return txResult{err: r.fn(&tx{reader{q: sqlTx}})}
+	return txResult{err: r.fn(t)}
 }
 
 // preparePending prepares the queries first seen in the last batch, now

@@ -106,6 +106,7 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 // out_trade_no, or its non-empty transaction id, is already recorded.
 // c.CreateTime must not be zero: it orders the pages of ListCharges.
 func (t *tx) CreateCharge(ctx context.Context, c service.Charge) error {
+	t.touchCharge(c.OutTradeNo)
 	if _, err := t.q.ExecContext(ctx, createChargeSQL, chargeArgs(c)...); err != nil {
 		return fmt.Errorf("insert charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
@@ -148,6 +149,7 @@ func updateChargeArgs(c service.Charge) []any {
 // returns service.ErrNotFound when there is none and service.ErrConflict
 // when c.TransactionID belongs to another charge.
 func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
+	t.touchCharge(c.OutTradeNo)
 	res, err := t.q.ExecContext(ctx, updateChargeSQL, updateChargeArgs(c)...)
 	if err == nil {
 		err = oneRow(res)

@@ -25,6 +25,7 @@ type DB struct {
 	writer *writer // runs write transactions on write, in batches
 
 	readStmts *stmtQuerier // prepared statements of the read pool
+	caches    *caches      // recently read records (cache.go)
 }
 
 // dsnPragmas are applied by the driver to every connection it opens.
@@ -63,7 +64,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 }
 
 func open(ctx context.Context, path string) (_ *DB, err error) {
-	db := &DB{path: path}
+	db := &DB{path: path, caches: newCaches(DefaultCacheRecords)}
 	defer func() {
 		if err != nil {
 			db.Close()
@@ -81,7 +82,7 @@ func open(ctx context.Context, path string) (_ *DB, err error) {
 	if err := migrate(ctx, db.write); err != nil {
 		return nil, err
 	}
-	db.writer = newWriter(db.write)
+	db.writer = newWriter(db.write, db.caches)
 
 	// The read pool opens after the migrations, when the file is in WAL
 	// mode, so its journal_mode pragma changes nothing.

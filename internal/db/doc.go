@@ -6,8 +6,8 @@
 // in its own transaction, recorded in schema_migrations.
 //
 // Concurrency: the database is in WAL mode. Write transactions (InTx, and
-// RecordWeChatCall, which does not wait for its commit) run on one dedicated connection, so writers of one
-// process queue in database/sql, bounded by their context, instead of
+// RecordWeChatCall, which does not wait for its commit) run on one
+// dedicated connection, so writers of one process queue in database/sql, bounded by their context, instead of
 // spinning in SQLite's busy handler; busy_timeout and BEGIN IMMEDIATE cover
 // writers of other processes. Reads outside a transaction use a separate
 // read-only pool and run beside the writer.
@@ -21,6 +21,12 @@
 // call nobody resumes). The cost is one fsync per commit, about 0.2 ms on
 // the development machine (0.15 to 0.5 ms over NORMAL, for a one-row
 // commit), paid on the single writer connection.
+//
+// Record cache: GetAgreement and GetCharge style reads outside a
+// transaction are served from a bounded in-memory cache of recently read
+// records, forgotten on every write (cache.go). It relies on this process
+// being the file's only writer, which papayd enforces with a lock on its
+// data directory; `papayd backup` only reads.
 //
 // Reconciliation: open agreements (PENDING, SIGNED) and charges (PENDING,
 // PROCESSING) carry a next check time; DueAgreements and DueCharges read

@@ -29,7 +29,9 @@ var (
 
 // tx implements service.Tx on one write transaction.
 type tx struct {
-	reader // q is the *sql.Tx; the write methods use it too
+	reader  // q is the *sql.Tx; the write methods use it too
+	caches  *caches
+	touched *touched // the batch's written records (see cache.go)
 }
 
 // InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes
