@@ -7,9 +7,9 @@
 //
 // Concurrency: the database is in WAL mode. Write transactions (InTx, and
 // RecordWeChatCall, which does not wait for its commit) run on one
-// dedicated connection, so writers of one process queue in database/sql, bounded by their context, instead of
-// spinning in SQLite's busy handler; busy_timeout and BEGIN IMMEDIATE cover
-// writers of other processes. Reads outside a transaction use a separate
+// dedicated connection, batched by one writer goroutine (group commit,
+// batch.go); busy_timeout and BEGIN IMMEDIATE cover other processes
+// (papayd backup, an operator's sqlite3). Reads outside a transaction use a separate
 // read-only pool and run beside the writer.
 //
 // Durability: synchronous=FULL, so every commit is on stable storage
