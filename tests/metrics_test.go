@@ -58,6 +58,7 @@ func TestMetrics(t *testing.T) {
 			`papayd_rpc_requests_total{code="OK",method="/grpc.health.v1.Health/Check"} 1`,
 			`papayd_db_commit_transactions_bucket{le="1"}`,
 			`papayd_db_commit_duration_seconds_count`,
+			`papayd_record_cache_lookups_total{kind="charge",result="miss"}`,
 			`go_goroutines`,
 			`process_resident_memory_bytes`,
 		} {

@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if a.store, err = db.Open(ctx, filepath.Join(cfg.DataDir, "papayd.db")); err != nil {
+	if a.store, err = db.OpenWith(ctx, filepath.Join(cfg.DataDir, "papayd.db"), db.Options{CacheRecords: cfg.RecordCache}); err != nil {
 		return nil, err
 	}
 
@@ -81,6 +81,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.store.ObserveCommits(a.metrics.Commit)
+	if err := a.metrics.RecordCache(func() metrics.CacheLookups {
+		s := a.store.CacheStats()
+		return metrics.CacheLookups{AgreementHits: s.AgreementHits, AgreementMisses: s.AgreementMisses,
+			ChargeHits: s.ChargeHits, ChargeMisses: s.ChargeMisses}
+	}); err != nil {
+		return nil, err
+	}
 	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics, log}, log)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/papayd/papayd/internal/db"
 )
 
 // Modes.
@@ -29,6 +31,9 @@ type Config struct {
 	// LogFormat is "text" or "json".
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// RecordCache bounds the in-memory cache of agreements and of charges
+	// (each); 0 turns it off.
+	RecordCache int
 
 	// WeChat Pay (live mode; in sandbox mode they default from the sandbox).
 	WeChatBaseURL          string
@@ -87,6 +92,16 @@ func (c *Config) settings() []setting {
 			return err
 		}
 	}
+	nonNegativeInt := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err == nil && n < 0 {
+				err = errors.New("must not be negative")
+			}
+			*p = n
+			return err
+		}
+	}
 	return []setting{
 		{"mode", "PAPAYD_MODE", ModeSandbox, "sandbox (built-in WeChat Pay simulator) or live", str(&c.Mode)},
 		{"grpc-addr", "PAPAYD_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", str(&c.GRPCAddr)},
@@ -95,6 +110,7 @@ func (c *Config) settings() []setting {
 		{"log-level", "PAPAYD_LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"log-format", "PAPAYD_LOG_FORMAT", "text", "text or json", str(&c.LogFormat)},
 		{"shutdown-timeout", "PAPAYD_SHUTDOWN_TIMEOUT", "10s", "how long a graceful shutdown may take", dur(&c.ShutdownTimeout)},
+		{"record-cache", "PAPAYD_RECORD_CACHE", strconv.Itoa(db.DefaultCacheRecords), "agreements, and charges, kept in memory for reads (each; about 1.5 KiB a record; 0: off)", nonNegativeInt(&c.RecordCache)},
 		{"wechatpay-base-url", "PAPAYD_WECHATPAY_BASE_URL", "https://apihk.mch.weixin.qq.com", "WeChat Pay Global API base URL (live mode)", str(&c.WeChatBaseURL)},
 		{"wechatpay-timeout", "PAPAYD_WECHATPAY_TIMEOUT", "10s", "deadline of one call to WeChat Pay", dur(&c.WeChatTimeout)},
 		{"sp-mchid", "PAPAYD_SP_MCHID", "", "service provider merchant id", str(&c.SPMchID)},

@@ -19,7 +19,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Mode: ModeSandbox, GRPCAddr: "127.0.0.1:9090", HTTPAddr: "127.0.0.1:8080", DataDir: "./papayd-data",
-		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second,
+		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, RecordCache: 8192,
 		WeChatBaseURL: "https://apihk.mch.weixin.qq.com", WeChatTimeout: 10 * time.Second, SessionTTL: time.Hour,
 		SandboxAddr: "127.0.0.1:0", SandboxTimeScale: 1,
 		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, ReconcileTimeScale: 1,
@@ -49,6 +49,7 @@ func TestParseConfigErrorsNameTheSetting(t *testing.T) {
 		"PAPAYD_WECHATPAY_TIMEOUT":  "soon",
 		"PAPAYD_SESSION_TTL":        "-1h",
 		"PAPAYD_SANDBOX_TIME_SCALE": "0",
+		"PAPAYD_RECORD_CACHE":       "-1",
 	} {
 		_, err := ParseConfig(nil, env(map[string]string{setting: val}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), setting) {

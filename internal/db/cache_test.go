@@ -197,3 +197,24 @@ func TestRecordCache(t *testing.T) {
 		t.Fatalf("%d second keys kept, limit 3", n)
 	}
 }
+
+// TestCacheOff: with CacheRecords 0 every read goes to the database.
+func TestCacheOff(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, err := OpenWith(ctx, t.TempDir()+"/papayd.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := fullAgreement("OCC1", "C1", cacheEpoch)
+	inTx(t, db, func(tx service.Tx) error { return tx.CreateAgreement(ctx, a) })
+	for range 3 {
+		if _, err := db.AgreementByContractID(ctx, "C1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := db.CacheStats(); s.AgreementHits != 0 || s.AgreementMisses != 3 {
+		t.Fatalf("cache stats %+v, want 3 misses", s)
+	}
+}

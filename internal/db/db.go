@@ -46,25 +46,37 @@ func dsn(path string) string {
 	return "file:" + uriEscaper.Replace(path) + "?" + dsnPragmas
 }
 
+// Options tune a DB.
+type Options struct {
+	// CacheRecords bounds the record cache of agreements and of charges
+	// (each); 0 turns it off.
+	CacheRecords int
+}
+
 // Open opens (creating if needed) the database file at path, creating its
-// parent directory, and migrates it. It fails with ErrSchemaTooNew when
-// the file was migrated by a newer papayd.
+// parent directory, and migrates it, with the default options. It fails
+// with ErrSchemaTooNew when the file was migrated by a newer papayd.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return OpenWith(ctx, path, Options{CacheRecords: DefaultCacheRecords})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open database: %q is not a file path", path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db, err := open(ctx, path)
+	db, err := open(ctx, path, o)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	return db, nil
 }
 
-func open(ctx context.Context, path string) (_ *DB, err error) {
-	db := &DB{path: path, caches: newCaches(DefaultCacheRecords)}
+func open(ctx context.Context, path string, o Options) (_ *DB, err error) {
+	db := &DB{path: path, caches: newCaches(o.CacheRecords)}
 	defer func() {
 		if err != nil {
 			db.Close()

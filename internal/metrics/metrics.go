@@ -167,3 +167,32 @@ func endpointOf(path string) string {
 	}
 	return "other"
 }
+
+// CacheLookups counts the record cache's answers since start.
+type CacheLookups struct {
+	AgreementHits, AgreementMisses, ChargeHits, ChargeMisses uint64
+}
+
+// RecordCache exports papayd_record_cache_lookups_total{kind,result} from
+// read, which is called on every scrape.
+func (m *Metrics) RecordCache(read func() CacheLookups) error {
+	for _, c := range []struct {
+		kind, result string
+		value        func(CacheLookups) uint64
+	}{
+		{"agreement", "hit", func(l CacheLookups) uint64 { return l.AgreementHits }},
+		{"agreement", "miss", func(l CacheLookups) uint64 { return l.AgreementMisses }},
+		{"charge", "hit", func(l CacheLookups) uint64 { return l.ChargeHits }},
+		{"charge", "miss", func(l CacheLookups) uint64 { return l.ChargeMisses }},
+	} {
+		err := m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "papayd_record_cache_lookups_total",
+			Help:        "Single-record reads outside a transaction, by kind and whether the record cache answered (hit) or the database (miss).",
+			ConstLabels: prometheus.Labels{"kind": c.kind, "result": c.result},
+		}, func() float64 { return float64(c.value(read())) }))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

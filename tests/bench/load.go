@@ -23,6 +23,8 @@ type result struct {
 	CPU        time.Duration // papayd's CPU time during the load (the bench's for a baseline)
 	BenchCPU   time.Duration // the bench process's CPU time during a load against papayd
 	Profile    *profile      // perf summary, when profiling
+	// Answers of papayd's record cache during the load (reads only).
+	CacheHits, CacheMisses uint64
 }
 
 // Rate is completed successful calls per second.

@@ -271,12 +271,12 @@ func run(ctx context.Context, o options) error {
 		logf("figure 3: reads of %d seeded agreements and charges", o.reads)
 		r := newReadCalls(p, o.reads, o.concurrency)
 		rep.Reads = runReads(ctx, p, prof, []readLoad{
-			{"Health Check gRPC (ceiling)", r.healthCheck},
-			{"Health Check REST (REST ceiling)", r.restHealth},
-			{"GetAgreement gRPC", r.getAgreement},
-			{"GetCharge gRPC", r.getCharge},
-			{"GetAgreement REST", r.restAgreement},
-			{"GetCharge REST", r.restCharge},
+			{name: "Health Check gRPC (ceiling)", fn: r.healthCheck},
+			{name: "Health Check REST (REST ceiling)", fn: r.restHealth},
+			{name: "GetAgreement gRPC", fn: r.getAgreement},
+			{name: "GetCharge gRPC", fn: r.getCharge},
+			{name: "GetAgreement REST", fn: r.restAgreement},
+			{name: "GetCharge REST", fn: r.restCharge},
 		}, o.concurrency, o.duration)
 		return ctx.Err()
 	}); err != nil {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -153,18 +156,61 @@ func (r *readCalls) restCharge(ctx context.Context, i int) error {
 type readLoad struct {
 	name string
 	fn   call
+	// distinct: the load makes at most records calls, call i reading
+	// record spread(i, records), so no record is read twice (spread is a
+	// bijection: its multiplier is a prime that divides no size), and the
+	// warm-up calls warm instead, so that no read finds a record papayd
+	// kept from an earlier call.
+	distinct bool
+	records  int
+	warm     call
 }
 
 // runReads measures each load for d after a warm-up, all against p.
 func runReads(ctx context.Context, p *papayd, prof *profiler, loads []readLoad, conc int, d time.Duration) []result {
 	var out []result
 	for _, l := range loads {
-		warmup(ctx, conc, min(d/4, time.Second), l.fn)
+		warm, calls := l.fn, 10_000_000
+		if l.distinct {
+			warm, calls = l.warm, l.records
+		}
+		warmup(ctx, conc, min(d/4, time.Second), warm)
+		hits0, misses0 := cacheLookups(p)
 		out = append(out, measure(p.pid(), prof, func() result {
-			return runLoad(ctx, l.name, conc, 10_000_000, d, l.fn)
+			return runLoad(ctx, l.name, conc, calls, d, l.fn)
 		}))
+		hits1, misses1 := cacheLookups(p)
+		out[len(out)-1].CacheHits, out[len(out)-1].CacheMisses = hits1-hits0, misses1-misses0
 		logf("  %-32s %9.0f/s  p50 %s  p99 %s  errors %d", l.name, out[len(out)-1].Rate(),
 			fmtDur(out[len(out)-1].Pct(50)), fmtDur(out[len(out)-1].Pct(99)), out[len(out)-1].Errors)
 	}
 	return out
+}
+
+// cacheLookups reads the record cache's hit and miss totals from papayd's
+// /metrics (zeros when they cannot be read).
+func cacheLookups(p *papayd) (hits, misses uint64) {
+	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "papayd_record_cache_lookups_total{") {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(line, `result="hit"`) {
+			hits += uint64(v)
+		} else {
+			misses += uint64(v)
+		}
+	}
+	return hits, misses
 }
