@@ -16,15 +16,23 @@ import (
 	"github.com/papayd/papayd/internal/app"
 )
 
-// defaultGCPercent is papayd's GOGC when the environment sets none. Its live
-// heap is small (tens of MiB) and short-lived garbage per call is most of
-// what it allocates, so collecting at 3x the live heap instead of 2x
-// spends about half the CPU on marking for a few MiB of memory.
-const defaultGCPercent = 200
+// papayd's garbage collector settings when the environment sets none. Its
+// live heap is small (tens of MiB, the record cache included) and
+// short-lived garbage per call is most of what it allocates, so collecting
+// at 3x the live heap instead of 2x spends about half the CPU on marking;
+// the soft memory limit makes the collector work harder instead of letting
+// the heap grow past it when the live heap is large.
+const (
+	defaultGCPercent   = 200
+	defaultMemoryLimit = 100 << 20
+)
 
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])

@@ -19,7 +19,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Mode: ModeSandbox, GRPCAddr: "127.0.0.1:9090", HTTPAddr: "127.0.0.1:8080", DataDir: "./papayd-data",
-		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, RecordCache: 8192,
+		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, RecordCache: 16384,
 		WeChatBaseURL: "https://apihk.mch.weixin.qq.com", WeChatTimeout: 10 * time.Second, SessionTTL: time.Hour,
 		SandboxAddr: "127.0.0.1:0", SandboxTimeScale: 1,
 		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, ReconcileTimeScale: 1,

@@ -324,7 +324,10 @@ func figureCallbacks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sa
 	}
 	logf("  SDK ParseNotifyRequest %9.0f/s (%d calls)", rep.Callbacks.SDK.Rate(), rep.Callbacks.SDK.N)
 	acked := make([]atomic.Bool, len(stream.notices))
+	commits0 := scrape(p, "papayd_db_commit_transactions_count", "papayd_db_commit_transactions_sum")
 	rep.Callbacks.Papayd = measure(p.pid(), prof, func() result { return postCallbacks(ctx, p, stream, o.concurrency, acked) })
+	commits1 := scrape(p, "papayd_db_commit_transactions_count", "papayd_db_commit_transactions_sum")
+	rep.Callbacks.Commits, rep.Callbacks.Transactions = commits1[0]-commits0[0], commits1[1]-commits0[1]
 	logf("  papayd /wechatpay/notify %9.0f/s (%d calls, %d errors)", rep.Callbacks.Papayd.Rate(),
 		rep.Callbacks.Papayd.N, rep.Callbacks.Papayd.Errors)
 	rep.Callbacks.Check, err = verifyCallbacks(filepath.Join(p.dataDir, "papayd.db"), stream, acked)

@@ -188,29 +188,36 @@ func runReads(ctx context.Context, p *papayd, prof *profiler, loads []readLoad, 
 }
 
 // cacheLookups reads the record cache's hit and miss totals from papayd's
-// /metrics (zeros when they cannot be read).
+// /metrics.
 func cacheLookups(p *papayd) (hits, misses uint64) {
+	v := scrape(p, `papayd_record_cache_lookups_total{kind="agreement",result="hit"}`,
+		`papayd_record_cache_lookups_total{kind="charge",result="hit"}`,
+		`papayd_record_cache_lookups_total{kind="agreement",result="miss"}`,
+		`papayd_record_cache_lookups_total{kind="charge",result="miss"}`)
+	return uint64(v[0] + v[1]), uint64(v[2] + v[3])
+}
+
+// scrape reads the values of the named series (name and labels exactly as
+// papayd's /metrics writes them) from papayd's /metrics; a series it
+// cannot read is 0.
+func scrape(p *papayd, series ...string) []float64 {
+	out := make([]float64, len(series))
 	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "papayd_record_cache_lookups_total{") {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
 			continue
 		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			continue
-		}
-		if strings.Contains(line, `result="hit"`) {
-			hits += uint64(v)
-		} else {
-			misses += uint64(v)
+		for i, s := range series {
+			if name == s {
+				out[i], _ = strconv.ParseFloat(value, 64)
+			}
 		}
 	}
-	return hits, misses
+	return out
 }

@@ -81,6 +81,9 @@ type report struct {
 		Build       time.Duration
 		SDK, Papayd result
 		Check       callbackCheck
+		// Group commits papayd made during the stream, and the write
+		// transactions they carried (from its /metrics).
+		Commits, Transactions float64
 	}
 	Charges struct {
 		Agreements  int
