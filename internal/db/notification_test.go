@@ -88,3 +88,21 @@ func TestInsertTransactionNotification(t *testing.T) {
 		t.Errorf("%d notifications of T1, want 2", count)
 	}
 }
+
+func TestNotificationRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	if seen, err := db.NotificationRecorded(ctx, "N1"); err != nil || seen {
+		t.Fatalf("before: %v, %v", seen, err)
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", Outcome: service.OutcomeApplied})
+	})
+	if seen, err := db.NotificationRecorded(ctx, "N1"); err != nil || !seen {
+		t.Fatalf("after: %v, %v", seen, err)
+	}
+	if seen, err := db.NotificationRecorded(ctx, "N2"); err != nil || seen {
+		t.Fatalf("another id: %v, %v", seen, err)
+	}
+}

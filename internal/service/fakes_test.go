@@ -114,6 +114,11 @@ func (m *memStore) RecordWeChatCall(ctx context.Context, c WeChatCall) error {
 
 func (m *memStore) Ping(context.Context) error { return nil }
 
+func (m *memStore) NotificationRecorded(_ context.Context, id string) (bool, error) {
+	_, ok := m.view().notifications[id]
+	return ok, nil
+}
+
 type memTx struct{ memState }
 
 func (t *memTx) AgreementByOutContractCode(_ context.Context, code string) (Agreement, error) {

@@ -20,6 +20,9 @@ type Store interface {
 	// DueAgreements returns up to limit PENDING or SIGNED agreements whose
 	// NextCheckTime is not after now, earliest first, by index.
 	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
+	// NotificationRecorded reports whether a notification with id is
+	// recorded (committed).
+	NotificationRecorded(ctx context.Context, id string) (bool, error)
 	// OpenIntents returns the intents not yet resolved, oldest first.
 	OpenIntents(ctx context.Context) ([]Intent, error)
 	// Ping reports whether the store answers.
