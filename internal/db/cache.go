@@ -194,61 +194,51 @@ func (c *caches) forgetTouched(t *touched) {
 	t.agreements, t.charges = t.agreements[:0], t.charges[:0]
 }
 
+// through answers the record with key k (its second key when bySecond)
+// from the cache, else from read, keeping what read found.
+func (c *recordCache[T]) through(k string, bySecond bool, read func() (T, error)) (T, error) {
+	get := c.get
+	if bySecond {
+		get = c.getBySecond
+	}
+	if v, ok := get(k); ok {
+		return v, nil
+	}
+	since := c.begin()
+	v, err := read()
+	if err == nil {
+		c.fill(v, since)
+	}
+	return v, err
+}
+
 // AgreementByOutContractCode is reader.AgreementByOutContractCode through
 // the cache.
 func (db *DB) AgreementByOutContractCode(ctx context.Context, outContractCode string) (service.Agreement, error) {
-	c := db.caches.agreements
-	if a, ok := c.get(outContractCode); ok {
-		return a, nil
-	}
-	since := c.begin()
-	a, err := db.reader.AgreementByOutContractCode(ctx, outContractCode)
-	if err == nil {
-		c.fill(a, since)
-	}
-	return a, err
+	return db.caches.agreements.through(outContractCode, false, func() (service.Agreement, error) {
+		return db.reader.AgreementByOutContractCode(ctx, outContractCode)
+	})
 }
 
 // AgreementByContractID is reader.AgreementByContractID through the cache.
 func (db *DB) AgreementByContractID(ctx context.Context, contractID string) (service.Agreement, error) {
-	c := db.caches.agreements
-	if a, ok := c.getBySecond(contractID); ok {
-		return a, nil
-	}
-	since := c.begin()
-	a, err := db.reader.AgreementByContractID(ctx, contractID)
-	if err == nil {
-		c.fill(a, since)
-	}
-	return a, err
+	return db.caches.agreements.through(contractID, true, func() (service.Agreement, error) {
+		return db.reader.AgreementByContractID(ctx, contractID)
+	})
 }
 
 // ChargeByOutTradeNo is reader.ChargeByOutTradeNo through the cache.
 func (db *DB) ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, error) {
-	c := db.caches.charges
-	if ch, ok := c.get(outTradeNo); ok {
-		return ch, nil
-	}
-	since := c.begin()
-	ch, err := db.reader.ChargeByOutTradeNo(ctx, outTradeNo)
-	if err == nil {
-		c.fill(ch, since)
-	}
-	return ch, err
+	return db.caches.charges.through(outTradeNo, false, func() (service.Charge, error) {
+		return db.reader.ChargeByOutTradeNo(ctx, outTradeNo)
+	})
 }
 
 // ChargeByTransactionID is reader.ChargeByTransactionID through the cache.
 func (db *DB) ChargeByTransactionID(ctx context.Context, transactionID string) (service.Charge, error) {
-	c := db.caches.charges
-	if ch, ok := c.getBySecond(transactionID); ok {
-		return ch, nil
-	}
-	since := c.begin()
-	ch, err := db.reader.ChargeByTransactionID(ctx, transactionID)
-	if err == nil {
-		c.fill(ch, since)
-	}
-	return ch, err
+	return db.caches.charges.through(transactionID, true, func() (service.Charge, error) {
+		return db.reader.ChargeByTransactionID(ctx, transactionID)
+	})
 }
 
 // CacheStats counts lookups of the record caches since Open.
