@@ -15,7 +15,6 @@ import (
 type memStore struct {
 	mu    sync.Mutex // serialises transactions
 	state memState
-	calls []WeChatCall
 }
 
 type memState struct {
@@ -103,13 +102,6 @@ func (m *memStore) OpenIntents(context.Context) ([]Intent, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
-}
-
-func (m *memStore) RecordWeChatCall(ctx context.Context, c WeChatCall) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls = append(m.calls, c)
-	return nil
 }
 
 func (m *memStore) Ping(context.Context) error { return nil }
