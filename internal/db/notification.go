@@ -28,9 +28,9 @@ func (t *tx) InsertNotification(ctx context.Context, n service.NotificationRecor
 const notificationRecordedSQL = `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ?)`
 
 // NotificationRecorded reports whether a notification with id is recorded.
-func (db *DB) NotificationRecorded(ctx context.Context, id string) (bool, error) {
+func (t *tx) NotificationRecorded(ctx context.Context, id string) (bool, error) {
 	var seen bool
-	if err := db.readStmts.QueryRowContext(ctx, notificationRecordedSQL, id).Scan(&seen); err != nil {
+	if err := t.q.QueryRowContext(ctx, notificationRecordedSQL, id).Scan(&seen); err != nil {
 		return false, fmt.Errorf("notification %s: %w", id, err)
 	}
 	return seen, nil

@@ -93,16 +93,29 @@ func TestNotificationRecorded(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := openTestDB(t)
-	if seen, err := db.NotificationRecorded(ctx, "N1"); err != nil || seen {
-		t.Fatalf("before: %v, %v", seen, err)
+	recorded := func(id string) bool {
+		t.Helper()
+		var seen bool
+		inTx(t, db, func(tx service.Tx) (err error) {
+			seen, err = tx.NotificationRecorded(ctx, id)
+			return err
+		})
+		return seen
+	}
+	if recorded("N1") {
+		t.Fatal("N1 recorded before it was inserted")
 	}
 	inTx(t, db, func(tx service.Tx) error {
-		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", Outcome: service.OutcomeApplied})
+		if err := tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", Outcome: service.OutcomeApplied}); err != nil {
+			return err
+		}
+		// Inside the transaction that inserted it, too.
+		if seen, err := tx.NotificationRecorded(ctx, "N1"); err != nil || !seen {
+			t.Errorf("in its own transaction: %v, %v", seen, err)
+		}
+		return nil
 	})
-	if seen, err := db.NotificationRecorded(ctx, "N1"); err != nil || !seen {
-		t.Fatalf("after: %v, %v", seen, err)
-	}
-	if seen, err := db.NotificationRecorded(ctx, "N2"); err != nil || seen {
-		t.Fatalf("another id: %v, %v", seen, err)
+	if !recorded("N1") || recorded("N2") {
+		t.Fatal("after the insert: N1 must be recorded, N2 not")
 	}
 }

@@ -106,8 +106,8 @@ func (m *memStore) OpenIntents(context.Context) ([]Intent, error) {
 
 func (m *memStore) Ping(context.Context) error { return nil }
 
-func (m *memStore) NotificationRecorded(_ context.Context, id string) (bool, error) {
-	_, ok := m.view().notifications[id]
+func (t *memTx) NotificationRecorded(_ context.Context, id string) (bool, error) {
+	_, ok := t.notifications[id]
 	return ok, nil
 }
 

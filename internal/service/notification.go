@@ -92,22 +92,20 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 	if n.ID == "" {
 		return "", wrap(ErrNotificationMalformed, "notification has no id", nil)
 	}
-	// A redelivery of a notification already recorded (WeChat resends until
-	// it sees our answer) is answered from a read, without queueing a write
-	// transaction; two copies racing past this check still meet on the
-	// notification id's uniqueness below.
-	if seen, err := s.store.NotificationRecorded(ctx, n.ID); err != nil {
-		return "", fmt.Errorf("notification %s: %w", n.ID, err)
-	} else if seen {
-		s.log.InfoContext(ctx, "notification duplicate", "notification_id", n.ID, "event_type", n.EventType)
-		return OutcomeDuplicate, nil
-	}
 	rec := NotificationRecord{
 		ID: n.ID, EventType: n.EventType, Summary: n.Summary, CreateTime: n.CreateTime,
 		ReceiveTime: s.clock.Now(), Resource: n.Resource,
 	}
 	var outcome Outcome
 	err := s.store.InTx(ctx, func(tx Tx) error {
+		// A redelivery (WeChat resends until it sees our answer) stops at
+		// its id, before any record is read or compared.
+		if seen, err := tx.NotificationRecorded(ctx, n.ID); err != nil || seen {
+			if seen {
+				err = errDuplicate
+			}
+			return err
+		}
 		outcome = OutcomeUnhandled
 		var err error
 		switch {

@@ -20,9 +20,6 @@ type Store interface {
 	// DueAgreements returns up to limit PENDING or SIGNED agreements whose
 	// NextCheckTime is not after now, earliest first, by index.
 	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
-	// NotificationRecorded reports whether a notification with id is
-	// recorded (committed).
-	NotificationRecorded(ctx context.Context, id string) (bool, error)
 	// OpenIntents returns the intents not yet resolved, oldest first.
 	OpenIntents(ctx context.Context) ([]Intent, error)
 	// Ping reports whether the store answers.
@@ -67,6 +64,9 @@ type Tx interface {
 	// DeleteAgreement removes a pending agreement that WeChat refused to
 	// open a session for. ErrNotFound when there is none.
 	DeleteAgreement(ctx context.Context, outContractCode string) error
+	// NotificationRecorded reports whether a notification with id is
+	// recorded.
+	NotificationRecorded(ctx context.Context, id string) (bool, error)
 	// InsertNotification records a processed notification. ErrConflict when
 	// its id is already recorded.
 	InsertNotification(ctx context.Context, n NotificationRecord) error
