@@ -67,7 +67,8 @@ func TestLoadOrCreateCredentials(t *testing.T) {
 func TestLoadOrCreateCredentialsRefusesPartialDir(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if err := testCredentials(t).WriteFiles(dir); err != nil {
+	c := *testCredentials(t) // WriteFiles sets Dir: not on the shared credentials
+	if err := c.WriteFiles(dir); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(sandbox.FilesIn(dir).PlatformKey); err != nil {
@@ -84,7 +85,7 @@ func TestLoadOrCreateCredentialsRefusesPartialDir(t *testing.T) {
 func TestLoadCredentialsRejectsMismatchedKey(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c := testCredentials(t)
+	c := *testCredentials(t) // WriteFiles sets Dir: not on the shared credentials
 	if err := c.WriteFiles(dir); err != nil {
 		t.Fatal(err)
 	}
