@@ -81,11 +81,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.store.ObserveCommits(a.metrics.Commit)
-	if err := a.metrics.RecordCache(func() metrics.CacheLookups {
-		s := a.store.CacheStats()
-		return metrics.CacheLookups{AgreementHits: s.AgreementHits, AgreementMisses: s.AgreementMisses,
-			ChargeHits: s.ChargeHits, ChargeMisses: s.ChargeMisses}
-	}); err != nil {
+	if err := a.metrics.RecordCache(a.store.CacheStats); err != nil {
 		return nil, err
 	}
 	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics, log}, log)

@@ -39,7 +39,8 @@ type tx struct {
 // InTx returns unchanged, or panics (the panic is re-raised in the caller).
 // Transactions of concurrent callers may share one commit (group commit,
 // see batch.go), each inside its own savepoint; InTx returns only after the
-// commit. fn must not call InTx (it would wait for itself), must not keep the service.Tx after it returns, and must not
+// commit. fn must not call InTx or RecordWeChatCall (it would wait for
+// itself), must not keep the service.Tx after it returns, and must not
 // block on anything but the database.
 func (db *DB) InTx(ctx context.Context, fn func(service.Tx) error) error {
 	return db.writer.do(ctx, func(t *tx) error { return fn(t) })

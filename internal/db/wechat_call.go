@@ -19,7 +19,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 // milliseconds; the records of money (charges, agreements, intents) are
 // committed before and after every call and never depend on this row.
 // A row that could not be written is reported to failed (which must not
-// block). It may be called from anywhere, inside InTx too.
+// block). It must not be called from inside InTx: with the queue full it
+// would wait for the writer, which is running its caller.
 func (db *DB) RecordWeChatCall(ctx context.Context, c service.WeChatCall, failed func(error)) error {
 	err := db.writer.post(ctx, func(t *tx) error {
 		_, err := t.q.ExecContext(context.Background(), recordWeChatCallSQL,

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
+	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -168,22 +169,17 @@ func endpointOf(path string) string {
 	return "other"
 }
 
-// CacheLookups counts the record cache's answers since start.
-type CacheLookups struct {
-	AgreementHits, AgreementMisses, ChargeHits, ChargeMisses uint64
-}
-
 // RecordCache exports papayd_record_cache_lookups_total{kind,result} from
-// read, which is called on every scrape.
-func (m *Metrics) RecordCache(read func() CacheLookups) error {
+// read (the store's CacheStats), which is called on every scrape.
+func (m *Metrics) RecordCache(read func() db.CacheStats) error {
 	for _, c := range []struct {
 		kind, result string
-		value        func(CacheLookups) uint64
+		value        func(db.CacheStats) uint64
 	}{
-		{"agreement", "hit", func(l CacheLookups) uint64 { return l.AgreementHits }},
-		{"agreement", "miss", func(l CacheLookups) uint64 { return l.AgreementMisses }},
-		{"charge", "hit", func(l CacheLookups) uint64 { return l.ChargeHits }},
-		{"charge", "miss", func(l CacheLookups) uint64 { return l.ChargeMisses }},
+		{"agreement", "hit", func(s db.CacheStats) uint64 { return s.AgreementHits }},
+		{"agreement", "miss", func(s db.CacheStats) uint64 { return s.AgreementMisses }},
+		{"charge", "hit", func(s db.CacheStats) uint64 { return s.ChargeHits }},
+		{"charge", "miss", func(s db.CacheStats) uint64 { return s.ChargeMisses }},
 	} {
 		err := m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "papayd_record_cache_lookups_total",

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -67,5 +68,36 @@ func TestLocalCallsRunTheInterceptors(t *testing.T) {
 	}
 	if _, err := h.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "nope"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("Check(nope) = %v, want NOT_FOUND", err)
+	}
+}
+
+// TestLocalCoversEveryMethod: each RPC of both services goes through the
+// interceptors in process; a method the wrapper lacks would fall through
+// to the embedded Unimplemented server and never reach them.
+func TestLocalCoversEveryMethod(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		desc  grpc.ServiceDesc
+		local func(grpc.UnaryServerInterceptor) any
+	}{
+		{papayv1.AgreementService_ServiceDesc, func(ic grpc.UnaryServerInterceptor) any {
+			return localAgreements{srv: papayv1.UnimplementedAgreementServiceServer{}, ic: ic}
+		}},
+		{papayv1.ChargeService_ServiceDesc, func(ic grpc.UnaryServerInterceptor) any {
+			return localCharges{srv: papayv1.UnimplementedChargeServiceServer{}, ic: ic}
+		}},
+	} {
+		for _, m := range tc.desc.Methods {
+			var seen string
+			local := tc.local(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				seen = info.FullMethod
+				return h(ctx, req)
+			})
+			method := reflect.ValueOf(local).MethodByName(m.MethodName)
+			method.Call([]reflect.Value{reflect.ValueOf(t.Context()), reflect.New(method.Type().In(1).Elem())})
+			if want := "/" + tc.desc.ServiceName + "/" + m.MethodName; seen != want {
+				t.Errorf("%s: interceptors saw %q", want, seen)
+			}
+		}
 	}
 }

@@ -12,19 +12,15 @@ import (
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 )
 
-// Gateway is the JSON facade: a grpc-gateway mux that calls papayd's
-// services in process, through the gRPC server's interceptor chain (see
-// rpc.Local), so a REST call costs one HTTP exchange, not an HTTP exchange
-// and a gRPC one.
-type Gateway struct {
-	*runtime.ServeMux
-}
-
-// NewGateway registers every service, and GET /v1/health: grpc.health.v1
-// Check for REST callers ({"status":"SERVING"}; ?service= names one).
-// JSON uses the proto field names (snake_case), as the API documents them.
+// NewGateway returns the JSON facade: a grpc-gateway mux that calls
+// papayd's services in process, through the gRPC server's interceptor
+// chain (see rpc.Local), so a REST call costs one HTTP exchange, not an
+// HTTP exchange and a gRPC one. It registers every service, and GET
+// /v1/health: grpc.health.v1 Check for REST callers ({"status":"SERVING"};
+// ?service= names one). JSON uses the proto field names (snake_case), as
+// the API documents them.
 func NewGateway(ctx context.Context, agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer,
-	health healthpb.HealthServer) (*Gateway, error) {
+	health healthpb.HealthServer) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
@@ -55,5 +51,5 @@ func NewGateway(ctx context.Context, agreements papayv1.AgreementServiceServer, 
 	if err != nil {
 		return nil, fmt.Errorf("gateway: register /v1/health: %w", err)
 	}
-	return &Gateway{ServeMux: mux}, nil
+	return mux, nil
 }

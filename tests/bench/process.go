@@ -213,3 +213,28 @@ func waitCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// scrape reads the values of the named series (name and labels exactly as
+// papayd's /metrics writes them) from papayd's /metrics; a series it
+// cannot read is 0.
+func scrape(p *papayd, series ...string) []float64 {
+	out := make([]float64, len(series))
+	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		for i, s := range series {
+			if name == s {
+				out[i], _ = strconv.ParseFloat(value, 64)
+			}
+		}
+	}
+	return out
+}

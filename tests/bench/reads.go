@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -195,29 +192,4 @@ func cacheLookups(p *papayd) (hits, misses uint64) {
 		`papayd_record_cache_lookups_total{kind="agreement",result="miss"}`,
 		`papayd_record_cache_lookups_total{kind="charge",result="miss"}`)
 	return uint64(v[0] + v[1]), uint64(v[2] + v[3])
-}
-
-// scrape reads the values of the named series (name and labels exactly as
-// papayd's /metrics writes them) from papayd's /metrics; a series it
-// cannot read is 0.
-func scrape(p *papayd, series ...string) []float64 {
-	out := make([]float64, len(series))
-	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		for i, s := range series {
-			if name == s {
-				out[i], _ = strconv.ParseFloat(value, 64)
-			}
-		}
-	}
-	return out
 }
