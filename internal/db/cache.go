@@ -168,17 +168,11 @@ type touched struct {
 }
 
 func (t *tx) touchAgreement(outContractCode string) {
-	if t.caches == nil {
-		return
-	}
 	t.caches.agreements.forget(outContractCode)
 	t.touched.agreements = append(t.touched.agreements, outContractCode)
 }
 
 func (t *tx) touchCharge(outTradeNo string) {
-	if t.caches == nil {
-		return
-	}
 	t.caches.charges.forget(outTradeNo)
 	t.touched.charges = append(t.touched.charges, outTradeNo)
 }
