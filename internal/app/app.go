@@ -101,12 +101,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	for i, d := range service.DefaultSchedule {
 		schedule[i] = time.Duration(float64(d) * cfg.ReconcileTimeScale)
 	}
+	rechecks := make([]time.Duration, len(cfg.FinalRechecks))
+	for i, d := range cfg.FinalRechecks {
+		rechecks[i] = time.Duration(float64(d) * cfg.ReconcileTimeScale)
+	}
 	svc := service.New(service.Config{
 		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
 		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL, MerchantCategoryCode: a.cfg.MerchantCategoryCode,
 		Reconcile: service.ReconcileConfig{
 			FirstCheck: cfg.ReconcileFirstCheck, Schedule: schedule,
 			UnpaidTimeout: cfg.ChargeUnpaidTimeout, SignedRecheck: cfg.AgreementRecheck,
+			InFlight: cfg.ChargeInFlight, FinalRechecks: rechecks,
 		},
 	}, a.store, client, systemClock{}, randomIDs{}, log)
 	a.svc = svc

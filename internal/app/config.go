@@ -57,6 +57,8 @@ type Config struct {
 	ReconcileFirstCheck time.Duration
 	ReconcileTimeScale  float64
 	ChargeUnpaidTimeout time.Duration
+	ChargeInFlight      time.Duration
+	FinalRechecks       []time.Duration
 	AgreementRecheck    time.Duration
 
 	// Sandbox mode only.
@@ -90,6 +92,22 @@ func (c *Config) settings() []setting {
 			}
 			*p = f
 			return err
+		}
+	}
+	durList := func(p *[]time.Duration) func(string) error {
+		return func(v string) error {
+			*p = nil
+			for _, f := range strings.Split(v, ",") {
+				d, err := time.ParseDuration(strings.TrimSpace(f))
+				if err == nil && d <= 0 {
+					err = errors.New("must be positive")
+				}
+				if err != nil {
+					return fmt.Errorf("%q: %w", f, err)
+				}
+				*p = append(*p, d)
+			}
+			return nil
 		}
 	}
 	nonNegativeInt := func(p *int) func(string) error {
@@ -129,7 +147,9 @@ func (c *Config) settings() []setting {
 		{"reconcile-interval", "PAPAYD_RECONCILE_INTERVAL", "1s", "how often the reconciler looks for due records", dur(&c.ReconcileInterval)},
 		{"reconcile-first-check", "PAPAYD_RECONCILE_FIRST_CHECK", "5s", "delay before a new PENDING agreement or charge is first queried", dur(&c.ReconcileFirstCheck)},
 		{"reconcile-time-scale", "PAPAYD_RECONCILE_TIME_SCALE", "1", "multiplier of the reconciler's backoff schedule (WeChat's callback schedule)", positiveFloat(&c.ReconcileTimeScale)},
-		{"charge-unpaid-timeout", "PAPAYD_CHARGE_UNPAID_TIMEOUT", "30m", "a charge still unpaid this long after its creation is closed", dur(&c.ChargeUnpaidTimeout)},
+		{"charge-unpaid-timeout", "PAPAYD_CHARGE_UNPAID_TIMEOUT", "30m", "a charge still unpaid this long after it was last sent is closed", dur(&c.ChargeUnpaidTimeout)},
+		{"charge-in-flight", "PAPAYD_CHARGE_IN_FLIGHT", "2m", "how long after it was sent WeChat may still execute a deduction: a close that found no order stays CLOSING that long (keep it above the WeChat deadline)", dur(&c.ChargeInFlight)},
+		{"final-recheck", "PAPAYD_FINAL_RECHECK", "10m,24h", "after these delays a final charge or an EXPIRED agreement is queried again, once each", durList(&c.FinalRechecks)},
 		{"agreement-recheck", "PAPAYD_AGREEMENT_RECHECK", "24h", "how often a SIGNED agreement is queried again", dur(&c.AgreementRecheck)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
 		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", positiveFloat(&c.SandboxTimeScale)},

@@ -18,7 +18,7 @@ const chargeColumns = `out_trade_no, transaction_id, contract_id, out_contract_c
 	exchange_rate_type, exchange_rate, description, attach, goods_tag, merchant_category_code,
 	scene_device_id, scene_device_ip, bank_type, trade_state, trade_state_desc, state,
 	failure_code, failure_message, success_time, promotion_detail, create_time, update_time,
-	next_check_time, check_attempts`
+	next_check_time, check_attempts, notify_url, last_send_time`
 
 // scanCharge reads a row of `id, ` + chargeColumns.
 func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
@@ -28,7 +28,8 @@ func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
 		&c.ExchangeRate.Type, &c.ExchangeRate.Rate, &c.Description, &c.Attach, &c.GoodsTag, &c.MerchantCategoryCode,
 		&c.SceneInfo.DeviceID, &c.SceneInfo.DeviceIP, &c.BankType, &c.TradeState, &c.TradeStateDesc, &c.State,
 		&c.FailureCode, &c.FailureMessage, timeDest{&c.SuccessTime}, promotionsDest{&c.PromotionDetail},
-		timeDest{&c.CreateTime}, timeDest{&c.UpdateTime}, timeDest{&c.NextCheckTime}, &c.CheckAttempts)
+		timeDest{&c.CreateTime}, timeDest{&c.UpdateTime}, timeDest{&c.NextCheckTime}, &c.CheckAttempts,
+		&c.NotifyURL, timeDest{&c.LastSendTime})
 	return c, id, err
 }
 
@@ -57,6 +58,7 @@ func chargeArgs(c service.Charge) []any {
 		sql.Named("success_time", timeArg(c.SuccessTime)), sql.Named("promotion_detail", promotionsArg(c.PromotionDetail)),
 		sql.Named("create_time", timeArg(c.CreateTime)), sql.Named("update_time", timeArg(c.UpdateTime)),
 		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
+		sql.Named("notify_url", c.NotifyURL), sql.Named("last_send_time", timeArg(c.LastSendTime)),
 	}
 }
 
@@ -100,7 +102,7 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 	:exchange_rate_type, :exchange_rate, :description, :attach, :goods_tag, :merchant_category_code,
 	:scene_device_id, :scene_device_ip, :bank_type, :trade_state, :trade_state_desc, :state,
 	:failure_code, :failure_message, :success_time, :promotion_detail, :create_time, :update_time,
-	:next_check_time, :check_attempts)`
+	:next_check_time, :check_attempts, :notify_url, :last_send_time)`
 
 // CreateCharge inserts c. It returns service.ErrConflict when its
 // out_trade_no, or its non-empty transaction id, is already recorded.
@@ -125,7 +127,8 @@ const updateChargeSQL = `UPDATE charges SET
 	trade_state_desc = :trade_state_desc, state = :state, failure_code = :failure_code,
 	failure_message = :failure_message, success_time = :success_time,
 	promotion_detail = :promotion_detail, update_time = :update_time,
-	next_check_time = :next_check_time, check_attempts = :check_attempts
+	next_check_time = :next_check_time, check_attempts = :check_attempts,
+	last_send_time = :last_send_time
 WHERE out_trade_no = :out_trade_no`
 
 // updateChargeArgs are the arguments of updateChargeSQL.
@@ -140,6 +143,7 @@ func updateChargeArgs(c service.Charge) []any {
 		sql.Named("success_time", timeArg(c.SuccessTime)), sql.Named("promotion_detail", promotionsArg(c.PromotionDetail)),
 		sql.Named("update_time", timeArg(c.UpdateTime)),
 		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
+		sql.Named("last_send_time", timeArg(c.LastSendTime)),
 	}
 }
 

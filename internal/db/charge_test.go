@@ -52,8 +52,10 @@ func fullCharge(outTradeNo, transactionID string, created time.Time) service.Cha
 			Amount: 1, Currency: "HKD", ActivityID: "3",
 			WxpayContributeAmount: 1, MerchantContributeAmount: 0, OtherContributeAmount: 0,
 		}},
-		CreateTime: created,
-		UpdateTime: created.Add(2*time.Hour + 1).In(shanghai),
+		NotifyURL:    "https://papayd.example/wechatpay/notify",
+		CreateTime:   created,
+		UpdateTime:   created.Add(2*time.Hour + 1).In(shanghai),
+		LastSendTime: created.Add(time.Minute + 3).In(shanghai),
 
 		NextCheckTime: created.Add(5*time.Minute + 13).In(shanghai),
 		CheckAttempts: 3,
@@ -550,7 +552,7 @@ func TestListChargesPageSize(t *testing.T) {
 // applies; INDEXED BY makes SQLite use it (without statistics it prefers
 // charges_state and a sort) and fail the query if it could not.
 const openChargesSQL = `SELECT id, ` + chargeColumns + `
-FROM charges INDEXED BY charges_open WHERE state IN ('PENDING', 'PROCESSING') AND (create_time, id) > (:after_time, :after_id)
+FROM charges INDEXED BY charges_open WHERE state IN ('PENDING', 'PROCESSING', 'CLOSING') AND (create_time, id) > (:after_time, :after_id)
 	AND create_time < :before
 ORDER BY create_time, id LIMIT :limit`
 

@@ -29,10 +29,11 @@
 // data directory; `papayd backup` only reads.
 //
 // Reconciliation: open agreements (PENDING, SIGNED) and charges (PENDING,
-// PROCESSING) carry a next check time; DueAgreements and DueCharges read
-// the due ones through partial indexes holding only open records, named
-// with INDEXED BY, since without statistics SQLite prefers the state index
-// and a sort. NULL is "no check scheduled" and is never due. Intents are
+// PROCESSING, CLOSING), and final ones awaiting a re-check, carry a next
+// check time; DueAgreements and DueCharges read the due ones through
+// partial indexes holding only scheduled records, named with INDEXED BY,
+// since without statistics SQLite prefers the state index and a sort. NULL
+// is "no check scheduled" and is never due. Intents are
 // rows of their own table while open; deleting one resolves it, and ids
 // are never reused.
 //

@@ -10,28 +10,28 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
-// The due scans read the open records whose next check time is not after
-// :now, earliest first (ties in id order), at most :limit of them. Their
-// WHERE repeats the condition of the partial index, so the index applies,
-// and NULL (no check scheduled) fails `<=`, so it is never due. INDEXED BY
+// The due scans read the records whose next check time is set and not
+// after :now, earliest first (ties in id order), at most :limit of them:
+// open records, and final ones awaiting a re-check. Their WHERE repeats the
+// condition of the partial index (it holds only scheduled records), so the
+// index applies. INDEXED BY
 // makes SQLite use the index (without statistics it prefers the state
 // index and a sort) and fail the query if it could not.
 const (
 	dueChargesSQL = `SELECT id, ` + chargeColumns + `
 FROM charges INDEXED BY charges_due
-WHERE state IN ('PENDING', 'PROCESSING') AND next_check_time <= :now
+WHERE next_check_time IS NOT NULL AND next_check_time <= :now
 ORDER BY next_check_time, id LIMIT :limit`
 
 	dueAgreementsSQL = `SELECT id, ` + agreementColumns + `
 FROM agreements INDEXED BY agreements_due
-WHERE state IN ('PENDING', 'SIGNED') AND next_check_time <= :now
+WHERE next_check_time IS NOT NULL AND next_check_time <= :now
 ORDER BY next_check_time, id LIMIT :limit`
 )
 
-// DueCharges returns up to limit PENDING or PROCESSING charges whose
-// NextCheckTime is set and not after now, earliest first. It reads the
-// partial index charges_due, which holds the open charges only. limit must
-// be positive.
+// DueCharges returns up to limit charges whose NextCheckTime is set and
+// not after now, earliest first. It reads the partial index charges_due,
+// which holds the scheduled charges only. limit must be positive.
 func (r reader) DueCharges(ctx context.Context, now time.Time, limit int) ([]service.Charge, error) {
 	cs, err := queryDue(ctx, r.q, dueChargesSQL, now, limit, scanCharge)
 	if err != nil {
@@ -40,10 +40,10 @@ func (r reader) DueCharges(ctx context.Context, now time.Time, limit int) ([]ser
 	return cs, nil
 }
 
-// DueAgreements returns up to limit PENDING or SIGNED agreements whose
-// NextCheckTime is set and not after now, earliest first. It reads the
-// partial index agreements_due, which holds the open agreements only.
-// limit must be positive.
+// DueAgreements returns up to limit agreements whose NextCheckTime is set
+// and not after now, earliest first. It reads the partial index
+// agreements_due, which holds the scheduled agreements only. limit must be
+// positive.
 func (r reader) DueAgreements(ctx context.Context, now time.Time, limit int) ([]service.Agreement, error) {
 	as, err := queryDue(ctx, r.q, dueAgreementsSQL, now, limit, scanAgreement)
 	if err != nil {

@@ -51,9 +51,9 @@ type dueRow struct {
 func at(d time.Duration) *time.Duration { return &d }
 
 // dueRows covers the boundaries. In due order: B (1h before), E (1h
-// before too, recorded after B: the id breaks the tie), D, A (at now
-// exactly). Not due: C (1ns after now), F (no check), G and H (final,
-// however early).
+// before too, recorded after B: the id breaks the tie), I (final, its
+// re-check due), D, A (at now exactly). Not due: C (1ns after now), F (no
+// check), G and H (final, no re-check left).
 var dueRows = []dueRow{
 	{"A", true, at(0)},
 	{"B", true, at(-time.Hour)},
@@ -61,8 +61,9 @@ var dueRows = []dueRow{
 	{"D", true, at(-time.Minute)},
 	{"E", true, at(-time.Hour)},
 	{"F", true, nil},
-	{"G", false, at(-2 * time.Hour)},
-	{"H", false, at(-3 * time.Hour)},
+	{"G", false, nil},
+	{"H", false, nil},
+	{"I", false, at(-10 * time.Minute)},
 }
 
 // seedDue creates a charge and an agreement for each of dueRows, the
@@ -111,15 +112,15 @@ var dueScanTests = []struct {
 	limit int
 	want  []string
 }{
-	{"now", dueNow, 100, []string{"B", "E", "D", "A"}},
-	{"now in another zone", dueNow.In(shanghai), 100, []string{"B", "E", "D", "A"}},
-	{"limit", dueNow, 3, []string{"B", "E", "D"}},
+	{"now", dueNow, 100, []string{"B", "E", "I", "D", "A"}},
+	{"now in another zone", dueNow.In(shanghai), 100, []string{"B", "E", "I", "D", "A"}},
+	{"limit", dueNow, 3, []string{"B", "E", "I"}},
 	{"limit splits a tie", dueNow, 1, []string{"B"}},
-	{"1ns before now", dueNow.Add(-1), 100, []string{"B", "E", "D"}},
+	{"1ns before now", dueNow.Add(-1), 100, []string{"B", "E", "I", "D"}},
 	{"at the tie", dueNow.Add(-time.Hour), 100, []string{"B", "E"}},
 	{"before everything", dueNow.Add(-time.Hour - 1), 100, nil},
-	{"1ns after now", dueNow.Add(1), 100, []string{"B", "E", "D", "A", "C"}},
-	{"after 2262", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), 100, []string{"B", "E", "D", "A", "C"}},
+	{"1ns after now", dueNow.Add(1), 100, []string{"B", "E", "I", "D", "A", "C"}},
+	{"after 2262", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), 100, []string{"B", "E", "I", "D", "A", "C"}},
 	{"before 1677", time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), 100, nil},
 	{"zero time", time.Time{}, 100, nil},
 }
@@ -144,11 +145,12 @@ func TestDueCharges(t *testing.T) {
 		t.Errorf("row (-want +got):\n%s", diff)
 	}
 
-	// The index follows updates: a charge that settles leaves the scan, one
-	// that gets a check time enters it, a rescheduled one moves.
+	// The index follows updates: a charge that settles with no re-check
+	// leaves the scan, one that gets a check time enters it, a rescheduled
+	// one moves.
 	inTx(t, db, func(tx service.Tx) error {
 		settled := cs["B"]
-		settled.State = service.ChargeSucceeded
+		settled.State, settled.NextCheckTime = service.ChargeSucceeded, time.Time{}
 		scheduled := cs["F"]
 		scheduled.NextCheckTime = dueNow.Add(-30 * time.Minute)
 		later := cs["E"]
@@ -160,7 +162,7 @@ func TestDueCharges(t *testing.T) {
 		}
 		return nil
 	})
-	if diff := cmp.Diff([]string{"F", "D", "A"}, dueChargeNos(t, db, dueNow, 100)); diff != "" {
+	if diff := cmp.Diff([]string{"F", "I", "D", "A"}, dueChargeNos(t, db, dueNow, 100)); diff != "" {
 		t.Errorf("after updates (-want +got):\n%s", diff)
 	}
 }
@@ -186,7 +188,7 @@ func TestDueAgreements(t *testing.T) {
 
 	inTx(t, db, func(tx service.Tx) error {
 		ended := as["B"]
-		ended.State = service.AgreementTerminated
+		ended.State, ended.NextCheckTime = service.AgreementTerminated, time.Time{}
 		scheduled := as["F"]
 		scheduled.NextCheckTime = dueNow.Add(-30 * time.Minute)
 		later := as["E"]
@@ -198,7 +200,7 @@ func TestDueAgreements(t *testing.T) {
 		}
 		return nil
 	})
-	if diff := cmp.Diff([]string{"F", "D", "A"}, dueAgreementCodes(t, db, dueNow, 100)); diff != "" {
+	if diff := cmp.Diff([]string{"F", "I", "D", "A"}, dueAgreementCodes(t, db, dueNow, 100)); diff != "" {
 		t.Errorf("after updates (-want +got):\n%s", diff)
 	}
 }

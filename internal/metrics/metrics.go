@@ -66,7 +66,7 @@ func New() *Metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}),
 		reconcile: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "papayd_reconciler_actions_total", Help: "What the reconciler did, by action (intent_resumed, charge_queried, agreement_queried, charge_closed, error).",
+			Name: "papayd_reconciler_actions_total", Help: "What the reconciler did, by action (intent_resumed, charge_queried, agreement_queried, charge_closed, final_rechecked, error).",
 		}, []string{"action"}),
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "papayd_reconciler_backlog", Help: "Records the last reconciler pass found due, by kind (intents, charges, agreements); a full batch means more are waiting.",
@@ -138,6 +138,7 @@ func (m *Metrics) Reconciled(r service.ReconcileReport) {
 	m.reconcile.WithLabelValues("charge_queried").Add(float64(r.Charges))
 	m.reconcile.WithLabelValues("agreement_queried").Add(float64(r.Agreements))
 	m.reconcile.WithLabelValues("charge_closed").Add(float64(r.Closed))
+	m.reconcile.WithLabelValues("final_rechecked").Add(float64(r.Rechecked))
 	m.reconcile.WithLabelValues("error").Add(float64(r.Errors))
 }
 

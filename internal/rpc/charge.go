@@ -138,6 +138,7 @@ var chargeStateToProto = map[service.ChargeState]papayv1.ChargeState{
 	service.ChargeSucceeded:  papayv1.ChargeState_CHARGE_STATE_SUCCEEDED,
 	service.ChargeFailed:     papayv1.ChargeState_CHARGE_STATE_FAILED,
 	service.ChargeClosed:     papayv1.ChargeState_CHARGE_STATE_CLOSED,
+	service.ChargeClosing:    papayv1.ChargeState_CHARGE_STATE_CLOSING,
 }
 
 func chargeStateFromProto(s papayv1.ChargeState) (service.ChargeState, error) {

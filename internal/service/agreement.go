@@ -117,6 +117,7 @@ func (a *Agreement) terminate(contractID string, mode TerminationMode, note stri
 		a.TerminationNote = note
 	}
 	a.TerminatedTime = at
+	a.NextCheckTime, a.CheckAttempts = time.Time{}, 0 // final: WeChat is not asked again
 	return true
 }
 

@@ -6,12 +6,16 @@ import "time"
 type ChargeState string
 
 // The charge states. PENDING: recorded, WeChat's answer not known yet.
-// PROCESSING: WeChat says USERPAYING or NOTPAY. SUCCEEDED, FAILED and CLOSED
-// are final, except that WeChat reporting SUCCESS always wins: money WeChat
-// took is never lost from the record.
+// PROCESSING: WeChat says USERPAYING or NOTPAY. CLOSING: a close was asked
+// for while WeChat did not know the order, so a deduction may still be in
+// flight; it becomes CLOSED once none can be (InFlight after the last
+// send), or SUCCEEDED if WeChat deducted after all. SUCCEEDED, FAILED and
+// CLOSED are final, except that WeChat reporting SUCCESS always wins: money
+// WeChat took is never lost from the record.
 const (
 	ChargePending    ChargeState = "PENDING"
 	ChargeProcessing ChargeState = "PROCESSING"
+	ChargeClosing    ChargeState = "CLOSING"
 	ChargeSucceeded  ChargeState = "SUCCEEDED"
 	ChargeFailed     ChargeState = "FAILED"
 	ChargeClosed     ChargeState = "CLOSED"
@@ -92,7 +96,11 @@ type Charge struct {
 	GoodsTag             string
 	MerchantCategoryCode string
 	SceneInfo            SceneInfo
-	BankType             string
+	// NotifyURL is the notify_url the deduction was sent with: every resend
+	// sends the charge's own parameters, never the current configuration
+	// ("" on charges of papayd before 0004: the configured URL).
+	NotifyURL string
+	BankType  string
 	// TradeState and TradeStateDesc are WeChat's words, kept as given.
 	TradeState      string
 	TradeStateDesc  string
@@ -104,10 +112,26 @@ type Charge struct {
 	CreateTime      time.Time
 	UpdateTime      time.Time
 
-	// Reconciliation: when the reconciler next asks WeChat about it, and how
-	// many times it asked so far (for the backoff).
+	// LastSendTime is when the deduction was last sent to WeChat (zero:
+	// never). A refusal answering a later send is not final, and the unpaid
+	// timeout and a close's wait for deductions in flight count from it.
+	LastSendTime time.Time
+
+	// Reconciliation: when the reconciler next asks WeChat about it (open
+	// charges on the backoff, final ones for their re-checks; zero: never
+	// again), and how many times it asked so far in its current state.
 	NextCheckTime time.Time
 	CheckAttempts int
+}
+
+// request is the deduction call for c: built from the charge alone, so that
+// every send of one charge is the same request.
+func (c *Charge) request() TransactionRequest {
+	return TransactionRequest{
+		Merchant: c.Merchant, OutTradeNo: c.OutTradeNo, ContractID: c.ContractID, Amount: c.Amount,
+		Description: c.Description, Attach: c.Attach, GoodsTag: c.GoodsTag,
+		MerchantCategoryCode: c.MerchantCategoryCode, NotifyURL: c.NotifyURL, SceneInfo: c.SceneInfo,
+	}
 }
 
 // ChargeFilter selects charges for ListCharges. Zero fields do not filter;

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -57,7 +56,10 @@ func (s *Service) GetCharge(ctx context.Context, k ChargeKey, refresh bool) (Cha
 	if !refresh {
 		return c, nil
 	}
-	unlock := s.locks.lock("charge/" + c.OutTradeNo)
+	unlock, err := s.locks.lock(ctx, "charge/"+c.OutTradeNo)
+	if err != nil {
+		return Charge{}, fmt.Errorf("refresh %s: %w", k, err)
+	}
 	defer unlock()
 	c, err = s.refreshCharge(ctx, c)
 	if err != nil {
@@ -69,15 +71,8 @@ func (s *Service) GetCharge(ctx context.Context, k ChargeKey, refresh bool) (Cha
 // refreshCharge queries WeChat about c and records the answer. An order
 // WeChat does not know leaves the charge as it is.
 func (s *Service) refreshCharge(ctx context.Context, c Charge) (Charge, error) {
-	rt, err := s.wechat.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
-	if err != nil {
-		var re *RemoteError
-		if errors.As(err, &re) && re.NotFound() {
-			return s.store.ChargeByOutTradeNo(ctx, c.OutTradeNo)
-		}
-		return Charge{}, fromRemote("query order", err)
-	}
-	return s.recordTransaction(ctx, c.OutTradeNo, rt)
+	c, _, err := s.queryCharge(ctx, c)
+	return c, err
 }
 
 // ListCharges pages through the local records.
@@ -88,7 +83,7 @@ func (s *Service) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, st
 	v.token("openid", f.OpenID, 128, false)
 	v.token("sub_mchid", f.SubMchID, 32, false)
 	switch f.State {
-	case "", ChargePending, ChargeProcessing, ChargeSucceeded, ChargeFailed, ChargeClosed:
+	case "", ChargePending, ChargeProcessing, ChargeClosing, ChargeSucceeded, ChargeFailed, ChargeClosed:
 	default:
 		v.add("state", "unknown state %q", f.State)
 	}

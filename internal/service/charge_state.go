@@ -3,6 +3,7 @@ package service
 import (
 	"fmt"
 	"reflect"
+	"time"
 )
 
 // stateOf maps WeChat's trade state to ours; ok is false for a trade state
@@ -48,6 +49,11 @@ func (c *Charge) apply(rt RemoteTransaction) bool {
 	}
 	if c.State.Final() && next != c.State && next != ChargeSucceeded {
 		return false
+	}
+	if c.State == ChargeClosing && next == ChargeProcessing {
+		// An unpaid order a close is waiting for: it stays closing, and the
+		// reconciler reverses it.
+		next = ChargeClosing
 	}
 	changed := update(&c.State, next)
 	if c.TransactionID == "" {
@@ -109,4 +115,23 @@ func (c *Charge) close() bool {
 	}
 	c.State, c.TradeState = ChargeClosed, TradeClosed
 	return true
+}
+
+// closing records a close that WeChat could not apply because it did not
+// know the order (yet): a deduction may still be in flight.
+func (c *Charge) closing() bool {
+	if c.State.Final() || c.State == ChargeClosing {
+		return false
+	}
+	c.State = ChargeClosing
+	return true
+}
+
+// sentAt is when the deduction was last sent: LastSendTime, or CreateTime
+// for a charge recorded before papayd kept it.
+func (c *Charge) sentAt() time.Time {
+	if c.LastSendTime.IsZero() {
+		return c.CreateTime
+	}
+	return c.LastSendTime
 }

@@ -45,7 +45,8 @@ func TestChargeSucceedsAndIsIdempotent(t *testing.T) {
 		Merchant: Merchant{SubMchID: "1900000109", SPAppID: "wxsp", SubAppID: "wxsub"}, Amount: hkd(1000),
 		PayerTotal: 1000, PayerCurrency: "HKD", Description: "Gym-Central-Monthly", MerchantCategoryCode: "5812",
 		BankType: "CFT", TradeState: TradeSuccess, State: ChargeSucceeded, CreateTime: t0, UpdateTime: t0,
-		NextCheckTime: t0.Add(5 * time.Second),
+		NotifyURL: "https://papayd.example/wechatpay/notify", LastSendTime: t0,
+		NextCheckTime: t0.Add(10 * time.Minute), // the first re-check of a final charge
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("charge (-want +got):\n%s", diff)

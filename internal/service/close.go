@@ -8,20 +8,26 @@ import (
 
 // CloseCharge reverses (closes) an unpaid charge. A charge WeChat reports
 // paid is refreshed to SUCCEEDED and the call fails with ErrOrderPaid; an
-// order WeChat already closed is recorded CLOSED and the call succeeds.
+// order WeChat already closed is recorded CLOSED and the call succeeds. An
+// order WeChat does not know (yet) makes the charge CLOSING, not CLOSED: a
+// deduction sent a moment ago may still arrive, and the reconciler decides
+// once none can (see Charge).
 func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, error) {
 	k := ChargeKey{OutTradeNo: outTradeNo}
 	if err := k.validate(); err != nil {
 		return Charge{}, err
 	}
-	unlock := s.locks.lock("charge/" + outTradeNo)
+	unlock, err := s.locks.lock(ctx, "charge/"+outTradeNo)
+	if err != nil {
+		return Charge{}, fmt.Errorf("close %s: %w", k, err)
+	}
 	defer unlock()
 	c, err := k.find(ctx, s.store)
 	if err != nil {
 		return Charge{}, fmt.Errorf("close %s: %w", k, err)
 	}
 	switch c.State {
-	case ChargeClosed:
+	case ChargeClosed, ChargeClosing:
 		return c, nil
 	case ChargeSucceeded:
 		return Charge{}, fmt.Errorf("close %s: %w", k, ErrOrderPaid)
@@ -41,6 +47,7 @@ func (s *Service) closeLocked(ctx context.Context, c Charge, intent Intent) (Cha
 	k := ChargeKey{OutTradeNo: c.OutTradeNo}
 	err := s.wechat.ReverseTransaction(ctx, c.SubMchID, c.OutTradeNo)
 	var re *RemoteError
+	notFound := false
 	switch {
 	case err == nil, errors.As(err, &re) && re.Code == "ORDER_CLOSED":
 	case errors.As(err, &re) && re.Code == "ORDER_PAID":
@@ -51,9 +58,11 @@ func (s *Service) closeLocked(ctx context.Context, c Charge, intent Intent) (Cha
 			return Charge{}, fmt.Errorf("close %s: %w", k, rerr)
 		}
 		return Charge{}, fmt.Errorf("close %s: %w", k, wrap(ErrOrderPaid, "", err))
-	case errors.As(err, &re) && re.NotFound() && c.State == ChargePending:
-		// WeChat never received the deduction: closing it here is what
-		// WeChat's own rule allows (an unknown order number may be reused).
+	case errors.As(err, &re) && re.NotFound() && !c.State.Final():
+		// WeChat does not know the order at this instant. That proves
+		// nothing while a deduction may still be in flight: CLOSING, and the
+		// reconciler closes it once none can be (or finds it paid).
+		notFound = true
 	default:
 		derr := fromRemote("close "+k.String(), err)
 		if KindOf(derr) != KindUnavailable {
@@ -72,11 +81,18 @@ func (s *Service) closeLocked(ctx context.Context, c Charge, intent Intent) (Cha
 		if err := tx.DeleteIntent(ctx, intent.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		if !c.close() {
+		prev := c.State
+		// Once no deduction can be in flight any more, WeChat's not knowing
+		// the order is final.
+		inFlight := s.clock.Now().Before(c.sentAt().Add(s.cfg.Reconcile.InFlight))
+		if notFound && inFlight {
+			if !c.closing() {
+				return nil
+			}
+		} else if !c.close() {
 			return nil
 		}
-		c.UpdateTime = s.clock.Now()
-		return tx.UpdateCharge(ctx, c)
+		return s.saveCharge(ctx, tx, &c, prev)
 	})
 	if err != nil {
 		return Charge{}, fmt.Errorf("close %s: record: %w", k, err)

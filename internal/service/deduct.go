@@ -60,21 +60,33 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	if err := in.validate(); err != nil {
 		return Charge{}, err
 	}
-	unlock := s.locks.lock("charge/" + in.OutTradeNo)
+	unlock, err := s.locks.lock(ctx, "charge/"+in.OutTradeNo)
+	if err != nil {
+		return Charge{}, fmt.Errorf("charge %s: %w", in.OutTradeNo, err)
+	}
 	defer unlock()
 
 	var c Charge
 	var agreement Agreement
-	call := false
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	// resend: an earlier send of this charge has an unknown outcome (the
+	// charge is PENDING), so a refusal of this one is not final.
+	call, resend := false, false
+	err = s.store.InTx(ctx, func(tx Tx) error {
 		old, err := tx.ChargeByOutTradeNo(ctx, in.OutTradeNo)
 		if err == nil {
 			if !in.same(old) {
 				return ErrOutTradeNoReused
 			}
-			c, call = old, old.State == ChargePending
+			c = old
 			agreement, err = tx.AgreementByContractID(ctx, old.ContractID)
-			return notFoundAs(err, ErrAgreementNotFound)
+			if err != nil || old.State != ChargePending {
+				return notFoundAs(err, ErrAgreementNotFound)
+			}
+			// Sent again: exactly what was sent before (request()), and the
+			// unpaid timeout counts from now.
+			call, resend = true, !old.LastSendTime.IsZero()
+			c.LastSendTime = s.clock.Now()
+			return tx.UpdateCharge(ctx, c)
 		}
 		if !errors.Is(err, ErrNotFound) {
 			return err
@@ -96,8 +108,8 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 			OutTradeNo: in.OutTradeNo, ContractID: in.ContractID, OutContractCode: agreement.OutContractCode,
 			OpenID: agreement.OpenID, Merchant: agreement.Merchant, Amount: in.Amount,
 			Description: in.Description, Attach: in.Attach, GoodsTag: in.GoodsTag,
-			MerchantCategoryCode: in.MerchantCategoryCode, SceneInfo: in.SceneInfo,
-			State: ChargePending, CreateTime: now, UpdateTime: now,
+			MerchantCategoryCode: in.MerchantCategoryCode, SceneInfo: in.SceneInfo, NotifyURL: s.cfg.NotifyURL,
+			State: ChargePending, CreateTime: now, UpdateTime: now, LastSendTime: now,
 			NextCheckTime: now.Add(s.cfg.Reconcile.FirstCheck),
 		}
 		call = true
@@ -110,13 +122,13 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 		return c, nil
 	}
 
-	rt, err := s.wechat.CreateTransaction(ctx, TransactionRequest{
-		Merchant: c.Merchant, OutTradeNo: c.OutTradeNo, ContractID: c.ContractID, Amount: c.Amount,
-		Description: c.Description, Attach: c.Attach, GoodsTag: c.GoodsTag,
-		MerchantCategoryCode: c.MerchantCategoryCode, NotifyURL: s.cfg.NotifyURL, SceneInfo: c.SceneInfo,
-	})
+	req := c.request()
+	if req.NotifyURL == "" {
+		req.NotifyURL = s.cfg.NotifyURL // a charge recorded before papayd kept it
+	}
+	rt, err := s.wechat.CreateTransaction(ctx, req)
 	if err != nil {
-		return s.deductionFailed(ctx, c, agreement, err)
+		return s.deductionFailed(ctx, c, agreement, resend, err)
 	}
 	c, err = s.recordTransaction(ctx, c.OutTradeNo, rt)
 	if err != nil {
@@ -127,20 +139,29 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	return c, nil
 }
 
-// deductionFailed handles a deduction call that returned an error.
-func (s *Service) deductionFailed(ctx context.Context, c Charge, agreement Agreement, callErr error) (Charge, error) {
+// deductionFailed handles a deduction call that returned an error. resend
+// says an earlier send's outcome is unknown: a refusal may then be about
+// that send (OUT_TRADE_NO_USED, ORDER_PAID, ...), so WeChat is asked what
+// became of the order instead of taking the refusal as final.
+func (s *Service) deductionFailed(ctx context.Context, c Charge, agreement Agreement, resend bool, callErr error) (Charge, error) {
 	derr := fromRemote("charge "+c.OutTradeNo, callErr)
 	var re *RemoteError
 	refused := errors.As(callErr, &re) && !re.Retryable() && re.HTTPStatus != 401
+	if refused && resend {
+		s.log.WarnContext(ctx, "a resent deduction was refused; asking WeChat what became of the order",
+			"out_trade_no", c.OutTradeNo, "code", re.Code)
+		cur, err := s.refreshCharge(ctx, c)
+		if err != nil {
+			s.log.WarnContext(ctx, "charge outcome unknown", "out_trade_no", c.OutTradeNo, "error", err.Error())
+			return s.currentCharge(ctx, c.OutTradeNo)
+		}
+		return cur, nil
+	}
 	if !refused {
 		if KindOf(derr) == KindUnavailable {
 			// The outcome is unknown: the PENDING record stands and is the answer.
 			s.log.WarnContext(ctx, "charge outcome unknown", "out_trade_no", c.OutTradeNo, "error", callErr.Error())
-			cur, err := s.store.ChargeByOutTradeNo(ctx, c.OutTradeNo)
-			if err != nil {
-				return Charge{}, fmt.Errorf("charge %s: %w", c.OutTradeNo, err)
-			}
-			return cur, nil
+			return s.currentCharge(ctx, c.OutTradeNo)
 		}
 		return Charge{}, derr
 	}
@@ -150,11 +171,11 @@ func (s *Service) deductionFailed(ctx context.Context, c Charge, agreement Agree
 			return err
 		}
 		c = cur
+		prev := c.State
 		if !c.refuse(re.Code, re.Message) {
 			return nil
 		}
-		c.UpdateTime = s.clock.Now()
-		return tx.UpdateCharge(ctx, c)
+		return s.saveCharge(ctx, tx, &c, prev)
 	})
 	if err != nil {
 		return Charge{}, fmt.Errorf("charge %s: record refusal: %w", c.OutTradeNo, err)
@@ -167,6 +188,32 @@ func (s *Service) deductionFailed(ctx context.Context, c Charge, agreement Agree
 		}
 	}
 	return c, nil
+}
+
+// currentCharge reads the charge as recorded.
+func (s *Service) currentCharge(ctx context.Context, outTradeNo string) (Charge, error) {
+	c, err := s.store.ChargeByOutTradeNo(ctx, outTradeNo)
+	if err != nil {
+		return Charge{}, fmt.Errorf("charge %s: %w", outTradeNo, err)
+	}
+	return c, nil
+}
+
+// saveCharge writes c, changed from state prev, inside tx. A charge that
+// has just become final is scheduled for its first re-check; one that has
+// just become CLOSING is queried soon.
+func (s *Service) saveCharge(ctx context.Context, tx Tx, c *Charge, prev ChargeState) error {
+	now := s.clock.Now()
+	c.UpdateTime = now
+	if c.State != prev {
+		switch {
+		case c.State.Final():
+			c.NextCheckTime, c.CheckAttempts = s.cfg.Reconcile.recheckAfter(now, 0), 0
+		case c.State == ChargeClosing:
+			c.NextCheckTime, c.CheckAttempts = now.Add(s.cfg.Reconcile.FirstCheck), 0
+		}
+	}
+	return tx.UpdateCharge(ctx, *c)
 }
 
 // recordTransaction applies what WeChat says about a charge in one
@@ -208,8 +255,7 @@ func (s *Service) applyTransaction(ctx context.Context, tx Tx, c *Charge, rt Rem
 			return "", err
 		}
 	}
-	c.UpdateTime = now
-	if err := tx.UpdateCharge(ctx, *c); err != nil {
+	if err := s.saveCharge(ctx, tx, c, prev); err != nil {
 		return "", err
 	}
 	return OutcomeApplied, nil

@@ -76,7 +76,7 @@ func (m *memStore) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, s
 func (m *memStore) DueCharges(_ context.Context, now time.Time, limit int) ([]Charge, error) {
 	var out []Charge
 	for _, c := range m.view().charges {
-		if !c.State.Final() && !c.NextCheckTime.IsZero() && !c.NextCheckTime.After(now) {
+		if !c.NextCheckTime.IsZero() && !c.NextCheckTime.After(now) {
 			out = append(out, c)
 		}
 	}
@@ -87,7 +87,7 @@ func (m *memStore) DueCharges(_ context.Context, now time.Time, limit int) ([]Ch
 func (m *memStore) DueAgreements(_ context.Context, now time.Time, limit int) ([]Agreement, error) {
 	var out []Agreement
 	for _, a := range m.view().agreements {
-		if (a.State == AgreementPending || a.State == AgreementSigned) && !a.NextCheckTime.IsZero() && !a.NextCheckTime.After(now) {
+		if !a.NextCheckTime.IsZero() && !a.NextCheckTime.After(now) {
 			out = append(out, a)
 		}
 	}

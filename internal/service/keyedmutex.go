@@ -1,6 +1,9 @@
 package service
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // keyedMutex is a set of mutexes created on demand, one per key, and
 // dropped when nobody holds or waits for them.
@@ -10,27 +13,26 @@ type keyedMutex struct {
 }
 
 type keyedEntry struct {
-	mu    sync.Mutex
-	users int
+	held  chan struct{} // a token while the key is locked
+	users int           // holders and waiters
 }
 
-// lock locks key and returns its unlock function.
-func (k *keyedMutex) lock(key string) (unlock func()) {
+// lock locks key and returns its unlock function, or ctx's error if ctx
+// ends first (the key is then not locked).
+func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err error) {
 	k.mu.Lock()
 	if k.locks == nil {
 		k.locks = map[string]*keyedEntry{}
 	}
 	e := k.locks[key]
 	if e == nil {
-		e = &keyedEntry{}
+		e = &keyedEntry{held: make(chan struct{}, 1)}
 		k.locks[key] = e
 	}
 	e.users++
 	k.mu.Unlock()
 
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
+	release := func() {
 		k.mu.Lock()
 		e.users--
 		if e.users == 0 {
@@ -38,4 +40,14 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 		}
 		k.mu.Unlock()
 	}
+	select {
+	case e.held <- struct{}{}:
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-e.held
+		release()
+	}, nil
 }

@@ -101,8 +101,11 @@ func (s *Service) refreshAgreement(ctx context.Context, a Agreement) (Agreement,
 		var changed bool
 		switch {
 		case notFound:
-			// Not signed (yet): a pending session that is over is expired.
-			changed = cur.expire(now)
+			// Not signed (yet): a pending session that is over is expired,
+			// and asked about again a while later (a re-check).
+			if changed = cur.expire(now); changed {
+				cur.NextCheckTime, cur.CheckAttempts = s.cfg.Reconcile.recheckAfter(now, 0), 0
+			}
 		case rc.State == string(AgreementSigned):
 			changed = cur.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
 		case rc.State == string(AgreementTerminated):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ReconcileReport counts what one reconciliation pass did.
@@ -12,6 +13,7 @@ type ReconcileReport struct {
 	Charges    int // due charges queried
 	Agreements int // due agreements queried
 	Closed     int // unpaid charges closed after UnpaidTimeout
+	Rechecked  int // final charges and expired agreements queried again
 	Errors     int // records left for a later pass (WeChat unavailable, ...)
 }
 
@@ -48,7 +50,11 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		return r, fmt.Errorf("reconcile: due charges: %w", err)
 	}
 	for _, c := range charges {
-		r.Charges++
+		if c.State.Final() {
+			r.Rechecked++
+		} else {
+			r.Charges++
+		}
 		closed, err := s.reconcileCharge(ctx, c.OutTradeNo)
 		if closed {
 			r.Closed++
@@ -60,7 +66,11 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		return r, fmt.Errorf("reconcile: due agreements: %w", err)
 	}
 	for _, a := range agreements {
-		r.Agreements++
+		if a.State == AgreementExpired {
+			r.Rechecked++
+		} else {
+			r.Agreements++
+		}
 		note(s.reconcileAgreement(ctx, a))
 	}
 	return r, errors.Join(errs...)
@@ -70,7 +80,10 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 func (s *Service) resumeIntent(ctx context.Context, in Intent) error {
 	switch in.Kind {
 	case IntentTerminate:
-		unlock := s.locks.lock("contract/" + in.Key)
+		unlock, err := s.locks.lock(ctx, "contract/"+in.Key)
+		if err != nil {
+			return err
+		}
 		defer unlock()
 		a, err := s.store.AgreementByContractID(ctx, in.Key)
 		if errors.Is(err, ErrNotFound) || (err == nil && a.State == AgreementTerminated) {
@@ -83,7 +96,10 @@ func (s *Service) resumeIntent(ctx context.Context, in Intent) error {
 		_, err = s.terminateLocked(ctx, a, in)
 		return err
 	case IntentClose:
-		unlock := s.locks.lock("charge/" + in.Key)
+		unlock, err := s.locks.lock(ctx, "charge/"+in.Key)
+		if err != nil {
+			return err
+		}
 		defer unlock()
 		c, err := s.store.ChargeByOutTradeNo(ctx, in.Key)
 		if errors.Is(err, ErrNotFound) || (err == nil && c.State.Final()) {
@@ -103,27 +119,51 @@ func (s *Service) resumeIntent(ctx context.Context, in Intent) error {
 	return nil
 }
 
-// reconcileCharge queries one open charge, records the answer, closes it
-// when it stayed unpaid past UnpaidTimeout, and schedules the next query.
+// reconcileCharge queries one due charge and acts on the answer. An open
+// charge records it, is closed when it stayed unpaid UnpaidTimeout after
+// its last send, and is scheduled again. A CLOSING charge whose order
+// WeChat still does not know becomes CLOSED once InFlight has passed since
+// its last send; an unpaid order that turned up is reversed. A final charge
+// is re-checked (recheckCharge).
 func (s *Service) reconcileCharge(ctx context.Context, outTradeNo string) (closed bool, err error) {
-	unlock := s.locks.lock("charge/" + outTradeNo)
+	unlock, err := s.locks.lock(ctx, "charge/"+outTradeNo)
+	if err != nil {
+		return false, err
+	}
 	defer unlock()
 	c, err := s.store.ChargeByOutTradeNo(ctx, outTradeNo)
-	if err != nil || c.State.Final() {
+	if err != nil {
 		return false, err
+	}
+	if c.State.Final() {
+		return false, s.recheckCharge(ctx, c)
 	}
 	defer func() {
 		if rerr := s.rescheduleCharge(ctx, outTradeNo); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}()
-	if c, err = s.refreshCharge(ctx, c); err != nil {
+	c, found, err := s.queryCharge(ctx, c)
+	if err != nil {
 		return false, fmt.Errorf("reconcile %s: %w", outTradeNo, err)
 	}
-	if c.State.Final() || s.clock.Now().Sub(c.CreateTime) < s.cfg.Reconcile.UnpaidTimeout {
+	now := s.clock.Now()
+	switch {
+	case c.State.Final():
 		return false, nil
+	case c.State == ChargeClosing && !found:
+		if now.Before(c.sentAt().Add(s.cfg.Reconcile.InFlight)) {
+			return false, nil // a deduction may still arrive
+		}
+		c, err = s.finishClosing(ctx, c)
+		return err == nil && c.State == ChargeClosed, err
+	case c.State == ChargeClosing:
+		s.log.InfoContext(ctx, "the order of a closing charge turned up unpaid; reversing it", "out_trade_no", outTradeNo)
+	case now.Sub(c.sentAt()) < s.cfg.Reconcile.UnpaidTimeout:
+		return false, nil
+	default:
+		s.log.InfoContext(ctx, "closing a charge unpaid past the timeout", "out_trade_no", outTradeNo, "state", string(c.State))
 	}
-	s.log.InfoContext(ctx, "closing a charge unpaid past the timeout", "out_trade_no", outTradeNo, "state", string(c.State))
 	intent, err := s.recordIntent(ctx, Intent{Kind: IntentClose, Key: outTradeNo})
 	if err != nil {
 		return false, err
@@ -135,14 +175,43 @@ func (s *Service) reconcileCharge(ctx context.Context, outTradeNo string) (close
 	return err == nil && c.State == ChargeClosed, err
 }
 
-// rescheduleCharge sets when an open charge is next queried.
+// finishClosing records CLOSED for a CLOSING charge whose order WeChat
+// still does not know after no deduction can be in flight any more.
+func (s *Service) finishClosing(ctx context.Context, c Charge) (Charge, error) {
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
+		if err != nil {
+			return err
+		}
+		c = cur
+		if c.State != ChargeClosing {
+			return nil
+		}
+		prev := c.State
+		c.close()
+		return s.saveCharge(ctx, tx, &c, prev)
+	})
+	if err != nil {
+		return Charge{}, fmt.Errorf("close %s: record: %w", c.OutTradeNo, err)
+	}
+	s.log.InfoContext(ctx, "charge closed: WeChat never received the deduction", "out_trade_no", c.OutTradeNo)
+	return c, nil
+}
+
+// rescheduleCharge sets when an open charge is next queried: on the
+// backoff, and a CLOSING one no later than the end of its in-flight window.
 func (s *Service) rescheduleCharge(ctx context.Context, outTradeNo string) error {
 	return s.store.InTx(ctx, func(tx Tx) error {
 		c, err := tx.ChargeByOutTradeNo(ctx, outTradeNo)
 		if err != nil || c.State.Final() {
 			return err
 		}
-		c.NextCheckTime = s.clock.Now().Add(s.cfg.Reconcile.backoff(c.CheckAttempts))
+		now := s.clock.Now()
+		c.NextCheckTime = now.Add(s.cfg.Reconcile.backoff(c.CheckAttempts))
+		if deadline := c.sentAt().Add(s.cfg.Reconcile.InFlight); c.State == ChargeClosing &&
+			deadline.After(now) && deadline.Before(c.NextCheckTime) {
+			c.NextCheckTime = deadline
+		}
 		c.CheckAttempts++
 		return tx.UpdateCharge(ctx, c)
 	})
@@ -150,26 +219,51 @@ func (s *Service) rescheduleCharge(ctx context.Context, outTradeNo string) error
 
 // reconcileAgreement queries one due agreement, records the answer and
 // schedules the next query: PENDING on the backoff, SIGNED every
-// SignedRecheck, never once it is TERMINATED or EXPIRED.
+// SignedRecheck, EXPIRED for its re-checks, never once it is TERMINATED.
 func (s *Service) reconcileAgreement(ctx context.Context, a Agreement) (err error) {
-	_, err = s.refreshAgreement(ctx, a)
-	if err != nil {
-		err = fmt.Errorf("reconcile %s: %w", a.OutContractCode, err)
+	if a.State != AgreementTerminated {
+		cur, qerr := s.refreshAgreement(ctx, a)
+		if qerr != nil {
+			err = fmt.Errorf("reconcile %s: %w", a.OutContractCode, qerr)
+		} else if a.State == AgreementExpired && cur.State != AgreementExpired {
+			s.log.ErrorContext(ctx, "ANOMALY: a re-check found an expired agreement "+string(cur.State),
+				"out_contract_code", a.OutContractCode, "contract_id", cur.ContractID)
+		}
 	}
+	queryFailed := err != nil
 	rerr := s.store.InTx(ctx, func(tx Tx) error {
 		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if err != nil {
 			return err
 		}
 		now := s.clock.Now()
-		switch cur.State {
-		case AgreementPending:
+		switch {
+		case cur.State == AgreementPending:
 			cur.NextCheckTime = now.Add(s.cfg.Reconcile.backoff(cur.CheckAttempts))
 			cur.CheckAttempts++
-		case AgreementSigned:
+		case cur.State == AgreementSigned:
 			cur.NextCheckTime, cur.CheckAttempts = now.Add(s.cfg.Reconcile.SignedRecheck), 0
+		case cur.State == AgreementExpired && a.State == AgreementExpired:
+			if queryFailed {
+				// The re-check failed: try again later, same re-check.
+				cur.NextCheckTime = now.Add(s.cfg.Reconcile.backoff(0))
+			} else {
+				cur.CheckAttempts++
+				cur.NextCheckTime = s.cfg.Reconcile.recheckAfter(now, cur.CheckAttempts)
+			}
+		case cur.State == AgreementExpired:
+			return nil // it expired in this pass, and its re-checks are scheduled
 		default:
-			return nil
+			if cur.NextCheckTime.IsZero() {
+				return nil
+			}
+			cur.NextCheckTime, cur.CheckAttempts = time.Time{}, 0
+		}
+		if a.State == AgreementExpired && cur.State == AgreementSigned {
+			if err := tx.InsertAnomaly(ctx, Anomaly{Kind: AnomalyRecheck, Time: now,
+				Detail: fmt.Sprintf("agreement %s was EXPIRED; WeChat says SIGNED (contract %s)", cur.OutContractCode, cur.ContractID)}); err != nil {
+				return err
+			}
 		}
 		return tx.UpdateAgreement(ctx, cur)
 	})

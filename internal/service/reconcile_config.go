@@ -10,14 +10,23 @@ type ReconcileConfig struct {
 	// Schedule is the backoff between later queries of an open record; the
 	// last step repeats (default WeChat's own callback schedule).
 	Schedule []time.Duration
-	// UnpaidTimeout is how long after its creation a charge may stay unpaid
-	// before the reconciler closes (reverses) it (default 30m).
+	// UnpaidTimeout is how long after its last send a charge may stay
+	// unpaid before the reconciler closes (reverses) it (default 30m).
 	UnpaidTimeout time.Duration
 	// SignedRecheck is how often a SIGNED agreement is queried again, so a
 	// termination whose notification never arrived is found (default 24h).
 	SignedRecheck time.Duration
 	// Batch is how many due records one pass looks at, per kind (default 100).
 	Batch int
+	// InFlight bounds how long after it was sent a deduction may still be
+	// executed by WeChat (default 2m; keep it above the WeChat call
+	// deadline). A close that found no order stays CLOSING until then.
+	InFlight time.Duration
+	// FinalRechecks are the delays after which a record that became final
+	// (a charge SUCCEEDED, FAILED or CLOSED; an EXPIRED agreement) is
+	// queried again, once each, so that a wrongly final record is found by
+	// papayd (default 10m, 24h).
+	FinalRechecks []time.Duration
 }
 
 // DefaultSchedule is WeChat's notification retry schedule: when WeChat
@@ -41,7 +50,25 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 	if c.Batch <= 0 {
 		c.Batch = 100
 	}
+	if c.InFlight <= 0 {
+		c.InFlight = 2 * time.Minute
+	}
+	if len(c.FinalRechecks) == 0 {
+		c.FinalRechecks = DefaultFinalRechecks
+	}
 	return c
+}
+
+// DefaultFinalRechecks are the re-checks of a final record.
+var DefaultFinalRechecks = []time.Duration{10 * time.Minute, 24 * time.Hour}
+
+// recheckAfter is when a final record re-checked done times so far is next
+// queried: zero (never) after the last re-check.
+func (c ReconcileConfig) recheckAfter(now time.Time, done int) time.Time {
+	if done >= len(c.FinalRechecks) {
+		return time.Time{}
+	}
+	return now.Add(c.FinalRechecks[done])
 }
 
 // backoff is the wait before the next query of a record asked attempts

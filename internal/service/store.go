@@ -13,12 +13,12 @@ type Store interface {
 	// rolled back otherwise (fn's error is returned as is). Write
 	// transactions are serialised, so a read-modify-write inside fn is safe.
 	InTx(ctx context.Context, fn func(Tx) error) error
-	// DueCharges returns up to limit PENDING or PROCESSING charges whose
-	// NextCheckTime is not after now, earliest first, by index (the cost
-	// follows the open charges, not all charges).
+	// DueCharges returns up to limit charges whose NextCheckTime is set and
+	// not after now, earliest first, by index (the cost follows the
+	// scheduled charges: open ones and final ones awaiting a re-check).
 	DueCharges(ctx context.Context, now time.Time, limit int) ([]Charge, error)
-	// DueAgreements returns up to limit PENDING or SIGNED agreements whose
-	// NextCheckTime is not after now, earliest first, by index.
+	// DueAgreements returns up to limit agreements whose NextCheckTime is
+	// set and not after now, earliest first, by index.
 	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
 	// OpenIntents returns the intents not yet resolved, oldest first.
 	OpenIntents(ctx context.Context) ([]Intent, error)

@@ -19,9 +19,12 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 	if err := v.err(); err != nil {
 		return Agreement{}, err
 	}
-	unlock := s.locks.lock("contract/" + contractID)
-	defer unlock()
 	k := AgreementKey{ContractID: contractID}
+	unlock, err := s.locks.lock(ctx, "contract/"+contractID)
+	if err != nil {
+		return Agreement{}, fmt.Errorf("terminate %s: %w", k, err)
+	}
+	defer unlock()
 	a, err := k.find(ctx, s.store)
 	if err != nil {
 		return Agreement{}, fmt.Errorf("terminate %s: %w", k, err)

@@ -35,6 +35,10 @@ const (
 	// PAYERROR or a business refusal; failure_code keeps WeChat's code.
 	ChargeState_CHARGE_STATE_FAILED ChargeState = 4
 	ChargeState_CHARGE_STATE_CLOSED ChargeState = 5
+	// A close was asked for while WeChat did not know the order: a deduction
+	// may still be in flight. papayd keeps querying; the charge becomes CLOSED
+	// once no deduction can still arrive, or SUCCEEDED if WeChat deducted.
+	ChargeState_CHARGE_STATE_CLOSING ChargeState = 6
 )
 
 // Enum value maps for ChargeState.
@@ -46,6 +50,7 @@ var (
 		3: "CHARGE_STATE_SUCCEEDED",
 		4: "CHARGE_STATE_FAILED",
 		5: "CHARGE_STATE_CLOSED",
+		6: "CHARGE_STATE_CLOSING",
 	}
 	ChargeState_value = map[string]int32{
 		"CHARGE_STATE_UNSPECIFIED": 0,
@@ -54,6 +59,7 @@ var (
 		"CHARGE_STATE_SUCCEEDED":   3,
 		"CHARGE_STATE_FAILED":      4,
 		"CHARGE_STATE_CLOSED":      5,
+		"CHARGE_STATE_CLOSING":     6,
 	}
 )
 
@@ -1289,14 +1295,15 @@ const file_papay_v1_charge_proto_rawDesc = "" +
 	"\fout_trade_no\x18\x01 \x01(\tR\n" +
 	"outTradeNo\"?\n" +
 	"\x13CloseChargeResponse\x12(\n" +
-	"\x06charge\x18\x01 \x01(\v2\x10.papay.v1.ChargeR\x06charge*\xb0\x01\n" +
+	"\x06charge\x18\x01 \x01(\v2\x10.papay.v1.ChargeR\x06charge*\xca\x01\n" +
 	"\vChargeState\x12\x1c\n" +
 	"\x18CHARGE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CHARGE_STATE_PENDING\x10\x01\x12\x1b\n" +
 	"\x17CHARGE_STATE_PROCESSING\x10\x02\x12\x1a\n" +
 	"\x16CHARGE_STATE_SUCCEEDED\x10\x03\x12\x17\n" +
 	"\x13CHARGE_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13CHARGE_STATE_CLOSED\x10\x052\xbc\x02\n" +
+	"\x13CHARGE_STATE_CLOSED\x10\x05\x12\x18\n" +
+	"\x14CHARGE_STATE_CLOSING\x10\x062\xbc\x02\n" +
 	"\rChargeService\x12M\n" +
 	"\fCreateCharge\x12\x1d.papay.v1.CreateChargeRequest\x1a\x1e.papay.v1.CreateChargeResponse\x12D\n" +
 	"\tGetCharge\x12\x1a.papay.v1.GetChargeRequest\x1a\x1b.papay.v1.GetChargeResponse\x12J\n" +

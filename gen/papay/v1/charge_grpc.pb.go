@@ -37,7 +37,9 @@ type ChargeServiceClient interface {
 	GetCharge(ctx context.Context, in *GetChargeRequest, opts ...grpc.CallOption) (*GetChargeResponse, error)
 	// ListCharges pages through the local records, newest first.
 	ListCharges(ctx context.Context, in *ListChargesRequest, opts ...grpc.CallOption) (*ListChargesResponse, error)
-	// CloseCharge reverses (closes) an unpaid charge.
+	// CloseCharge reverses (closes) an unpaid charge. When WeChat does not
+	// know the order yet, the charge is CLOSING until no deduction can still be
+	// in flight, then CLOSED (or SUCCEEDED, if WeChat deducted after all).
 	CloseCharge(ctx context.Context, in *CloseChargeRequest, opts ...grpc.CallOption) (*CloseChargeResponse, error)
 }
 
@@ -101,7 +103,9 @@ type ChargeServiceServer interface {
 	GetCharge(context.Context, *GetChargeRequest) (*GetChargeResponse, error)
 	// ListCharges pages through the local records, newest first.
 	ListCharges(context.Context, *ListChargesRequest) (*ListChargesResponse, error)
-	// CloseCharge reverses (closes) an unpaid charge.
+	// CloseCharge reverses (closes) an unpaid charge. When WeChat does not
+	// know the order yet, the charge is CLOSING until no deduction can still be
+	// in flight, then CLOSED (or SUCCEEDED, if WeChat deducted after all).
 	CloseCharge(context.Context, *CloseChargeRequest) (*CloseChargeResponse, error)
 	mustEmbedUnimplementedChargeServiceServer()
 }

@@ -1,0 +1,295 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// Unit tests of the money invariants (see also tests/money_test.go).
+
+func unavailable() (RemoteTransaction, error) {
+	return RemoteTransaction{}, wrap(ErrWeChatUnavailable, "", context.DeadlineExceeded)
+}
+
+func (f *fixture) stored(t *testing.T, no string) Charge {
+	t.Helper()
+	c, err := f.store.ChargeByOutTradeNo(context.Background(), no)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A refusal that answers a resend of a PENDING charge is not final: WeChat
+// is asked what became of the order.
+func TestRefusedResendOfPendingChargeIsQueried(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		order RemoteTransaction
+		err   error
+		want  ChargeState
+	}{
+		{"paid", RemoteTransaction{OutTradeNo: "T1", TransactionID: "X1", TradeState: TradeSuccess, Amount: hkd(1000)}, nil, ChargeSucceeded},
+		{"payment failed", RemoteTransaction{OutTradeNo: "T1", TransactionID: "X1", TradeState: TradePayError, Amount: hkd(1000)}, nil, ChargeFailed},
+		{"no order", RemoteTransaction{}, &RemoteError{HTTPStatus: 404, Code: "ORDER_NOT_EXIST"}, ChargePending},
+		{"query unavailable", RemoteTransaction{}, wrap(ErrWeChatUnavailable, "", context.DeadlineExceeded), ChargePending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := chargeFixture(t)
+			f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) { return unavailable() }
+			if c := f.charge(t, chargeIn("T1")); c.State != ChargePending {
+				t.Fatalf("first send: %s", c.State)
+			}
+			f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) {
+				return RemoteTransaction{}, &RemoteError{HTTPStatus: 400, Code: "OUT_TRADE_NO_USED", Message: "used"}
+			}
+			f.wc.order, f.wc.orderErr = tc.order, tc.err
+			c := f.charge(t, chargeIn("T1"))
+			if c.State != tc.want || c.FailureCode == "OUT_TRADE_NO_USED" {
+				t.Fatalf("after a refused resend: %s (%s), want %s", c.State, c.FailureCode, tc.want)
+			}
+		})
+	}
+}
+
+// The first send's refusal is final, as before.
+func TestRefusedFirstSendIsFinal(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) {
+		return RemoteTransaction{}, &RemoteError{HTTPStatus: 403, Code: "NOT_ENOUGH", Message: "balance"}
+	}
+	if c := f.charge(t, chargeIn("T1")); c.State != ChargeFailed || c.FailureCode != "NOT_ENOUGH" {
+		t.Fatalf("refused charge: %+v", c)
+	}
+}
+
+// A resend sends what the charge was created with, never the current
+// configuration, and moves the unpaid timeout.
+func TestResendSendsTheStoredRequest(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) { return unavailable() }
+	in := chargeIn("T1")
+	in.Attach, in.SceneInfo = "a", SceneInfo{DeviceID: "d1", DeviceIP: "10.0.0.1"}
+	f.charge(t, in)
+	f.svc.cfg.NotifyURL = "https://moved.example/notify"
+	f.svc.cfg.MerchantCategoryCode = "9999" // the input names none: the default at creation applies
+	f.clock.advance(time.Minute)
+	in.MerchantCategoryCode = "5812"
+	f.charge(t, in)
+	if len(f.wc.deductions) != 2 || f.wc.deductions[0] != f.wc.deductions[1] {
+		t.Fatalf("resend differs from the first send:\n%+v\n%+v", f.wc.deductions[0], f.wc.deductions[1])
+	}
+	if c := f.stored(t, "T1"); !c.LastSendTime.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("last send %v", c.LastSendTime)
+	}
+}
+
+// A close that finds no order while a deduction may be in flight is
+// CLOSING; a later query that finds it paid makes it SUCCEEDED; one that
+// finds nothing after the in-flight window makes it CLOSED.
+func TestCloseWithoutOrderWaitsForDeductionsInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	setup := func(t *testing.T) *fixture {
+		f := chargeFixture(t)
+		f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) { return unavailable() }
+		f.charge(t, chargeIn("T1"))
+		f.wc.reverseErr = &RemoteError{HTTPStatus: 404, Code: "NOT_FOUND"}
+		f.wc.orderErr = &RemoteError{HTTPStatus: 404, Code: "ORDER_NOT_EXIST"}
+		c, err := f.svc.CloseCharge(ctx, "T1")
+		if err != nil || c.State != ChargeClosing {
+			t.Fatalf("close: %+v %v", c, err)
+		}
+		if again, err := f.svc.CloseCharge(ctx, "T1"); err != nil || again.State != ChargeClosing {
+			t.Fatalf("second close: %+v %v", again, err)
+		}
+		if c := f.charge(t, chargeIn("T1")); c.State != ChargeClosing || len(f.wc.deductions) != 1 {
+			t.Fatalf("a retry of a closing charge resent it (%d sends) or answered %s", len(f.wc.deductions), c.State)
+		}
+		return f
+	}
+	t.Run("deducted after all", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t)
+		f.wc.order, f.wc.orderErr = RemoteTransaction{OutTradeNo: "T1", TransactionID: "X1", TradeState: TradeSuccess, Amount: hkd(1000)}, nil
+		f.clock.advance(5 * time.Second)
+		reconcile(t, f)
+		if c := f.stored(t, "T1"); c.State != ChargeSucceeded || c.TransactionID != "X1" {
+			t.Fatalf("after the late deduction: %+v", c)
+		}
+	})
+	t.Run("never received", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t)
+		for range 3 {
+			f.clock.advance(20 * time.Second)
+			reconcile(t, f)
+			if c := f.stored(t, "T1"); c.State != ChargeClosing {
+				t.Fatalf("within the in-flight window: %s", c.State)
+			}
+		}
+		f.clock.advance(time.Minute) // past 2m after the send
+		if r := reconcile(t, f); r.Closed != 1 {
+			t.Fatalf("report %+v", r)
+		}
+		if c := f.stored(t, "T1"); c.State != ChargeClosed {
+			t.Fatalf("after the in-flight window: %s", c.State)
+		}
+	})
+	t.Run("an unpaid order turned up", func(t *testing.T) {
+		t.Parallel()
+		f := setup(t)
+		f.wc.order, f.wc.orderErr = RemoteTransaction{OutTradeNo: "T1", TransactionID: "X1", TradeState: TradeUserPaying, Amount: hkd(1000)}, nil
+		f.wc.reverseErr = nil
+		f.clock.advance(5 * time.Second)
+		reconcile(t, f)
+		if c := f.stored(t, "T1"); c.State != ChargeClosed || len(f.wc.reverses) != 2 {
+			t.Fatalf("state %s after %d reverses", c.State, len(f.wc.reverses))
+		}
+	})
+}
+
+// The unpaid timeout counts from the last send, not from the creation.
+func TestUnpaidTimeoutCountsFromTheLastSend(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) { return unavailable() }
+	f.charge(t, chargeIn("T1"))
+	f.wc.order = RemoteTransaction{OutTradeNo: "T1", TransactionID: "X1", TradeState: TradeNotPay, Amount: hkd(1000)}
+	f.clock.advance(29 * time.Minute)
+	f.charge(t, chargeIn("T1")) // resent at 29m
+	f.clock.advance(2 * time.Minute)
+	reconcile(t, f)
+	if len(f.wc.reverses) != 0 {
+		t.Fatalf("closed 2m after a resend")
+	}
+	f.clock.advance(30 * time.Minute)
+	reconcile(t, f)
+	if len(f.wc.reverses) != 1 || f.stored(t, "T1").State != ChargeClosed {
+		t.Fatalf("not closed 32m after the resend: %d reverses", len(f.wc.reverses))
+	}
+}
+
+// A final charge is queried again 10 minutes and 24 hours after it became
+// final, then never; a wrongly final one is corrected and flagged.
+func TestFinalChargesAreRechecked(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) {
+		return RemoteTransaction{}, &RemoteError{HTTPStatus: 403, Code: "NOT_ENOUGH"}
+	}
+	if c := f.charge(t, chargeIn("T1")); c.State != ChargeFailed || !c.NextCheckTime.Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("refused: %s next check %v", c.State, c.NextCheckTime)
+	}
+	f.wc.order = RemoteTransaction{OutTradeNo: "T1", TransactionID: "X1", TradeState: TradePayError, Amount: hkd(1000)}
+	f.clock.advance(9 * time.Minute)
+	if r := reconcile(t, f); r.Rechecked != 0 {
+		t.Fatalf("re-checked early: %+v", r)
+	}
+	f.clock.advance(time.Minute)
+	if r := reconcile(t, f); r.Rechecked != 1 {
+		t.Fatalf("first re-check: %+v", r)
+	}
+	if c := f.stored(t, "T1"); c.State != ChargeFailed || !c.NextCheckTime.Equal(f.clock.Now().Add(24*time.Hour)) {
+		t.Fatalf("after the first re-check: %s next %v", c.State, c.NextCheckTime)
+	}
+	// WeChat took the money after all (say, a bank's late answer).
+	f.wc.order.TradeState = TradeSuccess
+	f.clock.advance(24 * time.Hour)
+	if r := reconcile(t, f); r.Rechecked != 1 {
+		t.Fatalf("second re-check: %+v", r)
+	}
+	c := f.stored(t, "T1")
+	if c.State != ChargeSucceeded {
+		t.Fatalf("a charge WeChat reports paid is %s", c.State)
+	}
+	if n := len(f.store.view().anomalies); n != 1 {
+		t.Fatalf("%d anomalies, want the final state change", n)
+	}
+	// It changed state, so its own re-checks start again; after those, none.
+	for range 2 {
+		f.clock.advance(25 * time.Hour)
+		if r := reconcile(t, f); r.Rechecked != 1 {
+			t.Fatalf("re-check of the corrected charge: %+v", r)
+		}
+	}
+	f.clock.advance(100 * time.Hour)
+	if r := reconcile(t, f); r.Rechecked != 0 || !f.stored(t, "T1").NextCheckTime.IsZero() {
+		t.Fatalf("re-checked past the schedule: %+v", r)
+	}
+}
+
+// A re-check that finds a SUCCEEDED charge unknown to WeChat flags it.
+func TestRecheckFlagsASucceededChargeWeChatDoesNotKnow(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	f.charge(t, chargeIn("T1"))
+	f.wc.orderErr = &RemoteError{HTTPStatus: 404, Code: "ORDER_NOT_EXIST"}
+	f.clock.advance(10 * time.Minute)
+	reconcile(t, f)
+	as := f.store.view().anomalies
+	if len(as) != 1 || as[0].Kind != AnomalyRecheck || f.stored(t, "T1").State != ChargeSucceeded {
+		t.Fatalf("anomalies %+v", as)
+	}
+}
+
+// An expired agreement is re-checked; one WeChat reports signed is fixed
+// and flagged.
+func TestExpiredAgreementsAreRechecked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture()
+	f.presign(t, PresignInput{PlanID: 7, OpenID: "oA", OutContractCode: "C1"})
+	f.wc.queryErr = &RemoteError{HTTPStatus: 404, Code: "NOT_FOUND"}
+	f.clock.advance(2 * time.Hour) // past the session's end
+	reconcile(t, f)
+	a, _ := f.store.AgreementByOutContractCode(ctx, "C1")
+	if a.State != AgreementExpired || !a.NextCheckTime.Equal(f.clock.Now().Add(10*time.Minute)) {
+		t.Fatalf("expired: %s next %v", a.State, a.NextCheckTime)
+	}
+	f.wc.queryErr = nil
+	f.wc.contract = RemoteContract{ContractID: "W1", OutContractCode: "C1", PlanID: 7, OpenID: "oA", State: "SIGNED", SignedTime: t0}
+	f.clock.advance(10 * time.Minute)
+	if r := reconcile(t, f); r.Rechecked != 1 {
+		t.Fatalf("report %+v", r)
+	}
+	a, _ = f.store.AgreementByOutContractCode(ctx, "C1")
+	if a.State != AgreementSigned || a.ContractID != "W1" || len(f.store.view().anomalies) != 1 {
+		t.Fatalf("after the re-check: %+v, %d anomalies", a, len(f.store.view().anomalies))
+	}
+}
+
+// Waiting for a record's lock gives up with the caller's context.
+func TestLockWaitHonoursTheContext(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	unlock, err := f.svc.locks.lock(context.Background(), "charge/T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := f.svc.CreateCharge(ctx, chargeIn("T1")); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("CreateCharge behind a held lock: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CreateCharge waited for the lock past its deadline")
+	}
+	unlock()
+	if _, err := f.svc.CreateCharge(context.Background(), chargeIn("T1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.svc.locks.locks) != 0 {
+		t.Fatalf("locks left: %d", len(f.svc.locks.locks))
+	}
+}
