@@ -255,6 +255,8 @@ type fakeWeChat struct {
 	termErr    error
 	termHook   func() // runs inside TerminateContract, after the fake's lock is released
 
+	presignHook func() // runs first in Presign, outside the fake's lock
+
 	deductions []TransactionRequest
 	deduct     func(TransactionRequest) (RemoteTransaction, error) // default: SUCCESS
 	order      RemoteTransaction
@@ -289,6 +291,12 @@ func (f *fakeWeChat) ReverseTransaction(_ context.Context, _, outTradeNo string)
 }
 
 func (f *fakeWeChat) Presign(_ context.Context, req PresignRequest) (PresignResult, error) {
+	f.mu.Lock()
+	hook := f.presignHook
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.presigns = append(f.presigns, req)

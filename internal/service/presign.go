@@ -69,8 +69,11 @@ func (in *PresignInput) sameRequest(a Agreement) bool {
 // CreatePresignSession starts a signing session. The agreement is recorded
 // PENDING before WeChat is called, so a signing notification can never
 // arrive for an agreement papayd does not know. Retrying with the same
-// out_contract_code and parameters answers the same session; other
-// parameters are ErrOutContractCodeReused.
+// out_contract_code and parameters answers the same session while it lives;
+// after that (or when WeChat's answer was lost) WeChat is first asked
+// whether the user signed under the code, and only if not is a new session
+// opened. Other parameters, and a code already signed, are
+// ErrOutContractCodeReused.
 func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (PresignOutput, error) {
 	now := s.clock.Now()
 	s.applyDefaults(&in, now)
@@ -84,32 +87,25 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 		UserClientIP: in.UserClientIP, ReturnURL: in.ReturnURL, ReturnAppID: in.ReturnAppID,
 		CreateTime: now, UpdateTime: now, NextCheckTime: now.Add(s.cfg.Reconcile.FirstCheck),
 	}
-	var replay *Agreement
-	err := s.store.InTx(ctx, func(tx Tx) error {
-		old, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
-		if errors.Is(err, ErrNotFound) {
-			return tx.CreateAgreement(ctx, a)
+	// One presign per code at a time in this process: a retry waits for the
+	// attempt in flight (and replays its session), so a refused first
+	// attempt never discards a record that a concurrent retry sent.
+	unlock := s.locks.lock("presign/" + a.OutContractCode)
+	defer unlock()
+
+	step, old, err := s.startPresign(ctx, &in, a, now, false)
+	if err == nil && step == presignRetry {
+		// WeChat may hold a contract the user signed in an earlier session
+		// whose PAPAY.SIGN was lost: ask before touching the record.
+		if err = s.adoptSignedContract(ctx, old); err == nil {
+			step, old, err = s.startPresign(ctx, &in, a, now, true)
 		}
-		if err != nil {
-			return err
-		}
-		if old.State != AgreementPending || !in.sameRequest(old) {
-			return ErrOutContractCodeReused
-		}
-		if old.Session != (PresignResult{}) && now.Before(old.SessionExpireTime) {
-			replay = &old
-			return nil
-		}
-		// A retry of a call whose answer was lost, or of an expired session:
-		// ask WeChat again with the same out_contract_code.
-		a.CreateTime = old.CreateTime
-		return tx.UpdateAgreement(ctx, a)
-	})
+	}
 	if err != nil {
 		return PresignOutput{}, fmt.Errorf("presign %s: %w", a.OutContractCode, err)
 	}
-	if replay != nil {
-		return PresignOutput{Agreement: *replay, Session: replay.Session}, nil
+	if step == presignReplay {
+		return PresignOutput{Agreement: old, Session: old.Session}, nil
 	}
 
 	res, err := s.wechat.Presign(ctx, PresignRequest{
@@ -120,8 +116,10 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 	})
 	if err != nil {
 		derr := fromRemote("presign "+a.OutContractCode, err)
-		if KindOf(derr) != KindUnavailable {
-			// WeChat refused: nothing was opened, so nothing is kept.
+		// WeChat refused a first attempt: nothing was ever opened under the
+		// code, so nothing is kept. A refused retry keeps its record: an
+		// earlier attempt reached WeChat, and the reconciler settles it.
+		if step == presignNew && KindOf(derr) != KindUnavailable {
 			if dErr := s.discardPending(ctx, a.OutContractCode); dErr != nil {
 				return PresignOutput{}, errors.Join(derr, dErr)
 			}
@@ -144,6 +142,116 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 	s.log.InfoContext(ctx, "signing session started", "out_contract_code", a.OutContractCode,
 		"plan_id", a.PlanID, "channel", string(a.Channel), "sub_mchid", a.SubMchID)
 	return PresignOutput{Agreement: a, Session: res}, nil
+}
+
+// presignStep is how a presign goes on from the local record.
+type presignStep int
+
+const (
+	presignNew    presignStep = iota + 1 // recorded by this call: a first attempt
+	presignReplay                        // the recorded session lives: answer it
+	presignRetry                         // ask WeChat again under the same code
+)
+
+// startPresign records a as a new PENDING agreement, or decides from the
+// one recorded under its out_contract_code, which it returns. A retry
+// overwrites that record with a only when renew is set (once WeChat was
+// asked about the code).
+func (s *Service) startPresign(ctx context.Context, in *PresignInput, a Agreement, now time.Time, renew bool) (presignStep, Agreement, error) {
+	var step presignStep
+	var old Agreement
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		old, err = tx.AgreementByOutContractCode(ctx, a.OutContractCode)
+		if errors.Is(err, ErrNotFound) {
+			step = presignNew
+			return tx.CreateAgreement(ctx, a)
+		}
+		if err != nil {
+			return err
+		}
+		if old.State != AgreementPending || !in.sameRequest(old) {
+			return ErrOutContractCodeReused
+		}
+		if old.Session != (PresignResult{}) && now.Before(old.SessionExpireTime) {
+			step = presignReplay
+			return nil
+		}
+		// A retry of a call whose answer was lost, or of an expired session.
+		step = presignRetry
+		if !renew {
+			return nil
+		}
+		a.CreateTime = old.CreateTime
+		return tx.UpdateAgreement(ctx, a)
+	})
+	return step, old, err
+}
+
+// adoptSignedContract asks WeChat about a's out_contract_code before a
+// presign retry. If WeChat holds a SIGNED or TERMINATED contract under it,
+// the contract is recorded and the retry is refused with
+// ErrOutContractCodeReused saying what the agreement now is. A failed query
+// fails the retry (ErrWeChatUnavailable when the outcome is unknown) and
+// changes nothing. nil means WeChat has no such contract: the retry may go on.
+func (s *Service) adoptSignedContract(ctx context.Context, a Agreement) error {
+	rc, err := s.wechat.QueryContract(ctx, ContractQuery{Merchant: a.Merchant, OutContractCode: a.OutContractCode, PlanID: a.PlanID})
+	var re *RemoteError
+	if errors.As(err, &re) && re.NotFound() {
+		return nil
+	}
+	if err != nil {
+		return fromRemote("query contract", err)
+	}
+	if rc.State != string(AgreementSigned) && rc.State != string(AgreementTerminated) {
+		// Not a contract the user signed (WeChat documents no other state).
+		s.log.WarnContext(ctx, "presign retry: WeChat reports the contract in an unknown state",
+			"out_contract_code", a.OutContractCode, "state", rc.State)
+		return nil
+	}
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		if cur.applyRemote(rc, now) {
+			cur.UpdateTime = now
+			if err := tx.UpdateAgreement(ctx, cur); err != nil {
+				return err
+			}
+		}
+		a = cur
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record contract %s: %w", rc.ContractID, err)
+	}
+	s.log.InfoContext(ctx, "presign retry found the contract at WeChat", "out_contract_code", a.OutContractCode,
+		"contract_id", a.ContractID, "state", string(a.State))
+	return wrap(ErrOutContractCodeReused, fmt.Sprintf(
+		"out_contract_code is already used: the user signed it in WeChat Pay and the agreement is now %s (contract_id %s)",
+		a.State, a.ContractID), nil)
+}
+
+// applyRemote applies a SIGNED or TERMINATED contract WeChat reports, as
+// refreshAgreement does. It reports whether anything changed.
+func (a *Agreement) applyRemote(rc RemoteContract, now time.Time) bool {
+	switch rc.State {
+	case string(AgreementSigned):
+		return a.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
+	case string(AgreementTerminated):
+		signed := false
+		if a.State == AgreementPending || a.State == AgreementExpired {
+			signed = a.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
+		}
+		at := rc.TerminatedTime
+		if at.IsZero() {
+			at = now
+		}
+		return a.terminate(rc.ContractID, rc.TerminationMode, rc.TerminationNote, at) || signed
+	}
+	return false
 }
 
 func (s *Service) applyDefaults(in *PresignInput, now time.Time) {
@@ -169,8 +277,10 @@ func (s *Service) applyDefaults(in *PresignInput, now time.Time) {
 	in.SessionExpireTime = in.SessionExpireTime.Truncate(time.Second)
 }
 
-// discardPending deletes a pending agreement that WeChat refused to open a
-// session for, unless something else already moved it on.
+// discardPending deletes the pending agreement of a first presign attempt
+// that WeChat refused, unless something else already moved it on. Only the
+// call that created the record may discard it: a record that any earlier
+// attempt sent to WeChat is kept.
 func (s *Service) discardPending(ctx context.Context, code string) error {
 	return s.store.InTx(ctx, func(tx Tx) error {
 		a, err := tx.AgreementByOutContractCode(ctx, code)
