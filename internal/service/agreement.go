@@ -121,6 +121,26 @@ func (a *Agreement) terminate(contractID string, mode TerminationMode, note stri
 	return true
 }
 
+// applyRemote applies a SIGNED or TERMINATED contract WeChat reports, as a
+// refresh or a presign retry learns it. It reports whether anything changed.
+func (a *Agreement) applyRemote(rc RemoteContract, now time.Time) bool {
+	switch rc.State {
+	case string(AgreementSigned):
+		return a.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
+	case string(AgreementTerminated):
+		signed := false
+		if a.State == AgreementPending || a.State == AgreementExpired {
+			signed = a.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
+		}
+		at := rc.TerminatedTime
+		if at.IsZero() {
+			at = now
+		}
+		return a.terminate(rc.ContractID, rc.TerminationMode, rc.TerminationNote, at) || signed
+	}
+	return false
+}
+
 // expire marks a pending agreement whose signing session ended unsigned.
 func (a *Agreement) expire(now time.Time) bool {
 	if a.State != AgreementPending || a.SessionExpireTime.IsZero() || now.Before(a.SessionExpireTime) {

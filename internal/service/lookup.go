@@ -98,25 +98,15 @@ func (s *Service) refreshAgreement(ctx context.Context, a Agreement) (Agreement,
 			return err
 		}
 		now := s.clock.Now()
-		var changed bool
-		switch {
-		case notFound:
+		changed := false
+		if notFound {
 			// Not signed (yet): a pending session that is over is expired,
 			// and asked about again a while later (a re-check).
 			if changed = cur.expire(now); changed {
 				cur.NextCheckTime, cur.CheckAttempts = s.cfg.Reconcile.recheckAfter(now, 0), 0
 			}
-		case rc.State == string(AgreementSigned):
-			changed = cur.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
-		case rc.State == string(AgreementTerminated):
-			if cur.State == AgreementPending || cur.State == AgreementExpired {
-				cur.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
-			}
-			at := rc.TerminatedTime
-			if at.IsZero() {
-				at = now
-			}
-			changed = cur.terminate(rc.ContractID, rc.TerminationMode, rc.TerminationNote, at)
+		} else {
+			changed = cur.applyRemote(rc, now)
 		}
 		a = cur
 		if !changed {

@@ -90,7 +90,10 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 	// One presign per code at a time in this process: a retry waits for the
 	// attempt in flight (and replays its session), so a refused first
 	// attempt never discards a record that a concurrent retry sent.
-	unlock := s.locks.lock("presign/" + a.OutContractCode)
+	unlock, err := s.locks.lock(ctx, "presign/"+a.OutContractCode)
+	if err != nil {
+		return PresignOutput{}, fmt.Errorf("presign %s: %w", a.OutContractCode, err)
+	}
 	defer unlock()
 
 	step, old, err := s.startPresign(ctx, &in, a, now, false)
@@ -232,26 +235,6 @@ func (s *Service) adoptSignedContract(ctx context.Context, a Agreement) error {
 	return wrap(ErrOutContractCodeReused, fmt.Sprintf(
 		"out_contract_code is already used: the user signed it in WeChat Pay and the agreement is now %s (contract_id %s)",
 		a.State, a.ContractID), nil)
-}
-
-// applyRemote applies a SIGNED or TERMINATED contract WeChat reports, as
-// refreshAgreement does. It reports whether anything changed.
-func (a *Agreement) applyRemote(rc RemoteContract, now time.Time) bool {
-	switch rc.State {
-	case string(AgreementSigned):
-		return a.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
-	case string(AgreementTerminated):
-		signed := false
-		if a.State == AgreementPending || a.State == AgreementExpired {
-			signed = a.sign(rc.ContractID, rc.OpenID, rc.SignedTime)
-		}
-		at := rc.TerminatedTime
-		if at.IsZero() {
-			at = now
-		}
-		return a.terminate(rc.ContractID, rc.TerminationMode, rc.TerminationNote, at) || signed
-	}
-	return false
 }
 
 func (s *Service) applyDefaults(in *PresignInput, now time.Time) {

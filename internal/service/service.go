@@ -34,8 +34,9 @@ type Service struct {
 	ids    IDs
 	log    *slog.Logger
 	// locks serialises the WeChat calls about one charge ("charge/" +
-	// out_trade_no) or one contract ("contract/" + contract id) in this
-	// process, so concurrent retries and the reconciler make one call.
+	// out_trade_no), one contract ("contract/" + contract id) or one
+	// presign ("presign/" + out_contract_code) in this process, so
+	// concurrent retries and the reconciler make one call.
 	locks keyedMutex
 }
 
