@@ -350,3 +350,47 @@ func TestUpgradeFromVersion2(t *testing.T) {
 		t.Errorf("OpenIntents after upgrade = %v, %v; want one", ins, err)
 	}
 }
+
+// TestUpgradeScopesNotifications opens a file as migration 0004 left it:
+// its notifications take their merchants from their stored resources, so a
+// redelivery after the upgrade is still a duplicate.
+func TestUpgradeScopesNotifications(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "papayd.db")
+	const insertV4 = `INSERT INTO notifications (id, event_type, summary, outcome, out_contract_code, contract_id, resource)
+VALUES (?, 'PAPAY.SIGN', '', 'APPLIED', '', '', ?)`
+	rows := []struct{ id, resource, sp, sub string }{
+		{"N1", `{"sp_mchid":"1900000100","sub_mchid":"1900000109","contract_id":"C1"}`, "1900000100", "1900000109"},
+		{"N2", `{"mchid":"1900000200","contract_id":"C2"}`, "1900000200", ""},
+		{"N3", `not json`, "", ""},
+	}
+	oldDB(t, path, 4, func(sqlTx *sql.Tx) error {
+		for _, r := range rows {
+			if _, err := sqlTx.ExecContext(ctx, insertV4, r.id, []byte(r.resource)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 4 file: %v", err)
+	}
+	defer db.Close()
+	for _, r := range rows {
+		key := service.NotificationKey{SpMchID: r.sp, SubMchID: r.sub, ID: r.id}
+		var seen bool
+		inTx(t, db, func(tx service.Tx) (err error) {
+			seen, err = tx.NotificationRecorded(ctx, key)
+			return err
+		})
+		if !seen {
+			t.Errorf("%+v is not recorded after the upgrade", key)
+		}
+		var resource []byte
+		if err := db.read.QueryRowContext(ctx, `SELECT resource FROM notifications WHERE id = ?`, r.id).Scan(&resource); err != nil || string(resource) != r.resource {
+			t.Errorf("%s: resource %q (%v)", r.id, resource, err)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func TestNotificationRecorded(t *testing.T) {
 		t.Helper()
 		var seen bool
 		inTx(t, db, func(tx service.Tx) (err error) {
-			seen, err = tx.NotificationRecorded(ctx, id)
+			seen, err = tx.NotificationRecorded(ctx, service.NotificationKey{SpMchID: "SP", SubMchID: "SUB", ID: id})
 			return err
 		})
 		return seen
@@ -106,16 +106,32 @@ func TestNotificationRecorded(t *testing.T) {
 		t.Fatal("N1 recorded before it was inserted")
 	}
 	inTx(t, db, func(tx service.Tx) error {
-		if err := tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", Outcome: service.OutcomeApplied}); err != nil {
+		if err := tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", SpMchID: "SP", SubMchID: "SUB", Outcome: service.OutcomeApplied}); err != nil {
 			return err
 		}
 		// Inside the transaction that inserted it, too.
-		if seen, err := tx.NotificationRecorded(ctx, "N1"); err != nil || !seen {
+		if seen, err := tx.NotificationRecorded(ctx, service.NotificationKey{SpMchID: "SP", SubMchID: "SUB", ID: "N1"}); err != nil || !seen {
 			t.Errorf("in its own transaction: %v, %v", seen, err)
 		}
 		return nil
 	})
 	if !recorded("N1") || recorded("N2") {
 		t.Fatal("after the insert: N1 must be recorded, N2 not")
+	}
+	// The id is scoped by the merchants: N1 of another sub-merchant is
+	// another notification, and the same key again is a conflict.
+	for _, k := range []service.NotificationKey{{SpMchID: "SP", SubMchID: "OTHER", ID: "N1"}, {SubMchID: "SUB", ID: "N1"}} {
+		inTx(t, db, func(tx service.Tx) error {
+			if seen, err := tx.NotificationRecorded(ctx, k); err != nil || seen {
+				t.Errorf("%+v recorded before its insert: %v %v", k, seen, err)
+			}
+			return tx.InsertNotification(ctx, service.NotificationRecord{ID: k.ID, SpMchID: k.SpMchID, SubMchID: k.SubMchID, Outcome: service.OutcomeApplied})
+		})
+	}
+	err := db.InTx(ctx, func(tx service.Tx) error {
+		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", SpMchID: "SP", SubMchID: "OTHER", Outcome: service.OutcomeApplied})
+	})
+	if !errors.Is(err, service.ErrConflict) {
+		t.Fatalf("the same key twice: %v, want ErrConflict", err)
 	}
 }

@@ -254,7 +254,7 @@ func TestTransactionNotificationChecks(t *testing.T) {
 	}
 	o, err := f.svc.HandleNotification(ctx, Notification{ID: "N6", EventType: EventTransactionSuccess,
 		Transaction: &RemoteTransaction{OutTradeNo: "ELSEWHERE", TradeState: TradeSuccess, Amount: hkd(5)}})
-	if err != nil || o != OutcomeUnmatched || f.store.state.notifications["N6"].OutTradeNo != "ELSEWHERE" {
+	if err != nil || o != OutcomeUnmatched || f.store.state.notifications["//N6"].OutTradeNo != "ELSEWHERE" {
 		t.Fatalf("unknown charge: %v %v", o, err)
 	}
 }

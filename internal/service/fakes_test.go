@@ -106,10 +106,13 @@ func (m *memStore) OpenIntents(context.Context) ([]Intent, error) {
 
 func (m *memStore) Ping(context.Context) error { return nil }
 
-func (t *memTx) NotificationRecorded(_ context.Context, id string) (bool, error) {
-	_, ok := t.notifications[id]
+func (t *memTx) NotificationRecorded(_ context.Context, key NotificationKey) (bool, error) {
+	_, ok := t.notifications[notificationKey(key)]
 	return ok, nil
 }
+
+// notificationKey is the memStore's map key of a notification.
+func notificationKey(k NotificationKey) string { return k.SpMchID + "/" + k.SubMchID + "/" + k.ID }
 
 type memTx struct{ memState }
 
@@ -236,10 +239,11 @@ func (t *memTx) DeleteIntent(_ context.Context, id int64) error {
 }
 
 func (t *memTx) InsertNotification(_ context.Context, n NotificationRecord) error {
-	if _, ok := t.notifications[n.ID]; ok {
+	k := notificationKey(NotificationKey{SpMchID: n.SpMchID, SubMchID: n.SubMchID, ID: n.ID})
+	if _, ok := t.notifications[k]; ok {
 		return ErrConflict
 	}
-	t.notifications[n.ID] = n
+	t.notifications[k] = n
 	return nil
 }
 

@@ -293,3 +293,24 @@ func TestLockWaitHonoursTheContext(t *testing.T) {
 		t.Fatalf("locks left: %d", len(f.svc.locks.locks))
 	}
 }
+
+// A notification id is scoped by the merchants its resource names: the
+// same id about another sub-merchant is another notification.
+func TestNotificationIDIsScopedByMerchant(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		sub  string
+		want Outcome
+	}{{"1900000109", OutcomeUnmatched}, {"1900000110", OutcomeUnmatched}, {"1900000109", OutcomeDuplicate}} {
+		n := Notification{ID: "N1", SpMchID: "1900000100", SubMchID: tc.sub, EventType: EventContractSigned,
+			Contract: &ContractEvent{OutContractCode: "NOPE-" + tc.sub, ContractID: "W-" + tc.sub, PlanID: 7}}
+		if o, err := f.svc.HandleNotification(ctx, n); err != nil || o != tc.want {
+			t.Fatalf("N1 of %s: %v %v, want %v", tc.sub, o, err, tc.want)
+		}
+	}
+	if n := len(f.store.view().notifications); n != 2 {
+		t.Fatalf("%d notifications recorded, want 2", n)
+	}
+}

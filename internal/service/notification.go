@@ -16,7 +16,12 @@ const (
 
 // Notification is a verified, decrypted WeChat Pay notification.
 type Notification struct {
-	ID         string
+	ID string
+	// SpMchID and SubMchID are the merchants the resource names (empty when
+	// it names none). They scope ID: WeChat does not document notification
+	// ids as unique across merchants, so the exactly-once key is all three.
+	SpMchID    string
+	SubMchID   string
 	EventType  string
 	Summary    string
 	CreateTime time.Time
@@ -66,9 +71,18 @@ const (
 	OutcomeAnomaly Outcome = "ANOMALY"
 )
 
+// NotificationKey identifies a notification for exactly-once processing.
+type NotificationKey struct {
+	SpMchID  string
+	SubMchID string
+	ID       string
+}
+
 // NotificationRecord is a processed notification as stored.
 type NotificationRecord struct {
 	ID              string
+	SpMchID         string
+	SubMchID        string
 	EventType       string
 	Summary         string
 	CreateTime      time.Time
@@ -93,14 +107,15 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 		return "", wrap(ErrNotificationMalformed, "notification has no id", nil)
 	}
 	rec := NotificationRecord{
-		ID: n.ID, EventType: n.EventType, Summary: n.Summary, CreateTime: n.CreateTime,
+		ID: n.ID, SpMchID: n.SpMchID, SubMchID: n.SubMchID, EventType: n.EventType, Summary: n.Summary, CreateTime: n.CreateTime,
 		ReceiveTime: s.clock.Now(), Resource: n.Resource,
 	}
 	var outcome Outcome
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		// A redelivery (WeChat resends until it sees our answer) stops at
 		// its id, before any record is read or compared.
-		if seen, err := tx.NotificationRecorded(ctx, n.ID); err != nil || seen {
+		key := NotificationKey{SpMchID: n.SpMchID, SubMchID: n.SubMchID, ID: n.ID}
+		if seen, err := tx.NotificationRecorded(ctx, key); err != nil || seen {
 			if seen {
 				err = errDuplicate
 			}

@@ -228,12 +228,12 @@ func TestNotificationsApplyOnce(t *testing.T) {
 	// A notification about an agreement papayd does not know is kept.
 	o, err = f.svc.HandleNotification(ctx, Notification{ID: "N3", EventType: EventContractSigned, Resource: []byte(`{}`),
 		Contract: &ContractEvent{OutContractCode: "ELSEWHERE", ContractID: "W9", PlanID: 7}})
-	if err != nil || o != OutcomeUnmatched || f.store.state.notifications["N3"].Outcome != OutcomeUnmatched {
+	if err != nil || o != OutcomeUnmatched || f.store.state.notifications["//N3"].Outcome != OutcomeUnmatched {
 		t.Fatalf("unknown agreement: %v %v", o, err)
 	}
 	// And so is an event type this version does not handle.
 	o, err = f.svc.HandleNotification(ctx, Notification{ID: "N4", EventType: "TRANSACTION.SUCCESS", Resource: []byte(`{"out_trade_no":"x"}`)})
-	if err != nil || o != OutcomeUnhandled || string(f.store.state.notifications["N4"].Resource) != `{"out_trade_no":"x"}` {
+	if err != nil || o != OutcomeUnhandled || string(f.store.state.notifications["//N4"].Resource) != `{"out_trade_no":"x"}` {
 		t.Fatalf("unhandled event: %v %v", o, err)
 	}
 }

@@ -64,11 +64,11 @@ type Tx interface {
 	// DeleteAgreement removes a pending agreement that WeChat refused to
 	// open a session for. ErrNotFound when there is none.
 	DeleteAgreement(ctx context.Context, outContractCode string) error
-	// NotificationRecorded reports whether a notification with id is
+	// NotificationRecorded reports whether the notification with key is
 	// recorded.
-	NotificationRecorded(ctx context.Context, id string) (bool, error)
+	NotificationRecorded(ctx context.Context, key NotificationKey) (bool, error)
 	// InsertNotification records a processed notification. ErrConflict when
-	// its id is already recorded.
+	// its key (merchants and id) is already recorded.
 	InsertNotification(ctx context.Context, n NotificationRecord) error
 	// CreateCharge inserts c. ErrConflict when its out_trade_no, or a
 	// non-empty transaction id, is already recorded.

@@ -175,6 +175,16 @@ func (p *NotificationParser) decode(body []byte) (service.Notification, error) {
 		ID: env.ID, EventType: env.EventType, Summary: env.Summary,
 		CreateTime: time.Time(env.CreateTime), Resource: plain,
 	}
+	// The merchants the resource names scope the id, whatever the event
+	// type; a resource that is not an object names none.
+	var scope struct {
+		SpMchID  string `json:"sp_mchid"`
+		MchID    string `json:"mchid"`
+		SubMchID string `json:"sub_mchid"`
+	}
+	if json.Unmarshal(plain, &scope) == nil {
+		n.SpMchID, n.SubMchID = first(scope.SpMchID, scope.MchID), scope.SubMchID
+	}
 	if n.EventType == service.EventContractSigned || n.EventType == service.EventContractTerminated {
 		if n.Contract, err = decodeContractEvent(plain); err != nil {
 			return service.Notification{}, err

@@ -103,7 +103,7 @@ func TestParseValid(t *testing.T) {
 		want service.Notification
 	}{
 		{"sign", notif{id: "EV-1", eventType: "PAPAY.SIGN", createTime: "2015-05-20T13:29:35+08:00", plaintext: signPlaintext},
-			service.Notification{ID: "EV-1", EventType: "PAPAY.SIGN", Summary: "签约成功",
+			service.Notification{ID: "EV-1", SpMchID: "10000091", SubMchID: "10000097", EventType: "PAPAY.SIGN", Summary: "签约成功",
 				CreateTime: time.Date(2015, 5, 20, 13, 29, 35, 0, cst), Resource: []byte(signPlaintext),
 				Contract: &service.ContractEvent{SpMchID: "10000091", Merchant: testMerchant, OutContractCode: "100001256",
 					ContractID: "Wx15463511252015071056489715", PlanID: 123, OpenID: "ouFhd5X9s9WteC3eWRjXV3lea123",
@@ -111,7 +111,7 @@ func TestParseValid(t *testing.T) {
 		{"terminate, plan id string, sub_openid, compact create_time", notif{id: "EV-2", eventType: "PAPAY.TERMINATE", createTime: "20180225112233",
 			plaintext: `{"sub_mchid":"10000097","sp_appid":"wxsp","sub_appid":"wxsub","contract_id":"C9","plan_id":"66",
 				"sp_openid":"o-sp","sub_openid":"o-sub","contract_termination_mode":"USER","operate_time":"garbage"}`},
-			service.Notification{ID: "EV-2", EventType: "PAPAY.TERMINATE", Summary: "签约成功",
+			service.Notification{ID: "EV-2", SubMchID: "10000097", EventType: "PAPAY.TERMINATE", Summary: "签约成功",
 				CreateTime: time.Date(2018, 2, 25, 11, 22, 33, 0, cst),
 				Contract: &service.ContractEvent{Merchant: service.Merchant{SubMchID: "10000097", SPAppID: "wxsp", SubAppID: "wxsub"},
 					ContractID: "C9", PlanID: 66, OpenID: "o-sub", TerminationMode: service.TerminatedByUser}}},
