@@ -265,6 +265,7 @@ type fakeWeChat struct {
 	deduct     func(TransactionRequest) (RemoteTransaction, error) // default: SUCCESS
 	order      RemoteTransaction
 	orderErr   error
+	orderFn    func(TransactionQuery) (RemoteTransaction, error) // overrides order/orderErr
 	reverses   []string
 	reverseErr error
 }
@@ -281,9 +282,12 @@ func (f *fakeWeChat) CreateTransaction(_ context.Context, req TransactionRequest
 		TradeState: TradeSuccess, Amount: req.Amount, PayerTotal: req.Amount.Total, PayerCurrency: req.Amount.Currency, BankType: "CFT"}, nil
 }
 
-func (f *fakeWeChat) QueryTransaction(context.Context, TransactionQuery) (RemoteTransaction, error) {
+func (f *fakeWeChat) QueryTransaction(_ context.Context, q TransactionQuery) (RemoteTransaction, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.orderFn != nil {
+		return f.orderFn(q)
+	}
 	return f.order, f.orderErr
 }
 

@@ -314,3 +314,53 @@ func TestNotificationIDIsScopedByMerchant(t *testing.T) {
 		t.Fatalf("%d notifications recorded, want 2", n)
 	}
 }
+
+func TestVerifyComparesEveryRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := chargeFixture(t) // agreement C1, SIGNED as W1
+	f.charge(t, chargeIn("PAID"))
+	f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) { return unavailable() }
+	f.charge(t, chargeIn("OPEN"))
+	f.wc.contract = RemoteContract{ContractID: "W1", OutContractCode: "C1", PlanID: 7, State: "SIGNED"}
+	orders := map[string]RemoteTransaction{
+		"PAID": {OutTradeNo: "PAID", TransactionID: "T-PAID", TradeState: TradeSuccess, Amount: hkd(1000)},
+		"OPEN": {OutTradeNo: "OPEN", TradeState: TradeNotPay, Amount: hkd(1000)},
+	}
+	waits := 0
+	wait := func(context.Context) error { waits++; return nil }
+	verify := func() VerifyReport {
+		t.Helper()
+		f.wc.mu.Lock()
+		f.wc.orderFn = func(q TransactionQuery) (RemoteTransaction, error) {
+			if o, ok := orders[q.OutTradeNo]; ok {
+				return o, nil
+			}
+			return RemoteTransaction{}, &RemoteError{HTTPStatus: 404, Code: "ORDER_NOT_EXIST"}
+		}
+		f.wc.mu.Unlock()
+		r, err := f.svc.Verify(ctx, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := verify(); r.Records != 3 || len(r.Mismatches) != 0 || len(r.Unverified) != 0 || waits != 3 {
+		t.Fatalf("consistent records: %+v after %d waits", r, waits)
+	}
+	// WeChat took the money of the open charge, and knows nothing of the paid one.
+	orders["OPEN"] = RemoteTransaction{OutTradeNo: "OPEN", TransactionID: "T-OPEN", TradeState: TradeSuccess, Amount: hkd(1000)}
+	delete(orders, "PAID")
+	f.wc.contract.State = "TERMINATED"
+	r := verify()
+	if len(r.Mismatches) != 3 {
+		t.Fatalf("mismatches %v", r.Mismatches)
+	}
+	if c := f.stored(t, "OPEN"); c.State != ChargePending {
+		t.Fatalf("verify changed a record: %s", c.State)
+	}
+	stop := errors.New("stop")
+	if _, err := f.svc.Verify(ctx, func(context.Context) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("a failing wait: %v", err)
+	}
+}

@@ -1,0 +1,139 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Records    int             // records compared
+	Mismatches []VerifyFinding // WeChat disagrees with the record
+	Unverified []VerifyFinding // the query failed: not compared
+}
+
+// VerifyFinding is one record Verify reports.
+type VerifyFinding struct {
+	Kind   string // "charge" or "agreement"
+	Key    string // out_trade_no or out_contract_code
+	Detail string
+}
+
+func (f VerifyFinding) String() string { return f.Kind + " " + f.Key + ": " + f.Detail }
+
+// Verify compares every recorded charge and agreement with WeChat, one
+// query each, and changes nothing. wait is called before every query (a
+// rate limiter); its error stops Verify. A record that is still open
+// (PENDING, PROCESSING, CLOSING charges; PENDING agreements) disagrees only
+// when WeChat has already settled what papayd does not know yet: money
+// taken, or a contract signed or ended.
+func (s *Service) Verify(ctx context.Context, wait func(context.Context) error) (VerifyReport, error) {
+	var r VerifyReport
+	for token := ""; ; {
+		cs, next, err := s.store.ListCharges(ctx, ChargeFilter{PageSize: MaxPageSize, PageToken: token})
+		if err != nil {
+			return r, fmt.Errorf("verify: %w", err)
+		}
+		for _, c := range cs {
+			if err := wait(ctx); err != nil {
+				return r, fmt.Errorf("verify: %w", err)
+			}
+			r.Records++
+			rt, err := s.wechat.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
+			found, ok := queried(err)
+			if !ok {
+				r.Unverified = append(r.Unverified, VerifyFinding{"charge", c.OutTradeNo, err.Error()})
+				continue
+			}
+			if d := chargeDisagreement(c, found, rt); d != "" {
+				r.Mismatches = append(r.Mismatches, VerifyFinding{"charge", c.OutTradeNo, d})
+			}
+		}
+		if token = next; token == "" {
+			break
+		}
+	}
+	for token := ""; ; {
+		as, next, err := s.store.ListAgreements(ctx, AgreementFilter{PageSize: MaxPageSize, PageToken: token})
+		if err != nil {
+			return r, fmt.Errorf("verify: %w", err)
+		}
+		for _, a := range as {
+			if err := wait(ctx); err != nil {
+				return r, fmt.Errorf("verify: %w", err)
+			}
+			r.Records++
+			q := ContractQuery{Merchant: a.Merchant, ContractID: a.ContractID}
+			if q.ContractID == "" {
+				q.OutContractCode, q.PlanID = a.OutContractCode, a.PlanID
+			}
+			rc, err := s.wechat.QueryContract(ctx, q)
+			found, ok := queried(err)
+			if !ok {
+				r.Unverified = append(r.Unverified, VerifyFinding{"agreement", a.OutContractCode, err.Error()})
+				continue
+			}
+			if d := agreementDisagreement(a, found, rc); d != "" {
+				r.Mismatches = append(r.Mismatches, VerifyFinding{"agreement", a.OutContractCode, d})
+			}
+		}
+		if token = next; token == "" {
+			break
+		}
+	}
+	return r, nil
+}
+
+// queried sorts a query's error: found when WeChat answered the object,
+// ok false when the query failed (anything but an answer or "not found").
+func queried(err error) (found, ok bool) {
+	if err == nil {
+		return true, true
+	}
+	var re *RemoteError
+	if errors.As(err, &re) && re.NotFound() {
+		return false, true
+	}
+	return false, false
+}
+
+// chargeDisagreement says how WeChat's order (found, rt) disagrees with c,
+// or "".
+func chargeDisagreement(c Charge, found bool, rt RemoteTransaction) string {
+	if found {
+		if m := c.mismatch(rt); m != "" {
+			return m
+		}
+	}
+	remote, known := stateOf(rt.TradeState)
+	paid := found && remote == ChargeSucceeded
+	switch {
+	case paid && c.State != ChargeSucceeded:
+		return fmt.Sprintf("recorded %s; WeChat says %s", c.State, rt.TradeState)
+	case c.State == ChargeSucceeded && !found:
+		return "recorded SUCCEEDED; WeChat does not know the order"
+	case c.State == ChargeSucceeded && !paid:
+		return "recorded SUCCEEDED; WeChat says " + rt.TradeState
+	case c.State.Final() && found && known && remote == ChargeProcessing:
+		return fmt.Sprintf("recorded %s; the order is open at WeChat (%s)", c.State, rt.TradeState)
+	}
+	return ""
+}
+
+// agreementDisagreement says how WeChat's contract (found, rc) disagrees
+// with a, or "".
+func agreementDisagreement(a Agreement, found bool, rc RemoteContract) string {
+	switch {
+	case !found && (a.State == AgreementSigned || a.State == AgreementTerminated):
+		return fmt.Sprintf("recorded %s; WeChat does not know the contract", a.State)
+	case !found:
+		return ""
+	case rc.State == string(AgreementSigned) && a.State != AgreementSigned,
+		rc.State == string(AgreementTerminated) && a.State != AgreementTerminated:
+		return fmt.Sprintf("recorded %s; WeChat says %s", a.State, rc.State)
+	case a.ContractID != "" && rc.ContractID != "" && a.ContractID != rc.ContractID:
+		return fmt.Sprintf("contract %s, recorded %s", rc.ContractID, a.ContractID)
+	}
+	return ""
+}
