@@ -339,7 +339,7 @@ func TestVerifyComparesEveryRecord(t *testing.T) {
 			return RemoteTransaction{}, &RemoteError{HTTPStatus: 404, Code: "ORDER_NOT_EXIST"}
 		}
 		f.wc.mu.Unlock()
-		r, err := f.svc.Verify(ctx, wait)
+		r, err := Verify(ctx, f.store, f.wc, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +360,7 @@ func TestVerifyComparesEveryRecord(t *testing.T) {
 		t.Fatalf("verify changed a record: %s", c.State)
 	}
 	stop := errors.New("stop")
-	if _, err := f.svc.Verify(ctx, func(context.Context) error { return stop }); !errors.Is(err, stop) {
+	if _, err := Verify(ctx, f.store, f.wc, func(context.Context) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("a failing wait: %v", err)
 	}
 }

@@ -22,16 +22,22 @@ type VerifyFinding struct {
 
 func (f VerifyFinding) String() string { return f.Kind + " " + f.Key + ": " + f.Detail }
 
-// Verify compares every recorded charge and agreement with WeChat, one
+// Records is what Verify reads: the store, or a read-only view of it.
+type Records interface {
+	AgreementReader
+	ChargeReader
+}
+
+// Verify compares every charge and agreement in records with WeChat, one
 // query each, and changes nothing. wait is called before every query (a
 // rate limiter); its error stops Verify. A record that is still open
 // (PENDING, PROCESSING, CLOSING charges; PENDING agreements) disagrees only
 // when WeChat has already settled what papayd does not know yet: money
 // taken, or a contract signed or ended.
-func (s *Service) Verify(ctx context.Context, wait func(context.Context) error) (VerifyReport, error) {
+func Verify(ctx context.Context, records Records, wc WeChat, wait func(context.Context) error) (VerifyReport, error) {
 	var r VerifyReport
 	for token := ""; ; {
-		cs, next, err := s.store.ListCharges(ctx, ChargeFilter{PageSize: MaxPageSize, PageToken: token})
+		cs, next, err := records.ListCharges(ctx, ChargeFilter{PageSize: MaxPageSize, PageToken: token})
 		if err != nil {
 			return r, fmt.Errorf("verify: %w", err)
 		}
@@ -40,7 +46,7 @@ func (s *Service) Verify(ctx context.Context, wait func(context.Context) error) 
 				return r, fmt.Errorf("verify: %w", err)
 			}
 			r.Records++
-			rt, err := s.wechat.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
+			rt, err := wc.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
 			found, ok := queried(err)
 			if !ok {
 				r.Unverified = append(r.Unverified, VerifyFinding{"charge", c.OutTradeNo, err.Error()})
@@ -55,7 +61,7 @@ func (s *Service) Verify(ctx context.Context, wait func(context.Context) error) 
 		}
 	}
 	for token := ""; ; {
-		as, next, err := s.store.ListAgreements(ctx, AgreementFilter{PageSize: MaxPageSize, PageToken: token})
+		as, next, err := records.ListAgreements(ctx, AgreementFilter{PageSize: MaxPageSize, PageToken: token})
 		if err != nil {
 			return r, fmt.Errorf("verify: %w", err)
 		}
@@ -68,7 +74,7 @@ func (s *Service) Verify(ctx context.Context, wait func(context.Context) error) 
 			if q.ContractID == "" {
 				q.OutContractCode, q.PlanID = a.OutContractCode, a.PlanID
 			}
-			rc, err := s.wechat.QueryContract(ctx, q)
+			rc, err := wc.QueryContract(ctx, q)
 			found, ok := queried(err)
 			if !ok {
 				r.Unverified = append(r.Unverified, VerifyFinding{"agreement", a.OutContractCode, err.Error()})
