@@ -63,7 +63,8 @@ func run(ctx context.Context, args []string) error {
 }
 
 // backup is "papayd backup [flags] DEST": a consistent online copy of the
-// database in PAPAYD_DATA_DIR, safe while papayd runs.
+// database in PAPAYD_DATA_DIR, safe while papayd runs. It only reads: a
+// missing database is an error (exit status 1), never created.
 func backup(ctx context.Context, args []string) error {
 	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, os.Stderr)
 	if err != nil {

@@ -41,8 +41,11 @@ type App struct {
 	svc                          *service.Service
 	refresher                    *wechat.CertRefresher
 	metrics                      *metrics.Metrics
-	background                   sync.WaitGroup // reconciler, certificate refresher
-	stopBackground               context.CancelFunc
+	// background runs what uses the store besides the servers' handlers:
+	// the reconciler and the certificate refresher (its calls write audit
+	// rows). shutdown cancels it and closes the store only once it is done.
+	background     sync.WaitGroup
+	stopBackground context.CancelFunc
 }
 
 // New opens the listeners and the store and wires everything. On error it
@@ -202,15 +205,8 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("papayd serving", attrs...)
 	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopBackground = stop
-	a.background.Add(2)
-	go func() {
-		defer a.background.Done()
-		runReconciler(bctx, a.svc, a.metrics, a.cfg.ReconcileInterval, a.log)
-	}()
-	go func() {
-		defer a.background.Done()
-		a.refresher.Run(bctx)
-	}()
+	a.background.Go(func() { runReconciler(bctx, a.svc, a.metrics, a.cfg.ReconcileInterval, a.log) })
+	a.background.Go(func() { a.refresher.Run(bctx) })
 
 	var runErr error
 	select {
@@ -228,22 +224,21 @@ func serve(name string, err error) error {
 	return fmt.Errorf("%s server: %w", name, err)
 }
 
-// shutdown stops in order, each step bounded: the simulator (no more
-// callbacks), the HTTP port, the gRPC server, and the store last.
+// shutdown stops in order, within cfg.ShutdownTimeout in all: it cancels
+// the reconciler and the certificate refresher (a pass in progress ends
+// while the servers drain), stops the simulator (no more callbacks), the
+// HTTP port and the gRPC server, waits for the reconciler and the
+// refresher to return, and closes the store last. If they have not
+// returned by the deadline, the store (and the data directory's lock) is
+// left to the process's exit: closing it under them would fail their
+// writes halfway through a pass.
 func (a *App) shutdown() {
 	a.log.Info("papayd shutting down")
-	deadline := time.Now().Add(a.cfg.ShutdownTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.health.Shutdown()
 	if a.stopBackground != nil {
 		a.stopBackground()
-		done := make(chan struct{})
-		go func() { a.background.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-		}
 	}
 	if a.sandbox != nil {
 		a.sandbox.Close()
@@ -259,17 +254,41 @@ func (a *App) shutdown() {
 	case <-ctx.Done():
 		a.grpcSrv.Stop()
 	}
+	if err := wait(ctx, &a.background); err != nil {
+		a.closeListeners()
+		a.log.Error("papayd stopped, but the reconciler or the certificate refresher did not return "+
+			"within the shutdown timeout; the store is left open", "error", err.Error())
+		return
+	}
 	a.closeAll()
 	a.log.Info("papayd stopped")
 }
 
-// closeAll releases listeners and the store.
-func (a *App) closeAll() {
+// wait returns nil once wg is done, or ctx's error if ctx ends first.
+func wait(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closeListeners closes the listeners that are open.
+func (a *App) closeListeners() {
 	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.sandboxLis} {
 		if l != nil {
 			_ = l.Close()
 		}
 	}
+}
+
+// closeAll releases listeners, the store and the data directory's lock.
+// Nothing may use the store any more.
+func (a *App) closeAll() {
+	a.closeListeners()
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Error("closing the store", "error", err.Error())

@@ -2,22 +2,15 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 
 	"github.com/papayd/papayd/internal/db"
 )
 
 // Backup writes a consistent copy of papayd's database (which may be in use
-// by a running papayd) to dst.
+// by a running papayd) to dst. It only reads the data directory: a missing
+// database is an error (os.ErrNotExist), and the database is neither
+// created nor migrated (see db.BackupFile).
 func Backup(ctx context.Context, cfg Config, dst string) error {
-	store, err := db.Open(ctx, filepath.Join(cfg.DataDir, "papayd.db"))
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := store.Backup(ctx, dst); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	return nil
+	return db.BackupFile(ctx, filepath.Join(cfg.DataDir, "papayd.db"), dst)
 }

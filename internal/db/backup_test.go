@@ -1,11 +1,14 @@
 package db
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,6 +163,9 @@ func TestBackupRefusesExistingFile(t *testing.T) {
 	}
 }
 
+// TestBackupFailureLeavesNoFile: a Backup that fails before it copies
+// (cancelled) and one that fails while it copies (a damaged page in the
+// source) leave no file behind, and the same dst works afterwards.
 func TestBackupFailureLeavesNoFile(t *testing.T) {
 	t.Parallel()
 	db := openTestDB(t)
@@ -173,10 +179,171 @@ func TestBackupFailureLeavesNoFile(t *testing.T) {
 	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after a failed Backup: stat = %v, want no file", err)
 	}
-	// The same dst works afterwards.
 	if err := db.Backup(t.Context(), dst); err != nil {
 		t.Errorf("Backup after a failed one: %v", err)
 	}
+
+	// A source whose schema reads but whose last pages (charges, inserted
+	// last) are damaged: VACUUM INTO fails after dst was created.
+	src := filepath.Join(t.TempDir(), "damaged.db")
+	damaged, err := Open(t.Context(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTx(t, damaged, func(tx service.Tx) error {
+		for i := range 500 {
+			if err := tx.CreateCharge(t.Context(), fullCharge(fmt.Sprintf("D%05d", i), "", chargeBase)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := damaged.Close(); err != nil { // checkpoints the WAL into the file
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(src, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := bytes.Repeat([]byte{0xa5}, int(fi.Size()/4))
+	if _, err := f.WriteAt(junk, fi.Size()-int64(len(junk))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst = filepath.Join(t.TempDir(), "copy.db")
+	err = BackupFile(t.Context(), src, dst)
+	if err == nil {
+		t.Fatal("BackupFile of a damaged database succeeded")
+	}
+	t.Logf("BackupFile of a damaged database: %v", err)
+	if fs, _ := filepath.Glob(dst + "*"); len(fs) != 0 {
+		t.Errorf("after a failed BackupFile: %v, want no file", fs)
+	}
+}
+
+// TestBackupFileMissingSource: BackupFile refuses a source that does not
+// exist, naming it, and creates nothing: no source, no directory, no copy.
+func TestBackupFileMissingSource(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "no-such-dir")
+	src := filepath.Join(dir, "papayd.db")
+	dst := filepath.Join(t.TempDir(), "backups", "copy.db")
+	err := BackupFile(t.Context(), src, dst)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), src) {
+		t.Errorf("BackupFile from a missing file: err = %v, want os.ErrNotExist naming %s", err, src)
+	}
+	for _, p := range []string{dir, filepath.Dir(dst)} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after a refused BackupFile: stat %s = %v, want nothing", p, err)
+		}
+	}
+	// A directory, an SQLite file that is not papayd's, and paths that are
+	// not files are refused too, creating nothing.
+	other := filepath.Join(t.TempDir(), "other.db")
+	c, err := sql.Open("sqlite", dsn(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(`CREATE TABLE t (x)`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for _, src := range []string{t.TempDir(), other, "", ":memory:", "file:x.db"} {
+		if err := BackupFile(t.Context(), src, dst); err == nil {
+			t.Errorf("BackupFile(%q) succeeded, want an error", src)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(dst)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after refused BackupFiles: stat = %v, want nothing", err)
+	}
+}
+
+// TestBackupFileOlderSchema: a database an older papayd left (schema
+// version 2) is copied as it is: neither it nor the copy is migrated, and
+// the source file is unchanged. Open migrates the copy like any old file.
+func TestBackupFileOlderSchema(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := filepath.Join(t.TempDir(), "v2.db")
+	oldDB(t, src, 2, func(tx *sql.Tx) error {
+		a := beforeReconcile(fullAgreement("A", "C1", chargeBase))
+		_, err := tx.ExecContext(ctx, insertV1AgreementSQL, agreementArgs(a)...)
+		return err
+	})
+	before := readFile(t, src)
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	if err := BackupFile(ctx, src, dst); err != nil {
+		t.Fatalf("BackupFile of a version 2 database: %v", err)
+	}
+	if !bytes.Equal(before, readFile(t, src)) {
+		t.Error("BackupFile changed the source file")
+	}
+	for _, p := range []string{src, dst} {
+		if v := fileVersion(t, p); v != 2 {
+			t.Errorf("%s at schema version %d after BackupFile, want 2", filepath.Base(p), v)
+		}
+	}
+	cp, err := Open(ctx, dst)
+	if err != nil {
+		t.Fatalf("Open of the copy: %v", err)
+	}
+	defer cp.Close()
+	if _, err := cp.AgreementByOutContractCode(ctx, "A"); err != nil {
+		t.Errorf("agreement in the migrated copy: %v", err)
+	}
+}
+
+// TestBackupFileNewerSchema: a database migrated by a newer papayd is
+// refused with ErrSchemaTooNew, unchanged, and no copy is left.
+func TestBackupFileNewerSchema(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	if _, err := db.write.ExecContext(t.Context(), recordMigrationSQL, len(embeddedVersions(t))+1, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, db)
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	if err := BackupFile(t.Context(), db.path, dst); !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("BackupFile of a newer database: err = %v, want ErrSchemaTooNew", err)
+	}
+	if diff := cmp.Diff(before, dump(t, db)); diff != "" {
+		t.Errorf("source after a refused BackupFile (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after a refused BackupFile: stat = %v, want no copy", err)
+	}
+}
+
+// readFile returns the contents of the file at path.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fileVersion reads the schema version of the database file at path on a
+// read-only connection.
+func fileVersion(t *testing.T, path string) int {
+	t.Helper()
+	c, err := sql.Open("sqlite", roDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var v int
+	if err := c.QueryRowContext(t.Context(), schemaVersionSQL).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // TestBackupWhileWriting: four goroutines keep committing charges while
@@ -258,7 +425,7 @@ func TestBackupWhileWriting(t *testing.T) {
 	inBackup.Store(true)
 	begin := time.Now()
 	dst := filepath.Join(t.TempDir(), "backup", "copy.db")
-	err := db.Backup(ctx, dst)
+	err := BackupFile(ctx, db.path, dst) // as papayd backup does, from another connection
 	took := time.Since(begin)
 	inBackup.Store(false)
 	close(stop)

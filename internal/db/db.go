@@ -46,6 +46,18 @@ func dsn(path string) string {
 	return "file:" + uriEscaper.Replace(path) + "?" + dsnPragmas
 }
 
+// roPragmas are those of a read-only connection to an existing file
+// (BackupFile's): mode=ro neither creates the file nor writes to it, and
+// such a connection cannot set journal_mode. synchronous(FULL) is what the
+// copy VACUUM INTO writes inherits.
+const roPragmas = "mode=ro&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"
+
+// roDSN returns the data source name of a read-only connection to the
+// existing database file at path.
+func roDSN(path string) string {
+	return "file:" + uriEscaper.Replace(path) + "?" + roPragmas
+}
+
 // Options tune a DB.
 type Options struct {
 	// CacheRecords bounds the record cache of agreements and of charges
