@@ -47,6 +47,9 @@ func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "backup" {
 		return backup(ctx, args[1:])
 	}
+	if len(args) > 0 && args[0] == "verify" {
+		return verify(ctx, args[1:])
+	}
 	cfg, err := app.ParseConfig(args, os.Getenv, os.Stderr)
 	if err != nil {
 		return err
@@ -78,4 +81,23 @@ func backup(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, "papayd: backup written to", rest[0])
 	return nil
+}
+
+// verify is "papayd verify [flags]": every record in PAPAYD_DATA_DIR's
+// database compared with WeChat Pay by query (PAPAYD_VERIFY_QPS a second),
+// read-only, safe while papayd runs. Exit status 1 when a record disagrees
+// or could not be compared.
+func verify(ctx context.Context, args []string) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return errors.New("usage: papayd verify [flags]")
+	}
+	log, err := app.NewLogger(cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	return app.Verify(ctx, cfg, cfg.VerifyQPS, os.Stdout, log)
 }

@@ -481,3 +481,36 @@ func TestBackupWhileWriting(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenReaderReadsWithoutWriting(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "papayd.db")
+	if _, err := OpenReader(ctx, path); err == nil {
+		t.Fatal("OpenReader of a missing file succeeded")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenReader created the file: %v", err)
+	}
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		return tx.CreateCharge(ctx, fullCharge("T1", "X1", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	})
+	r, err := OpenReader(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cs, _, err := r.ListCharges(ctx, service.ChargeFilter{PageSize: 10})
+	if err != nil || len(cs) != 1 || cs[0].OutTradeNo != "T1" {
+		t.Fatalf("ListCharges: %v %v", cs, err)
+	}
+	if _, err := r.conn.ExecContext(ctx, `DELETE FROM charges`); err == nil {
+		t.Fatal("a write through the reader succeeded")
+	}
+	db.Close()
+}
