@@ -1,12 +1,15 @@
 package db
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/papayd/papayd/internal/service"
 )
@@ -124,5 +127,163 @@ func TestPostedWritesRunBeforeClose(t *testing.T) {
 	}
 	if rows != n {
 		t.Errorf("%d audit rows after Close, want %d", rows, n)
+	}
+}
+
+// errDuplicate stands for the service's sentinel of a notification seen
+// before, which the service answers as a success.
+var errDuplicate = errors.New("duplicate notification")
+
+// deliver records notification id as the service does: a redelivery stops
+// at its id with errDuplicate.
+func deliver(ctx context.Context, id string) func(*tx) error {
+	return func(t *tx) error {
+		seen, err := t.NotificationRecorded(ctx, id)
+		if err != nil {
+			return err
+		}
+		if seen {
+			return errDuplicate
+		}
+		return t.InsertNotification(ctx, service.NotificationRecord{ID: id, Outcome: service.OutcomeApplied})
+	}
+}
+
+// recorded reports whether notification id is in the database.
+func recorded(t *testing.T, db *DB, id string) bool {
+	t.Helper()
+	var seen bool
+	if err := db.read.QueryRowContext(t.Context(), notificationRecordedSQL, id).Scan(&seen); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+// batchResult is what one caller of runInOneBatch got.
+type batchResult struct {
+	err      error
+	panicked bool
+}
+
+// runInOneBatch runs each fn with its ctx through the writer, all in one
+// batch, in order: a first transaction holds the writer until every one is
+// queued behind it. It fails the test unless they shared one commit.
+func runInOneBatch(t *testing.T, db *DB, ctxs []context.Context, fns []func(*tx) error) []batchResult {
+	t.Helper()
+	var mu sync.Mutex
+	var sizes []int
+	db.ObserveCommits(func(n int, _ time.Duration) {
+		mu.Lock()
+		sizes = append(sizes, n)
+		mu.Unlock()
+	})
+	held, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := db.writer.do(t.Context(), func(*tx) error { close(held); <-release; return nil }); err != nil {
+			t.Error(err)
+		}
+	})
+	<-held
+	results := make([]batchResult, len(fns))
+	for i, fn := range fns {
+		wg.Go(func() {
+			defer func() { results[i].panicked = recover() != nil }()
+			results[i].err = db.writer.do(ctxs[i], fn)
+		})
+		for len(db.writer.queue) < i+1 { // queued in order
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	wg.Wait()
+	db.ObserveCommits(func(int, time.Duration) {})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sizes, []int{1, len(fns)}) {
+		t.Fatalf("batch sizes %v, want [1 %d]", sizes, len(fns))
+	}
+	return results
+}
+
+// TestBatchThatDidNotCommitFailsEveryCaller: two deliveries of notification
+// N1 share a batch; the first records it, the second sees it and returns
+// the duplicate sentinel. When the batch then does not commit, neither may
+// be told anything but the batch's failure: the second one's "duplicate"
+// would be acknowledged while N1 is not recorded. A panicking caller still
+// panics. Statements after SQLite rolled the transaction back do not run
+// outside it.
+func TestBatchThatDidNotCommitFailsEveryCaller(t *testing.T) {
+	t.Parallel()
+	// rollback makes SQLite roll back the whole transaction: a duplicate
+	// key with the ROLLBACK conflict resolution.
+	rollback := func(t *tx) error {
+		_, err := t.q.ExecContext(context.Background(), `INSERT OR ROLLBACK INTO notifications
+			(id, event_type, summary, outcome, out_contract_code, contract_id) VALUES ('N0', '', '', '', '', '')`)
+		return err
+	}
+	tests := []struct {
+		name string
+		fail func(*tx) error // run last in the batch
+	}{
+		{name: "rolled back, its function failed", fail: rollback},
+		{name: "rolled back, its function returned nil", fail: func(t *tx) error {
+			_ = rollback(t)
+			// Outside any transaction this would commit on its own.
+			_ = t.InsertNotification(context.Background(), service.NotificationRecord{ID: "LEAK", Outcome: service.OutcomeApplied})
+			return nil
+		}},
+		{name: "commit failed", fail: func(t *tx) error {
+			// A deferred foreign key is checked by COMMIT only.
+			for _, s := range []string{
+				`CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)`,
+				`CREATE TEMP TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`,
+				`INSERT INTO child VALUES (1)`,
+			} {
+				if _, err := t.q.ExecContext(context.Background(), s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := openTestDB(t)
+			inTx(t, db, func(tx service.Tx) error {
+				return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N0", Outcome: service.OutcomeApplied})
+			})
+			got := runInOneBatch(t, db, []context.Context{ctx, ctx, ctx, ctx}, []func(*tx) error{
+				deliver(ctx, "N1"),
+				deliver(ctx, "N1"),
+				func(*tx) error { panic("boom") },
+				tt.fail,
+			})
+			for i, r := range got {
+				if i == 2 {
+					if !r.panicked {
+						t.Errorf("caller %d did not panic", i)
+					}
+					continue
+				}
+				if r.err == nil || errors.Is(r.err, errDuplicate) || r.panicked {
+					t.Errorf("caller %d: %v (panicked %v), want the batch's error", i, r.err, r.panicked)
+				}
+			}
+			for _, id := range []string{"N1", "LEAK"} {
+				if recorded(t, db, id) {
+					t.Errorf("%s recorded by a batch that did not commit", id)
+				}
+			}
+			// The writer goes on: a redelivery records N1.
+			if err := db.writer.do(ctx, deliver(ctx, "N1")); err != nil {
+				t.Fatalf("redelivery: %v", err)
+			}
+			if !recorded(t, db, "N1") {
+				t.Error("N1 not recorded by its redelivery")
+			}
+		})
 	}
 }
