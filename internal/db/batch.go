@@ -209,6 +209,9 @@ var errRolledBack = errors.New("transaction rolled back by SQLite")
 // savepoint, storing each one's result in results, and commits. It returns
 // nil if the transaction committed (or no function ran), else why not.
 func (w *writer) runTx(batch []*txRequest, results []txResult) error {
+	// The writer's own context, never a caller's: SQLite answers an
+	// interrupted write by rolling back the whole transaction, so one
+	// caller giving up must not interrupt a statement (see txQuerier).
 	ctx := context.Background()
 	conn, err := w.conn.Conn(ctx)
 	if err != nil {
@@ -273,6 +276,13 @@ func (w *writer) preparePending() {
 // txQuerier runs a batch's statements through the writer's prepared
 // statements (bound to the transaction), or unprepared the first time.
 //
+// A statement runs on the writer's context, not on the one its caller
+// passes: the driver interrupts a statement whose context ends, and SQLite
+// rolls back the whole transaction, every caller's writes, for an
+// interrupted write. A statement that starts after its caller's context
+// ended fails with the context's error instead of running, so that
+// function fails and rolls back alone; one that is running completes.
+//
 // Once SQLite has rolled the transaction back, statements fail with
 // errRolledBack: they would run outside any transaction, each committing
 // at once. (QueryRowContext, which cannot fail before Scan, still runs: a
@@ -331,12 +341,12 @@ func (q *txQuerier) endSavepoint(res txResult) error {
 	return nil
 }
 
-// start reports why a statement must not run.
-func (q *txQuerier) start() error {
+// start reports why a statement of a caller with ctx must not run.
+func (q *txQuerier) start(ctx context.Context) error {
 	if q.rolledBack.Load() {
 		return errRolledBack
 	}
-	return nil
+	return ctx.Err()
 }
 
 // ran notes err, a statement's failure, as the cause of a rollback it made.
@@ -355,10 +365,11 @@ func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
-	if err := q.start(); err != nil {
+	if err := q.start(ctx); err != nil {
 		return nil, err
 	}
 	defer func() { q.ran(err) }()
+	ctx = context.Background()
 	if s := q.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
@@ -366,10 +377,11 @@ func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) 
 }
 
 func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
-	if err := q.start(); err != nil {
+	if err := q.start(ctx); err != nil {
 		return nil, err
 	}
 	defer func() { q.ran(err) }()
+	ctx = context.Background()
 	if s := q.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -377,6 +389,9 @@ func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if ctx.Err() == nil {
+		ctx = context.Background()
+	} // else database/sql answers the ended context's error without running the query
 	if s := q.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/papayd/papayd/internal/service"
+	"modernc.org/sqlite"
 )
 
 // TestGroupCommitIsolatesEachTransaction: many concurrent transactions
@@ -285,5 +287,65 @@ func TestBatchThatDidNotCommitFailsEveryCaller(t *testing.T) {
 				t.Error("N1 not recorded by its redelivery")
 			}
 		})
+	}
+}
+
+// testCalls are the Go functions SQL can call in tests, by name, through
+// the SQL function test_call(name): it runs the function and returns NULL.
+var testCalls sync.Map // string -> func()
+
+func init() {
+	sqlite.MustRegisterScalarFunction("test_call", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		name, _ := args[0].(string)
+		if fn, ok := testCalls.Load(name); ok {
+			fn.(func())()
+		}
+		return nil, nil
+	})
+}
+
+// TestCancelledCallerDoesNotInterruptTheBatch: a caller's context ends
+// while its statement runs (a write, which SQLite would answer with a
+// rollback of the whole transaction if interrupted). The statement
+// completes; the caller's next statement fails on its context, so its
+// function fails and rolls back alone; the callers before and after it in
+// the batch commit.
+func TestCancelledCallerDoesNotInterruptTheBatch(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	cancelled, cancel := context.WithCancel(ctx)
+	defer cancel()
+	name := t.Name()
+	testCalls.Store(name, sync.OnceFunc(func() {
+		cancel()
+		time.Sleep(20 * time.Millisecond) // for the driver to see it, were it watching
+	}))
+	defer testCalls.Delete(name)
+	// test_call runs on the first of many rows: the statement goes on after
+	// the context ended.
+	const slowWrite = `DELETE FROM notifications WHERE id IN (
+		WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5000)
+		SELECT 'none' FROM n WHERE x > 1 OR test_call(?) IS NOT NULL)`
+	got := runInOneBatch(t, db, []context.Context{ctx, cancelled, ctx}, []func(*tx) error{
+		deliver(ctx, "N1"),
+		func(t *tx) error {
+			if _, err := t.q.ExecContext(cancelled, slowWrite, name); err != nil {
+				return fmt.Errorf("slow write: %w", err)
+			}
+			return deliver(cancelled, "N2")(t)
+		},
+		deliver(ctx, "N3"),
+	})
+	if got[0].err != nil || got[2].err != nil {
+		t.Errorf("the other callers: %v, %v; want nil", got[0].err, got[2].err)
+	}
+	if !errors.Is(got[1].err, context.Canceled) {
+		t.Errorf("the cancelled caller: %v, want context.Canceled", got[1].err)
+	}
+	for id, want := range map[string]bool{"N1": true, "N2": false, "N3": true} {
+		if recorded(t, db, id) != want {
+			t.Errorf("%s recorded: %v, want %v", id, !want, want)
+		}
 	}
 }

@@ -42,7 +42,9 @@ type tx struct {
 // commit. If that shared transaction does not commit, InTx returns its
 // failure instead of fn's result, even when fn returned an error of its own
 // (a sentinel such as "already recorded" may rest on another caller's
-// write that was rolled back); a panic is still re-raised.
+// write that was rolled back); a panic is still re-raised. fn's statements
+// are not interrupted when ctx ends (that would roll back every caller's
+// transaction): one that starts after ctx ended fails with ctx's error.
 // fn must not call InTx or RecordWeChatCall (it would wait for itself),
 // must not keep the service.Tx after it returns, and must not block on
 // anything but the database.
