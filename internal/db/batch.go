@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"modernc.org/sqlite"
 )
 
 // Group commit. Every write transaction is run by one writer goroutine,
@@ -16,7 +18,10 @@ import (
 // SAVEPOINT (so an error or panic rolls back that function alone), one
 // COMMIT, one fsync. Each caller is answered only after that commit, with
 // its own function's result: the semantics of one transaction per call,
-// at the cost of one fsync per batch instead of per call.
+// at the cost of one fsync per batch instead of per call. When the batch
+// does not commit (BEGIN or COMMIT fails, SQLite rolls the transaction
+// back), every caller is answered with that failure, whatever its function
+// returned, since nothing it wrote or read of the others' writes counts.
 
 // maxBatch bounds how many transactions share one commit.
 const maxBatch = 128
@@ -157,84 +162,94 @@ func (w *writer) run() {
 // runBatch runs the batch in one transaction and answers every request.
 func (w *writer) runBatch(batch []*txRequest) {
 	defer w.preparePending()
-	if obs := w.observe.Load(); obs != nil {
-		start := time.Now()
-		defer func() { (*obs)(len(batch), time.Since(start)) }()
+	obs := w.observe.Load()
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
 	}
 	results := make([]txResult, len(batch))
-	answer := func() {
-		w.caches.forgetTouched(&w.touched)
-		for i, r := range batch {
-			if r.then == nil {
-				r.done <- results[i]
-				continue
-			}
-			err := results[i].err
-			if results[i].panicked {
-				err = fmt.Errorf("panic: %v", results[i].panicVal)
-			}
-			r.then(err)
-		}
+	err := w.runTx(batch, results)
+	if obs != nil {
+		(*obs)(len(batch), time.Since(start))
 	}
-	rawTx, err := w.conn.BeginTx(context.Background(), nil)
 	if err != nil {
+		// Nothing of the batch committed, so whatever a function returned
+		// was decided on writes that are gone: an ErrConflict, or a
+		// sentinel meaning "already recorded", may be about a row an
+		// earlier function wrote in this very transaction. Every caller
+		// gets the batch's failure instead. A panic is still re-raised in
+		// its caller: its function's writes never commit either way, and
+		// the panic is the clearer report of the bug.
 		for i := range results {
-			results[i].err = fmt.Errorf("begin transaction: %w", err)
-		}
-		answer()
-		return
-	}
-	sqlTx := &txQuerier{tx: rawTx, w: w}
-	broken := error(nil) // the transaction itself is unusable
-	ran := false
-	for i, r := range batch {
-		if broken != nil {
-			results[i].err = broken
-			continue
-		}
-		if err := r.ctx.Err(); err != nil {
-			results[i].err = err // gave up before it ran: nothing happens
-			continue
-		}
-		if _, err := sqlTx.ExecContext(context.Background(), "SAVEPOINT fn"); err != nil {
-			broken = fmt.Errorf("savepoint: %w", err)
-			results[i].err = broken
-			continue
-		}
-		results[i] = runOne(r, &tx{reader: reader{q: sqlTx}, caches: w.caches, touched: &w.touched})
-		if results[i].err != nil || results[i].panicked {
-			if _, err := sqlTx.ExecContext(context.Background(), "ROLLBACK TO fn"); err != nil {
-				broken = fmt.Errorf("rollback to savepoint: %w", err)
-			}
-		}
-		if broken == nil {
-			if _, err := sqlTx.ExecContext(context.Background(), "RELEASE fn"); err != nil {
-				broken = fmt.Errorf("release savepoint: %w", err)
-			}
-		}
-		ran = true
-	}
-	if broken != nil || !ran {
-		_ = rawTx.Rollback()
-		if broken != nil {
-			for i := range results {
-				if results[i].err == nil && !results[i].panicked {
-					results[i].err = broken
-				}
-			}
-		}
-		answer()
-		return
-	}
-	if err := rawTx.Commit(); err != nil {
-		err = fmt.Errorf("commit transaction: %w", err)
-		for i := range results {
-			if results[i].err == nil && !results[i].panicked {
+			if !results[i].panicked {
 				results[i].err = err
 			}
 		}
 	}
-	answer()
+	w.caches.forgetTouched(&w.touched)
+	for i, r := range batch {
+		if r.then == nil {
+			r.done <- results[i]
+			continue
+		}
+		err := results[i].err
+		if results[i].panicked {
+			err = fmt.Errorf("panic: %v", results[i].panicVal)
+		}
+		r.then(err)
+	}
+}
+
+// errRolledBack: SQLite rolled the batch's transaction back on its own (an
+// interrupted write, ON CONFLICT ROLLBACK, RAISE(ROLLBACK), a full disk, an
+// I/O error), taking every function's writes before it with it.
+var errRolledBack = errors.New("transaction rolled back by SQLite")
+
+// runTx runs the batch's functions in one transaction, each inside its own
+// savepoint, storing each one's result in results, and commits. It returns
+// nil if the transaction committed (or no function ran), else why not.
+func (w *writer) runTx(batch []*txRequest, results []txResult) error {
+	// The writer's own context, never a caller's: SQLite answers an
+	// interrupted write by rolling back the whole transaction, so one
+	// caller giving up must not interrupt a statement (see txQuerier).
+	ctx := context.Background()
+	conn, err := w.conn.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer conn.Close()
+	q := &txQuerier{w: w}
+	if err := conn.Raw(q.watchRollback); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if q.tx, err = conn.BeginTx(ctx, nil); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	ran := false
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i].err = err // gave up before it ran: nothing happens
+			continue
+		}
+		if _, err := q.ExecContext(ctx, "SAVEPOINT fn"); err != nil {
+			_ = q.tx.Rollback()
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		results[i] = runOne(r, &tx{reader: reader{q: q}, caches: w.caches, touched: &w.touched})
+		ran = true
+		if err := q.endSavepoint(results[i]); err != nil {
+			_ = q.tx.Rollback()
+			return err
+		}
+	}
+	if !ran {
+		_ = q.tx.Rollback()
+		return nil
+	}
+	if err := q.tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
 }
 
 // runOne runs one request's function on t, catching a panic.
@@ -260,12 +275,86 @@ func (w *writer) preparePending() {
 
 // txQuerier runs a batch's statements through the writer's prepared
 // statements (bound to the transaction), or unprepared the first time.
+//
+// A statement runs on the writer's context, not on the one its caller
+// passes: the driver interrupts a statement whose context ends, and SQLite
+// rolls back the whole transaction, every caller's writes, for an
+// interrupted write. A statement that starts after its caller's context
+// ended fails with the context's error instead of running, so that
+// function fails and rolls back alone; one that is running completes.
+//
+// Once SQLite has rolled the transaction back, statements fail with
+// errRolledBack: they would run outside any transaction, each committing
+// at once. (QueryRowContext, which cannot fail before Scan, still runs: a
+// read writes nothing, and the batch's error replaces its function's
+// result.)
 type txQuerier struct {
 	tx *sql.Tx
 	w  *writer
+
+	rolledBack atomic.Bool // set by SQLite's rollback hook
+	cause      error       // the failure of the statement that rolled back, if seen
 }
 
 var _ querier = (*txQuerier)(nil)
+
+// watchRollback registers a rollback hook on dc, the driver connection of
+// the transaction. SQLite calls it when the transaction ends in a rollback,
+// never for a ROLLBACK TO a savepoint.
+func (q *txQuerier) watchRollback(dc any) error {
+	c, ok := dc.(interface{ RegisterRollbackHook(sqlite.RollbackHookFn) })
+	if !ok {
+		return fmt.Errorf("driver connection %T has no rollback hook", dc)
+	}
+	c.RegisterRollbackHook(func() { q.rolledBack.Store(true) })
+	return nil
+}
+
+// broken returns why the transaction can no longer commit, if SQLite
+// rolled it back.
+func (q *txQuerier) broken() error {
+	switch {
+	case !q.rolledBack.Load():
+		return nil
+	case q.cause != nil:
+		return fmt.Errorf("%w: %w", errRolledBack, q.cause)
+	}
+	return errRolledBack
+}
+
+// endSavepoint ends the savepoint of a function that returned res: rolled
+// back to when it failed or panicked, then released. It fails when the
+// transaction can no longer commit.
+func (q *txQuerier) endSavepoint(res txResult) error {
+	if err := q.broken(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if res.err != nil || res.panicked {
+		if _, err := q.ExecContext(ctx, "ROLLBACK TO fn"); err != nil {
+			return fmt.Errorf("rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := q.ExecContext(ctx, "RELEASE fn"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
+
+// start reports why a statement of a caller with ctx must not run.
+func (q *txQuerier) start(ctx context.Context) error {
+	if q.rolledBack.Load() {
+		return errRolledBack
+	}
+	return ctx.Err()
+}
+
+// ran notes err, a statement's failure, as the cause of a rollback it made.
+func (q *txQuerier) ran(err error) {
+	if err != nil && q.cause == nil && q.rolledBack.Load() {
+		q.cause = err
+	}
+}
 
 func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 	if s := q.w.stmts[query]; s != nil {
@@ -275,14 +364,24 @@ func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 	return nil
 }
 
-func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if err := q.start(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { q.ran(err) }()
+	ctx = context.Background()
 	if s := q.stmt(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
 	return q.tx.ExecContext(ctx, query, args...)
 }
 
-func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
+	if err := q.start(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { q.ran(err) }()
+	ctx = context.Background()
 	if s := q.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -290,6 +389,9 @@ func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if ctx.Err() == nil {
+		ctx = context.Background()
+	} // else database/sql answers the ended context's error without running the query
 	if s := q.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}

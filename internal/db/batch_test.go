@@ -1,14 +1,19 @@
 package db
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/papayd/papayd/internal/service"
+	"modernc.org/sqlite"
 )
 
 // TestGroupCommitIsolatesEachTransaction: many concurrent transactions
@@ -124,5 +129,223 @@ func TestPostedWritesRunBeforeClose(t *testing.T) {
 	}
 	if rows != n {
 		t.Errorf("%d audit rows after Close, want %d", rows, n)
+	}
+}
+
+// errDuplicate stands for the service's sentinel of a notification seen
+// before, which the service answers as a success.
+var errDuplicate = errors.New("duplicate notification")
+
+// deliver records notification id as the service does: a redelivery stops
+// at its id with errDuplicate.
+func deliver(ctx context.Context, id string) func(*tx) error {
+	return func(t *tx) error {
+		seen, err := t.NotificationRecorded(ctx, id)
+		if err != nil {
+			return err
+		}
+		if seen {
+			return errDuplicate
+		}
+		return t.InsertNotification(ctx, service.NotificationRecord{ID: id, Outcome: service.OutcomeApplied})
+	}
+}
+
+// recorded reports whether notification id is in the database.
+func recorded(t *testing.T, db *DB, id string) bool {
+	t.Helper()
+	var seen bool
+	if err := db.read.QueryRowContext(t.Context(), notificationRecordedSQL, id).Scan(&seen); err != nil {
+		t.Fatal(err)
+	}
+	return seen
+}
+
+// batchResult is what one caller of runInOneBatch got.
+type batchResult struct {
+	err      error
+	panicked bool
+}
+
+// runInOneBatch runs each fn with its ctx through the writer, all in one
+// batch, in order: a first transaction holds the writer until every one is
+// queued behind it. It fails the test unless they shared one commit.
+func runInOneBatch(t *testing.T, db *DB, ctxs []context.Context, fns []func(*tx) error) []batchResult {
+	t.Helper()
+	var mu sync.Mutex
+	var sizes []int
+	db.ObserveCommits(func(n int, _ time.Duration) {
+		mu.Lock()
+		sizes = append(sizes, n)
+		mu.Unlock()
+	})
+	held, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := db.writer.do(t.Context(), func(*tx) error { close(held); <-release; return nil }); err != nil {
+			t.Error(err)
+		}
+	})
+	<-held
+	results := make([]batchResult, len(fns))
+	for i, fn := range fns {
+		wg.Go(func() {
+			defer func() { results[i].panicked = recover() != nil }()
+			results[i].err = db.writer.do(ctxs[i], fn)
+		})
+		for len(db.writer.queue) < i+1 { // queued in order
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	wg.Wait()
+	db.ObserveCommits(func(int, time.Duration) {})
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sizes, []int{1, len(fns)}) {
+		t.Fatalf("batch sizes %v, want [1 %d]", sizes, len(fns))
+	}
+	return results
+}
+
+// TestBatchThatDidNotCommitFailsEveryCaller: two deliveries of notification
+// N1 share a batch; the first records it, the second sees it and returns
+// the duplicate sentinel. When the batch then does not commit, neither may
+// be told anything but the batch's failure: the second one's "duplicate"
+// would be acknowledged while N1 is not recorded. A panicking caller still
+// panics. Statements after SQLite rolled the transaction back do not run
+// outside it.
+func TestBatchThatDidNotCommitFailsEveryCaller(t *testing.T) {
+	t.Parallel()
+	// rollback makes SQLite roll back the whole transaction: a duplicate
+	// key with the ROLLBACK conflict resolution.
+	rollback := func(t *tx) error {
+		_, err := t.q.ExecContext(context.Background(), `INSERT OR ROLLBACK INTO notifications
+			(id, event_type, summary, outcome, out_contract_code, contract_id) VALUES ('N0', '', '', '', '', '')`)
+		return err
+	}
+	tests := []struct {
+		name string
+		fail func(*tx) error // run last in the batch
+	}{
+		{name: "rolled back, its function failed", fail: rollback},
+		{name: "rolled back, its function returned nil", fail: func(t *tx) error {
+			_ = rollback(t)
+			// Outside any transaction this would commit on its own.
+			_ = t.InsertNotification(context.Background(), service.NotificationRecord{ID: "LEAK", Outcome: service.OutcomeApplied})
+			return nil
+		}},
+		{name: "commit failed", fail: func(t *tx) error {
+			// A deferred foreign key is checked by COMMIT only.
+			for _, s := range []string{
+				`CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)`,
+				`CREATE TEMP TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`,
+				`INSERT INTO child VALUES (1)`,
+			} {
+				if _, err := t.q.ExecContext(context.Background(), s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := openTestDB(t)
+			inTx(t, db, func(tx service.Tx) error {
+				return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N0", Outcome: service.OutcomeApplied})
+			})
+			got := runInOneBatch(t, db, []context.Context{ctx, ctx, ctx, ctx}, []func(*tx) error{
+				deliver(ctx, "N1"),
+				deliver(ctx, "N1"),
+				func(*tx) error { panic("boom") },
+				tt.fail,
+			})
+			for i, r := range got {
+				if i == 2 {
+					if !r.panicked {
+						t.Errorf("caller %d did not panic", i)
+					}
+					continue
+				}
+				if r.err == nil || errors.Is(r.err, errDuplicate) || r.panicked {
+					t.Errorf("caller %d: %v (panicked %v), want the batch's error", i, r.err, r.panicked)
+				}
+			}
+			for _, id := range []string{"N1", "LEAK"} {
+				if recorded(t, db, id) {
+					t.Errorf("%s recorded by a batch that did not commit", id)
+				}
+			}
+			// The writer goes on: a redelivery records N1.
+			if err := db.writer.do(ctx, deliver(ctx, "N1")); err != nil {
+				t.Fatalf("redelivery: %v", err)
+			}
+			if !recorded(t, db, "N1") {
+				t.Error("N1 not recorded by its redelivery")
+			}
+		})
+	}
+}
+
+// testCalls are the Go functions SQL can call in tests, by name, through
+// the SQL function test_call(name): it runs the function and returns NULL.
+var testCalls sync.Map // string -> func()
+
+func init() {
+	sqlite.MustRegisterScalarFunction("test_call", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		name, _ := args[0].(string)
+		if fn, ok := testCalls.Load(name); ok {
+			fn.(func())()
+		}
+		return nil, nil
+	})
+}
+
+// TestCancelledCallerDoesNotInterruptTheBatch: a caller's context ends
+// while its statement runs (a write, which SQLite would answer with a
+// rollback of the whole transaction if interrupted). The statement
+// completes; the caller's next statement fails on its context, so its
+// function fails and rolls back alone; the callers before and after it in
+// the batch commit.
+func TestCancelledCallerDoesNotInterruptTheBatch(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	cancelled, cancel := context.WithCancel(ctx)
+	defer cancel()
+	name := t.Name()
+	testCalls.Store(name, sync.OnceFunc(func() {
+		cancel()
+		time.Sleep(20 * time.Millisecond) // for the driver to see it, were it watching
+	}))
+	defer testCalls.Delete(name)
+	// test_call runs on the first of many rows: the statement goes on after
+	// the context ended.
+	const slowWrite = `DELETE FROM notifications WHERE id IN (
+		WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5000)
+		SELECT 'none' FROM n WHERE x > 1 OR test_call(?) IS NOT NULL)`
+	got := runInOneBatch(t, db, []context.Context{ctx, cancelled, ctx}, []func(*tx) error{
+		deliver(ctx, "N1"),
+		func(t *tx) error {
+			if _, err := t.q.ExecContext(cancelled, slowWrite, name); err != nil {
+				return fmt.Errorf("slow write: %w", err)
+			}
+			return deliver(cancelled, "N2")(t)
+		},
+		deliver(ctx, "N3"),
+	})
+	if got[0].err != nil || got[2].err != nil {
+		t.Errorf("the other callers: %v, %v; want nil", got[0].err, got[2].err)
+	}
+	if !errors.Is(got[1].err, context.Canceled) {
+		t.Errorf("the cancelled caller: %v, want context.Canceled", got[1].err)
+	}
+	for id, want := range map[string]bool{"N1": true, "N2": false, "N3": true} {
+		if recorded(t, db, id) != want {
+			t.Errorf("%s recorded: %v, want %v", id, !want, want)
+		}
 	}
 }

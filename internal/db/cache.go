@@ -16,15 +16,21 @@ import (
 // process is the database's only writer (see doc.go) and every write goes
 // through a tx:
 //
-//   - a tx write forgets the record at once and again after its batch
-//     commits or rolls back, before InTx returns to its caller;
+//   - a tx write forgets the record at once and marks it written; after
+//     its batch commits or rolls back, before InTx returns to its caller,
+//     the record is forgotten again and the mark removed;
 //   - a read fills the cache only if nothing was forgotten since the read
-//     began, so a fill racing a write is dropped instead of kept stale.
+//     began and the record is not marked, so a fill racing a write is
+//     dropped instead of kept stale. The mark matters between the COMMIT
+//     and the forget after it: a read whose snapshot predates the commit
+//     may end there, and its fill would bring back the state before the
+//     write after other reads already answered the write.
 //
 // A reader therefore sees a committed write once the InTx that made it has
 // returned, as it would reading the database; between the commit and that
-// return it may still see the record before the write, as it could anyway.
-// Reads inside a transaction never use the cache.
+// return it may still see the record before the write, as it could anyway,
+// but never after a read that saw the write ended. Reads inside a
+// transaction never use the cache.
 
 // DefaultCacheRecords bounds each of the two caches (agreements, charges).
 // A record read from the database costs about 1.4 KiB of heap, so both
@@ -44,13 +50,14 @@ type recordCache[T any] struct {
 	gen     uint64 // counts forgets: a fill that began before one is dropped
 	records map[string]T
 	seconds map[string]string // second key -> primary key
+	writing map[string]bool   // primary keys the batch in flight wrote: never filled
 
 	hits, misses atomic.Uint64
 }
 
 func newRecordCache[T any](limit int, primary, second func(T) string, clone func(T) T) *recordCache[T] {
 	return &recordCache[T]{primary: primary, second: second, clone: clone, limit: limit,
-		records: map[string]T{}, seconds: map[string]string{}}
+		records: map[string]T{}, seconds: map[string]string{}, writing: map[string]bool{}}
 }
 
 // get returns the record with primary key k.
@@ -88,7 +95,7 @@ func (c *recordCache[T]) begin() uint64 {
 }
 
 // fill keeps v, read from the database after begin returned since, unless
-// a record was forgotten in the meantime.
+// a record was forgotten in the meantime or v's is being written.
 func (c *recordCache[T]) fill(v T, since uint64) {
 	if c.limit <= 0 {
 		return
@@ -96,7 +103,7 @@ func (c *recordCache[T]) fill(v T, since uint64) {
 	k := c.primary(v)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != since {
+	if c.gen != since || c.writing[k] {
 		return
 	}
 	if _, ok := c.records[k]; !ok && len(c.records) >= c.limit {
@@ -111,12 +118,24 @@ func (c *recordCache[T]) fill(v T, since uint64) {
 	}
 }
 
-// forget drops the record with primary key k.
+// write forgets the record with primary key k, which the batch in flight
+// writes, and keeps it from being filled until forget(k).
+func (c *recordCache[T]) write(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.drop(k)
+	c.writing[k] = true
+}
+
+// forget drops the record with primary key k, which the last batch may
+// have written, and lets it be filled again.
 func (c *recordCache[T]) forget(k string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	c.drop(k)
+	delete(c.writing, k)
 }
 
 func (c *recordCache[T]) drop(k string) {
@@ -168,12 +187,12 @@ type touched struct {
 }
 
 func (t *tx) touchAgreement(outContractCode string) {
-	t.caches.agreements.forget(outContractCode)
+	t.caches.agreements.write(outContractCode)
 	t.touched.agreements = append(t.touched.agreements, outContractCode)
 }
 
 func (t *tx) touchCharge(outTradeNo string) {
-	t.caches.charges.forget(outTradeNo)
+	t.caches.charges.write(outTradeNo)
 	t.touched.charges = append(t.touched.charges, outTradeNo)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,11 +88,20 @@ func TestCacheServesReadsAndForgetsWrites(t *testing.T) {
 }
 
 // TestCacheNeverServesAnOverwrittenState: readers race writers; once a
-// writer's InTx has returned, no read may answer an older value.
+// writer's InTx has returned, no read may answer an older value, and no
+// read may answer an older value than a read that ended before it began
+// (a reader that saw SUCCEEDED must not see PENDING next).
+//
+// To make the orderings that matter likely, the writer pauses after each
+// COMMIT, before it forgets what the batch wrote and answers its callers,
+// and some readers pause between their read of the database and their fill
+// of the cache, as a descheduled goroutine would: a read whose snapshot
+// predates a commit then fills the cache after it.
 func TestCacheNeverServesAnOverwrittenState(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := openTestDB(t)
+	db.ObserveCommits(func(int, time.Duration) { time.Sleep(time.Millisecond) })
 	const keys, writes = 4, 60
 	for k := range keys {
 		a := fullAgreement(fmt.Sprintf("OCC%d", k), fmt.Sprintf("C%d", k), cacheEpoch)
@@ -102,6 +112,7 @@ func TestCacheNeverServesAnOverwrittenState(t *testing.T) {
 		sync.Mutex
 		n int // the highest CheckAttempts whose InTx returned
 	}
+	var seen [keys]atomic.Int64 // the highest CheckAttempts a read answered
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for k := range keys {
@@ -125,8 +136,18 @@ func TestCacheNeverServesAnOverwrittenState(t *testing.T) {
 			}
 		})
 	}
+	// slowFill reads OCC<k> through the cache, pausing between its read of
+	// the database and its fill.
+	slowFill := func(k int) (service.Agreement, error) {
+		code := fmt.Sprintf("OCC%d", k)
+		return db.caches.agreements.through(code, false, func() (service.Agreement, error) {
+			a, err := db.reader.AgreementByOutContractCode(ctx, code)
+			time.Sleep(500 * time.Microsecond)
+			return a, err
+		})
+	}
 	var readers sync.WaitGroup
-	for r := range 4 {
+	for r := range 6 {
 		readers.Go(func() {
 			for i := 0; ; i++ {
 				select {
@@ -138,20 +159,31 @@ func TestCacheNeverServesAnOverwrittenState(t *testing.T) {
 				committed[k].Lock()
 				floor := committed[k].n
 				committed[k].Unlock()
+				before := seen[k].Load()
 				var a service.Agreement
 				var err error
-				if i%2 == 0 {
+				switch {
+				case r >= 4:
+					a, err = slowFill(k)
+				case i%2 == 0:
 					a, err = db.AgreementByOutContractCode(ctx, fmt.Sprintf("OCC%d", k))
-				} else {
+				default:
 					a, err = db.AgreementByContractID(ctx, fmt.Sprintf("C%d", k))
 				}
 				if err != nil {
 					t.Error(err)
 					return
 				}
+				if got := int64(a.CheckAttempts); got < before {
+					t.Errorf("read %d of OCC%d after a read of %d", got, k, before)
+					return
+				}
 				if a.CheckAttempts < floor {
 					t.Errorf("read %d of OCC%d after %d was committed", a.CheckAttempts, k, floor)
 					return
+				}
+				for cur := seen[k].Load(); int64(a.CheckAttempts) > cur && !seen[k].CompareAndSwap(cur, int64(a.CheckAttempts)); {
+					cur = seen[k].Load()
 				}
 			}
 		})
@@ -164,8 +196,9 @@ func TestCacheNeverServesAnOverwrittenState(t *testing.T) {
 	}
 }
 
-// TestRecordCache: a fill that began before a forget is dropped; the cache
-// keeps at most its limit; callers get copies.
+// TestRecordCache: a fill that began before a forget is dropped, and so is
+// one of a record a batch in flight wrote; the cache keeps at most its
+// limit; callers get copies.
 func TestRecordCache(t *testing.T) {
 	t.Parallel()
 	c := newCaches(3).charges
@@ -177,6 +210,17 @@ func TestRecordCache(t *testing.T) {
 	if _, ok := c.get("T1"); ok {
 		t.Fatal("a fill that raced a write was kept")
 	}
+
+	// Between a batch's COMMIT and its forget, a read whose snapshot predates
+	// the commit may fill; other reads may have answered the write already.
+	c.write("T1")
+	since = c.begin()
+	c.fill(ch, since)
+	if _, ok := c.get("T1"); ok {
+		t.Fatal("a fill of a record being written was kept")
+	}
+	c.forget("T1")
+
 	c.fill(ch, c.begin())
 	got, ok := c.getBySecond("X1")
 	if !ok {

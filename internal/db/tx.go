@@ -39,9 +39,15 @@ type tx struct {
 // InTx returns unchanged, or panics (the panic is re-raised in the caller).
 // Transactions of concurrent callers may share one commit (group commit,
 // see batch.go), each inside its own savepoint; InTx returns only after the
-// commit. fn must not call InTx or RecordWeChatCall (it would wait for
-// itself), must not keep the service.Tx after it returns, and must not
-// block on anything but the database.
+// commit. If that shared transaction does not commit, InTx returns its
+// failure instead of fn's result, even when fn returned an error of its own
+// (a sentinel such as "already recorded" may rest on another caller's
+// write that was rolled back); a panic is still re-raised. fn's statements
+// are not interrupted when ctx ends (that would roll back every caller's
+// transaction): one that starts after ctx ended fails with ctx's error.
+// fn must not call InTx or RecordWeChatCall (it would wait for itself),
+// must not keep the service.Tx after it returns, and must not block on
+// anything but the database.
 func (db *DB) InTx(ctx context.Context, fn func(service.Tx) error) error {
 	return db.writer.do(ctx, func(t *tx) error { return fn(t) })
 }
