@@ -140,7 +140,7 @@ var errDuplicate = errors.New("duplicate notification")
 // at its id with errDuplicate.
 func deliver(ctx context.Context, id string) func(*tx) error {
 	return func(t *tx) error {
-		seen, err := t.NotificationRecorded(ctx, id)
+		seen, err := t.NotificationRecorded(ctx, service.NotificationKey{ID: id})
 		if err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func deliver(ctx context.Context, id string) func(*tx) error {
 func recorded(t *testing.T, db *DB, id string) bool {
 	t.Helper()
 	var seen bool
-	if err := db.read.QueryRowContext(t.Context(), notificationRecordedSQL, id).Scan(&seen); err != nil {
+	if err := db.read.QueryRowContext(t.Context(), notificationRecordedSQL, "", "", id).Scan(&seen); err != nil {
 		t.Fatal(err)
 	}
 	return seen
@@ -221,7 +221,7 @@ func TestBatchThatDidNotCommitFailsEveryCaller(t *testing.T) {
 	// key with the ROLLBACK conflict resolution.
 	rollback := func(t *tx) error {
 		_, err := t.q.ExecContext(context.Background(), `INSERT OR ROLLBACK INTO notifications
-			(id, event_type, summary, outcome, out_contract_code, contract_id) VALUES ('N0', '', '', '', '', '')`)
+			(id, sp_mchid, sub_mchid, event_type, summary, outcome, out_contract_code, contract_id) VALUES ('N0', '', '', '', '', '', '', '')`)
 		return err
 	}
 	tests := []struct {
