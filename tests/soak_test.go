@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,15 +57,20 @@ type soakProcess struct {
 	bin  string
 	env  []string
 	http string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	log  *os.File
+	// notifyURLs are the notify URLs papayd is started with in turn: each
+	// restart changes PAPAYD_NOTIFY_URL (both reach papayd).
+	notifyURLs []string
+	starts     int
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	log        *os.File
 }
 
 func (s *soakProcess) start() {
 	s.t.Helper()
 	cmd := exec.Command(s.bin)
-	cmd.Env = s.env
+	cmd.Env = append(slices.Clip(s.env), "PAPAYD_NOTIFY_URL="+s.notifyURLs[s.starts%len(s.notifyURLs)])
+	s.starts++
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -102,8 +109,13 @@ func (s *soakProcess) kill() {
 // running as a process in live mode towards the simulator, while the
 // simulator injects faults at random (latency, 500s, 429s, dropped
 // connections, answers lost after the deduction, lost/dropped/duplicated/
-// delayed notifications) and papayd is killed with SIGKILL and restarted.
-// At the end every local record must equal the simulator's ledger.
+// delayed notifications) and papayd is killed with SIGKILL and restarted,
+// each time with another notify URL. Deductions slower than papayd's
+// WeChat deadline race closes; callers with deadlines of a millisecond or
+// two cancel their calls inside group commits; presigns are retried after
+// the session ended while the PAPAY.SIGN was lost. At the end every local
+// record must equal the simulator's ledger, and `papayd verify` must find
+// no mismatch.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak test takes about a minute; run without -short")
@@ -138,12 +150,20 @@ func TestSoak(t *testing.T) {
 	}
 	env["PAPAYD_CHARGE_UNPAID_TIMEOUT"] = "3s"
 	env["PAPAYD_AGREEMENT_RECHECK"] = "5s"
+	// A deduction may execute up to the 2s deadline plus the 2.5s slow
+	// latency below after it was sent.
+	env["PAPAYD_CHARGE_IN_FLIGHT"] = "6s"
+	env["PAPAYD_FINAL_RECHECK"] = "2s,10s"
+	env["PAPAYD_VERIFY_QPS"] = "500"
+	delete(env, "PAPAYD_NOTIFY_URL")
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "papayd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	proc := &soakProcess{t: t, bin: bin, http: httpAddr, log: logFile, env: os.Environ()}
+	_, port, _ := net.SplitHostPort(httpAddr)
+	proc := &soakProcess{t: t, bin: bin, http: httpAddr, log: logFile, env: os.Environ(),
+		notifyURLs: []string{notifyURL, "http://localhost:" + port + "/wechatpay/notify"}}
 	for k, v := range env {
 		proc.env = append(proc.env, k+"="+v)
 	}
@@ -158,7 +178,11 @@ func TestSoak(t *testing.T) {
 	agreements, charges := papayv1.NewAgreementServiceClient(conn), papayv1.NewChargeServiceClient(conn)
 
 	if err := sb.SetFaults(sandbox.Faults{Seed: 20261127, Rules: []sandbox.FaultRule{
+		// Slower than papayd's 2s deadline: the deduction executes after
+		// papayd gave up on it, and may race a close.
+		{Kind: sandbox.FaultLatency, Method: "POST", Path: deductPath, Probability: 0.04, DelayMS: 2500},
 		{Kind: sandbox.FaultLatency, Probability: 0.05, DelayMS: 200},
+		{Kind: sandbox.FaultDropNotification, EventType: "PAPAY.SIGN", Probability: 0.3},
 		{Kind: sandbox.FaultSystemError, Probability: 0.05},
 		{Kind: sandbox.FaultRateLimit, Probability: 0.03},
 		{Kind: sandbox.FaultDropConnection, Probability: 0.03},
@@ -208,7 +232,29 @@ func TestSoak(t *testing.T) {
 		return err
 	}
 
-	var created atomic.Int64
+	var created, closes, represigns, cancelled atomic.Int64
+	var recent recentCharges
+	wg.Add(1)
+	go func() { // callers that give up within a millisecond or two, mid-commit
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(99, 7))
+		for time.Now().Before(loadEnd) {
+			req := recent.pick(rng)
+			if req == nil {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rng.IntN(2000))*time.Microsecond)
+			if rng.IntN(2) == 0 {
+				_, _ = charges.CreateCharge(ctx, req) // the same request as its creator's
+			} else {
+				_, _ = charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: req.GetOutTradeNo(), Refresh: true})
+			}
+			cancel()
+			cancelled.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	const workers = 6
 	for w := range workers {
 		wg.Add(1)
@@ -218,9 +264,17 @@ func TestSoak(t *testing.T) {
 			for i := 0; time.Now().Before(loadEnd); i++ {
 				openid := fmt.Sprintf("oSoak-%d-%d", w, i)
 				code := fmt.Sprintf("SOAK%dA%d", w, i)
+				// One in four sessions is short, and presigned again under the
+				// same code once it ended: papayd must find the signature at
+				// WeChat (its PAPAY.SIGN is often lost), not open a session.
+				presignReq := &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: openid, OutContractCode: code}
+				represign := rng.IntN(4) == 0
+				if represign {
+					presignReq.SessionExpireTime = timestampIn(1500 * time.Millisecond)
+				}
 				var pre *papayv1.CreatePresignSessionResponse
 				if err := retry(func(ctx context.Context) (err error) {
-					pre, err = agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: openid, OutContractCode: code})
+					pre, err = agreements.CreatePresignSession(ctx, presignReq)
 					return err
 				}); err != nil {
 					t.Errorf("presign %s: %v", code, err)
@@ -230,6 +284,18 @@ func TestSoak(t *testing.T) {
 				if err != nil {
 					t.Errorf("sign %s: %v", code, err)
 					return
+				}
+				if represign {
+					time.Sleep(time.Until(presignReq.GetSessionExpireTime().AsTime().Add(200 * time.Millisecond)))
+					presignReq.SessionExpireTime = timestampIn(time.Hour)
+					err := retry(func(ctx context.Context) error {
+						_, err := agreements.CreatePresignSession(ctx, presignReq)
+						return err
+					})
+					if _, reason, _ := statusDetails(err); reason != "OUT_CONTRACT_CODE_REUSED" {
+						t.Errorf("presign of signed %s again: %v, want OUT_CONTRACT_CODE_REUSED", code, err)
+					}
+					represigns.Add(1)
 				}
 				signedLocally := false
 				for range 400 {
@@ -254,8 +320,9 @@ func TestSoak(t *testing.T) {
 					no := fmt.Sprintf("SOAK%dA%dC%d", w, i, k)
 					req := &papayv1.CreateChargeRequest{OutTradeNo: no, ContractId: c.ContractID,
 						Amount: &papayv1.Amount{Total: int64(100 + rng.IntN(10000)), Currency: "HKD"}, Description: "Soak-Monthly"}
-					if err := retry(func(ctx context.Context) error { // the same request each time
-						_, err := charges.CreateCharge(ctx, req)
+					var resp *papayv1.CreateChargeResponse
+					if err := retry(func(ctx context.Context) (err error) { // the same request each time
+						resp, err = charges.CreateCharge(ctx, req)
 						return err
 					}); err != nil {
 						// A refusal is fine; anything else is not.
@@ -265,6 +332,20 @@ func TestSoak(t *testing.T) {
 						break
 					}
 					created.Add(1)
+					recent.add(req)
+					// Half the charges whose outcome is still open are closed at
+					// once: a deduction may be executing right now.
+					if st := resp.GetCharge().GetState(); (st == papayv1.ChargeState_CHARGE_STATE_PENDING ||
+						st == papayv1.ChargeState_CHARGE_STATE_PROCESSING) && rng.IntN(2) == 0 {
+						err := retry(func(ctx context.Context) error {
+							_, err := charges.CloseCharge(ctx, &papayv1.CloseChargeRequest{OutTradeNo: no})
+							return err
+						})
+						if code, _, _ := statusDetails(err); err != nil && code.String() != "FailedPrecondition" {
+							t.Errorf("close %s: %v", no, err)
+						}
+						closes.Add(1)
+					}
 				}
 				switch rng.IntN(8) {
 				case 0:
@@ -295,8 +376,25 @@ func TestSoak(t *testing.T) {
 	}
 	line := fmt.Sprintf("soak: %d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d",
 		created.Load(), faults, restarts.Load(), lost, doubled, unresolved)
-	fmt.Println(line)
-	t.Log(line)
+	mix := fmt.Sprintf("soak: %d closes racing deductions, %d presign retries after signing, %d cancelled calls, %d notify URLs",
+		closes.Load(), represigns.Load(), cancelled.Load(), min(proc.starts, len(proc.notifyURLs)))
+	// papayd verify, beside the running papayd: every record against WeChat.
+	cmd := exec.Command(bin, "verify")
+	cmd.Env = append(slices.Clip(proc.env), "PAPAYD_NOTIFY_URL="+notifyURL)
+	out, verr := cmd.Output()
+	verifyLine := strings.TrimSpace(string(out))
+	if i := strings.LastIndex(verifyLine, "\n"); i >= 0 {
+		t.Errorf("papayd verify:\n%s", verifyLine)
+		verifyLine = verifyLine[i+1:]
+	}
+	if verr != nil || !strings.HasSuffix(verifyLine, " 0 mismatches") {
+		t.Errorf("papayd verify: %v: %q", verr, verifyLine)
+	}
+	for _, l := range []string{line, mix, verifyLine} {
+		fmt.Println(l)
+		t.Log(l)
+	}
+	line = line + "\n" + mix + "\n" + verifyLine
 	if report := os.Getenv("PAPAYD_SOAK_REPORT"); report != "" {
 		if err := os.WriteFile(report, []byte(line+"\n"), 0o644); err != nil {
 			t.Errorf("write %s: %v", report, err)
@@ -305,7 +403,7 @@ func TestSoak(t *testing.T) {
 	for _, m := range mismatches {
 		t.Error(m)
 	}
-	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 {
+	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 || closes.Load() == 0 || represigns.Load() == 0 || cancelled.Load() == 0 {
 		t.Errorf("the soak did not exercise anything: %s", line)
 	}
 	if lost != 0 || doubled != 0 || unresolved != 0 {
@@ -378,4 +476,28 @@ func compareLedgers(t *testing.T, sb *sandbox.Sandbox, charges papayv1.ChargeSer
 		mismatches = append(mismatches[:20], strconv.Itoa(len(mismatches)-20)+" more")
 	}
 	return lost, doubled, unresolved, mismatches
+}
+
+// recentCharges are charge requests already made, for the callers that
+// repeat them with tiny deadlines.
+type recentCharges struct {
+	mu   sync.Mutex
+	reqs []*papayv1.CreateChargeRequest
+}
+
+func (r *recentCharges) add(req *papayv1.CreateChargeRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, req)
+}
+
+// pick returns one of the last 50 requests, or nil.
+func (r *recentCharges) pick(rng *rand.Rand) *papayv1.CreateChargeRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reqs) == 0 {
+		return nil
+	}
+	n := min(len(r.reqs), 50)
+	return r.reqs[len(r.reqs)-n+rng.IntN(n)]
 }
