@@ -151,7 +151,7 @@ func (c *Config) settings() []setting {
 		{"reconcile-first-check", "PAPAYD_RECONCILE_FIRST_CHECK", "5s", "delay before a new PENDING agreement or charge is first queried", dur(&c.ReconcileFirstCheck)},
 		{"reconcile-time-scale", "PAPAYD_RECONCILE_TIME_SCALE", "1", "multiplier of the reconciler's backoff schedule (WeChat's callback schedule)", positiveFloat(&c.ReconcileTimeScale)},
 		{"charge-unpaid-timeout", "PAPAYD_CHARGE_UNPAID_TIMEOUT", "30m", "a charge still unpaid this long after it was last sent is closed", dur(&c.ChargeUnpaidTimeout)},
-		{"charge-in-flight", "PAPAYD_CHARGE_IN_FLIGHT", "2m", "how long after it was sent WeChat may still execute a deduction: a close that found no order stays CLOSING that long (keep it above the WeChat deadline)", dur(&c.ChargeInFlight)},
+		{"charge-in-flight", "PAPAYD_CHARGE_IN_FLIGHT", "2m", "how long after it was sent WeChat may still execute a deduction: a close that found no order stays CLOSING that long (keep it above the WeChat deadline plus how long WeChat may hold a request)", dur(&c.ChargeInFlight)},
 		{"final-recheck", "PAPAYD_FINAL_RECHECK", "10m,24h", "after these delays a final charge or an EXPIRED agreement is queried again, once each", durList(&c.FinalRechecks)},
 		{"agreement-recheck", "PAPAYD_AGREEMENT_RECHECK", "24h", "how often a SIGNED agreement is queried again", dur(&c.AgreementRecheck)},
 		{"verify-qps", "PAPAYD_VERIFY_QPS", "10", "queries a second of `papayd verify` (live mode)", positiveFloat(&c.VerifyQPS)},
