@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -231,21 +230,7 @@ func TestPlatformCertificateRotation(t *testing.T) {
 // asks how, and records the merchant's termination.
 func TestIntentResumedAfterRestart(t *testing.T) {
 	t.Parallel()
-	creds, err := sandbox.NewCredentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := freePort(t)
-	sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.0001, TerminationNotifyURL: "http://" + httpAddr + "/wechatpay/notify"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	wx := httptest.NewServer(sb.APIHandler())
-	defer wx.Close()
-	env := liveEnv(t, creds, wx.URL)
-	env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = httpAddr, "http://"+httpAddr+"/wechatpay/notify"
-	env["PAPAYD_WECHATPAY_TIMEOUT"] = "1s"
+	sb, env := liveSimulator(t, "1s")
 	env["PAPAYD_RECONCILE_INTERVAL"] = "1h" // only the pass at start
 	dir := env["PAPAYD_DATA_DIR"]
 

@@ -46,6 +46,30 @@ func liveEnv(t *testing.T, creds *sandbox.Credentials, baseURL string) map[strin
 	}
 }
 
+// liveSimulator starts a simulator outside papayd, so that it outlives
+// papayd's restarts, and returns it with a complete live-mode configuration
+// towards it whose HTTP address (and so notify URL) is fixed across
+// restarts. timeout is papayd's WeChat deadline.
+func liveSimulator(t *testing.T, timeout string) (*sandbox.Sandbox, map[string]string) {
+	t.Helper()
+	creds, err := sandbox.NewCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := freePort(t)
+	sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.0001, TerminationNotifyURL: "http://" + httpAddr + "/wechatpay/notify"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	wx := httptest.NewServer(sb.APIHandler())
+	t.Cleanup(wx.Close)
+	env := liveEnv(t, creds, wx.URL)
+	env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = httpAddr, "http://"+httpAddr+"/wechatpay/notify"
+	env["PAPAYD_WECHATPAY_TIMEOUT"] = timeout
+	return sb, env
+}
+
 func newLive(t *testing.T, env map[string]string) (*app.App, error) {
 	t.Helper()
 	cfg, err := app.ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)

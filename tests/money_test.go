@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -22,21 +21,8 @@ import (
 // charge again under a new number).
 func TestPendingChargeRetriedAfterNotifyURLChange(t *testing.T) {
 	t.Parallel()
-	creds, err := sandbox.NewCredentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := freePort(t)
-	sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.0001, TerminationNotifyURL: "http://" + httpAddr + "/wechatpay/notify"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	wx := httptest.NewServer(sb.APIHandler())
-	defer wx.Close()
-	env := liveEnv(t, creds, wx.URL)
-	env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = httpAddr, "http://"+httpAddr+"/wechatpay/notify"
-	env["PAPAYD_WECHATPAY_TIMEOUT"], env["PAPAYD_MERCHANT_CATEGORY_CODE"] = "500ms", "5999"
+	sb, env := liveSimulator(t, "500ms")
+	env["PAPAYD_MERCHANT_CATEGORY_CODE"] = "5999"
 	env["PAPAYD_RECONCILE_INTERVAL"], env["PAPAYD_RECONCILE_FIRST_CHECK"] = "1h", "1h" // the retry alone must get it right
 	dir := env["PAPAYD_DATA_DIR"]
 
@@ -60,13 +46,14 @@ func TestPendingChargeRetriedAfterNotifyURLChange(t *testing.T) {
 	p.stop()
 	sb.ClearFaults()
 
-	env["PAPAYD_NOTIFY_URL"] = "http://" + httpAddr + "/wechatpay/notify-moved"
+	firstURL := env["PAPAYD_NOTIFY_URL"]
+	env["PAPAYD_NOTIFY_URL"] = firstURL + "-moved"
 	q := startWith(t, dir, env)
 	got := createCharge(t, q, req)
 	if got.GetState() != papayv1.ChargeState_CHARGE_STATE_SUCCEEDED || got.GetTransactionId() == "" {
 		t.Fatalf("retry after the restart: %v, want SUCCEEDED", got)
 	}
-	if o, _ := sb.Order("ORDER-NEWURL"); o.Deductions != 1 || o.NotifyURL != "http://"+httpAddr+"/wechatpay/notify" {
+	if o, _ := sb.Order("ORDER-NEWURL"); o.Deductions != 1 || o.NotifyURL != firstURL {
 		t.Fatalf("WeChat's order after the retry: %d deductions, notify_url %q", o.Deductions, o.NotifyURL)
 	}
 }

@@ -36,59 +36,68 @@ type Records interface {
 // taken, or a contract signed or ended.
 func Verify(ctx context.Context, records Records, wc WeChat, wait func(context.Context) error) (VerifyReport, error) {
 	var r VerifyReport
-	for token := ""; ; {
-		cs, next, err := records.ListCharges(ctx, ChargeFilter{PageSize: MaxPageSize, PageToken: token})
-		if err != nil {
-			return r, fmt.Errorf("verify: %w", err)
+	// check waits its turn, then compares one record by compare, which
+	// queries WeChat and says how it disagrees ("": it does not).
+	check := func(kind, key string, compare func() (disagreement string, queryErr error)) error {
+		if err := wait(ctx); err != nil {
+			return err
 		}
-		for _, c := range cs {
-			if err := wait(ctx); err != nil {
-				return r, fmt.Errorf("verify: %w", err)
-			}
-			r.Records++
-			rt, err := wc.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
-			found, ok := queried(err)
-			if !ok {
-				r.Unverified = append(r.Unverified, VerifyFinding{"charge", c.OutTradeNo, err.Error()})
-				continue
-			}
-			if d := chargeDisagreement(c, found, rt); d != "" {
-				r.Mismatches = append(r.Mismatches, VerifyFinding{"charge", c.OutTradeNo, d})
-			}
+		r.Records++
+		d, err := compare()
+		if _, ok := queried(err); !ok {
+			r.Unverified = append(r.Unverified, VerifyFinding{kind, key, err.Error()})
+		} else if d != "" {
+			r.Mismatches = append(r.Mismatches, VerifyFinding{kind, key, d})
 		}
-		if token = next; token == "" {
-			break
-		}
+		return nil
 	}
-	for token := ""; ; {
-		as, next, err := records.ListAgreements(ctx, AgreementFilter{PageSize: MaxPageSize, PageToken: token})
-		if err != nil {
-			return r, fmt.Errorf("verify: %w", err)
-		}
-		for _, a := range as {
-			if err := wait(ctx); err != nil {
-				return r, fmt.Errorf("verify: %w", err)
-			}
-			r.Records++
-			q := ContractQuery{Merchant: a.Merchant, ContractID: a.ContractID}
-			if q.ContractID == "" {
-				q.OutContractCode, q.PlanID = a.OutContractCode, a.PlanID
-			}
-			rc, err := wc.QueryContract(ctx, q)
-			found, ok := queried(err)
-			if !ok {
-				r.Unverified = append(r.Unverified, VerifyFinding{"agreement", a.OutContractCode, err.Error()})
-				continue
-			}
-			if d := agreementDisagreement(a, found, rc); d != "" {
-				r.Mismatches = append(r.Mismatches, VerifyFinding{"agreement", a.OutContractCode, d})
-			}
-		}
-		if token = next; token == "" {
-			break
-		}
+	err := eachPage(func(token string) ([]Charge, string, error) {
+		return records.ListCharges(ctx, ChargeFilter{PageSize: MaxPageSize, PageToken: token})
+	}, func(c Charge) error {
+		return check("charge", c.OutTradeNo, func() (string, error) {
+			rt, err := wc.QueryTransaction(ctx, TransactionQuery{SubMchID: c.SubMchID, TransactionID: c.TransactionID, OutTradeNo: c.OutTradeNo})
+			found, _ := queried(err)
+			return chargeDisagreement(c, found, rt), err
+		})
+	})
+	if err == nil {
+		err = eachPage(func(token string) ([]Agreement, string, error) {
+			return records.ListAgreements(ctx, AgreementFilter{PageSize: MaxPageSize, PageToken: token})
+		}, func(a Agreement) error {
+			return check("agreement", a.OutContractCode, func() (string, error) {
+				q := ContractQuery{Merchant: a.Merchant, ContractID: a.ContractID}
+				if q.ContractID == "" {
+					q.OutContractCode, q.PlanID = a.OutContractCode, a.PlanID
+				}
+				rc, err := wc.QueryContract(ctx, q)
+				found, _ := queried(err)
+				return agreementDisagreement(a, found, rc), err
+			})
+		})
+	}
+	if err != nil {
+		return r, fmt.Errorf("verify: %w", err)
 	}
 	return r, nil
+}
+
+// eachPage calls fn for every item of the pages list returns, from the
+// first page ("" token) to the last.
+func eachPage[T any](list func(token string) ([]T, string, error), fn func(T) error) error {
+	for token := ""; ; {
+		items, next, err := list(token)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if token = next; token == "" {
+			return nil
+		}
+	}
 }
 
 // queried sorts a query's error: found when WeChat answered the object,
