@@ -15,6 +15,8 @@ import (
 type memStore struct {
 	mu    sync.Mutex // serialises transactions
 	state memState
+	// failWrites, when set, fails every transaction (a full disk).
+	failWrites error
 }
 
 type memState struct {
@@ -33,6 +35,9 @@ func newMemStore() *memStore {
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failWrites != nil {
+		return m.failWrites
+	}
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
 		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies),
 		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent}}

@@ -28,26 +28,36 @@ type ReconcileReport struct {
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	var r ReconcileReport
 	var errs []error
-	note := func(err error) {
-		if err != nil {
-			r.Errors++
-			if len(errs) < 5 {
-				errs = append(errs, err)
-			}
+	// note counts a record's failure; a failure of the store itself (a full
+	// disk, an I/O error) ends the pass: what WeChat would answer could not
+	// be recorded, and the reconciler backs off (ErrStoreFailing).
+	note := func(err error) error {
+		if err == nil {
+			return nil
 		}
+		r.Errors++
+		if storeFailure(err) {
+			return fmt.Errorf("reconcile: %w: %w", ErrStoreFailing, err)
+		}
+		if len(errs) < 5 {
+			errs = append(errs, err)
+		}
+		return nil
 	}
 	intents, err := s.store.OpenIntents(ctx)
 	if err != nil {
-		return r, fmt.Errorf("reconcile: intents: %w", err)
+		return r, fmt.Errorf("reconcile: intents: %w: %w", ErrStoreFailing, err)
 	}
 	for _, in := range intents {
 		r.Intents++
-		note(s.resumeIntent(ctx, in))
+		if err := note(s.resumeIntent(ctx, in)); err != nil {
+			return r, err
+		}
 	}
 	now := s.clock.Now()
 	charges, err := s.store.DueCharges(ctx, now, s.cfg.Reconcile.Batch)
 	if err != nil {
-		return r, fmt.Errorf("reconcile: due charges: %w", err)
+		return r, fmt.Errorf("reconcile: due charges: %w: %w", ErrStoreFailing, err)
 	}
 	for _, c := range charges {
 		if c.State.Final() {
@@ -59,11 +69,13 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		if closed {
 			r.Closed++
 		}
-		note(err)
+		if err := note(err); err != nil {
+			return r, err
+		}
 	}
 	agreements, err := s.store.DueAgreements(ctx, now, s.cfg.Reconcile.Batch)
 	if err != nil {
-		return r, fmt.Errorf("reconcile: due agreements: %w", err)
+		return r, fmt.Errorf("reconcile: due agreements: %w: %w", ErrStoreFailing, err)
 	}
 	for _, a := range agreements {
 		if a.State == AgreementExpired {
@@ -71,9 +83,28 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		} else {
 			r.Agreements++
 		}
-		note(s.reconcileAgreement(ctx, a))
+		if err := note(s.reconcileAgreement(ctx, a)); err != nil {
+			return r, err
+		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// ErrStoreFailing marks a reconciliation pass that the store's failure
+// ended: the reconciler backs off before the next one.
+var ErrStoreFailing = errors.New("the store is failing")
+
+// storeFailure reports whether err, a record's reconciliation failure, is
+// the store's: not WeChat's answer or unavailability, not a domain
+// refusal, not the pass's own context ending.
+func storeFailure(err error) bool {
+	var re *RemoteError
+	switch {
+	case errors.As(err, &re), errors.Is(err, ErrWeChatUnavailable), errors.Is(err, ErrWeChatAuth),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	return KindOf(err) == KindInternal
 }
 
 // resumeIntent finishes an intent whose outcome was never recorded.

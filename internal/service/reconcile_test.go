@@ -183,3 +183,34 @@ func TestIntentsAreResumed(t *testing.T) {
 		t.Fatalf("%d reverse calls, want 2", len(g.wc.reverses))
 	}
 }
+
+// A failing store (a full disk) ends the pass at the first record: WeChat
+// is not asked about answers that cannot be recorded, and the pass says
+// ErrStoreFailing so that the reconciler backs off.
+func TestReconcileStopsOnAFailingStore(t *testing.T) {
+	t.Parallel()
+	f := chargeFixture(t)
+	f.wc.deduct = func(TransactionRequest) (RemoteTransaction, error) {
+		return RemoteTransaction{}, wrap(ErrWeChatUnavailable, "", context.DeadlineExceeded)
+	}
+	for _, no := range []string{"T1", "T2", "T3", "T4"} {
+		f.charge(t, chargeIn(no))
+	}
+	f.wc.orderFn = func(q TransactionQuery) (RemoteTransaction, error) {
+		return RemoteTransaction{OutTradeNo: q.OutTradeNo, TransactionID: "X-" + q.OutTradeNo, TradeState: TradeSuccess, Amount: hkd(1000)}, nil
+	}
+	queries := 0
+	inner := f.wc.orderFn
+	f.wc.orderFn = func(q TransactionQuery) (RemoteTransaction, error) { queries++; return inner(q) }
+	f.store.mu.Lock()
+	f.store.failWrites = errors.New("disk I/O error: database or disk is full")
+	f.store.mu.Unlock()
+	f.clock.advance(5 * time.Second)
+	_, err := f.svc.Reconcile(context.Background())
+	if !errors.Is(err, ErrStoreFailing) {
+		t.Fatalf("pass on a failing store: %v, want ErrStoreFailing", err)
+	}
+	if queries != 1 {
+		t.Fatalf("%d order queries on a failing store, want 1", queries)
+	}
+}
