@@ -111,6 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	svc := service.New(service.Config{
 		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
 		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL, MerchantCategoryCode: a.cfg.MerchantCategoryCode,
+		MaxChargeAmount: cfg.MaxChargeAmount,
 		Reconcile: service.ReconcileConfig{
 			FirstCheck: cfg.ReconcileFirstCheck, Schedule: schedule,
 			UnpaidTimeout: cfg.ChargeUnpaidTimeout, SignedRecheck: cfg.AgreementRecheck,

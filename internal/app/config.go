@@ -63,6 +63,9 @@ type Config struct {
 
 	// VerifyQPS bounds the queries of `papayd verify`, a second.
 	VerifyQPS float64
+	// MaxChargeAmount overrides the bound of one charge, in minor units, by
+	// currency (service.DefaultMaxChargeAmount for the others).
+	MaxChargeAmount map[string]int64
 
 	// Sandbox mode only.
 	SandboxAddr      string
@@ -113,6 +116,24 @@ func (c *Config) settings() []setting {
 			return nil
 		}
 	}
+	amounts := func(p *map[string]int64) func(string) error {
+		return func(v string) error {
+			*p = nil
+			if v == "" {
+				return nil
+			}
+			*p = map[string]int64{}
+			for _, f := range strings.Split(v, ",") {
+				cur, n, ok := strings.Cut(strings.TrimSpace(f), "=")
+				total, err := strconv.ParseInt(n, 10, 64)
+				if !ok || err != nil || total <= 0 || len(cur) != 3 || strings.ToUpper(cur) != cur {
+					return fmt.Errorf("%q: want CURRENCY=MINOR_UNITS, such as HKD=500000", f)
+				}
+				(*p)[cur] = total
+			}
+			return nil
+		}
+	}
 	nonNegativeInt := func(p *int) func(string) error {
 		return func(v string) error {
 			n, err := strconv.Atoi(v)
@@ -154,6 +175,7 @@ func (c *Config) settings() []setting {
 		{"charge-in-flight", "PAPAYD_CHARGE_IN_FLIGHT", "2m", "how long after it was sent WeChat may still execute a deduction: a close that found no order stays CLOSING that long (keep it above the WeChat deadline plus how long WeChat may hold a request)", dur(&c.ChargeInFlight)},
 		{"final-recheck", "PAPAYD_FINAL_RECHECK", "10m,24h", "after these delays a final charge or an EXPIRED agreement is queried again, once each", durList(&c.FinalRechecks)},
 		{"agreement-recheck", "PAPAYD_AGREEMENT_RECHECK", "24h", "how often a SIGNED agreement is queried again", dur(&c.AgreementRecheck)},
+		{"max-charge-amount", "PAPAYD_MAX_CHARGE_AMOUNT", "", "bound of one charge by currency, in minor units, such as HKD=500000,USD=100000 (default: about USD 15,000 in each currency)", amounts(&c.MaxChargeAmount)},
 		{"verify-qps", "PAPAYD_VERIFY_QPS", "10", "queries a second of `papayd verify` (live mode)", positiveFloat(&c.VerifyQPS)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
 		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", positiveFloat(&c.SandboxTimeScale)},

@@ -73,3 +73,18 @@ func TestNewLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMaxChargeAmountSetting(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PAPAYD_MAX_CHARGE_AMOUNT": "HKD=500000, USD=100000"}
+	c, err := ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.MaxChargeAmount["HKD"] != 500000 || c.MaxChargeAmount["USD"] != 100000 || len(c.MaxChargeAmount) != 2 {
+		t.Fatalf("parsed %v, %v", c.MaxChargeAmount, err)
+	}
+	for _, bad := range []string{"HKD", "HKD=-1", "HKD=0", "hkd=5", "HKD=1e9", "HKDX=5"} {
+		env["PAPAYD_MAX_CHARGE_AMOUNT"] = bad
+		if _, err := ParseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "PAPAYD_MAX_CHARGE_AMOUNT") {
+			t.Errorf("%q: %v, want an error naming PAPAYD_MAX_CHARGE_AMOUNT", bad, err)
+		}
+	}
+}

@@ -364,3 +364,37 @@ func TestVerifyComparesEveryRecord(t *testing.T) {
 		t.Fatalf("a failing wait: %v", err)
 	}
 }
+
+// Amounts are bounded per charge: by default about USD 15,000 in every
+// currency, and by configuration.
+func TestChargeAmountIsBounded(t *testing.T) {
+	t.Parallel()
+	for c := range currencies {
+		if DefaultMaxChargeAmount[c] <= 0 {
+			t.Errorf("no default bound for %s", c)
+		}
+	}
+	f := chargeFixture(t)
+	ctx := context.Background()
+	for _, total := range []int64{1<<63 - 1, DefaultMaxChargeAmount["HKD"] + 1} {
+		in := chargeIn("BIG")
+		in.Amount.Total = total
+		_, err := f.svc.CreateCharge(ctx, in)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindInvalid || len(e.Violations) != 1 || e.Violations[0].Field != "amount.total" {
+			t.Fatalf("charge of %d: %v, want amount.total invalid", total, err)
+		}
+	}
+	if len(f.wc.deductions) != 0 {
+		t.Fatal("an oversized charge reached WeChat")
+	}
+	in := chargeIn("MAX")
+	in.Amount.Total = DefaultMaxChargeAmount["HKD"]
+	f.charge(t, in)
+	f.svc.cfg.MaxChargeAmount = map[string]int64{"HKD": 500}
+	in = chargeIn("OVER")
+	in.Amount.Total = 501
+	if _, err := f.svc.CreateCharge(ctx, in); KindOf(err) != KindInvalid {
+		t.Fatalf("charge over the configured bound: %v", err)
+	}
+}

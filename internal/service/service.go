@@ -18,6 +18,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// MerchantCategoryCode is the default MCC of charges.
 	MerchantCategoryCode string
+	// MaxChargeAmount bounds one charge, in minor units, by currency; a
+	// currency it does not name has DefaultMaxChargeAmount's bound.
+	MaxChargeAmount map[string]int64
 	// Reconcile configures the reconciler.
 	Reconcile ReconcileConfig
 }
