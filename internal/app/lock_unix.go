@@ -16,7 +16,12 @@ import (
 // reconciler, intents and record cache assume they are its only writer.
 // `papayd backup` does not take it. The returned function releases it.
 func lockDataDir(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// The directory holds the database (decrypted notifications) and, in
+	// sandbox mode, keys: owner only, an existing one tightened too.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "papayd.lock")

@@ -77,7 +77,10 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open database: %q is not a file path", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := ownerOnly(path); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	db, err := open(ctx, path, o)
@@ -123,6 +126,27 @@ func open(ctx context.Context, path string, o Options) (_ *DB, err error) {
 	db.readStmts = newStmtQuerier(db.read)
 	db.reader = reader{q: db.readStmts}
 	return db, nil
+}
+
+// ownerOnly makes the database file at path, and its -wal and -shm files
+// where they exist, readable by their owner only: they hold decrypted
+// notifications, openids included. A missing database file is created
+// empty with that mode, so that SQLite, which gives its -wal and -shm files
+// the database file's permissions, never creates them readable by others.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes both pools. Call it after every user of db has returned.

@@ -230,3 +230,55 @@ func appliedVersions(t *testing.T, db *DB) []int {
 	}
 	return vs
 }
+
+// TestFilesAreOwnerOnly: the database and its -wal and -shm files hold
+// decrypted notifications: 0600, whether papayd creates them or an older
+// papayd left them readable by others.
+func TestFilesAreOwnerOnly(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "papayd.db")
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if m := fi.Mode().Perm(); m != 0o600 {
+				t.Errorf("%s: %s has mode %v, want 0600", when, filepath.Base(p), m)
+			}
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: directory mode %v (%v), want no access for others", when, fi.Mode().Perm(), err)
+		}
+	}
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", Outcome: service.OutcomeApplied})
+	})
+	check("a new database")
+	// As an older papayd left them (the directory is the app's to tighten).
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	inTx(t, db, func(tx service.Tx) error {
+		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N2", Outcome: service.OutcomeApplied})
+	})
+	check("a reopened database")
+}
