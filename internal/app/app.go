@@ -31,16 +31,19 @@ type App struct {
 	log *slog.Logger
 
 	grpcLis, httpLis, sandboxLis net.Listener
-	store                        *db.DB
-	unlock                       func() // releases the data directory's lock
-	sandbox                      *sandbox.Sandbox
-	sandboxSrv                   *http.Server
-	grpcSrv                      *grpc.Server
-	health                       *health.Server
-	httpSrv                      *http.Server
-	svc                          *service.Service
-	refresher                    *wechat.CertRefresher
-	metrics                      *metrics.Metrics
+	// notifyLis serves only /wechatpay/notify; nil unless cfg.NotifyAddr.
+	notifyLis  net.Listener
+	store      *db.DB
+	unlock     func() // releases the data directory's lock
+	sandbox    *sandbox.Sandbox
+	sandboxSrv *http.Server
+	grpcSrv    *grpc.Server
+	health     *health.Server
+	httpSrv    *http.Server
+	notifySrv  *http.Server // nil unless cfg.NotifyAddr
+	svc        *service.Service
+	refresher  *wechat.CertRefresher
+	metrics    *metrics.Metrics
 	// background runs what uses the store besides the servers' handlers:
 	// the reconciler and the certificate refresher (its calls write audit
 	// rows). shutdown cancels it and closes the store only once it is done.
@@ -67,6 +70,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	if a.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	if cfg.NotifyAddr != "" {
+		if a.notifyLis, err = net.Listen("tcp", cfg.NotifyAddr); err != nil {
+			return nil, fmt.Errorf("notify listener: %w", err)
+		}
 	}
 	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -121,19 +129,28 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.svc = svc
 
 	var local rpc.Local
-	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, a.metrics.UnaryInterceptor())
+	limits := rpc.DefaultLimits
+	limits.MaxConcurrentStreams = uint32(cfg.GRPCMaxConcurrentStreams)
+	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, a.metrics.UnaryInterceptor())
 	gateway, err := web.NewGateway(ctx, local.Agreements, local.Charges, local.Health)
 	if err != nil {
 		return nil, err
 	}
+	notify := web.NewNotify(parser, svc, a.metrics, log)
 	routes := web.Routes{
-		Gateway: gateway, Notify: web.NewNotify(parser, svc, a.metrics, log), Store: a.store,
+		Gateway: gateway, Notify: notify, Store: a.store,
 		OpenAPI: papayd.OpenAPI, Metrics: a.metrics.Handler(), Log: log,
+	}
+	if a.notifyLis != nil {
+		// The callback has its own listener: the HTTP port shares nothing
+		// with what is exposed to WeChat.
+		routes.Notify = http.NotFoundHandler()
+		a.notifySrv = a.newHTTPServer(notifyOnly(notify))
 	}
 	if a.sandbox != nil {
 		routes.Sandbox = a.sandbox.ControlHandler()
 	}
-	a.httpSrv = &http.Server{Handler: web.NewMux(routes), ReadHeaderTimeout: 10 * time.Second}
+	a.httpSrv = a.newHTTPServer(web.NewMux(routes))
 	wired = true
 	return a, nil
 }
@@ -161,7 +178,11 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 		return wcfg, nil, fmt.Errorf("sandbox listener: %w", err)
 	}
 	if a.cfg.NotifyURL == "" {
-		a.cfg.NotifyURL = "http://" + a.httpLis.Addr().String() + "/wechatpay/notify"
+		notifyLis := a.httpLis
+		if a.notifyLis != nil {
+			notifyLis = a.notifyLis
+		}
+		a.cfg.NotifyURL = "http://" + notifyLis.Addr().String() + notifyPath
 	}
 	a.cfg.SPMchID = creds.MchID
 	a.cfg.SubMchID = orDefault(a.cfg.SubMchID, creds.SubMchID)
@@ -174,7 +195,7 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 	}); err != nil {
 		return wcfg, nil, err
 	}
-	a.sandboxSrv = &http.Server{Handler: a.sandbox.APIHandler(), ReadHeaderTimeout: 10 * time.Second}
+	a.sandboxSrv = a.newHTTPServer(a.sandbox.APIHandler())
 	wcfg.BaseURL = "http://" + a.sandboxLis.Addr().String()
 	wcfg.MchID, wcfg.MchCertSerial, wcfg.MchPrivateKey = creds.MchID, creds.MerchantSerial, creds.MerchantKey
 	wcfg.PlatformCerts = []*x509.Certificate{creds.PlatformCert}
@@ -187,17 +208,30 @@ func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
 // HTTPAddr is the HTTP listener's address.
 func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 
+// NotifyAddr is the notify listener's address, "" when the HTTP port
+// serves /wechatpay/notify (PAPAYD_NOTIFY_ADDR unset).
+func (a *App) NotifyAddr() string {
+	if a.notifyLis == nil {
+		return ""
+	}
+	return a.notifyLis.Addr().String()
+}
+
 // Sandbox is the simulator in sandbox mode, nil in live mode.
 func (a *App) Sandbox() *sandbox.Sandbox { return a.sandbox }
 
 // Run serves until ctx is done, then shuts down in order and returns. A
 // server failure also ends it, with that error.
 func (a *App) Run(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- serve("gRPC", a.grpcSrv.Serve(a.grpcLis)) }()
 	go func() { errc <- serve("HTTP", a.httpSrv.Serve(a.httpLis)) }()
 	attrs := []any{"mode", a.cfg.Mode, "grpc", a.GRPCAddr(), "http", "http://" + a.HTTPAddr(),
 		"notify_url", a.cfg.NotifyURL, "data_dir", a.cfg.DataDir}
+	if a.notifySrv != nil {
+		go func() { errc <- serve("notify", a.notifySrv.Serve(a.notifyLis)) }()
+		attrs = append(attrs, "notify", "http://"+a.NotifyAddr())
+	}
 	if a.sandbox != nil {
 		go func() { errc <- serve("sandbox", a.sandboxSrv.Serve(a.sandboxLis)) }()
 		attrs = append(attrs, "sandbox_api", "http://"+a.sandboxLis.Addr().String(),
@@ -228,7 +262,7 @@ func serve(name string, err error) error {
 // shutdown stops in order, within cfg.ShutdownTimeout in all: it cancels
 // the reconciler and the certificate refresher (a pass in progress ends
 // while the servers drain), stops the simulator (no more callbacks), the
-// HTTP port and the gRPC server, waits for the reconciler and the
+// notify listener, the HTTP port and the gRPC server, waits for the reconciler and the
 // refresher to return, and closes the store last. If they have not
 // returned by the deadline, the store (and the data directory's lock) is
 // left to the process's exit: closing it under them would fail their
@@ -244,6 +278,11 @@ func (a *App) shutdown() {
 	if a.sandbox != nil {
 		a.sandbox.Close()
 		_ = a.sandboxSrv.Shutdown(ctx)
+	}
+	if a.notifySrv != nil {
+		if err := a.notifySrv.Shutdown(ctx); err != nil {
+			_ = a.notifySrv.Close()
+		}
 	}
 	if err := a.httpSrv.Shutdown(ctx); err != nil {
 		_ = a.httpSrv.Close()
@@ -279,7 +318,7 @@ func wait(ctx context.Context, wg *sync.WaitGroup) error {
 
 // closeListeners closes the listeners that are open.
 func (a *App) closeListeners() {
-	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.sandboxLis} {
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.notifyLis, a.sandboxLis} {
 		if l != nil {
 			_ = l.Close()
 		}

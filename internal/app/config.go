@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,19 @@ type Config struct {
 	// Sandbox mode only.
 	SandboxAddr      string
 	SandboxTimeScale float64
+
+	// NotifyAddr, when set, is a listener that serves only
+	// /wechatpay/notify (the one path WeChat must reach); the HTTP port then
+	// no longer serves it. Empty: the HTTP port serves it.
+	NotifyAddr string
+	// HTTPReadTimeout bounds reading a whole request (headers and body) on
+	// every HTTP listener; HTTPIdleTimeout closes a keep-alive connection
+	// without a request for that long.
+	HTTPReadTimeout time.Duration
+	HTTPIdleTimeout time.Duration
+	// GRPCMaxConcurrentStreams is how many calls one gRPC connection may
+	// have open.
+	GRPCMaxConcurrentStreams int
 }
 
 // setting binds one Config field to a flag and an environment variable.
@@ -144,6 +158,16 @@ func (c *Config) settings() []setting {
 			return err
 		}
 	}
+	positiveInt := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err == nil && (n <= 0 || n > math.MaxUint32) {
+				err = errors.New("must be positive (and fit 32 bits)")
+			}
+			*p = n
+			return err
+		}
+	}
 	return []setting{
 		{"mode", "PAPAYD_MODE", ModeSandbox, "sandbox (built-in WeChat Pay simulator) or live", str(&c.Mode)},
 		{"grpc-addr", "PAPAYD_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", str(&c.GRPCAddr)},
@@ -179,6 +203,10 @@ func (c *Config) settings() []setting {
 		{"verify-qps", "PAPAYD_VERIFY_QPS", "10", "queries a second of `papayd verify` (live mode)", positiveFloat(&c.VerifyQPS)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
 		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", positiveFloat(&c.SandboxTimeScale)},
+		{"notify-addr", "PAPAYD_NOTIFY_ADDR", "", "listen address serving only /wechatpay/notify, the one path to expose to WeChat; the HTTP port then no longer serves it, and in sandbox mode the derived notify URL points here (empty: the HTTP port serves it)", str(&c.NotifyAddr)},
+		{"http-read-timeout", "PAPAYD_HTTP_READ_TIMEOUT", "30s", "how long an HTTP client may take to send a whole request (headers and body)", dur(&c.HTTPReadTimeout)},
+		{"http-idle-timeout", "PAPAYD_HTTP_IDLE_TIMEOUT", "60s", "how long an idle HTTP keep-alive connection stays open", dur(&c.HTTPIdleTimeout)},
+		{"grpc-max-concurrent-streams", "PAPAYD_GRPC_MAX_CONCURRENT_STREAMS", "256", "calls one gRPC connection may have open at once", positiveInt(&c.GRPCMaxConcurrentStreams)},
 	}
 }
 

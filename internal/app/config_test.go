@@ -25,6 +25,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, ReconcileTimeScale: 1,
 		ChargeUnpaidTimeout: 30 * time.Minute, AgreementRecheck: 24 * time.Hour,
 		ChargeInFlight: 2 * time.Minute, FinalRechecks: []time.Duration{10 * time.Minute, 24 * time.Hour}, VerifyQPS: 10,
+		HTTPReadTimeout: 30 * time.Second, HTTPIdleTimeout: time.Minute, GRPCMaxConcurrentStreams: 256,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
@@ -46,11 +47,13 @@ func TestParseConfigPrecedence(t *testing.T) {
 func TestParseConfigErrorsNameTheSetting(t *testing.T) {
 	t.Parallel()
 	for setting, val := range map[string]string{
-		"PAPAYD_MODE":               "production",
-		"PAPAYD_WECHATPAY_TIMEOUT":  "soon",
-		"PAPAYD_SESSION_TTL":        "-1h",
-		"PAPAYD_SANDBOX_TIME_SCALE": "0",
-		"PAPAYD_RECORD_CACHE":       "-1",
+		"PAPAYD_MODE":                        "production",
+		"PAPAYD_WECHATPAY_TIMEOUT":           "soon",
+		"PAPAYD_SESSION_TTL":                 "-1h",
+		"PAPAYD_SANDBOX_TIME_SCALE":          "0",
+		"PAPAYD_RECORD_CACHE":                "-1",
+		"PAPAYD_HTTP_READ_TIMEOUT":           "0s",
+		"PAPAYD_GRPC_MAX_CONCURRENT_STREAMS": "0",
 	} {
 		_, err := ParseConfig(nil, env(map[string]string{setting: val}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), setting) {

@@ -4,35 +4,68 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 	"github.com/papayd/papayd/internal/service"
 )
 
+// Limits bound what one caller may hold of the gRPC server.
+type Limits struct {
+	// MaxRecvMsgSize is the largest request, in bytes; a larger one is
+	// refused with ResourceExhausted.
+	MaxRecvMsgSize int
+	// MaxConcurrentStreams is how many calls one connection may have open.
+	MaxConcurrentStreams uint32
+	// MaxConnectionIdle closes a connection without calls for this long.
+	MaxConnectionIdle time.Duration
+}
+
+// DefaultLimits are the limits papayd runs with unless configured.
+var DefaultLimits = Limits{MaxRecvMsgSize: 1 << 20, MaxConcurrentStreams: 256, MaxConnectionIdle: 2 * time.Minute}
+
+// Keepalive: the server pings a connection silent for keepaliveTime and
+// closes it if the answer takes longer than keepaliveTimeout; a client that
+// pings more often than keepaliveMinTime is sent away.
+const (
+	keepaliveTime    = time.Minute
+	keepaliveTimeout = 20 * time.Second
+	keepaliveMinTime = 10 * time.Second
+)
+
 // NewServer returns a gRPC server with papayd's services, grpc.health.v1
 // (serving while the process runs; set NOT_SERVING through the returned
 // health server on shutdown) and server reflection, and the same services
 // for in-process callers (the gateway). outer interceptors (e.g. metrics)
-// run around papayd's own, so they see the final status.
-func NewServer(svc *service.Service, log *slog.Logger, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
+// run around papayd's own, so they see the final status. Requests that are
+// not valid protobuf are the caller's error (InvalidArgument).
+func NewServer(svc *service.Service, log *slog.Logger, limits Limits, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
 	ics := append(slices.Clip(outer), UnaryInterceptor(log))
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(ics...),
+		grpc.ForceServerCodecV2(newServerCodec()),
+		grpc.MaxRecvMsgSize(limits.MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(limits.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: limits.MaxConnectionIdle, Time: keepaliveTime, Timeout: keepaliveTimeout,
+		}),
 		// A fixed pool of goroutines serves the streams: each keeps the stack
 		// it grew (the SQLite driver runs deep), where a goroutine per call
 		// grows a fresh stack every time.
 		grpc.NumStreamWorkers(uint32(streamWorkers())),
 	)
 	agreements, charges := NewAgreementServer(svc), NewChargeServer(svc)
-	papayv1.RegisterAgreementServiceServer(srv, agreements)
-	papayv1.RegisterChargeServiceServer(srv, charges)
+	srv.RegisterService(strictDecoding(&papayv1.AgreementService_ServiceDesc), agreements)
+	srv.RegisterService(strictDecoding(&papayv1.ChargeService_ServiceDesc), charges)
 	hs := health.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
+	srv.RegisterService(strictDecoding(&healthpb.Health_ServiceDesc), hs)
 	for _, name := range []string{"", papayv1.AgreementService_ServiceDesc.ServiceName, papayv1.ChargeService_ServiceDesc.ServiceName} {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

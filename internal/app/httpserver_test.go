@@ -1,0 +1,55 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestEveryHTTPServerIsBounded: the HTTP port, the notify listener and the
+// sandbox's API server all bound reads, writes, idle connections and
+// headers; the write timeout outlasts the WeChat Pay calls a request may
+// wait for; the sandbox calls back at the notify listener.
+func TestEveryHTTPServerIsBounded(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig(nil, env(map[string]string{
+		"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_NOTIFY_ADDR": "127.0.0.1:0",
+		"PAPAYD_DATA_DIR": t.TempDir(), "PAPAYD_WECHATPAY_TIMEOUT": "3s",
+		"PAPAYD_HTTP_READ_TIMEOUT": "7s", "PAPAYD_HTTP_IDLE_TIMEOUT": "11s",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	defer func() {
+		if err := a.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	if want := "http://" + a.NotifyAddr() + "/wechatpay/notify"; a.cfg.NotifyURL != want {
+		t.Errorf("notify URL %q, want %q", a.cfg.NotifyURL, want)
+	}
+	for name, srv := range map[string]*http.Server{"HTTP": a.httpSrv, "notify": a.notifySrv, "sandbox": a.sandboxSrv} {
+		if srv == nil {
+			t.Errorf("%s: no server", name)
+			continue
+		}
+		if srv.ReadTimeout != 7*time.Second || srv.IdleTimeout != 11*time.Second || srv.ReadHeaderTimeout != 7*time.Second {
+			t.Errorf("%s: read %v, idle %v, read header %v; want 7s, 11s, 7s", name, srv.ReadTimeout, srv.IdleTimeout, srv.ReadHeaderTimeout)
+		}
+		if srv.WriteTimeout < 2*3*time.Second+5*time.Second {
+			t.Errorf("%s: write timeout %v does not outlast two 3s WeChat Pay calls", name, srv.WriteTimeout)
+		}
+		if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
+			t.Errorf("%s: MaxHeaderBytes %d", name, srv.MaxHeaderBytes)
+		}
+	}
+}
