@@ -22,14 +22,14 @@ func (in *ChargeInput) validate(maxAmount func(currency string) int64) error {
 	var v violations
 	v.code("out_trade_no", in.OutTradeNo, 32, true)
 	v.token("contract_id", in.ContractID, 64, true)
-	if !currencies[in.Amount.Currency] {
-		v.add("amount.currency", "must be a WeChat Pay Global ISO 4217 code such as HKD")
-	}
 	switch max := maxAmount(in.Amount.Currency); {
 	case in.Amount.Total <= 0:
 		v.add("amount.total", "is required and must be positive (minor units)")
 	case currencies[in.Amount.Currency] && in.Amount.Total > max:
 		v.add("amount.total", "must be at most %d %s minor units per charge (PAPAYD_MAX_CHARGE_AMOUNT)", max, in.Amount.Currency)
+	}
+	if !currencies[in.Amount.Currency] {
+		v.add("amount.currency", "must be a WeChat Pay Global ISO 4217 code such as HKD")
 	}
 	v.text("description", in.Description, 128, true)
 	v.text("attach", in.Attach, 127, false)
