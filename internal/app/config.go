@@ -67,6 +67,13 @@ type Config struct {
 	// Sandbox mode only.
 	SandboxAddr      string
 	SandboxTimeScale float64
+
+	// HTTP port guards (REST API, sandbox control API, /openapi.json).
+	// CORSOrigins are the browser origins allowed to call the API;
+	// AllowedHosts the Host headers served (empty: the HTTP listener's
+	// address, localhost, 127.0.0.1 and [::1]).
+	CORSOrigins  []string
+	AllowedHosts []string
 }
 
 // setting binds one Config field to a flag and an environment variable.
@@ -123,6 +130,17 @@ func (c *Config) settings() []setting {
 			return err
 		}
 	}
+	strList := func(p *[]string) func(string) error {
+		return func(v string) error {
+			*p = nil
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					*p = append(*p, f)
+				}
+			}
+			return nil
+		}
+	}
 	return []setting{
 		{"mode", "PAPAYD_MODE", ModeSandbox, "sandbox (built-in WeChat Pay simulator) or live", str(&c.Mode)},
 		{"grpc-addr", "PAPAYD_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", str(&c.GRPCAddr)},
@@ -157,6 +175,8 @@ func (c *Config) settings() []setting {
 		{"verify-qps", "PAPAYD_VERIFY_QPS", "10", "queries a second of `papayd verify` (live mode)", positiveFloat(&c.VerifyQPS)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
 		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", positiveFloat(&c.SandboxTimeScale)},
+		{"cors-origins", "PAPAYD_CORS_ORIGINS", "", "comma list of browser origins (https://console.example) allowed to call the REST API; other Origins get 403", strList(&c.CORSOrigins)},
+		{"allowed-hosts", "PAPAYD_ALLOWED_HOSTS", "", "comma list of Host headers the REST API answers (host:port, or host for any port; * for any); empty: the HTTP listen address, localhost, 127.0.0.1, [::1]", strList(&c.AllowedHosts)},
 	}
 }
 
