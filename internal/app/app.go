@@ -140,6 +140,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	routes := web.Routes{
 		Gateway: gateway, Notify: notify, Store: a.store,
 		OpenAPI: papayd.OpenAPI, Metrics: a.metrics.Handler(), Log: log,
+		Ready: storeReadiness{a.store, systemClock{}},
+		Guard: web.Guard{AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins},
+	}
+	if len(routes.Guard.AllowedHosts) == 0 {
+		routes.Guard.AllowedHosts = web.DefaultAllowedHosts(a.HTTPAddr())
 	}
 	if a.notifyLis != nil {
 		// The callback has its own listener: the HTTP port shares nothing

@@ -84,6 +84,12 @@ type Config struct {
 	// GRPCMaxConcurrentStreams is how many calls one gRPC connection may
 	// have open.
 	GRPCMaxConcurrentStreams int
+	// HTTP port guards (REST API, sandbox control API, /openapi.json).
+	// CORSOrigins are the browser origins allowed to call the API;
+	// AllowedHosts the Host headers served (empty: the HTTP listener's
+	// address, localhost, 127.0.0.1 and [::1]).
+	CORSOrigins  []string
+	AllowedHosts []string
 }
 
 // setting binds one Config field to a flag and an environment variable.
@@ -168,6 +174,17 @@ func (c *Config) settings() []setting {
 			return err
 		}
 	}
+	strList := func(p *[]string) func(string) error {
+		return func(v string) error {
+			*p = nil
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					*p = append(*p, f)
+				}
+			}
+			return nil
+		}
+	}
 	return []setting{
 		{"mode", "PAPAYD_MODE", ModeSandbox, "sandbox (built-in WeChat Pay simulator) or live", str(&c.Mode)},
 		{"grpc-addr", "PAPAYD_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", str(&c.GRPCAddr)},
@@ -207,6 +224,8 @@ func (c *Config) settings() []setting {
 		{"http-read-timeout", "PAPAYD_HTTP_READ_TIMEOUT", "30s", "how long an HTTP client may take to send a whole request (headers and body)", dur(&c.HTTPReadTimeout)},
 		{"http-idle-timeout", "PAPAYD_HTTP_IDLE_TIMEOUT", "60s", "how long an idle HTTP keep-alive connection stays open", dur(&c.HTTPIdleTimeout)},
 		{"grpc-max-concurrent-streams", "PAPAYD_GRPC_MAX_CONCURRENT_STREAMS", "256", "calls one gRPC connection may have open at once", positiveInt(&c.GRPCMaxConcurrentStreams)},
+		{"cors-origins", "PAPAYD_CORS_ORIGINS", "", "comma list of browser origins (https://console.example) allowed to call the REST API; other Origins get 403", strList(&c.CORSOrigins)},
+		{"allowed-hosts", "PAPAYD_ALLOWED_HOSTS", "", "comma list of Host headers the REST API answers (host:port, or host for any port; * for any); empty: the HTTP listen address, localhost, 127.0.0.1, [::1]", strList(&c.AllowedHosts)},
 	}
 }
 

@@ -2,5 +2,7 @@
 // calls papayd's services in process through the gRPC server's
 // interceptors, see rpc.Local, so REST callers get the same metrics, logs
 // and errors), GET /v1/health, the WeChat Pay callback handler, /healthz
-// and /openapi.json.
+// (liveness), /readyz (the store commits a write) and /openapi.json. The
+// REST API, the sandbox control API and /openapi.json sit behind a Guard
+// (Host, Origin/CORS, JSON bodies of at most 1 MiB).
 package web

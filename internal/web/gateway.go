@@ -7,7 +7,6 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 )
@@ -18,14 +17,18 @@ import (
 // HTTP exchange and a gRPC one. It registers every service, and GET
 // /v1/health: grpc.health.v1 Check for REST callers ({"status":"SERVING"};
 // ?service= names one). JSON uses the proto field names (snake_case), as
-// the API documents them.
+// the API documents them. A known path asked with another method answers
+// 405 with Allow and the error JSON (METHOD_NOT_ALLOWED).
 func NewGateway(ctx context.Context, agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer,
 	health healthpb.HealthServer) (http.Handler, error) {
-	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+	var mux *runtime.ServeMux
+	mux = runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
+		// 405 with Allow for a known path asked with another method.
+		runtime.WithMiddlewares(probeMiddleware),
+		runtime.WithRoutingErrorHandler(routingError(func(r *http.Request) []string { return allowedMethods(mux)(r) })),
+		// X-HTTP-Method-Override would let a form post pick any method.
+		runtime.WithDisableHTTPMethodOverride(),
 	)
 	if err := papayv1.RegisterAgreementServiceHandlerServer(ctx, mux, agreements); err != nil {
 		return nil, fmt.Errorf("gateway: register: %w", err)

@@ -13,22 +13,34 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// AlwaysReady is the Readier of a Routes without one.
+type AlwaysReady struct{}
+
+// Ready returns nil.
+func (AlwaysReady) Ready(context.Context) error { return nil }
+
 // Routes is what the HTTP port serves.
 type Routes struct {
 	Gateway http.Handler // /v1/...
 	Notify  http.Handler // /wechatpay/notify
-	Store   Pinger       // /healthz
+	Store   Pinger       // /healthz: liveness (the process and the store answer)
+	Ready   Readier      // /readyz: the store commits writes; nil: always ready
 	OpenAPI []byte       // /openapi.json
 	// Sandbox is the sandbox control API (/sandbox/v1/...); nil in live mode.
 	Sandbox http.Handler
 	Metrics http.Handler // /metrics
 	Log     *slog.Logger
+	// Guard protects the REST API, the sandbox control API and
+	// /openapi.json. /wechatpay/notify (authenticated by WeChat's
+	// signature), /healthz, /readyz and /metrics (read-only counters,
+	// scraped by address) take any Host and Origin.
+	Guard Guard
 }
 
 // NewMux returns the HTTP port's handler.
 func NewMux(r Routes) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", r.Gateway)
+	mux.Handle("/v1/", r.Guard.Wrap(r.Gateway))
 	mux.Handle("/wechatpay/notify", r.Notify)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
@@ -42,15 +54,31 @@ func NewMux(r Routes) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "SERVING"})
 	})
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+	ready := &readiness{r: r.Ready, now: time.Now}
+	if ready.r == nil {
+		ready.r = AlwaysReady{}
+	}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready.check(ctx); err != nil {
+			r.Log.ErrorContext(ctx, "readiness check failed", "error", err.Error())
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "NOT_SERVING", "reason": "STORE_CANNOT_COMMIT"})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "SERVING"})
+	})
+	mux.Handle("GET /openapi.json", r.Guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(r.OpenAPI)
-	})
+	})))
 	if r.Metrics != nil {
 		mux.Handle("GET /metrics", r.Metrics)
 	}
 	if r.Sandbox != nil {
-		mux.Handle("/sandbox/v1/", r.Sandbox)
+		mux.Handle("/sandbox/v1/", r.Guard.Wrap(r.Sandbox))
 	}
 	return mux
 }

@@ -43,6 +43,9 @@ type Notify struct {
 	handler NotificationHandler
 	obs     NotificationObserver
 	log     *slog.Logger
+	// rejected samples the logging of rejected callbacks (anyone can send
+	// them, as fast as they like); the metrics count every one.
+	rejected *sampler
 }
 
 // NewNotify returns the callback handler; obs may be nil.
@@ -50,7 +53,7 @@ func NewNotify(p NotificationParser, h NotificationHandler, obs NotificationObse
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Notify{parser: p, handler: h, obs: obs, log: log}
+	return &Notify{parser: p, handler: h, obs: obs, log: log, rejected: newSampler(rejectionLogInterval, time.Now)}
 }
 
 type noObserver struct{}
@@ -74,7 +77,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			n.obs.Notification("", "rejected_too_large", time.Since(start))
-			n.log.WarnContext(r.Context(), "notification rejected", "reason", "body too large")
+			n.logRejected(r, "rejected_too_large", http.StatusRequestEntityTooLarge, "body too large")
 			reply(w, http.StatusRequestEntityTooLarge, "FAIL", "body too large")
 			return
 		}
@@ -89,8 +92,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		n.obs.Notification(note.EventType, outcome, time.Since(start))
 		// The parser's errors never carry plaintext or key material.
-		n.log.WarnContext(r.Context(), "notification rejected", "status", status, "error", err.Error(),
-			"serial", r.Header.Get("Wechatpay-Serial"))
+		n.logRejected(r, outcome, status, err.Error())
 		reply(w, status, "FAIL", service.AsError(err).Message)
 		return
 	}
@@ -102,13 +104,26 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		n.obs.Notification(note.EventType, "storage_error", time.Since(start))
-		n.log.ErrorContext(r.Context(), "notification not stored", "notification_id", note.ID,
-			"event_type", note.EventType, "error", err.Error())
+		n.log.ErrorContext(r.Context(), "notification not stored", "notification_id", clip(note.ID),
+			"event_type", clip(note.EventType), "error", clipError(err.Error()))
 		reply(w, http.StatusInternalServerError, "FAIL", "not stored; retry")
 		return
 	}
 	n.obs.Notification(note.EventType, strings.ToLower(string(outcome)), time.Since(start))
 	reply(w, http.StatusOK, "SUCCESS", "OK")
+}
+
+// logRejected logs a rejected callback: one sample per outcome per
+// rejectionLogInterval, with the count of those not logged since, and
+// every value from the request cut to maxLoggedBytes.
+func (n *Notify) logRejected(r *http.Request, outcome string, status int, reason string) {
+	log, skipped := n.rejected.sample(outcome)
+	if !log {
+		return
+	}
+	n.log.WarnContext(r.Context(), "notification rejected", "outcome", outcome, "status", status,
+		"error", clipError(reason), "serial", clip(r.Header.Get("Wechatpay-Serial")),
+		"not_logged_since_last", skipped, "sampled_every", rejectionLogInterval)
 }
 
 func reply(w http.ResponseWriter, status int, code, msg string) {
