@@ -49,8 +49,11 @@ type Config struct {
 	WeChatPayPublicKeyFile string
 	WeChatPayPublicKeyID   string
 	NotifyURL              string
-	SessionTTL             time.Duration
-	MerchantCategoryCode   string
+	// WeChatCAFile holds extra CA certificates (PEM) trusted, besides the
+	// system's, for WeChatBaseURL: a corporate TLS proxy's.
+	WeChatCAFile         string
+	SessionTTL           time.Duration
+	MerchantCategoryCode string
 
 	// Reconciler.
 	ReconcileInterval   time.Duration
@@ -157,6 +160,7 @@ func (c *Config) settings() []setting {
 		{"verify-qps", "PAPAYD_VERIFY_QPS", "10", "queries a second of `papayd verify` (live mode)", positiveFloat(&c.VerifyQPS)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
 		{"sandbox-time-scale", "PAPAYD_SANDBOX_TIME_SCALE", "1", "multiplier of the sandbox's notification retry delays", positiveFloat(&c.SandboxTimeScale)},
+		{"wechatpay-ca-file", "PAPAYD_WECHATPAY_CA_FILE", "", "extra CA certificates (PEM) trusted for the WeChat Pay base URL, besides the system's: a TLS proxy's (live mode)", str(&c.WeChatCAFile)},
 	}
 }
 
@@ -199,7 +203,46 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 	default:
 		return Config{}, nil, fmt.Errorf("PAPAYD_MODE: %q is neither %q nor %q", c.Mode, ModeSandbox, ModeLive)
 	}
+	if c.Mode == ModeSandbox {
+		var given []string
+		for _, s := range ss {
+			if liveOnly[s.env] && strings.TrimSpace(*values[s.flag]) != s.def {
+				given = append(given, s.env)
+			}
+		}
+		if len(given) > 0 {
+			return Config{}, nil, fmt.Errorf("PAPAYD_MODE is %q but %s %s only for live mode: "+
+				"set PAPAYD_MODE=live to call WeChat Pay, or unset %s to use the built-in simulator",
+				ModeSandbox, strings.Join(given, ", "), plural(len(given), "is", "are"), plural(len(given), "it", "them"))
+		}
+	}
 	return c, fs.Args(), nil
+}
+
+// liveOnly are the settings that mean WeChat Pay itself: given (differing
+// from its default) in sandbox mode, one is refused rather than ignored, so
+// that a live configuration missing PAPAYD_MODE=live does not run against
+// the simulator. Sandbox mode uses, and so allows, the merchant defaults
+// (PAPAYD_SP_APPID, PAPAYD_SUB_MCHID, PAPAYD_SUB_APPID,
+// PAPAYD_MERCHANT_CATEGORY_CODE), PAPAYD_NOTIFY_URL, PAPAYD_WECHATPAY_TIMEOUT
+// and the default PAPAYD_WECHATPAY_BASE_URL.
+var liveOnly = map[string]bool{
+	"PAPAYD_WECHATPAY_BASE_URL":        true,
+	"PAPAYD_SP_MCHID":                  true,
+	"PAPAYD_MCH_CERT_SERIAL":           true,
+	"PAPAYD_MCH_PRIVATE_KEY_FILE":      true,
+	"PAPAYD_APIV3_KEY_FILE":            true,
+	"PAPAYD_WECHATPAY_CERT_FILE":       true,
+	"PAPAYD_WECHATPAY_PUBLIC_KEY_FILE": true,
+	"PAPAYD_WECHATPAY_PUBLIC_KEY_ID":   true,
+	"PAPAYD_WECHATPAY_CA_FILE":         true,
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // NewLogger returns the process logger.
