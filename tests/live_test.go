@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -203,5 +204,59 @@ func TestLiveModeRefusesIncompleteConfig(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, setting)
 			}
 		})
+	}
+}
+
+// TestDataDirBelongsToOneMode: a data directory first used in sandbox mode
+// is refused to live mode (and the other way round), and to another
+// sp_mchid, naming both sides; the same mode and merchant open it again.
+func TestDataDirBelongsToOneMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sandboxEnv := map[string]string{"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": dir}
+	openClose := func(env map[string]string) error {
+		a, err := newLive(t, env)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return a.Run(ctx)
+	}
+	if err := openClose(sandboxEnv); err != nil {
+		t.Fatalf("sandbox papayd: %v", err)
+	}
+	creds, err := sandbox.LoadCredentials(filepath.Join(dir, "sandbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := liveEnv(t, creds, "https://127.0.0.1:1")
+	live["PAPAYD_DATA_DIR"] = dir
+	err = openClose(live)
+	if err == nil {
+		t.Fatal("live papayd opened the sandbox's data directory")
+	}
+	for _, s := range []string{"sandbox mode (sp_mchid " + creds.MchID + ")", "live mode, sp_mchid " + creds.MchID} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+	if err := openClose(sandboxEnv); err != nil {
+		t.Fatalf("sandbox papayd again: %v", err)
+	}
+
+	// A live directory: another merchant, or sandbox mode, is refused.
+	liveDir := t.TempDir()
+	live["PAPAYD_DATA_DIR"], sandboxEnv["PAPAYD_DATA_DIR"] = liveDir, liveDir
+	if err := openClose(live); err != nil {
+		t.Fatalf("live papayd: %v", err)
+	}
+	other := maps.Clone(live)
+	other["PAPAYD_SP_MCHID"] = "1230000109"
+	if err := openClose(other); err == nil || !strings.Contains(err.Error(), "sp_mchid 1230000109") {
+		t.Errorf("another sp_mchid: %v", err)
+	}
+	if err := openClose(sandboxEnv); err == nil || !strings.Contains(err.Error(), "belongs to live mode") {
+		t.Errorf("sandbox papayd on a live directory: %v", err)
 	}
 }
