@@ -151,9 +151,7 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 		if err != nil {
 			return wcfg, nil, err
 		}
-		wcfg.BaseURL, wcfg.MchID, wcfg.MchCertSerial, wcfg.MchPrivateKey = cfg.WeChatBaseURL, cfg.SPMchID, cfg.MchCertSerial, lc.mchKey
-		wcfg.PlatformCerts, wcfg.PublicKeyID, wcfg.PublicKey = lc.certs, lc.pubKeyID, lc.pubKey
-		return wcfg, lc.apiV3Key, nil
+		return lc.wechatConfig(cfg), lc.apiV3Key, nil
 	}
 
 	creds, err := sandbox.LoadOrCreateCredentials(filepath.Join(cfg.DataDir, "sandbox"))

@@ -42,10 +42,7 @@ func Verify(ctx context.Context, cfg Config, qps float64, out io.Writer, log *sl
 	if err != nil {
 		return err
 	}
-	client, err := wechat.NewClient(wechat.Config{
-		Timeout: cfg.WeChatTimeout, BaseURL: cfg.WeChatBaseURL, MchID: cfg.SPMchID, MchCertSerial: cfg.MchCertSerial,
-		MchPrivateKey: lc.mchKey, PlatformCerts: lc.certs, PublicKeyID: lc.pubKeyID, PublicKey: lc.pubKey,
-	}, logRecorder{log}, log)
+	client, err := wechat.NewClient(lc.wechatConfig(cfg), logRecorder{log}, log)
 	if err != nil {
 		return err
 	}
