@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -18,6 +19,7 @@ import (
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 	"github.com/papayd/papayd/internal/app"
+	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
 
@@ -261,6 +263,14 @@ func TestDataDirBelongsToOneMode(t *testing.T) {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
+	}
+	// papayd verify would ask WeChat Pay about the sandbox's records.
+	liveCfg, err := app.ParseConfig(nil, func(k string) string { return live[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Verify(context.Background(), liveCfg, 10, io.Discard, slog.New(slog.DiscardHandler)); !errors.Is(err, db.ErrOtherIdentity) {
+		t.Errorf("live verify of the sandbox's data directory: %v, want db.ErrOtherIdentity", err)
 	}
 	if err := openClose(sandboxEnv); err != nil {
 		t.Fatalf("sandbox papayd again: %v", err)

@@ -38,6 +38,11 @@ func Verify(ctx context.Context, cfg Config, qps float64, out io.Writer, log *sl
 		return err
 	}
 	defer records.Close()
+	// Never ask WeChat Pay about the records of the sandbox or of another
+	// merchant.
+	if err := records.CheckIdentity(ctx, ModeLive, cfg.SPMchID); err != nil {
+		return err
+	}
 	lc, err := loadLive(cfg)
 	if err != nil {
 		return err

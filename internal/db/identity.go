@@ -47,9 +47,32 @@ func (db *DB) ClaimIdentity(ctx context.Context, mode, spMchID string) error {
 	case err != nil:
 		return fmt.Errorf("claim database %s: %w", db.path, err)
 	}
+	return checkIdentity(db.path, haveMode, haveMchID, mode, spMchID)
+}
+
+const databaseFileSQL = `SELECT file FROM pragma_database_list WHERE name = 'main'`
+
+// CheckIdentity is ClaimIdentity for a reader: it returns an error
+// wrapping ErrOtherIdentity when the database belongs to another mode or
+// sp_mchid, and claims nothing (a database without an identity passes).
+func (r *Reader) CheckIdentity(ctx context.Context, mode, spMchID string) error {
+	var path, haveMode, haveMchID string
+	if err := r.conn.QueryRowContext(ctx, databaseFileSQL).Scan(&path); err != nil {
+		return fmt.Errorf("check database identity: %w", err)
+	}
+	switch err := r.conn.QueryRowContext(ctx, identitySQL).Scan(&haveMode, &haveMchID); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check database %s identity: %w", path, err)
+	}
+	return checkIdentity(path, haveMode, haveMchID, mode, spMchID)
+}
+
+func checkIdentity(path, haveMode, haveMchID, mode, spMchID string) error {
 	if haveMode != mode || haveMchID != spMchID {
 		return fmt.Errorf("%s belongs to %s mode (sp_mchid %s); this papayd is %s mode, sp_mchid %s: %w",
-			db.path, haveMode, haveMchID, mode, spMchID, ErrOtherIdentity)
+			path, haveMode, haveMchID, mode, spMchID, ErrOtherIdentity)
 	}
 	return nil
 }

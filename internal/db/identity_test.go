@@ -77,3 +77,34 @@ func TestClaimIdentityAdoptsOldDatabase(t *testing.T) {
 		t.Fatalf("claim by the other mode after adoption: %v", err)
 	}
 }
+
+// TestReaderCheckIdentity: a reader of a claimed database refuses another
+// mode or sp_mchid, naming the file; an unclaimed database passes.
+func TestReaderCheckIdentity(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "papayd.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := OpenReader(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.CheckIdentity(ctx, "live", "1230000109"); err != nil {
+		t.Fatalf("unclaimed database: %v", err)
+	}
+	if err := db.ClaimIdentity(ctx, "sandbox", "1900000100"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckIdentity(ctx, "sandbox", "1900000100"); err != nil {
+		t.Fatalf("same identity: %v", err)
+	}
+	err = r.CheckIdentity(ctx, "live", "1900000100")
+	if !errors.Is(err, ErrOtherIdentity) || !strings.Contains(err.Error(), path+" belongs to sandbox mode") {
+		t.Fatalf("other mode: %v", err)
+	}
+}
