@@ -2,8 +2,12 @@ package tests
 
 import (
 	"context"
+	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,19 +19,36 @@ import (
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 	"github.com/papayd/papayd/internal/app"
+	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
 
+// serveWeChat serves h over HTTPS, as WeChat Pay is served, under a
+// certificate papayd does not trust by itself, and returns its base URL and
+// a PEM file of that certificate to trust (PAPAYD_WECHATPAY_CA_FILE).
+func serveWeChat(t *testing.T, h http.Handler) (baseURL, caFile string) {
+	t.Helper()
+	wx := httptest.NewTLSServer(h)
+	t.Cleanup(wx.Close)
+	caFile = filepath.Join(t.TempDir(), "wechatpay-ca.pem")
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: wx.Certificate().Raw})
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return wx.URL, caFile
+}
+
 // liveEnv is a complete live-mode configuration whose keys are files
-// written from creds, pointing at baseURL.
-func liveEnv(t *testing.T, creds *sandbox.Credentials, baseURL string) map[string]string {
+// written from creds, pointing at baseURL, trusting the CA certificates of
+// caFile (none when empty) besides the system's.
+func liveEnv(t *testing.T, creds *sandbox.Credentials, baseURL, caFile string) map[string]string {
 	t.Helper()
 	keys := t.TempDir()
 	if err := creds.WriteFiles(keys); err != nil {
 		t.Fatal(err)
 	}
 	f := sandbox.FilesIn(keys)
-	return map[string]string{
+	env := map[string]string{
 		"PAPAYD_MODE":                 "live",
 		"PAPAYD_GRPC_ADDR":            "127.0.0.1:0",
 		"PAPAYD_HTTP_ADDR":            "127.0.0.1:0",
@@ -44,6 +65,10 @@ func liveEnv(t *testing.T, creds *sandbox.Credentials, baseURL string) map[strin
 		// Unreachable on purpose: these tests find signatures by refresh.
 		"PAPAYD_NOTIFY_URL": "http://127.0.0.1:1/wechatpay/notify",
 	}
+	if caFile != "" {
+		env["PAPAYD_WECHATPAY_CA_FILE"] = caFile
+	}
+	return env
 }
 
 // liveSimulator starts a simulator outside papayd, so that it outlives
@@ -62,9 +87,8 @@ func liveSimulator(t *testing.T, timeout string) (*sandbox.Sandbox, map[string]s
 		t.Fatal(err)
 	}
 	t.Cleanup(sb.Close)
-	wx := httptest.NewServer(sb.APIHandler())
-	t.Cleanup(wx.Close)
-	env := liveEnv(t, creds, wx.URL)
+	base, ca := serveWeChat(t, sb.APIHandler())
+	env := liveEnv(t, creds, base, ca)
 	env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = httpAddr, "http://"+httpAddr+"/wechatpay/notify"
 	env["PAPAYD_WECHATPAY_TIMEOUT"] = timeout
 	return sb, env
@@ -97,10 +121,8 @@ func TestLiveModeFromFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sb.Close()
-			wx := httptest.NewServer(sb.APIHandler())
-			defer wx.Close()
-
-			env := liveEnv(t, creds, wx.URL)
+			base, ca := serveWeChat(t, sb.APIHandler())
+			env := liveEnv(t, creds, base, ca)
 			if mode != "certificate" {
 				dir := filepath.Dir(env["PAPAYD_MCH_PRIVATE_KEY_FILE"])
 				env["PAPAYD_WECHATPAY_PUBLIC_KEY_FILE"] = sandbox.FilesIn(dir).PlatformPublicKey
@@ -166,7 +188,7 @@ func TestLiveModeRefusesIncompleteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := liveEnv(t, creds, "http://127.0.0.1:1")
+	base := liveEnv(t, creds, "https://127.0.0.1:1", "")
 	short := filepath.Join(t.TempDir(), "short_key")
 	if err := os.WriteFile(short, []byte(strings.Repeat("k", 31)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -184,6 +206,8 @@ func TestLiveModeRefusesIncompleteConfig(t *testing.T) {
 		"PAPAYD_APIV3_KEY_FILE":       func(e map[string]string) { e["PAPAYD_APIV3_KEY_FILE"] = short },
 		"PAPAYD_NOTIFY_URL":           func(e map[string]string) { delete(e, "PAPAYD_NOTIFY_URL") },
 		"PAPAYD_WECHATPAY_CERT_FILE":  func(e map[string]string) { delete(e, "PAPAYD_WECHATPAY_CERT_FILE") },
+		"PAPAYD_WECHATPAY_BASE_URL":   func(e map[string]string) { e["PAPAYD_WECHATPAY_BASE_URL"] = "http://127.0.0.1:1" },
+		"PAPAYD_WECHATPAY_CA_FILE":    func(e map[string]string) { e["PAPAYD_WECHATPAY_CA_FILE"] = notPEM },
 		"PAPAYD_WECHATPAY_PUBLIC_KEY_ID": func(e map[string]string) {
 			e["PAPAYD_WECHATPAY_PUBLIC_KEY_FILE"] = e["PAPAYD_WECHATPAY_CERT_FILE"]
 		},
@@ -203,5 +227,67 @@ func TestLiveModeRefusesIncompleteConfig(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, setting)
 			}
 		})
+	}
+}
+
+// TestDataDirBelongsToOneMode: a data directory first used in sandbox mode
+// is refused to live mode (and the other way round), and to another
+// sp_mchid, naming both sides; the same mode and merchant open it again.
+func TestDataDirBelongsToOneMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sandboxEnv := map[string]string{"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": dir}
+	openClose := func(env map[string]string) error {
+		a, err := newLive(t, env)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return a.Run(ctx)
+	}
+	if err := openClose(sandboxEnv); err != nil {
+		t.Fatalf("sandbox papayd: %v", err)
+	}
+	creds, err := sandbox.LoadCredentials(filepath.Join(dir, "sandbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := liveEnv(t, creds, "https://127.0.0.1:1", "")
+	live["PAPAYD_DATA_DIR"] = dir
+	err = openClose(live)
+	if err == nil {
+		t.Fatal("live papayd opened the sandbox's data directory")
+	}
+	for _, s := range []string{"sandbox mode (sp_mchid " + creds.MchID + ")", "live mode, sp_mchid " + creds.MchID} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+	// papayd verify would ask WeChat Pay about the sandbox's records.
+	liveCfg, err := app.ParseConfig(nil, func(k string) string { return live[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Verify(context.Background(), liveCfg, 10, io.Discard, slog.New(slog.DiscardHandler)); !errors.Is(err, db.ErrOtherIdentity) {
+		t.Errorf("live verify of the sandbox's data directory: %v, want db.ErrOtherIdentity", err)
+	}
+	if err := openClose(sandboxEnv); err != nil {
+		t.Fatalf("sandbox papayd again: %v", err)
+	}
+
+	// A live directory: another merchant, or sandbox mode, is refused.
+	liveDir := t.TempDir()
+	live["PAPAYD_DATA_DIR"], sandboxEnv["PAPAYD_DATA_DIR"] = liveDir, liveDir
+	if err := openClose(live); err != nil {
+		t.Fatalf("live papayd: %v", err)
+	}
+	other := maps.Clone(live)
+	other["PAPAYD_SP_MCHID"] = "1230000109"
+	if err := openClose(other); err == nil || !strings.Contains(err.Error(), "sp_mchid 1230000109") {
+		t.Errorf("another sp_mchid: %v", err)
+	}
+	if err := openClose(sandboxEnv); err == nil || !strings.Contains(err.Error(), "belongs to live mode") {
+		t.Errorf("sandbox papayd on a live directory: %v", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,14 +130,13 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	wx := httptest.NewServer(sb.APIHandler())
-	defer wx.Close()
+	wxURL, wxCA := serveWeChat(t, sb.APIHandler())
 
 	bin := filepath.Join(t.TempDir(), "papayd")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/papayd/papayd/cmd/papayd").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	env := liveEnv(t, creds, wx.URL)
+	env := liveEnv(t, creds, wxURL, wxCA)
 	env["PAPAYD_GRPC_ADDR"], env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = grpcAddr, httpAddr, notifyURL
 	env["PAPAYD_MERCHANT_CATEGORY_CODE"] = "5999"
 	env["PAPAYD_WECHATPAY_TIMEOUT"] = "2s"

@@ -79,13 +79,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if a.store, err = db.OpenWith(ctx, filepath.Join(cfg.DataDir, "papayd.db"), db.Options{CacheRecords: cfg.RecordCache}); err != nil {
-		return nil, err
-	}
-
+	// The WeChat configuration first: in sandbox mode it knows sp_mchid
+	// only once the simulator's credentials are loaded.
 	wcfg, apiV3Key, err := a.wechatConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if a.store, err = db.OpenWith(ctx, filepath.Join(cfg.DataDir, "papayd.db"), db.Options{CacheRecords: cfg.RecordCache}); err != nil {
+		return nil, err
+	}
+	if err := a.store.ClaimIdentity(ctx, cfg.Mode, a.cfg.SPMchID); err != nil {
+		return nil, fmt.Errorf("%w (each mode and sp_mchid needs its own PAPAYD_DATA_DIR)", err)
 	}
 	a.metrics = metrics.New()
 	if err := a.metrics.Register(metrics.NewRecordsCollector(a.store, log)); err != nil {
@@ -170,9 +174,7 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 		if err != nil {
 			return wcfg, nil, err
 		}
-		wcfg.BaseURL, wcfg.MchID, wcfg.MchCertSerial, wcfg.MchPrivateKey = cfg.WeChatBaseURL, cfg.SPMchID, cfg.MchCertSerial, lc.mchKey
-		wcfg.PlatformCerts, wcfg.PublicKeyID, wcfg.PublicKey = lc.certs, lc.pubKeyID, lc.pubKey
-		return wcfg, lc.apiV3Key, nil
+		return lc.wechatConfig(cfg), lc.apiV3Key, nil
 	}
 
 	creds, err := sandbox.LoadOrCreateCredentials(filepath.Join(cfg.DataDir, "sandbox"))

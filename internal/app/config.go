@@ -50,8 +50,11 @@ type Config struct {
 	WeChatPayPublicKeyFile string
 	WeChatPayPublicKeyID   string
 	NotifyURL              string
-	SessionTTL             time.Duration
-	MerchantCategoryCode   string
+	// WeChatCAFile holds extra CA certificates (PEM) trusted, besides the
+	// system's, for WeChatBaseURL: a corporate TLS proxy's.
+	WeChatCAFile         string
+	SessionTTL           time.Duration
+	MerchantCategoryCode string
 
 	// Reconciler.
 	ReconcileInterval   time.Duration
@@ -226,6 +229,7 @@ func (c *Config) settings() []setting {
 		{"grpc-max-concurrent-streams", "PAPAYD_GRPC_MAX_CONCURRENT_STREAMS", "256", "calls one gRPC connection may have open at once", positiveInt(&c.GRPCMaxConcurrentStreams)},
 		{"cors-origins", "PAPAYD_CORS_ORIGINS", "", "comma list of browser origins (https://console.example) allowed to call the REST API; other Origins get 403", strList(&c.CORSOrigins)},
 		{"allowed-hosts", "PAPAYD_ALLOWED_HOSTS", "", "comma list of Host headers the REST API answers (host:port, or host for any port; * for any); empty: the HTTP listen address, localhost, 127.0.0.1, [::1]", strList(&c.AllowedHosts)},
+		{"wechatpay-ca-file", "PAPAYD_WECHATPAY_CA_FILE", "", "extra CA certificates (PEM) trusted for the WeChat Pay base URL, besides the system's: a TLS proxy's (live mode)", str(&c.WeChatCAFile)},
 	}
 }
 
@@ -268,7 +272,46 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 	default:
 		return Config{}, nil, fmt.Errorf("PAPAYD_MODE: %q is neither %q nor %q", c.Mode, ModeSandbox, ModeLive)
 	}
+	if c.Mode == ModeSandbox {
+		var given []string
+		for _, s := range ss {
+			if liveOnly[s.env] && strings.TrimSpace(*values[s.flag]) != s.def {
+				given = append(given, s.env)
+			}
+		}
+		if len(given) > 0 {
+			return Config{}, nil, fmt.Errorf("PAPAYD_MODE is %q but %s %s only for live mode: "+
+				"set PAPAYD_MODE=live to call WeChat Pay, or unset %s to use the built-in simulator",
+				ModeSandbox, strings.Join(given, ", "), plural(len(given), "is", "are"), plural(len(given), "it", "them"))
+		}
+	}
 	return c, fs.Args(), nil
+}
+
+// liveOnly are the settings that mean WeChat Pay itself: given (differing
+// from its default) in sandbox mode, one is refused rather than ignored, so
+// that a live configuration missing PAPAYD_MODE=live does not run against
+// the simulator. Sandbox mode uses, and so allows, the merchant defaults
+// (PAPAYD_SP_APPID, PAPAYD_SUB_MCHID, PAPAYD_SUB_APPID,
+// PAPAYD_MERCHANT_CATEGORY_CODE), PAPAYD_NOTIFY_URL, PAPAYD_WECHATPAY_TIMEOUT
+// and the default PAPAYD_WECHATPAY_BASE_URL.
+var liveOnly = map[string]bool{
+	"PAPAYD_WECHATPAY_BASE_URL":        true,
+	"PAPAYD_SP_MCHID":                  true,
+	"PAPAYD_MCH_CERT_SERIAL":           true,
+	"PAPAYD_MCH_PRIVATE_KEY_FILE":      true,
+	"PAPAYD_APIV3_KEY_FILE":            true,
+	"PAPAYD_WECHATPAY_CERT_FILE":       true,
+	"PAPAYD_WECHATPAY_PUBLIC_KEY_FILE": true,
+	"PAPAYD_WECHATPAY_PUBLIC_KEY_ID":   true,
+	"PAPAYD_WECHATPAY_CA_FILE":         true,
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // NewLogger returns the process logger.

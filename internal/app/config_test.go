@@ -91,3 +91,50 @@ func TestMaxChargeAmountSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxRefusesLiveSettings: a live-only setting without PAPAYD_MODE=live
+// stops papayd at start, naming the setting, instead of "charging" the
+// simulator; the settings sandbox mode uses stay allowed.
+func TestSandboxRefusesLiveSettings(t *testing.T) {
+	t.Parallel()
+	for _, setting := range []string{
+		"PAPAYD_SP_MCHID", "PAPAYD_MCH_CERT_SERIAL", "PAPAYD_MCH_PRIVATE_KEY_FILE", "PAPAYD_APIV3_KEY_FILE",
+		"PAPAYD_WECHATPAY_CERT_FILE", "PAPAYD_WECHATPAY_PUBLIC_KEY_FILE", "PAPAYD_WECHATPAY_PUBLIC_KEY_ID",
+		"PAPAYD_WECHATPAY_BASE_URL", "PAPAYD_WECHATPAY_CA_FILE",
+	} {
+		for _, mode := range []string{"", ModeSandbox} {
+			_, err := ParseConfig(nil, env(map[string]string{"PAPAYD_MODE": mode, setting: "https://x.example/1"}), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), setting) || !strings.Contains(err.Error(), "PAPAYD_MODE") {
+				t.Errorf("PAPAYD_MODE=%q with %s: error %v does not refuse it by name", mode, setting, err)
+			}
+		}
+		if _, err := ParseConfig(nil, env(map[string]string{"PAPAYD_MODE": ModeLive, setting: "x"}), io.Discard); err != nil {
+			t.Errorf("live mode with %s: %v", setting, err)
+		}
+	}
+	_, err := ParseConfig(nil, env(map[string]string{"PAPAYD_SP_MCHID": "1230000109", "PAPAYD_APIV3_KEY_FILE": "/k"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PAPAYD_SP_MCHID") || !strings.Contains(err.Error(), "PAPAYD_APIV3_KEY_FILE") {
+		t.Errorf("two live settings: error %v does not name both", err)
+	}
+	allowed := map[string]string{
+		"PAPAYD_SP_APPID": "wxsp", "PAPAYD_SUB_MCHID": "1900000109", "PAPAYD_SUB_APPID": "wxsub",
+		"PAPAYD_NOTIFY_URL": "https://example.com/wechatpay/notify", "PAPAYD_MERCHANT_CATEGORY_CODE": "5411",
+		"PAPAYD_WECHATPAY_BASE_URL": "https://apihk.mch.weixin.qq.com", "PAPAYD_WECHATPAY_TIMEOUT": "3s",
+	}
+	if _, err := ParseConfig(nil, env(allowed), io.Discard); err != nil {
+		t.Errorf("sandbox mode with the settings it uses: %v", err)
+	}
+}
+
+func TestLiveOnlyNamesSettings(t *testing.T) {
+	t.Parallel()
+	envs := map[string]bool{}
+	for _, s := range new(Config).settings() {
+		envs[s.env] = true
+	}
+	for e := range liveOnly {
+		if !envs[e] {
+			t.Errorf("liveOnly names %s, which is no setting", e)
+		}
+	}
+}

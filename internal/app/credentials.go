@@ -7,7 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+
+	"github.com/papayd/papayd/internal/wechat"
 )
 
 // liveCredentials are the keys live mode loads from files.
@@ -17,6 +20,16 @@ type liveCredentials struct {
 	certs    []*x509.Certificate
 	pubKey   *rsa.PublicKey
 	pubKeyID string
+	roots    *x509.CertPool // nil: the system's
+}
+
+// wechatConfig is the WeChat client configuration of live mode.
+func (lc liveCredentials) wechatConfig(c Config) wechat.Config {
+	return wechat.Config{
+		Timeout: c.WeChatTimeout, BaseURL: c.WeChatBaseURL, RootCAs: lc.roots,
+		MchID: c.SPMchID, MchCertSerial: c.MchCertSerial, MchPrivateKey: lc.mchKey,
+		PlatformCerts: lc.certs, PublicKeyID: lc.pubKeyID, PublicKey: lc.pubKey,
+	}
 }
 
 // loadLive checks every live-mode setting and loads the keys, naming the
@@ -37,6 +50,10 @@ func loadLive(c Config) (liveCredentials, error) {
 		if r.val == "" {
 			return lc, fmt.Errorf("live mode: %s is required", r.env)
 		}
+	}
+	if u, err := url.Parse(c.WeChatBaseURL); err != nil || u.Scheme != "https" {
+		return lc, fmt.Errorf("live mode: PAPAYD_WECHATPAY_BASE_URL %q is not an https:// URL "+
+			"(for a TLS proxy, trust its CA with PAPAYD_WECHATPAY_CA_FILE)", c.WeChatBaseURL)
 	}
 	if c.WeChatPayCertFile == "" && c.WeChatPayPublicKeyFile == "" {
 		return lc, errors.New("live mode: PAPAYD_WECHATPAY_CERT_FILE or PAPAYD_WECHATPAY_PUBLIC_KEY_FILE (with PAPAYD_WECHATPAY_PUBLIC_KEY_ID) is required")
@@ -62,7 +79,45 @@ func loadLive(c Config) (liveCredentials, error) {
 		}
 		lc.pubKeyID = c.WeChatPayPublicKeyID
 	}
+	if c.WeChatCAFile != "" {
+		if lc.roots, err = loadRoots(c.WeChatCAFile); err != nil {
+			return lc, fmt.Errorf("PAPAYD_WECHATPAY_CA_FILE: %w", err)
+		}
+	}
 	return lc, nil
+}
+
+// loadRoots returns the system's certificate authorities plus the
+// certificates of the PEM file at path (one at least).
+func loadRoots(path string) (*x509.CertPool, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	n := 0
+	for {
+		var block *pem.Block
+		if block, raw = pem.Decode(raw); block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse certificate: %w", err)
+		}
+		roots.AddCert(c)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("no CERTIFICATE PEM block")
+	}
+	return roots, nil
 }
 
 func readPEM(path, what string) (*pem.Block, []byte, error) {

@@ -38,14 +38,16 @@ func Verify(ctx context.Context, cfg Config, qps float64, out io.Writer, log *sl
 		return err
 	}
 	defer records.Close()
+	// Never ask WeChat Pay about the records of the sandbox or of another
+	// merchant.
+	if err := records.CheckIdentity(ctx, ModeLive, cfg.SPMchID); err != nil {
+		return err
+	}
 	lc, err := loadLive(cfg)
 	if err != nil {
 		return err
 	}
-	client, err := wechat.NewClient(wechat.Config{
-		Timeout: cfg.WeChatTimeout, BaseURL: cfg.WeChatBaseURL, MchID: cfg.SPMchID, MchCertSerial: cfg.MchCertSerial,
-		MchPrivateKey: lc.mchKey, PlatformCerts: lc.certs, PublicKeyID: lc.pubKeyID, PublicKey: lc.pubKey,
-	}, logRecorder{log}, log)
+	client, err := wechat.NewClient(lc.wechatConfig(cfg), logRecorder{log}, log)
 	if err != nil {
 		return err
 	}

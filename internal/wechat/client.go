@@ -80,6 +80,10 @@ type Config struct {
 	// returns ctx.Err() (tests replace it): a timer when nil.
 	Sleep func(ctx context.Context, d time.Duration) error
 
+	// RootCAs are the certificate authorities the default transport trusts
+	// for BaseURL (the system's, plus a TLS proxy's): the system's when nil.
+	// Ignored with Transport.
+	RootCAs *x509.CertPool
 	// Transport replaces the default pooled transport (tests).
 	Transport http.RoundTripper
 	// Now is the clock of the audit records: time.Now when nil.
@@ -174,7 +178,7 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 	}
 	rt := cfg.Transport
 	if rt == nil {
-		rt = newTransport(timeout)
+		rt = newTransport(timeout, cfg.RootCAs)
 	}
 	hc := &http.Client{
 		Timeout:   timeout,

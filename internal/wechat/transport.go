@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -9,8 +10,9 @@ import (
 	"time"
 )
 
-// newTransport is the default pooled transport: all calls go to one host.
-func newTransport(timeout time.Duration) *http.Transport {
+// newTransport is the default pooled transport: all calls go to one host,
+// whose certificate must chain to roots (the system's when nil).
+func newTransport(timeout time.Duration, roots *x509.CertPool) *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
@@ -21,7 +23,7 @@ func newTransport(timeout time.Duration) *http.Transport {
 		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots},
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -114,14 +115,15 @@ func nextOutTradeNo(prefix string) string {
 }
 
 // rawDeduct returns the baseline call: a wechatpay-go core.Client with a
-// pooled transport like papayd's, verifying answers with the platform
-// certificate.
-func rawDeduct(ctx context.Context, creds *sandbox.Credentials, wxBase, notifyURL string, contracts []string, conc int) (call, error) {
+// pooled transport like papayd's (TLS to the simulator, trusting roots),
+// verifying answers with the platform certificate.
+func rawDeduct(ctx context.Context, creds *sandbox.Credentials, wxBase string, roots *x509.CertPool, notifyURL string, contracts []string, conc int) (call, error) {
 	client, err := core.NewClient(ctx,
 		option.WithMerchantCredential(creds.MchID, creds.MerchantSerial, creds.MerchantKey),
 		option.WithWechatPayCertificate([]*x509.Certificate{creds.PlatformCert}),
 		option.WithHTTPClient(&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			MaxIdleConns: 64, MaxIdleConnsPerHost: max(32, conc), IdleConnTimeout: 90 * time.Second}}))
+			MaxIdleConns: 64, MaxIdleConnsPerHost: max(32, conc), IdleConnTimeout: 90 * time.Second,
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}}}))
 	if err != nil {
 		return nil, err
 	}

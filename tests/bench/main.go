@@ -6,7 +6,7 @@
 //
 // It builds ./cmd/papayd into a temporary directory and runs it as a
 // separate process in live mode against a WeChat Pay simulator
-// (internal/wechat/sandbox) hosted in the bench process on 127.0.0.1,
+// (internal/wechat/sandbox) hosted in the bench process on 127.0.0.1 over HTTPS,
 // configured from key files exactly as tests/soak_test.go does, so that
 // papayd's RSS and CPU are papayd's alone. Every load is bounded in count
 // and time and talks to loopback addresses only.
@@ -34,11 +34,14 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -210,16 +213,22 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer sb.Close()
-	wxLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	wxSrv := &http.Server{Handler: sb.APIHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = wxSrv.Serve(wxLis) }()
-	defer wxSrv.Close()
-	wxBase := "http://" + wxLis.Addr().String()
+	// Served over HTTPS, as WeChat Pay is (live mode refuses http://),
+	// under a certificate papayd trusts through PAPAYD_WECHATPAY_CA_FILE.
+	wx := httptest.NewUnstartedServer(sb.APIHandler())
+	wx.Config.ReadHeaderTimeout = 10 * time.Second
+	wx.Config.ErrorLog = log.New(io.Discard, "", 0)
+	wx.StartTLS()
+	defer wx.Close()
+	wxBase := wx.URL
+	wxRoots := x509.NewCertPool()
+	wxRoots.AddCert(wx.Certificate())
 	keys := filepath.Join(tmp, "keys")
 	if err := creds.WriteFiles(keys); err != nil {
+		return err
+	}
+	wxCA := filepath.Join(keys, "wechatpay-ca.pem")
+	if err := os.WriteFile(wxCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: wx.Certificate().Raw}), 0o600); err != nil {
 		return err
 	}
 	f := sandbox.FilesIn(keys)
@@ -234,6 +243,7 @@ func run(ctx context.Context, o options) error {
 		"PAPAYD_MCH_PRIVATE_KEY_FILE":   f.MerchantKey,
 		"PAPAYD_APIV3_KEY_FILE":         f.APIv3Key,
 		"PAPAYD_WECHATPAY_CERT_FILE":    f.PlatformCert,
+		"PAPAYD_WECHATPAY_CA_FILE":      wxCA,
 		"PAPAYD_MERCHANT_CATEGORY_CODE": "5999",
 	}
 
@@ -263,7 +273,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if err := rep.figure(2, "figure 2: CreateCharge", func() error {
-		return figureCharges(ctx, rep, p, sb, creds, wxBase, prof)
+		return figureCharges(ctx, rep, p, sb, creds, wxBase, wxRoots, prof)
 	}); err != nil {
 		return err
 	}
@@ -338,7 +348,7 @@ func figureCallbacks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sa
 }
 
 // figureCharges measures figure 2.
-func figureCharges(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox, creds *sandbox.Credentials, wxBase string, prof *profiler) error {
+func figureCharges(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox, creds *sandbox.Credentials, wxBase string, wxRoots *x509.CertPool, prof *profiler) error {
 	o := rep.opts
 	n := max(16, 2*o.concurrency)
 	start := time.Now()
@@ -352,7 +362,7 @@ func figureCharges(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sand
 		return err
 	}
 	defer sb.ClearFaults()
-	raw, err := rawDeduct(ctx, creds, wxBase, "http://"+p.httpAddr+"/wechatpay/notify", contracts, o.concurrency)
+	raw, err := rawDeduct(ctx, creds, wxBase, wxRoots, "http://"+p.httpAddr+"/wechatpay/notify", contracts, o.concurrency)
 	if err != nil {
 		return err
 	}
