@@ -54,11 +54,11 @@ func (s *AgreementServer) CreatePresignSession(ctx context.Context, req *papayv1
 // GetAgreement reads one agreement.
 func (s *AgreementServer) GetAgreement(ctx context.Context, req *papayv1.GetAgreementRequest) (*papayv1.GetAgreementResponse, error) {
 	k := service.AgreementKey{ContractID: req.GetContractId(), OutContractCode: req.GetOutContractCode(), PlanID: req.GetPlanId()}
-	a, err := s.svc.GetAgreement(ctx, k, req.GetRefresh())
+	a, st, err := s.svc.LookupAgreement(ctx, k, req.GetRefresh())
 	if err != nil {
 		return nil, err
 	}
-	return &papayv1.GetAgreementResponse{Agreement: agreementToProto(a)}, nil
+	return &papayv1.GetAgreementResponse{Agreement: agreementToProto(a), RefreshStatus: refreshToProto(st)}, nil
 }
 
 // ListAgreements pages through agreements.
@@ -186,4 +186,15 @@ func timeToProto(t time.Time) *timestamppb.Timestamp {
 func fieldError(field, desc string) error {
 	return &service.Error{Kind: service.KindInvalid, Reason: "INVALID_ARGUMENT", Message: "invalid " + field + ": " + desc,
 		Violations: []service.FieldViolation{{Field: field, Description: desc}}}
+}
+
+// refreshToProto converts a lookup's refresh outcome.
+func refreshToProto(r service.Refresh) papayv1.RefreshStatus {
+	switch r {
+	case service.Refreshed:
+		return papayv1.RefreshStatus_REFRESH_STATUS_REFRESHED
+	case service.RefreshRateLimited:
+		return papayv1.RefreshStatus_REFRESH_STATUS_RATE_LIMITED
+	}
+	return papayv1.RefreshStatus_REFRESH_STATUS_UNSPECIFIED
 }

@@ -37,11 +37,11 @@ func (s *ChargeServer) CreateCharge(ctx context.Context, req *papayv1.CreateChar
 
 // GetCharge reads one charge.
 func (s *ChargeServer) GetCharge(ctx context.Context, req *papayv1.GetChargeRequest) (*papayv1.GetChargeResponse, error) {
-	c, err := s.svc.GetCharge(ctx, service.ChargeKey{OutTradeNo: req.GetOutTradeNo(), TransactionID: req.GetTransactionId()}, req.GetRefresh())
+	c, st, err := s.svc.LookupCharge(ctx, service.ChargeKey{OutTradeNo: req.GetOutTradeNo(), TransactionID: req.GetTransactionId()}, req.GetRefresh())
 	if err != nil {
 		return nil, err
 	}
-	return &papayv1.GetChargeResponse{Charge: chargeToProto(c)}, nil
+	return &papayv1.GetChargeResponse{Charge: chargeToProto(c), RefreshStatus: refreshToProto(st)}, nil
 }
 
 // ListCharges pages through charges.

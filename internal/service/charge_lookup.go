@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -44,28 +45,41 @@ func (k ChargeKey) find(ctx context.Context, r ChargeReader) (Charge, error) {
 }
 
 // GetCharge answers from the local record. With refresh it first asks
-// WeChat and records what WeChat says.
+// WeChat and records what WeChat says (see LookupCharge).
 func (s *Service) GetCharge(ctx context.Context, k ChargeKey, refresh bool) (Charge, error) {
+	c, _, err := s.LookupCharge(ctx, k, refresh)
+	return c, err
+}
+
+// LookupCharge answers from the local record. With refresh it first asks
+// WeChat and records what WeChat says; the Refresh says whether it did.
+//
+// The refresh is an optional call (WithOptionalCall): concurrent refreshes
+// of one order may share one query, and when papayd's outbound limit
+// refuses it (ErrRateLimited) the local record is the answer, with
+// RefreshRateLimited and no error. It takes no lock on the charge: a
+// query changes nothing at WeChat, and its answer is recorded in one
+// transaction through the state machine, like a notification's.
+func (s *Service) LookupCharge(ctx context.Context, k ChargeKey, refresh bool) (Charge, Refresh, error) {
 	if err := k.validate(); err != nil {
-		return Charge{}, err
+		return Charge{}, RefreshNotAsked, err
 	}
 	c, err := k.find(ctx, s.store)
 	if err != nil {
-		return Charge{}, fmt.Errorf("get %s: %w", k, err)
+		return Charge{}, RefreshNotAsked, fmt.Errorf("get %s: %w", k, err)
 	}
 	if !refresh {
-		return c, nil
+		return c, RefreshNotAsked, nil
 	}
-	unlock, err := s.locks.lock(ctx, "charge/"+c.OutTradeNo)
-	if err != nil {
-		return Charge{}, fmt.Errorf("refresh %s: %w", k, err)
+	rc, err := s.refreshCharge(WithOptionalCall(ctx), c)
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		s.log.InfoContext(ctx, "charge not refreshed: outbound limit reached", "out_trade_no", c.OutTradeNo)
+		return c, RefreshRateLimited, nil
+	case err != nil:
+		return Charge{}, RefreshNotAsked, fmt.Errorf("refresh %s: %w", k, err)
 	}
-	defer unlock()
-	c, err = s.refreshCharge(ctx, c)
-	if err != nil {
-		return Charge{}, fmt.Errorf("refresh %s: %w", k, err)
-	}
-	return c, nil
+	return rc, Refreshed, nil
 }
 
 // refreshCharge queries WeChat about c and records the answer. An order

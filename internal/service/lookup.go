@@ -61,23 +61,38 @@ func notFoundAs(err error, sentinel *Error) error {
 }
 
 // GetAgreement answers from the local record. With refresh it first asks
-// WeChat and records what WeChat says.
+// WeChat and records what WeChat says (see LookupAgreement).
 func (s *Service) GetAgreement(ctx context.Context, k AgreementKey, refresh bool) (Agreement, error) {
+	a, _, err := s.LookupAgreement(ctx, k, refresh)
+	return a, err
+}
+
+// LookupAgreement answers from the local record. With refresh it first
+// asks WeChat and records what WeChat says; the Refresh says whether it
+// did. The refresh is an optional call (WithOptionalCall): concurrent
+// refreshes of one contract may share one query, and when papayd's
+// outbound limit refuses it (ErrRateLimited) the local record is the
+// answer, with RefreshRateLimited and no error.
+func (s *Service) LookupAgreement(ctx context.Context, k AgreementKey, refresh bool) (Agreement, Refresh, error) {
 	if err := k.validate(); err != nil {
-		return Agreement{}, err
+		return Agreement{}, RefreshNotAsked, err
 	}
 	a, err := k.find(ctx, s.store)
 	if err != nil {
-		return Agreement{}, fmt.Errorf("get %s: %w", k, err)
+		return Agreement{}, RefreshNotAsked, fmt.Errorf("get %s: %w", k, err)
 	}
 	if !refresh {
-		return a, nil
+		return a, RefreshNotAsked, nil
 	}
-	a, err = s.refreshAgreement(ctx, a)
-	if err != nil {
-		return Agreement{}, fmt.Errorf("refresh %s: %w", k, err)
+	ra, err := s.refreshAgreement(WithOptionalCall(ctx), a)
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		s.log.InfoContext(ctx, "agreement not refreshed: outbound limit reached", "out_contract_code", a.OutContractCode)
+		return a, RefreshRateLimited, nil
+	case err != nil:
+		return Agreement{}, RefreshNotAsked, fmt.Errorf("refresh %s: %w", k, err)
 	}
-	return a, nil
+	return ra, Refreshed, nil
 }
 
 // refreshAgreement queries WeChat about a and applies the answer.

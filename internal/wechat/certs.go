@@ -27,8 +27,8 @@ const (
 	// DefaultRefreshInterval is the default, and the longest, interval of
 	// CertRefresher.Run: WeChat asks for a poll at least every 12 hours.
 	DefaultRefreshInterval = 12 * time.Hour
-	// DefaultMinOnDemandGap is the default least time between two
-	// on-demand downloads.
+	// DefaultMinOnDemandGap is the default least time from the end of one
+	// on-demand download to the start of the next.
 	DefaultMinOnDemandGap = time.Minute
 
 	// firstRetryAfterFailure is Run's first pause after a failed refresh;
@@ -46,8 +46,9 @@ type RefresherOptions struct {
 	// Interval is Run's pause between refreshes: DefaultRefreshInterval
 	// when zero, negative or longer.
 	Interval time.Duration
-	// MinOnDemandGap is the least time between two on-demand downloads
-	// (OnUnknownSerial): DefaultMinOnDemandGap when zero or negative.
+	// MinOnDemandGap is the least time from the end of one on-demand
+	// download (OnUnknownSerial) to the start of the next:
+	// DefaultMinOnDemandGap when zero or negative.
 	MinOnDemandGap time.Duration
 	// Logger receives refresh outcomes: the Client's logger when nil.
 	Logger *slog.Logger
@@ -96,7 +97,7 @@ type CertRefresher struct {
 
 	mu           sync.Mutex
 	flight       *refreshFlight // the download under way, if any
-	lastOnDemand time.Time      // start of the last on-demand download
+	lastOnDemand time.Time      // end of the last on-demand download
 }
 
 // refreshFlight is one download; done closes when err is set.
@@ -147,7 +148,7 @@ func (r *CertRefresher) Refresh(ctx context.Context) error {
 	}
 	f := r.start()
 	r.mu.Unlock()
-	return r.fly(ctx, f)
+	return r.fly(ctx, f, nil)
 }
 
 // Run refreshes now, then every Interval until ctx ends; it returns then.
@@ -176,10 +177,17 @@ func (r *CertRefresher) Run(ctx context.Context) {
 
 // OnUnknownSerial is the on-demand path, for a notification or an answer
 // signed under serial: unless serial is known already, it downloads the
-// certificates (at most once per MinOnDemandGap; callers arriving during a
-// download wait for it, within ctx) and reports whether serial is known
-// afterwards. A flood of made-up serials thus costs at most one download
-// per gap.
+// certificates and reports whether serial is known afterwards.
+//
+// Callers are untrusted (anyone can post a notification naming any
+// serial), so: concurrent callers share one download, whatever serials
+// they name; the download runs detached from the caller's context, under
+// its own deadline (the Client's Timeout), so a caller who hangs up stops
+// waiting but does not cancel it; and at most one on-demand download
+// starts per MinOnDemandGap, counted from the end of the last one, so a
+// flood of made-up serials costs at most one download per gap, and each
+// such download still publishes whatever WeChat lists (a real rotation
+// included).
 func (r *CertRefresher) OnUnknownSerial(ctx context.Context, serial string) bool {
 	if r.c == nil || serial == "" || len(serial) > maxSerialLen {
 		return false
@@ -190,23 +198,30 @@ func (r *CertRefresher) OnUnknownSerial(ctx context.Context, serial string) bool
 	r.mu.Lock()
 	f := r.flight
 	if f == nil {
-		now := r.now()
-		if !r.lastOnDemand.IsZero() && now.Sub(r.lastOnDemand) < r.gap {
+		if !r.lastOnDemand.IsZero() && r.now().Sub(r.lastOnDemand) < r.gap {
 			r.mu.Unlock()
 			return false
 		}
-		r.lastOnDemand = now
 		f = r.start()
 		r.mu.Unlock()
 		r.log.InfoContext(ctx, "wechatpay platform certificates downloaded on demand", "serial", serial)
-		if err := r.fly(ctx, f); err != nil {
-			r.log.WarnContext(ctx, "wechatpay on-demand certificate download failed", "serial", serial, "error", err.Error())
-		}
+		go r.flyOnDemand(context.WithoutCancel(ctx), f, serial)
 	} else {
 		r.mu.Unlock()
-		_ = r.wait(ctx, f)
 	}
+	_ = r.wait(ctx, f)
 	return r.c.keys.key(serial) != nil
+}
+
+// flyOnDemand performs the on-demand download f under its own deadline
+// and, once it has ended, starts the on-demand gap.
+func (r *CertRefresher) flyOnDemand(ctx context.Context, f *refreshFlight, serial string) {
+	ctx, cancel := context.WithTimeout(ctx, r.c.timeout)
+	defer cancel()
+	err := r.fly(ctx, f, func() { r.lastOnDemand = r.now() })
+	if err != nil {
+		r.log.WarnContext(ctx, "wechatpay on-demand certificate download failed", "serial", serial, "error", err.Error())
+	}
 }
 
 // start registers a new download; r.mu is held.
@@ -216,11 +231,15 @@ func (r *CertRefresher) start() *refreshFlight {
 	return f
 }
 
-// fly performs the download f and ends it.
-func (r *CertRefresher) fly(ctx context.Context, f *refreshFlight) error {
+// fly performs the download f and ends it; ended, if not nil, runs with
+// r.mu held as the flight is removed.
+func (r *CertRefresher) fly(ctx context.Context, f *refreshFlight, ended func()) error {
 	defer func() {
 		r.mu.Lock()
 		r.flight = nil
+		if ended != nil {
+			ended()
+		}
 		r.mu.Unlock()
 		close(f.done)
 	}()

@@ -88,6 +88,14 @@ type Config struct {
 	Transport http.RoundTripper
 	// Now is the clock of the audit records: time.Now when nil.
 	Now func() time.Time
+
+	// OrderQueryLimit and ContractQueryLimit cap this process's order
+	// queries and contract queries, each endpoint its own bucket (defaults
+	// DefaultQueryRate a second, DefaultQueryBurst at once). An optional
+	// query (a client's refresh) beyond the limit is refused with
+	// service.ErrRateLimited; any other query waits (see queryGate).
+	OrderQueryLimit    Limit
+	ContractQueryLimit Limit
 }
 
 // Recorder stores the audit record of each call to WeChat Pay. internal/db
@@ -139,6 +147,8 @@ type Client struct {
 	sleep       func(context.Context, time.Duration) error
 	// onUnknownSerial is the CertRefresher's on-demand hook, if any.
 	onUnknownSerial atomic.Pointer[serialHook]
+	// orderGate and contractGate limit and merge the queries.
+	orderGate, contractGate *queryGate
 }
 
 // serialHook fetches keys on demand and reports whether serial is known
@@ -167,6 +177,9 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 		return nil, errors.New("wechat client: MaxAttempts, RetryBase and RetryCap must not be negative")
 	case rec == nil:
 		return nil, errors.New("wechat client: a Recorder is required")
+	}
+	if err := errors.Join(cfg.OrderQueryLimit.check("OrderQueryLimit"), cfg.ContractQueryLimit.check("ContractQueryLimit")); err != nil {
+		return nil, err
 	}
 	keys, err := newKeys(cfg.PlatformCerts, cfg.PublicKeyID, cfg.PublicKey, cfg.DownloadCertificates)
 	if err != nil {
@@ -204,6 +217,9 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 		retryBase:   cmp.Or(cfg.RetryBase, DefaultRetryBase),
 		retryCap:    cmp.Or(cfg.RetryCap, DefaultRetryCap),
 		sleep:       cfg.Sleep,
+
+		orderGate:    newQueryGate(transactionsPath, cfg.OrderQueryLimit),
+		contractGate: newQueryGate(contractsPath, cfg.ContractQueryLimit),
 	}
 	if c.now == nil {
 		c.now = time.Now

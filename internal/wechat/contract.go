@@ -124,10 +124,10 @@ type contractAnswer struct {
 	TerminationNote string    `json:"termination_note"`
 }
 
-// QueryContract reads a contract by q.ContractID, or by q.OutContractCode
-// and q.PlanID when ContractID is empty. State and termination mode are
-// kept as WeChat gives them.
-func (c *Client) QueryContract(ctx context.Context, q service.ContractQuery) (service.RemoteContract, error) {
+// queryContract reads a contract by q.ContractID, or by q.OutContractCode
+// and q.PlanID when ContractID is empty; QueryContract limits it. State and
+// termination mode are kept as WeChat gives them.
+func (c *Client) queryContract(ctx context.Context, q service.ContractQuery) (service.RemoteContract, error) {
 	query := merchantQuery(q.Merchant)
 	var path string
 	switch {

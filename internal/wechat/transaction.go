@@ -73,12 +73,12 @@ func (c *Client) CreateTransaction(ctx context.Context, req service.TransactionR
 		service.TransactionQuery{SubMchID: req.SubMchID, OutTradeNo: req.OutTradeNo})
 }
 
-// QueryTransaction reads an order by q.TransactionID, or by q.OutTradeNo
-// when TransactionID is empty. An order WeChat does not know is a
-// *service.RemoteError (404 / ORDER_NOT_EXIST / NOT_FOUND). An answer that
+// queryTransaction reads an order by q.TransactionID, or by q.OutTradeNo
+// when TransactionID is empty; QueryTransaction limits it. An order WeChat
+// does not know is a *service.RemoteError (404 / ORDER_NOT_EXIST / NOT_FOUND). An answer that
 // does not decode, has no trade_state, or names another order wraps
 // service.ErrWeChatUnavailable.
-func (c *Client) QueryTransaction(ctx context.Context, q service.TransactionQuery) (service.RemoteTransaction, error) {
+func (c *Client) queryTransaction(ctx context.Context, q service.TransactionQuery) (service.RemoteTransaction, error) {
 	var path string
 	switch {
 	case q.TransactionID != "":

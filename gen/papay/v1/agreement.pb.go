@@ -678,8 +678,12 @@ func (x *GetAgreementRequest) GetRefresh() bool {
 }
 
 type GetAgreementResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Agreement     *Agreement             `protobuf:"bytes,1,opt,name=agreement,proto3" json:"agreement,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Agreement *Agreement             `protobuf:"bytes,1,opt,name=agreement,proto3" json:"agreement,omitempty"`
+	// What became of the request's refresh: with refresh, REFRESHED, or
+	// RATE_LIMITED when papayd's outbound limit kept it from asking WeChat
+	// Pay (the local record is then returned, not an error).
+	RefreshStatus RefreshStatus `protobuf:"varint,2,opt,name=refresh_status,json=refreshStatus,proto3,enum=papay.v1.RefreshStatus" json:"refresh_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -719,6 +723,13 @@ func (x *GetAgreementResponse) GetAgreement() *Agreement {
 		return x.Agreement
 	}
 	return nil
+}
+
+func (x *GetAgreementResponse) GetRefreshStatus() RefreshStatus {
+	if x != nil {
+		return x.RefreshStatus
+	}
+	return RefreshStatus_REFRESH_STATUS_UNSPECIFIED
 }
 
 type ListAgreementsRequest struct {
@@ -959,7 +970,7 @@ var File_papay_v1_agreement_proto protoreflect.FileDescriptor
 
 const file_papay_v1_agreement_proto_rawDesc = "" +
 	"\n" +
-	"\x18papay/v1/agreement.proto\x12\bpapay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x06\n" +
+	"\x18papay/v1/agreement.proto\x12\bpapay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16papay/v1/refresh.proto\"\xa7\x06\n" +
 	"\tAgreement\x12*\n" +
 	"\x11out_contract_code\x18\x01 \x01(\tR\x0foutContractCode\x12\x1f\n" +
 	"\vcontract_id\x18\x02 \x01(\tR\n" +
@@ -1009,9 +1020,10 @@ const file_papay_v1_agreement_proto_rawDesc = "" +
 	"contractId\x12*\n" +
 	"\x11out_contract_code\x18\x02 \x01(\tR\x0foutContractCode\x12\x17\n" +
 	"\aplan_id\x18\x03 \x01(\x03R\x06planId\x12\x18\n" +
-	"\arefresh\x18\x04 \x01(\bR\arefresh\"I\n" +
+	"\arefresh\x18\x04 \x01(\bR\arefresh\"\x89\x01\n" +
 	"\x14GetAgreementResponse\x121\n" +
-	"\tagreement\x18\x01 \x01(\v2\x13.papay.v1.AgreementR\tagreement\"\xd1\x01\n" +
+	"\tagreement\x18\x01 \x01(\v2\x13.papay.v1.AgreementR\tagreement\x12>\n" +
+	"\x0erefresh_status\x18\x02 \x01(\x0e2\x17.papay.v1.RefreshStatusR\rrefreshStatus\"\xd1\x01\n" +
 	"\x15ListAgreementsRequest\x12\x16\n" +
 	"\x06openid\x18\x01 \x01(\tR\x06openid\x12\x17\n" +
 	"\aplan_id\x18\x02 \x01(\x03R\x06planId\x12.\n" +
@@ -1085,6 +1097,7 @@ var file_papay_v1_agreement_proto_goTypes = []any{
 	(*TerminateAgreementRequest)(nil),    // 10: papay.v1.TerminateAgreementRequest
 	(*TerminateAgreementResponse)(nil),   // 11: papay.v1.TerminateAgreementResponse
 	(*timestamppb.Timestamp)(nil),        // 12: google.protobuf.Timestamp
+	(RefreshStatus)(0),                   // 13: papay.v1.RefreshStatus
 }
 var file_papay_v1_agreement_proto_depIdxs = []int32{
 	0,  // 0: papay.v1.Agreement.channel:type_name -> papay.v1.SigningChannel
@@ -1099,22 +1112,23 @@ var file_papay_v1_agreement_proto_depIdxs = []int32{
 	12, // 9: papay.v1.CreatePresignSessionRequest.session_expire_time:type_name -> google.protobuf.Timestamp
 	3,  // 10: papay.v1.CreatePresignSessionResponse.agreement:type_name -> papay.v1.Agreement
 	3,  // 11: papay.v1.GetAgreementResponse.agreement:type_name -> papay.v1.Agreement
-	1,  // 12: papay.v1.ListAgreementsRequest.state:type_name -> papay.v1.AgreementState
-	3,  // 13: papay.v1.ListAgreementsResponse.agreements:type_name -> papay.v1.Agreement
-	3,  // 14: papay.v1.TerminateAgreementResponse.agreement:type_name -> papay.v1.Agreement
-	4,  // 15: papay.v1.AgreementService.CreatePresignSession:input_type -> papay.v1.CreatePresignSessionRequest
-	6,  // 16: papay.v1.AgreementService.GetAgreement:input_type -> papay.v1.GetAgreementRequest
-	8,  // 17: papay.v1.AgreementService.ListAgreements:input_type -> papay.v1.ListAgreementsRequest
-	10, // 18: papay.v1.AgreementService.TerminateAgreement:input_type -> papay.v1.TerminateAgreementRequest
-	5,  // 19: papay.v1.AgreementService.CreatePresignSession:output_type -> papay.v1.CreatePresignSessionResponse
-	7,  // 20: papay.v1.AgreementService.GetAgreement:output_type -> papay.v1.GetAgreementResponse
-	9,  // 21: papay.v1.AgreementService.ListAgreements:output_type -> papay.v1.ListAgreementsResponse
-	11, // 22: papay.v1.AgreementService.TerminateAgreement:output_type -> papay.v1.TerminateAgreementResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 12: papay.v1.GetAgreementResponse.refresh_status:type_name -> papay.v1.RefreshStatus
+	1,  // 13: papay.v1.ListAgreementsRequest.state:type_name -> papay.v1.AgreementState
+	3,  // 14: papay.v1.ListAgreementsResponse.agreements:type_name -> papay.v1.Agreement
+	3,  // 15: papay.v1.TerminateAgreementResponse.agreement:type_name -> papay.v1.Agreement
+	4,  // 16: papay.v1.AgreementService.CreatePresignSession:input_type -> papay.v1.CreatePresignSessionRequest
+	6,  // 17: papay.v1.AgreementService.GetAgreement:input_type -> papay.v1.GetAgreementRequest
+	8,  // 18: papay.v1.AgreementService.ListAgreements:input_type -> papay.v1.ListAgreementsRequest
+	10, // 19: papay.v1.AgreementService.TerminateAgreement:input_type -> papay.v1.TerminateAgreementRequest
+	5,  // 20: papay.v1.AgreementService.CreatePresignSession:output_type -> papay.v1.CreatePresignSessionResponse
+	7,  // 21: papay.v1.AgreementService.GetAgreement:output_type -> papay.v1.GetAgreementResponse
+	9,  // 22: papay.v1.AgreementService.ListAgreements:output_type -> papay.v1.ListAgreementsResponse
+	11, // 23: papay.v1.AgreementService.TerminateAgreement:output_type -> papay.v1.TerminateAgreementResponse
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_papay_v1_agreement_proto_init() }
@@ -1122,6 +1136,7 @@ func file_papay_v1_agreement_proto_init() {
 	if File_papay_v1_agreement_proto != nil {
 		return
 	}
+	file_papay_v1_refresh_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

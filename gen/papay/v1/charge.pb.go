@@ -896,8 +896,12 @@ func (x *GetChargeRequest) GetRefresh() bool {
 }
 
 type GetChargeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Charge        *Charge                `protobuf:"bytes,1,opt,name=charge,proto3" json:"charge,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Charge *Charge                `protobuf:"bytes,1,opt,name=charge,proto3" json:"charge,omitempty"`
+	// What became of the request's refresh: with refresh, REFRESHED, or
+	// RATE_LIMITED when papayd's outbound limit kept it from asking WeChat
+	// Pay (the local record is then returned, not an error).
+	RefreshStatus RefreshStatus `protobuf:"varint,2,opt,name=refresh_status,json=refreshStatus,proto3,enum=papay.v1.RefreshStatus" json:"refresh_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -937,6 +941,13 @@ func (x *GetChargeResponse) GetCharge() *Charge {
 		return x.Charge
 	}
 	return nil
+}
+
+func (x *GetChargeResponse) GetRefreshStatus() RefreshStatus {
+	if x != nil {
+		return x.RefreshStatus
+	}
+	return RefreshStatus_REFRESH_STATUS_UNSPECIFIED
 }
 
 type ListChargesRequest struct {
@@ -1191,7 +1202,7 @@ var File_papay_v1_charge_proto protoreflect.FileDescriptor
 
 const file_papay_v1_charge_proto_rawDesc = "" +
 	"\n" +
-	"\x15papay/v1/charge.proto\x12\bpapay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n" +
+	"\x15papay/v1/charge.proto\x12\bpapay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16papay/v1/refresh.proto\":\n" +
 	"\x06Amount\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\"6\n" +
@@ -1273,9 +1284,10 @@ const file_papay_v1_charge_proto_rawDesc = "" +
 	"\fout_trade_no\x18\x01 \x01(\tR\n" +
 	"outTradeNo\x12%\n" +
 	"\x0etransaction_id\x18\x02 \x01(\tR\rtransactionId\x12\x18\n" +
-	"\arefresh\x18\x03 \x01(\bR\arefresh\"=\n" +
+	"\arefresh\x18\x03 \x01(\bR\arefresh\"}\n" +
 	"\x11GetChargeResponse\x12(\n" +
-	"\x06charge\x18\x01 \x01(\v2\x10.papay.v1.ChargeR\x06charge\"\x8b\x03\n" +
+	"\x06charge\x18\x01 \x01(\v2\x10.papay.v1.ChargeR\x06charge\x12>\n" +
+	"\x0erefresh_status\x18\x02 \x01(\x0e2\x17.papay.v1.RefreshStatusR\rrefreshStatus\"\x8b\x03\n" +
 	"\x12ListChargesRequest\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
 	"contractId\x12*\n" +
@@ -1341,6 +1353,7 @@ var file_papay_v1_charge_proto_goTypes = []any{
 	(*CloseChargeRequest)(nil),    // 13: papay.v1.CloseChargeRequest
 	(*CloseChargeResponse)(nil),   // 14: papay.v1.CloseChargeResponse
 	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(RefreshStatus)(0),            // 16: papay.v1.RefreshStatus
 }
 var file_papay_v1_charge_proto_depIdxs = []int32{
 	4,  // 0: papay.v1.PromotionDetail.goods_detail:type_name -> papay.v1.GoodsDetail
@@ -1356,24 +1369,25 @@ var file_papay_v1_charge_proto_depIdxs = []int32{
 	3,  // 10: papay.v1.CreateChargeRequest.scene_info:type_name -> papay.v1.SceneInfo
 	6,  // 11: papay.v1.CreateChargeResponse.charge:type_name -> papay.v1.Charge
 	6,  // 12: papay.v1.GetChargeResponse.charge:type_name -> papay.v1.Charge
-	0,  // 13: papay.v1.ListChargesRequest.state:type_name -> papay.v1.ChargeState
-	15, // 14: papay.v1.ListChargesRequest.create_time_start:type_name -> google.protobuf.Timestamp
-	15, // 15: papay.v1.ListChargesRequest.create_time_end:type_name -> google.protobuf.Timestamp
-	6,  // 16: papay.v1.ListChargesResponse.charges:type_name -> papay.v1.Charge
-	6,  // 17: papay.v1.CloseChargeResponse.charge:type_name -> papay.v1.Charge
-	7,  // 18: papay.v1.ChargeService.CreateCharge:input_type -> papay.v1.CreateChargeRequest
-	9,  // 19: papay.v1.ChargeService.GetCharge:input_type -> papay.v1.GetChargeRequest
-	11, // 20: papay.v1.ChargeService.ListCharges:input_type -> papay.v1.ListChargesRequest
-	13, // 21: papay.v1.ChargeService.CloseCharge:input_type -> papay.v1.CloseChargeRequest
-	8,  // 22: papay.v1.ChargeService.CreateCharge:output_type -> papay.v1.CreateChargeResponse
-	10, // 23: papay.v1.ChargeService.GetCharge:output_type -> papay.v1.GetChargeResponse
-	12, // 24: papay.v1.ChargeService.ListCharges:output_type -> papay.v1.ListChargesResponse
-	14, // 25: papay.v1.ChargeService.CloseCharge:output_type -> papay.v1.CloseChargeResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 13: papay.v1.GetChargeResponse.refresh_status:type_name -> papay.v1.RefreshStatus
+	0,  // 14: papay.v1.ListChargesRequest.state:type_name -> papay.v1.ChargeState
+	15, // 15: papay.v1.ListChargesRequest.create_time_start:type_name -> google.protobuf.Timestamp
+	15, // 16: papay.v1.ListChargesRequest.create_time_end:type_name -> google.protobuf.Timestamp
+	6,  // 17: papay.v1.ListChargesResponse.charges:type_name -> papay.v1.Charge
+	6,  // 18: papay.v1.CloseChargeResponse.charge:type_name -> papay.v1.Charge
+	7,  // 19: papay.v1.ChargeService.CreateCharge:input_type -> papay.v1.CreateChargeRequest
+	9,  // 20: papay.v1.ChargeService.GetCharge:input_type -> papay.v1.GetChargeRequest
+	11, // 21: papay.v1.ChargeService.ListCharges:input_type -> papay.v1.ListChargesRequest
+	13, // 22: papay.v1.ChargeService.CloseCharge:input_type -> papay.v1.CloseChargeRequest
+	8,  // 23: papay.v1.ChargeService.CreateCharge:output_type -> papay.v1.CreateChargeResponse
+	10, // 24: papay.v1.ChargeService.GetCharge:output_type -> papay.v1.GetChargeResponse
+	12, // 25: papay.v1.ChargeService.ListCharges:output_type -> papay.v1.ListChargesResponse
+	14, // 26: papay.v1.ChargeService.CloseCharge:output_type -> papay.v1.CloseChargeResponse
+	23, // [23:27] is the sub-list for method output_type
+	19, // [19:23] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_papay_v1_charge_proto_init() }
@@ -1381,6 +1395,7 @@ func file_papay_v1_charge_proto_init() {
 	if File_papay_v1_charge_proto != nil {
 		return
 	}
+	file_papay_v1_refresh_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
