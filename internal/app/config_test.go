@@ -25,6 +25,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, ReconcileTimeScale: 1,
 		ChargeUnpaidTimeout: 30 * time.Minute, AgreementRecheck: 24 * time.Hour,
 		ChargeInFlight: 2 * time.Minute, FinalRechecks: []time.Duration{10 * time.Minute, 24 * time.Hour}, VerifyQPS: 10,
+		WeChatQueryRate: 100, WeChatQueryBurst: 20,
 		HTTPReadTimeout: 30 * time.Second, HTTPIdleTimeout: time.Minute, GRPCMaxConcurrentStreams: 256,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {

@@ -161,9 +161,10 @@ var serverProbes = []probe{
 		}
 		return true, "still held after 10s"
 	}},
-	{"log flood: 2000 forged callbacks with 60 KiB headers", func(t *testing.T, p *papayd) (bool, string) {
+	{"log flood: 2000 forged callbacks with 48 KiB headers", func(t *testing.T, p *papayd) (bool, string) {
 		before := p.logBytes()
-		big := strings.Repeat("S", 60<<10)
+		// Under the 64 KiB header limit, so the callback handler sees them.
+		big := strings.Repeat("S", 48<<10)
 		addr := p.notify
 		if addr == "" {
 			addr = p.http
@@ -176,7 +177,7 @@ var serverProbes = []probe{
 				defer wg.Done()
 				for range work {
 					raw("POST", addr, "/wechatpay/notify", http.Header{
-						"Content-Type": {"application/json"}, "Wechatpay-Serial": {big}, "Wechatpay-Signature": {big},
+						"Content-Type": {"application/json"}, "Wechatpay-Serial": {big}, "Wechatpay-Signature": {"AAAA"},
 						"Wechatpay-Timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "Wechatpay-Nonce": {"n"},
 					}, strings.NewReader(`{"id":"forged"}`), "")
 				}
