@@ -270,9 +270,10 @@ func serve(name string, err error) error {
 
 // shutdown stops in order, within cfg.ShutdownTimeout in all: it cancels
 // the reconciler and the certificate refresher (a pass in progress ends
-// while the servers drain), stops the simulator (no more callbacks), the
-// notify listener, the HTTP port and the gRPC server, waits for the reconciler and the
-// refresher to return, and closes the store last. If they have not
+// while the servers drain), stops the simulator's callbacks, drains the
+// notify listener, the HTTP port and the gRPC server, closes the
+// simulator's API, waits for the reconciler and the refresher to return,
+// and closes the store last. If they have not
 // returned by the deadline, the store (and the data directory's lock) is
 // left to the process's exit: closing it under them would fail their
 // writes halfway through a pass.
@@ -285,8 +286,7 @@ func (a *App) shutdown() {
 		a.stopBackground()
 	}
 	if a.sandbox != nil {
-		a.sandbox.Close()
-		_ = a.sandboxSrv.Shutdown(ctx)
+		a.sandbox.Close() // no more callbacks
 	}
 	if a.notifySrv != nil {
 		if err := a.notifySrv.Shutdown(ctx); err != nil {
@@ -302,6 +302,12 @@ func (a *App) shutdown() {
 	case <-stopped:
 	case <-ctx.Done():
 		a.grpcSrv.Stop()
+	}
+	if a.sandboxSrv != nil {
+		// The simulated WeChat's clients, papayd's own calls, are done or
+		// cancelled: close it at once. (A graceful Shutdown waits up to 5 s
+		// for a connection that was opened but sent no request.)
+		_ = a.sandboxSrv.Close()
 	}
 	if err := wait(ctx, &a.background); err != nil {
 		a.closeListeners()

@@ -90,7 +90,7 @@ func loadLive(c Config) (liveCredentials, error) {
 // loadRoots returns the system's certificate authorities plus the
 // certificates of the PEM file at path (one at least).
 func loadRoots(path string) (*x509.CertPool, error) {
-	raw, err := os.ReadFile(path)
+	certs, err := readCertificates(path)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,20 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	if err != nil {
 		roots = x509.NewCertPool()
 	}
-	n := 0
+	for _, c := range certs {
+		roots.AddCert(c)
+	}
+	return roots, nil
+}
+
+// readCertificates parses the CERTIFICATE blocks of the PEM file at path
+// (one at least).
+func readCertificates(path string) ([]*x509.Certificate, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
 	for {
 		var block *pem.Block
 		if block, raw = pem.Decode(raw); block == nil {
@@ -111,13 +124,12 @@ func loadRoots(path string) (*x509.CertPool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse certificate: %w", err)
 		}
-		roots.AddCert(c)
-		n++
+		certs = append(certs, c)
 	}
-	if n == 0 {
+	if len(certs) == 0 {
 		return nil, errors.New("no CERTIFICATE PEM block")
 	}
-	return roots, nil
+	return certs, nil
 }
 
 func readPEM(path, what string) (*pem.Block, []byte, error) {
@@ -177,31 +189,14 @@ func loadAPIv3Key(path string) ([]byte, error) {
 // loadCertificates reads one or more platform certificates (a rotation
 // overlap may need two).
 func loadCertificates(path string) ([]*x509.Certificate, error) {
-	raw, err := os.ReadFile(path)
+	certs, err := readCertificates(path)
 	if err != nil {
 		return nil, err
 	}
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, raw = pem.Decode(raw)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse certificate: %w", err)
-		}
+	for _, c := range certs {
 		if _, ok := c.PublicKey.(*rsa.PublicKey); !ok {
 			return nil, errors.New("certificate key is not RSA")
 		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no CERTIFICATE PEM block")
 	}
 	return certs, nil
 }
