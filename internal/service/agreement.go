@@ -24,7 +24,10 @@ type AgreementState string
 
 // The agreement states. PENDING -> SIGNED -> TERMINATED; PENDING -> EXPIRED
 // when the signing session ends unsigned; EXPIRED -> SIGNED when WeChat
-// reports a signature after all (WeChat is the source of truth).
+// reports a signature after all (WeChat is the source of truth). A session
+// the user declined stays PENDING until it expires: WeChat sends no
+// notification of a refusal, and its contract query cannot tell a declined
+// session from one the user has not answered yet.
 const (
 	AgreementPending    AgreementState = "PENDING"
 	AgreementSigned     AgreementState = "SIGNED"
