@@ -219,7 +219,7 @@ func (c *Config) settings() []setting {
 		{"merchant-category-code", "PAPAYD_MERCHANT_CATEGORY_CODE", "", "default merchant category code (MCC) of charges (sandbox: 5999)", str(&c.MerchantCategoryCode)},
 		{"reconcile-interval", "PAPAYD_RECONCILE_INTERVAL", "1s", "how often the reconciler looks for due records", dur(&c.ReconcileInterval)},
 		{"reconcile-first-check", "PAPAYD_RECONCILE_FIRST_CHECK", "5s", "delay before a new PENDING agreement or charge is first queried", dur(&c.ReconcileFirstCheck)},
-		{"reconcile-time-scale", "PAPAYD_RECONCILE_TIME_SCALE", "1", "multiplier of the reconciler's backoff schedule (WeChat's callback schedule)", positiveFloat(&c.ReconcileTimeScale)},
+		{"reconcile-time-scale", "PAPAYD_RECONCILE_TIME_SCALE", "1", "multiplier of the reconciler's backoff schedule (WeChat's callback schedule) and of the final-recheck delays", positiveFloat(&c.ReconcileTimeScale)},
 		{"charge-unpaid-timeout", "PAPAYD_CHARGE_UNPAID_TIMEOUT", "30m", "a charge still unpaid this long after it was last sent is closed", dur(&c.ChargeUnpaidTimeout)},
 		{"charge-in-flight", "PAPAYD_CHARGE_IN_FLIGHT", "2m", "how long after it was sent WeChat may still execute a deduction: a close that found no order stays CLOSING that long (keep it above the WeChat deadline plus how long WeChat may hold a request)", dur(&c.ChargeInFlight)},
 		{"final-recheck", "PAPAYD_FINAL_RECHECK", "10m,24h", "after these delays a final charge or an EXPIRED agreement is queried again, once each", durList(&c.FinalRechecks)},
