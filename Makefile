@@ -39,8 +39,12 @@ $(BIN)/protoc-gen-go: Makefile
 	cd tools && GOWORK=off GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	@touch $@
 
+# buf writes gen/openapi/papay.swagger.json; openapigen then merges the
+# paths that are not RPCs and the error schema into it (a JSON merge
+# patch), so that file is exactly what papayd serves at /openapi.json.
 generate: $(TOOLS)
 	$(BUF) generate
+	go run ./internal/openapigen -patch api/papay/v1/papay_openapi_patch.json gen/openapi/papay.swagger.json
 
 lint: $(BIN)/buf
 	$(BUF) lint
