@@ -54,6 +54,8 @@ type App struct {
 // New opens the listeners and the store and wires everything. On error it
 // releases what it opened.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	// Every line logged with a request's context carries its request id.
+	log = slog.New(rpc.LogHandler(log.Handler()))
 	a := &App{cfg: cfg, log: log}
 	wired := false
 	defer func() {
@@ -156,7 +158,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// The callback has its own listener: the HTTP port shares nothing
 		// with what is exposed to WeChat.
 		routes.Notify = http.NotFoundHandler()
-		a.notifySrv = a.newHTTPServer(notifyOnly(notify))
+		a.notifySrv = a.newHTTPServer(web.RequestIDs(notifyOnly(notify)))
 	}
 	if a.sandbox != nil {
 		routes.Sandbox = a.sandbox.ControlHandler()

@@ -321,7 +321,18 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// NewLogger returns the process logger.
+// durationsInMillis logs a time.Duration attribute "x" as "x_ms", in
+// (fractional) milliseconds: JSON would otherwise give nanoseconds without
+// a unit.
+func durationsInMillis(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key+"_ms", float64(a.Value.Duration())/float64(time.Millisecond))
+	}
+	return a
+}
+
+// NewLogger returns the process logger. In JSON, durations are logged as
+// <name>_ms, in milliseconds.
 func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -332,6 +343,7 @@ func NewLogger(c Config, w io.Writer) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationsInMillis
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("PAPAYD_LOG_FORMAT: %q is neither text nor json", c.LogFormat)

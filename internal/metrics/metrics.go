@@ -44,7 +44,7 @@ func New() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method"}),
 		wechatCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "papayd_wechatpay_calls_total", Help: "Calls (attempts) to WeChat Pay, by endpoint, outcome (ok, refused, error, no_answer) and WeChat code.",
+			Name: "papayd_wechatpay_calls_total", Help: "Calls (attempts) to WeChat Pay, by endpoint, outcome (ok, refused, error, no_answer) and WeChat code (OK when answered 2xx, NONE for a failure without a code).",
 		}, []string{"endpoint", "outcome", "code"}),
 		wechatLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "papayd_wechatpay_call_duration_seconds", Help: "Duration of calls (attempts) to WeChat Pay, by endpoint.",
@@ -125,7 +125,7 @@ func (m *Metrics) WeChatCall(c service.WeChatCall) {
 	case c.HTTPStatus >= 300:
 		outcome = "refused"
 	}
-	m.wechatCalls.WithLabelValues(ep, outcome, c.Code).Inc()
+	m.wechatCalls.WithLabelValues(ep, outcome, codeOf(outcome, c.Code)).Inc()
 	m.wechatLatency.WithLabelValues(ep).Observe(c.Duration.Seconds())
 }
 
@@ -142,12 +142,25 @@ func (m *Metrics) Reconciled(r service.ReconcileReport) {
 	m.reconcile.WithLabelValues("error").Add(float64(r.Errors))
 }
 
+// codeOf is the code label of a call: WeChat's error code, else OK for a
+// successful call and NONE for a failed one (no answer, or an error answer
+// without a code).
+func codeOf(outcome, code string) string {
+	switch {
+	case code != "":
+		return code
+	case outcome == "ok":
+		return "OK"
+	}
+	return "NONE"
+}
+
 // endpoints maps WeChat paths to templates, so ids never become labels.
 var endpoints = []struct {
 	re   *regexp.Regexp
 	name string
 }{
-	{regexp.MustCompile(`^/v3/global/papay/contracts/[a-z]+-pre-entrust-sign$`), ""},
+	{regexp.MustCompile(`^/v3/global/papay/contracts/[a-z0-9]+-pre-entrust-sign$`), ""},
 	{regexp.MustCompile(`^/v3/global/papay/contracts/out-contract-code/[^/]+$`), "/v3/global/papay/contracts/out-contract-code/{out_contract_code}"},
 	{regexp.MustCompile(`^/v3/global/papay/contracts/[^/]+/terminate$`), "/v3/global/papay/contracts/{contract_id}/terminate"},
 	{regexp.MustCompile(`^/v3/global/papay/contracts/[^/]+$`), "/v3/global/papay/contracts/{contract_id}"},

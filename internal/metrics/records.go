@@ -9,6 +9,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/papayd/papayd/internal/db"
+	"github.com/papayd/papayd/internal/service"
+)
+
+// chargeStates and agreementStates are exported even when no record is in
+// them (as 0), so a state's series never disappears and reappears.
+var (
+	chargeStates = []service.ChargeState{
+		service.ChargePending, service.ChargeProcessing, service.ChargeClosing,
+		service.ChargeSucceeded, service.ChargeFailed, service.ChargeClosed,
+	}
+	agreementStates = []service.AgreementState{
+		service.AgreementPending, service.AgreementSigned, service.AgreementTerminated, service.AgreementExpired,
+	}
 )
 
 // StatsSource counts records by state (internal/db implements it).
@@ -63,12 +76,25 @@ func (r *records) Collect(ch chan<- prometheus.Metric) {
 	}
 	s := r.stats
 	r.mu.Unlock()
-	for state, n := range s.Charges {
+	for state, n := range withStates(s.Charges, chargeStates) {
 		ch <- prometheus.MustNewConstMetric(r.charges, prometheus.GaugeValue, float64(n), state)
 	}
-	for state, n := range s.Agreements {
+	for state, n := range withStates(s.Agreements, agreementStates) {
 		ch <- prometheus.MustNewConstMetric(r.agreements, prometheus.GaugeValue, float64(n), state)
 	}
 	ch <- prometheus.MustNewConstMetric(r.anomalies, prometheus.GaugeValue, float64(s.Anomalies))
 	ch <- prometheus.MustNewConstMetric(r.intents, prometheus.GaugeValue, float64(s.Intents))
+}
+
+// withStates returns counts with every state of known, 0 when counts has
+// none; a state counts has beyond known is kept.
+func withStates[S ~string](counts map[string]int64, known []S) map[string]int64 {
+	all := make(map[string]int64, len(known)+len(counts))
+	for _, st := range known {
+		all[string(st)] = 0
+	}
+	for st, n := range counts {
+		all[st] = n
+	}
+	return all
 }

@@ -42,11 +42,12 @@ const (
 // NewServer returns a gRPC server with papayd's services, grpc.health.v1
 // (serving while the process runs; set NOT_SERVING through the returned
 // health server on shutdown) and server reflection, and the same services
-// for in-process callers (the gateway). outer interceptors (e.g. metrics)
-// run around papayd's own, so they see the final status. Requests that are
+// for in-process callers (the gateway). The request id interceptor runs
+// outermost; outer interceptors (e.g. metrics) run around papayd's own, so
+// they see the final status. Requests that are
 // not valid protobuf are the caller's error (InvalidArgument).
 func NewServer(svc *service.Service, log *slog.Logger, limits Limits, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
-	ics := append(slices.Clip(outer), UnaryInterceptor(log))
+	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer, []grpc.UnaryServerInterceptor{UnaryInterceptor(log)})
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(ics...),
 		grpc.ForceServerCodecV2(newServerCodec()),

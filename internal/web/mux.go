@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/papayd/papayd/internal/rpc"
 )
 
 // Pinger reports whether the store answers.
@@ -37,7 +39,20 @@ type Routes struct {
 	Guard Guard
 }
 
-// NewMux returns the HTTP port's handler.
+// RequestIDs gives each request a request id in its context (which the
+// gateway's calls carry into the RPC interceptors, and the logger adds to
+// every line): the caller's X-Request-Id when valid, else a new one. It is
+// echoed in the X-Request-Id response header.
+func RequestIDs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id := rpc.RequestID(req.Header.Get(rpc.RequestIDHeader))
+		w.Header().Set(rpc.RequestIDHeader, id)
+		h.ServeHTTP(w, req.WithContext(rpc.WithRequestID(req.Context(), id)))
+	})
+}
+
+// NewMux returns the HTTP port's handler, every request with a request id
+// (RequestIDs).
 func NewMux(r Routes) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", r.Guard.Wrap(r.Gateway))
@@ -80,5 +95,5 @@ func NewMux(r Routes) http.Handler {
 	if r.Sandbox != nil {
 		mux.Handle("/sandbox/v1/", r.Guard.Wrap(r.Sandbox))
 	}
-	return mux
+	return RequestIDs(mux)
 }
