@@ -375,6 +375,6 @@ func (r auditRecorder) RecordWeChatCall(ctx context.Context, c service.WeChatCal
 	r.metrics.WeChatCall(c)
 	return r.store.RecordWeChatCall(ctx, c, func(err error) {
 		r.log.Error("wechatpay call not recorded", "method", c.Method, "path", c.Path,
-			"request_id", c.RequestID, "error", err.Error())
+			"wechatpay_request_id", c.RequestID, "error", err.Error())
 	})
 }

@@ -78,6 +78,6 @@ type logRecorder struct{ log *slog.Logger }
 
 func (r logRecorder) RecordWeChatCall(ctx context.Context, c service.WeChatCall) error {
 	r.log.DebugContext(ctx, "wechatpay call", "method", c.Method, "path", c.Path, "status", c.HTTPStatus,
-		"code", c.Code, "request_id", c.RequestID, "duration", c.Duration)
+		"code", c.Code, "wechatpay_request_id", c.RequestID, "duration", c.Duration)
 	return nil
 }

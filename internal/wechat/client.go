@@ -332,6 +332,6 @@ func (c *Client) record(ctx context.Context, call service.WeChatCall) {
 	defer cancel()
 	if err := c.rec.RecordWeChatCall(ctx, call); err != nil {
 		c.log.ErrorContext(ctx, "wechatpay call not recorded", "method", call.Method, "path", call.Path,
-			"request_id", call.RequestID, "error", err.Error())
+			"wechatpay_request_id", call.RequestID, "error", err.Error())
 	}
 }

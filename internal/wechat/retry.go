@@ -116,7 +116,7 @@ func (c *Client) attempt(ctx context.Context, s callSpec, u string, n int) (answ
 	case err != nil:
 		rec.Error = err.Error()
 		c.log.WarnContext(ctx, "wechatpay call outcome unknown", "method", s.method, "path", s.path, "attempt", n,
-			"http_status", rec.HTTPStatus, "request_id", rec.RequestID, "error", rec.Error)
+			"http_status", rec.HTTPStatus, "wechatpay_request_id", rec.RequestID, "error", rec.Error)
 	}
 	c.record(ctx, rec)
 	return a, err
