@@ -1,4 +1,5 @@
-# Offline, pinned code generation for api/papay/v1 (see buf.yaml, buf.gen.yaml).
+# Offline, pinned code generation for api/papay/v1 (see buf.yaml, buf.gen.yaml),
+# and staticcheck.
 # Tools come from the separate tools/ module and are built into ./bin.
 
 SHELL := /bin/bash
@@ -15,7 +16,7 @@ TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc \
 GO_TOOLS_ENV := GOWORK=off GOFLAGS="$$GOFLAGS -mod=readonly"
 BUF := PATH="$(BIN):$$PATH" $(BIN)/buf
 
-.PHONY: tools generate lint check-generated
+.PHONY: tools generate lint check-generated staticcheck
 
 tools: $(TOOLS)
 
@@ -35,6 +36,10 @@ $(BIN)/protoc-gen-openapiv2: tools/go.mod tools/go.sum
 	cd tools && $(GO_TOOLS_ENV) go build -o $(BIN)/ github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
 	@touch $@
 
+$(BIN)/staticcheck: tools/go.mod tools/go.sum
+	cd tools && $(GO_TOOLS_ENV) go build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck
+	@touch $@
+
 $(BIN)/protoc-gen-go: Makefile
 	cd tools && GOWORK=off GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	@touch $@
@@ -45,6 +50,10 @@ $(BIN)/protoc-gen-go: Makefile
 generate: $(TOOLS)
 	$(BUF) generate
 	go run ./internal/openapigen -patch api/papay/v1/papay_openapi_patch.json gen/openapi/papay.swagger.json
+
+# staticcheck ./... over the main module (its checks and version: tools/go.mod).
+staticcheck: $(BIN)/staticcheck
+	$(BIN)/staticcheck ./...
 
 lint: $(BIN)/buf
 	$(BUF) lint

@@ -1,7 +1,7 @@
 //go:build tools
 
-// Package tools pins the code-generation tools built by the root Makefile
-// (make tools). It is a separate module so that the root go.mod does not gain
+// Package tools pins the code-generation tools and staticcheck, built by
+// the root Makefile (make tools, make staticcheck). It is a separate module so that the root go.mod does not gain
 // these dependencies.
 //
 // protoc-gen-go is deliberately NOT pinned here: buf v1.75.0 requires
@@ -16,4 +16,5 @@ import (
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2"
 	_ "google.golang.org/grpc/cmd/protoc-gen-go-grpc"
+	_ "honnef.co/go/tools/cmd/staticcheck"
 )

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -35,7 +36,7 @@ func main() {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "papayd:", err)
@@ -43,18 +44,25 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string) error {
-	if len(args) > 0 && args[0] == "backup" {
-		return backup(ctx, args[1:])
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return backup(ctx, args[1:], stderr)
+		case "verify":
+			return verify(ctx, args[1:], stdout, stderr)
+		case "version", "-version", "--version":
+			if len(args) > 1 {
+				return errors.New("usage: papayd version")
+			}
+			return version(stdout)
+		}
 	}
-	if len(args) > 0 && args[0] == "verify" {
-		return verify(ctx, args[1:])
-	}
-	cfg, err := app.ParseConfig(args, os.Getenv, os.Stderr)
+	cfg, err := app.ParseConfig(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := app.NewLogger(cfg, os.Stderr)
+	log, err := app.NewLogger(cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -68,8 +76,8 @@ func run(ctx context.Context, args []string) error {
 // backup is "papayd backup [flags] DEST": a consistent online copy of the
 // database in PAPAYD_DATA_DIR, safe while papayd runs. It only reads: a
 // missing database is an error (exit status 1), never created.
-func backup(ctx context.Context, args []string) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, os.Stderr)
+func backup(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -79,7 +87,7 @@ func backup(ctx context.Context, args []string) error {
 	if err := app.Backup(ctx, cfg, rest[0]); err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "papayd: backup written to", rest[0])
+	fmt.Fprintln(stderr, "papayd: backup written to", rest[0])
 	return nil
 }
 
@@ -87,17 +95,43 @@ func backup(ctx context.Context, args []string) error {
 // database compared with WeChat Pay by query (PAPAYD_VERIFY_QPS a second),
 // read-only, safe while papayd runs. Exit status 1 when a record disagrees
 // or could not be compared.
-func verify(ctx context.Context, args []string) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, os.Stderr)
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 0 {
 		return errors.New("usage: papayd verify [flags]")
 	}
-	log, err := app.NewLogger(cfg, os.Stderr)
+	log, err := app.NewLogger(cfg, stderr)
 	if err != nil {
 		return err
 	}
-	return app.Verify(ctx, cfg, cfg.VerifyQPS, os.Stdout, log)
+	return app.Verify(ctx, cfg, cfg.VerifyQPS, stdout, log)
+}
+
+// version is "papayd version" (or -version): the module version, the VCS
+// revision it was built from (with "+modified" when the work tree had
+// changes) and the Go version, from the binary's build information.
+func version(stdout io.Writer) error {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return errors.New("version: no build information in this binary")
+	}
+	mod, rev, modified := bi.Main.Version, "unknown", ""
+	if mod == "" {
+		mod = "(devel)"
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	_, err := fmt.Fprintf(stdout, "papayd %s revision %s%s %s\n", mod, rev, modified, bi.GoVersion)
+	return err
 }

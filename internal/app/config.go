@@ -103,33 +103,40 @@ type Config struct {
 // setting binds one Config field to a flag and an environment variable.
 type setting struct {
 	flag, env, def, usage string
-	set                   func(string) error
+	set                   parser
+}
+
+// parser sets a Config field from its text; typ names the value's type in
+// the usage (-shutdown-timeout duration).
+type parser struct {
+	typ string
+	set func(string) error
 }
 
 func (c *Config) settings() []setting {
-	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
-	dur := func(p *time.Duration) func(string) error {
-		return func(v string) error {
+	str := func(p *string) parser { return parser{"string", func(v string) error { *p = v; return nil }} }
+	dur := func(p *time.Duration) parser {
+		return parser{"duration", func(v string) error {
 			d, err := time.ParseDuration(v)
 			if err == nil && d <= 0 {
 				err = errors.New("must be positive")
 			}
 			*p = d
 			return err
-		}
+		}}
 	}
-	positiveFloat := func(p *float64) func(string) error {
-		return func(v string) error {
+	positiveFloat := func(p *float64) parser {
+		return parser{"float", func(v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err == nil && !(f > 0) {
 				err = errors.New("must be positive")
 			}
 			*p = f
 			return err
-		}
+		}}
 	}
-	durList := func(p *[]time.Duration) func(string) error {
-		return func(v string) error {
+	durList := func(p *[]time.Duration) parser {
+		return parser{"durations", func(v string) error {
 			*p = nil
 			for _, f := range strings.Split(v, ",") {
 				d, err := time.ParseDuration(strings.TrimSpace(f))
@@ -142,10 +149,10 @@ func (c *Config) settings() []setting {
 				*p = append(*p, d)
 			}
 			return nil
-		}
+		}}
 	}
-	amounts := func(p *map[string]int64) func(string) error {
-		return func(v string) error {
+	amounts := func(p *map[string]int64) parser {
+		return parser{"amounts", func(v string) error {
 			*p = nil
 			if v == "" {
 				return nil
@@ -160,30 +167,30 @@ func (c *Config) settings() []setting {
 				(*p)[cur] = total
 			}
 			return nil
-		}
+		}}
 	}
-	nonNegativeInt := func(p *int) func(string) error {
-		return func(v string) error {
+	nonNegativeInt := func(p *int) parser {
+		return parser{"int", func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err == nil && n < 0 {
 				err = errors.New("must not be negative")
 			}
 			*p = n
 			return err
-		}
+		}}
 	}
-	positiveInt := func(p *int) func(string) error {
-		return func(v string) error {
+	positiveInt := func(p *int) parser {
+		return parser{"int", func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err == nil && (n <= 0 || n > math.MaxUint32) {
 				err = errors.New("must be positive (and fit 32 bits)")
 			}
 			*p = n
 			return err
-		}
+		}}
 	}
-	strList := func(p *[]string) func(string) error {
-		return func(v string) error {
+	strList := func(p *[]string) parser {
+		return parser{"list", func(v string) error {
 			*p = nil
 			for _, f := range strings.Split(v, ",") {
 				if f = strings.TrimSpace(f); f != "" {
@@ -191,7 +198,7 @@ func (c *Config) settings() []setting {
 				}
 			}
 			return nil
-		}
+		}}
 	}
 	return []setting{
 		{"mode", "PAPAYD_MODE", ModeSandbox, "sandbox (built-in WeChat Pay simulator) or live", str(&c.Mode)},
@@ -266,11 +273,12 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 		}
 		values[s.flag] = fs.String(s.flag, v, fmt.Sprintf("%s (env %s)", s.usage, s.env))
 	}
+	fs.Usage = func() { printUsage(fs.Output(), ss, values) }
 	if err := fs.Parse(args); err != nil {
 		return Config{}, nil, err
 	}
 	for _, s := range ss {
-		if err := s.set(strings.TrimSpace(*values[s.flag])); err != nil {
+		if err := s.set.set(strings.TrimSpace(*values[s.flag])); err != nil {
 			return Config{}, nil, fmt.Errorf("%s (-%s): %w", s.env, s.flag, err)
 		}
 	}
@@ -293,6 +301,39 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 		}
 	}
 	return c, fs.Args(), nil
+}
+
+// usageHeader begins `papayd -h`: what papayd is, and its subcommands.
+const usageHeader = `papayd serves WeChat Pay Global auto-debit contracts and charges over gRPC and REST.
+
+Usage:
+  papayd [flags]               serve (sandbox mode, a built-in WeChat Pay simulator, unless -mode live)
+  papayd backup [flags] DEST   write a consistent copy of the database, safe while papayd runs
+  papayd verify [flags]        compare every record with WeChat Pay, read-only (live mode)
+  papayd version               print papayd's version, VCS revision and Go version (also -version)
+
+Every flag has an environment variable (named after it); a flag wins over its variable.
+
+Flags:
+`
+
+// printUsage writes usageHeader and the flags, in the order of settings,
+// each with its type and its value before the command line (the default,
+// or its environment variable's).
+func printUsage(w io.Writer, ss []setting, values map[string]*string) {
+	var b strings.Builder
+	b.WriteString(usageHeader)
+	for _, s := range ss {
+		fmt.Fprintf(&b, "  -%s %s\n    \t%s (env %s)", s.flag, s.set.typ, s.usage, s.env)
+		if v := *values[s.flag]; v != "" {
+			if s.set.typ == "string" {
+				v = strconv.Quote(v)
+			}
+			fmt.Fprintf(&b, " (default %s)", v)
+		}
+		b.WriteString("\n")
+	}
+	io.WriteString(w, b.String())
 }
 
 // liveOnly are the settings that mean WeChat Pay itself: given (differing

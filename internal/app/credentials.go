@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 
@@ -32,10 +33,12 @@ func (lc liveCredentials) wechatConfig(c Config) wechat.Config {
 	}
 }
 
-// loadLive checks every live-mode setting and loads the keys, naming the
-// setting at fault.
+// loadLive checks every live-mode setting and loads the keys. It reports
+// every missing or invalid setting at once, each error naming its setting.
 func loadLive(c Config) (liveCredentials, error) {
 	var lc liveCredentials
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf("live mode: "+format, a...)) }
 	required := []struct{ env, val string }{
 		{"PAPAYD_WECHATPAY_BASE_URL", c.WeChatBaseURL},
 		{"PAPAYD_SP_MCHID", c.SPMchID},
@@ -48,43 +51,74 @@ func loadLive(c Config) (liveCredentials, error) {
 	}
 	for _, r := range required {
 		if r.val == "" {
-			return lc, fmt.Errorf("live mode: %s is required", r.env)
+			fail("%s is required", r.env)
 		}
 	}
-	if u, err := url.Parse(c.WeChatBaseURL); err != nil || u.Scheme != "https" {
-		return lc, fmt.Errorf("live mode: PAPAYD_WECHATPAY_BASE_URL %q is not an https:// URL "+
+	if c.WeChatBaseURL != "" && !isHTTPS(c.WeChatBaseURL) {
+		fail("PAPAYD_WECHATPAY_BASE_URL %q is not an https:// URL "+
 			"(for a TLS proxy, trust its CA with PAPAYD_WECHATPAY_CA_FILE)", c.WeChatBaseURL)
 	}
+	if c.NotifyURL != "" && !isHTTPS(c.NotifyURL) && !isLoopbackHTTP(c.NotifyURL) {
+		fail("PAPAYD_NOTIFY_URL %q is not an https:// URL (WeChat Pay notifies HTTPS URLs only)", c.NotifyURL)
+	}
 	if c.WeChatPayCertFile == "" && c.WeChatPayPublicKeyFile == "" {
-		return lc, errors.New("live mode: PAPAYD_WECHATPAY_CERT_FILE or PAPAYD_WECHATPAY_PUBLIC_KEY_FILE (with PAPAYD_WECHATPAY_PUBLIC_KEY_ID) is required")
+		fail("PAPAYD_WECHATPAY_CERT_FILE or PAPAYD_WECHATPAY_PUBLIC_KEY_FILE (with PAPAYD_WECHATPAY_PUBLIC_KEY_ID) is required")
 	}
 	if (c.WeChatPayPublicKeyFile == "") != (c.WeChatPayPublicKeyID == "") {
-		return lc, errors.New("live mode: PAPAYD_WECHATPAY_PUBLIC_KEY_FILE and PAPAYD_WECHATPAY_PUBLIC_KEY_ID go together")
+		fail("PAPAYD_WECHATPAY_PUBLIC_KEY_FILE and PAPAYD_WECHATPAY_PUBLIC_KEY_ID go together")
 	}
 	var err error
-	if lc.mchKey, err = loadPrivateKey(c.MchPrivateKeyFile); err != nil {
-		return lc, fmt.Errorf("PAPAYD_MCH_PRIVATE_KEY_FILE: %w", err)
+	if c.MchPrivateKeyFile != "" {
+		if lc.mchKey, err = loadPrivateKey(c.MchPrivateKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("PAPAYD_MCH_PRIVATE_KEY_FILE: %w", err))
+		}
 	}
-	if lc.apiV3Key, err = loadAPIv3Key(c.APIv3KeyFile); err != nil {
-		return lc, fmt.Errorf("PAPAYD_APIV3_KEY_FILE: %w", err)
+	if c.APIv3KeyFile != "" {
+		if lc.apiV3Key, err = loadAPIv3Key(c.APIv3KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("PAPAYD_APIV3_KEY_FILE: %w", err))
+		}
 	}
 	if c.WeChatPayCertFile != "" {
 		if lc.certs, err = loadCertificates(c.WeChatPayCertFile); err != nil {
-			return lc, fmt.Errorf("PAPAYD_WECHATPAY_CERT_FILE: %w", err)
+			errs = append(errs, fmt.Errorf("PAPAYD_WECHATPAY_CERT_FILE: %w", err))
 		}
 	}
 	if c.WeChatPayPublicKeyFile != "" {
 		if lc.pubKey, err = loadPublicKey(c.WeChatPayPublicKeyFile); err != nil {
-			return lc, fmt.Errorf("PAPAYD_WECHATPAY_PUBLIC_KEY_FILE: %w", err)
+			errs = append(errs, fmt.Errorf("PAPAYD_WECHATPAY_PUBLIC_KEY_FILE: %w", err))
 		}
 		lc.pubKeyID = c.WeChatPayPublicKeyID
 	}
 	if c.WeChatCAFile != "" {
 		if lc.roots, err = loadRoots(c.WeChatCAFile); err != nil {
-			return lc, fmt.Errorf("PAPAYD_WECHATPAY_CA_FILE: %w", err)
+			errs = append(errs, fmt.Errorf("PAPAYD_WECHATPAY_CA_FILE: %w", err))
 		}
 	}
+	if len(errs) > 0 {
+		return liveCredentials{}, errors.Join(errs...)
+	}
 	return lc, nil
+}
+
+// isHTTPS reports whether s is an absolute https:// URL with a host.
+func isHTTPS(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != ""
+}
+
+// isLoopbackHTTP reports whether s is an http:// URL of this machine
+// (localhost, 127.0.0.0/8, ::1): one WeChat Pay can never be asked to call,
+// only a local stand-in for it (the end-to-end tests, the benchmark).
+func isLoopbackHTTP(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	return err == nil && ip.IsLoopback()
 }
 
 // loadRoots returns the system's certificate authorities plus the

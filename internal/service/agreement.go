@@ -82,6 +82,7 @@ type Agreement struct {
 // whether anything changed. A terminated agreement stays terminated: a late
 // signing notification cannot revive it.
 func (a *Agreement) sign(contractID, openID string, at time.Time) bool {
+	at = wechatTime(at)
 	switch a.State {
 	case AgreementPending, AgreementExpired:
 		a.State = AgreementSigned
@@ -119,10 +120,16 @@ func (a *Agreement) terminate(contractID string, mode TerminationMode, note stri
 	if note != "" {
 		a.TerminationNote = note
 	}
-	a.TerminatedTime = at
+	a.TerminatedTime = wechatTime(at)
 	a.NextCheckTime, a.CheckAttempts = time.Time{}, 0 // final: WeChat is not asked again
 	return true
 }
+
+// wechatTime is t at the precision of WeChat's own times (whole seconds,
+// RFC 3339), so that a time papayd records in place of WeChat's (its clock
+// when WeChat gave none, or before WeChat's notification arrived) reads the
+// same as WeChat's would.
+func wechatTime(t time.Time) time.Time { return t.Truncate(time.Second) }
 
 // applyRemote applies a SIGNED or TERMINATED contract WeChat reports, as a
 // refresh or a presign retry learns it. It reports whether anything changed.

@@ -60,6 +60,8 @@ func (c *Charge) apply(rt RemoteTransaction) bool {
 		changed = update(&c.TransactionID, rt.TransactionID) || changed
 	}
 	if rt.TradeState != "" {
+		// The description belongs to the state: a new state without one
+		// clears the old state's.
 		changed = update(&c.TradeState, rt.TradeState) || changed
 		changed = update(&c.TradeStateDesc, rt.TradeStateDesc) || changed
 	}
@@ -73,8 +75,8 @@ func (c *Charge) apply(rt RemoteTransaction) bool {
 	if rt.ExchangeRate != (ExchangeRate{}) {
 		changed = update(&c.ExchangeRate, rt.ExchangeRate) || changed
 	}
-	if !rt.SuccessTime.IsZero() && !rt.SuccessTime.Equal(c.SuccessTime) {
-		c.SuccessTime, changed = rt.SuccessTime, true
+	if at := wechatTime(rt.SuccessTime); !at.IsZero() && !at.Equal(c.SuccessTime) {
+		c.SuccessTime, changed = at, true
 	}
 	if len(rt.PromotionDetail) > 0 && !reflect.DeepEqual(rt.PromotionDetail, c.PromotionDetail) {
 		c.PromotionDetail, changed = rt.PromotionDetail, true
@@ -108,12 +110,15 @@ func (c *Charge) refuse(code, message string) bool {
 	return true
 }
 
-// close records that WeChat closed (reversed) the order.
+// close records that WeChat closed (reversed) the order. WeChat's answer to
+// the reverse carries no trade_state_desc, so the previous state's (such as
+// USERPAYING's) is cleared rather than kept beside CLOSED; a later query
+// records WeChat's own.
 func (c *Charge) close() bool {
 	if c.State.Final() {
 		return false
 	}
-	c.State, c.TradeState = ChargeClosed, TradeClosed
+	c.State, c.TradeState, c.TradeStateDesc = ChargeClosed, TradeClosed, ""
 	return true
 }
 

@@ -171,8 +171,7 @@ func (r *report) callbackRows() []row {
 func (r *report) chargeRows() []row {
 	var rows []row
 	ch := r.Charges
-	var q float64
-	q = ratio(ch.Papayd.Rate(), ch.Raw.Rate())
+	q := ratio(ch.Papayd.Rate(), ch.Raw.Rate())
 	rows = append(rows, row{"2. CreateCharge throughput, charges/s", rate(ch.Papayd), rate(ch.Raw) + " (SDK core.Client)",
 		fmt.Sprintf("%.2f", q), "≥ 0.90", q >= 0.90 && ch.Papayd.Errors == 0})
 	added := ch.Papayd.Pct(99) - ch.Raw.Pct(99)
