@@ -119,6 +119,9 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak test takes about a minute; run without -short")
 	}
+	// Beside the other end-to-end tests, not before them: its minute of
+	// load overlaps their waiting instead of adding to it.
+	t.Parallel()
 	creds, err := sandbox.NewCredentials()
 	if err != nil {
 		t.Fatal(err)
