@@ -36,6 +36,8 @@ func codeOf(k service.Kind) codes.Code {
 		return codes.Unauthenticated
 	case service.KindPermissionDenied:
 		return codes.PermissionDenied
+	case service.KindResourceExhausted:
+		return codes.ResourceExhausted
 	}
 	return codes.Internal
 }

@@ -19,9 +19,10 @@ const (
 	KindUnavailable
 	KindUnauthenticated
 	KindPermissionDenied
+	KindResourceExhausted
 )
 
-var kindNames = [...]string{"internal", "invalid", "not found", "conflict", "failed precondition", "unavailable", "unauthenticated", "permission denied"}
+var kindNames = [...]string{"internal", "invalid", "not found", "conflict", "failed precondition", "unavailable", "unauthenticated", "permission denied", "resource exhausted"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -88,6 +89,11 @@ var (
 	ErrWeChatUnavailable     = &Error{Kind: KindUnavailable, Reason: "WECHATPAY_UNAVAILABLE", Message: "WeChat Pay is unavailable; retry later with the same parameters"}
 	ErrWeChatRejected        = &Error{Kind: KindInvalid, Reason: "WECHATPAY_REJECTED", Message: "WeChat Pay rejected the request"}
 	ErrWeChatAuth            = &Error{Kind: KindInternal, Reason: "WECHATPAY_AUTH_FAILED", Message: "WeChat Pay did not accept papayd's credentials"}
+
+	// Authentication and authorisation of callers (API keys).
+	ErrUnauthenticated   = &Error{Kind: KindUnauthenticated, Reason: "UNAUTHENTICATED", Message: "a valid API key is required (authorization: Bearer <key>)"}
+	ErrPermissionDenied  = &Error{Kind: KindPermissionDenied, Reason: "PERMISSION_DENIED", Message: "the API key does not allow this call"}
+	ErrCallerRateLimited = &Error{Kind: KindResourceExhausted, Reason: "RATE_LIMITED", Message: "the API key's call rate is exceeded; retry later"}
 
 	// Notification errors, returned by the notification parser.
 	ErrNotificationUnauthentic = &Error{Kind: KindUnauthenticated, Reason: "NOTIFICATION_UNAUTHENTIC", Message: "notification signature not verified"}
