@@ -24,6 +24,7 @@ type memState struct {
 	notifications map[string]NotificationRecord
 	charges       map[string]Charge
 	anomalies     []Anomaly
+	audit         []AuditEntry
 	intents       map[int64]Intent
 	nextIntent    int64
 }
@@ -39,7 +40,7 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 		return m.failWrites
 	}
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
-		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies),
+		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
 		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent}}
 	if err := fn(tx); err != nil {
 		return err
@@ -378,3 +379,24 @@ var (
 	_ Tx     = (*memTx)(nil)
 	_ WeChat = (*fakeWeChat)(nil)
 )
+
+func (t *memTx) InsertAuditEntry(_ context.Context, e AuditEntry) error {
+	e.ID = int64(len(t.audit) + 1)
+	t.audit = append(t.audit, e)
+	return nil
+}
+
+// ListAuditEntries returns every matching entry, newest first, in one page.
+func (m *memStore) ListAuditEntries(_ context.Context, f AuditFilter) ([]AuditEntry, string, error) {
+	var out []AuditEntry
+	for _, e := range slices.Backward(m.view().audit) {
+		if (f.Resource == "" || e.Resource == f.Resource) && (f.KeyID == "" || e.KeyID == f.KeyID) {
+			out = append(out, e)
+		}
+	}
+	return out, "", nil
+}
+
+func (m *memStore) RecordAuditEntry(ctx context.Context, e AuditEntry, _ func(error)) error {
+	return m.InTx(ctx, func(tx Tx) error { return tx.InsertAuditEntry(ctx, e) })
+}

@@ -41,6 +41,8 @@ type Service struct {
 	// presign ("presign/" + out_contract_code) in this process, so
 	// concurrent retries and the reconciler make one call.
 	locks keyedMutex
+	// refusals bounds the audit entries of refused calls.
+	refusals refusalSampler
 }
 
 // New returns a Service. log may be nil.

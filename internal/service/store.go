@@ -24,6 +24,14 @@ type Store interface {
 	OpenIntents(ctx context.Context) ([]Intent, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
+	// ListAuditEntries returns one page of the audit trail, newest first,
+	// and the token of the next page ("" on the last). An unknown token is
+	// ErrInvalidPageToken.
+	ListAuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, string, error)
+	// RecordAuditEntry appends an audit entry of a call that changed
+	// nothing, without waiting for its commit; a row that could not be
+	// written is reported to failed. It must not be called inside InTx.
+	RecordAuditEntry(ctx context.Context, e AuditEntry, failed func(error)) error
 }
 
 // AgreementReader reads agreements.
@@ -85,6 +93,9 @@ type Tx interface {
 	CreateIntent(ctx context.Context, in Intent) (int64, error)
 	// DeleteIntent marks an intent resolved. ErrNotFound when there is none.
 	DeleteIntent(ctx context.Context, id int64) error
+	// InsertAuditEntry appends an audit entry; it commits with the
+	// transaction's effect.
+	InsertAuditEntry(ctx context.Context, e AuditEntry) error
 }
 
 // IntentKind names a WeChat call that changes money or contracts and is
