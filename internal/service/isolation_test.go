@@ -280,3 +280,61 @@ func TestSubMerchantIsolation(t *testing.T) {
 		})
 	}
 }
+
+// TestPresignDefaultSubMchID pins the sub_mchid a presign without one
+// gets: the caller's only sub-merchant, else the deployment's
+// (1900000109) if the caller sees it, else none (sub_mchid is required).
+func TestPresignDefaultSubMchID(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		caller Caller
+		want   string // "" : INVALID_ARGUMENT on sub_mchid
+	}{
+		{"anonymous", Anonymous, "1900000109"},
+		{"one", Caller{SubMchIDs: []string{"mchA"}}, "mchA"},
+		{"several with the default", Caller{SubMchIDs: []string{"mchA", "1900000109"}}, "1900000109"},
+		{"several without the default", Caller{SubMchIDs: []string{"mchA", "mchB"}}, ""},
+	} {
+		f := newFixture()
+		out, err := f.svc.CreatePresignSession(WithCaller(context.Background(), tt.caller), PresignInput{PlanID: 7, OpenID: "oU"})
+		if tt.want == "" {
+			if e := AsError(err); e.Kind != KindInvalid || len(e.Violations) == 0 || e.Violations[0].Field != "sub_mchid" {
+				t.Errorf("%s: err = %v, want sub_mchid required", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || out.Agreement.SubMchID != tt.want {
+			t.Errorf("%s: sub_mchid %q, err %v; want %q", tt.name, out.Agreement.SubMchID, err, tt.want)
+		}
+	}
+}
+
+// TestVisibleSubMchIDs pins how a list filter is narrowed to the caller:
+// intersected, and empty (ok false) rather than unrestricted when nothing
+// is left.
+func TestVisibleSubMchIDs(t *testing.T) {
+	t.Parallel()
+	ab := Caller{SubMchIDs: []string{"a", "b"}}
+	for _, tt := range []struct {
+		name   string
+		caller Caller
+		one    string
+		set    []string
+		want   []string
+		wantOK bool
+	}{
+		{"anonymous", Anonymous, "x", nil, nil, true},
+		{"anonymous keeps a set", Anonymous, "", []string{"x"}, []string{"x"}, true},
+		{"limited", ab, "", nil, []string{"a", "b"}, true},
+		{"limited, own sub_mchid", ab, "b", nil, []string{"a", "b"}, true},
+		{"limited, foreign sub_mchid", ab, "x", nil, nil, false},
+		{"limited, set intersected", ab, "", []string{"b", "x"}, []string{"b"}, true},
+		{"limited, set disjoint", ab, "", []string{"x"}, nil, false},
+	} {
+		got, ok := visibleSubMchIDs(WithCaller(context.Background(), tt.caller), tt.one, tt.set)
+		if ok != tt.wantOK || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v %v, want %v %v", tt.name, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
