@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/papayd/papayd/internal/service"
 )
@@ -184,6 +186,13 @@ FROM agreements WHERE (create_time, id) < (:after_time, :after_id)`
 	listByStateSQL    = ` AND state = :state`
 	listBySubMchIDSQL = ` AND sub_mchid = :sub_mchid`
 	listOrderSQL      = ` ORDER BY create_time DESC, id DESC LIMIT :limit`
+	// A page of several sub-merchants is one page per sub-merchant (each a
+	// range of the sub_mchid index, at most :limit rows), merged. An IN list
+	// would read every row of those sub-merchants and sort them all.
+	listBranchSQL       = `SELECT * FROM (%s AND sub_mchid = :sub_mchid_%d` + listOrderSQL + `)`
+	listUnionSQL        = "\nUNION ALL "
+	maxListBranches     = 64 // more sub-merchants: one IN list (SQLite allows 500 compound terms)
+	listBySubMchIDInSQL = ` AND sub_mchid IN (%s)`
 )
 
 // ListAgreements returns one page of the agreements f selects, newest
@@ -191,10 +200,15 @@ FROM agreements WHERE (create_time, id) < (:after_time, :after_id)`
 // be positive. A token this package did not issue, or issued for another
 // filter, is service.ErrInvalidPageToken.
 func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) ([]service.Agreement, string, error) {
+	var none bool
+	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
 	filter := agreementFilterHash(f)
 	after, err := decodePageToken(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agreements: %w", err)
+	}
+	if none {
+		return nil, "", nil
 	}
 	query := listAgreementsSQL
 	args := []any{sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)}
@@ -214,13 +228,56 @@ func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) (
 		query += listBySubMchIDSQL
 		args = append(args, sql.Named("sub_mchid", f.SubMchID))
 	}
-	query += listOrderSQL
+	query, args = pageQuery(query, f.SubMchIDs, args)
 
 	as, next, err := queryPage(ctx, r.q, query, args, f.PageSize, filter, agreementPageRow)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agreements: %w", err)
 	}
 	return as, next, nil
+}
+
+// subMchIDScope is the sub-merchant restriction of a list filter: the
+// explicit sub_mchid one and the allowed set, intersected. It returns the
+// sub_mchid to match with equality ("": none), the set to match otherwise
+// (sorted, distinct, at least two: one is an equality), and none when the
+// intersection is empty. The page token is bound to what it returns.
+func subMchIDScope(one string, set []string) (eq string, in []string, none bool) {
+	if len(set) == 0 {
+		return one, nil, false
+	}
+	set = slices.Compact(slices.Sorted(slices.Values(set)))
+	switch {
+	case one != "" && !slices.Contains(set, one):
+		return one, set, true
+	case one != "":
+		return one, nil, false
+	case len(set) == 1:
+		return set[0], nil, false
+	}
+	return "", set, false
+}
+
+// pageQuery finishes the page query where (a SELECT and its WHERE terms):
+// restricted to the sub-merchants in, if any, then ordered and limited.
+func pageQuery(where string, in []string, args []any) (string, []any) {
+	switch {
+	case len(in) == 0:
+		return where + listOrderSQL, args
+	case len(in) > maxListBranches:
+		params := make([]string, len(in))
+		for i, id := range in {
+			params[i] = fmt.Sprintf(":sub_mchid_%d", i)
+			args = append(args, sql.Named(fmt.Sprintf("sub_mchid_%d", i), id))
+		}
+		return where + fmt.Sprintf(listBySubMchIDInSQL, strings.Join(params, ", ")) + listOrderSQL, args
+	}
+	branches := make([]string, len(in))
+	for i, id := range in {
+		branches[i] = fmt.Sprintf(listBranchSQL, where, i)
+		args = append(args, sql.Named(fmt.Sprintf("sub_mchid_%d", i), id))
+	}
+	return strings.Join(branches, listUnionSQL) + listOrderSQL, args
 }
 
 // agreementPageRow reads a row of a page of agreements and its cursor.

@@ -184,10 +184,15 @@ FROM charges WHERE (create_time, id) < (:after_time, :after_id)`
 // must be positive. A token this package did not issue, or issued for
 // another filter, is service.ErrInvalidPageToken.
 func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]service.Charge, string, error) {
+	var none bool
+	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
 	filter := chargeFilterHash(f)
 	after, err := decodePageToken(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list charges: %w", err)
+	}
+	if none {
+		return nil, "", nil
 	}
 	query := listChargesSQL
 	args := []any{sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)}
@@ -228,7 +233,7 @@ func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]serv
 		}
 	}
 	args[0], args[1] = sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)
-	query += listOrderSQL
+	query, args = pageQuery(query, f.SubMchIDs, args)
 
 	cs, next, err := queryPage(ctx, r.q, query, args, f.PageSize, filter, chargePageRow)
 	if err != nil {

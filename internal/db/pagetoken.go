@@ -70,6 +70,19 @@ func (k filterKey) str(s string) filterKey {
 	return append(k, s...)
 }
 
+// strs encodes a set of sub-merchants; an empty set adds nothing, so a
+// filter without one encodes as before the set existed.
+func (k filterKey) strs(ss []string) filterKey {
+	if len(ss) == 0 {
+		return k
+	}
+	k = binary.AppendUvarint(k, uint64(len(ss)))
+	for _, s := range ss {
+		k = k.str(s)
+	}
+	return k
+}
+
 func (k filterKey) int(v int64) filterKey { return binary.AppendVarint(k, v) }
 
 // time encodes the instant of t (not its zone); the zero time differs from
@@ -87,9 +100,10 @@ func (k filterKey) hash() uint64 {
 	return h.Sum64()
 }
 
-// agreementFilterHash identifies what f selects.
+// agreementFilterHash identifies what f selects. f.SubMchIDs must be in
+// the form subMchIDScope returns (sorted, distinct).
 func agreementFilterHash(f service.AgreementFilter) uint64 {
-	return filterKey(nil).str(f.OpenID).str(string(f.State)).str(f.SubMchID).int(f.PlanID).hash()
+	return filterKey(nil).str(f.OpenID).str(string(f.State)).str(f.SubMchID).int(f.PlanID).strs(f.SubMchIDs).hash()
 }
 
 // chargeFilterHash identifies what f selects. It starts with the table
@@ -97,7 +111,7 @@ func agreementFilterHash(f service.AgreementFilter) uint64 {
 func chargeFilterHash(f service.ChargeFilter) uint64 {
 	return filterKey(nil).str("charges").
 		str(f.ContractID).str(f.OutContractCode).str(f.OpenID).str(string(f.State)).str(f.SubMchID).
-		time(f.CreatedFrom).time(f.CreatedTo).hash()
+		time(f.CreatedFrom).time(f.CreatedTo).strs(f.SubMchIDs).hash()
 }
 
 // rowScanner is *sql.Row or *sql.Rows.

@@ -163,10 +163,14 @@ func (a *Agreement) expire(now time.Time) bool {
 // AgreementFilter selects agreements for ListAgreements. Zero fields do not
 // filter.
 type AgreementFilter struct {
-	OpenID    string
-	PlanID    int64
-	State     AgreementState
-	SubMchID  string
+	OpenID   string
+	PlanID   int64
+	State    AgreementState
+	SubMchID string
+	// SubMchIDs, when not empty, limits the list to these sub-merchants
+	// (the caller's, see Caller.SubMchIDs); with SubMchID the two
+	// intersect, so a SubMchID outside the set selects nothing.
+	SubMchIDs []string
 	PageSize  int
 	PageToken string
 }

@@ -142,10 +142,14 @@ type ChargeFilter struct {
 	OpenID          string
 	State           ChargeState
 	SubMchID        string
-	CreatedFrom     time.Time
-	CreatedTo       time.Time
-	PageSize        int
-	PageToken       string
+	// SubMchIDs, when not empty, limits the list to these sub-merchants
+	// (the caller's, see Caller.SubMchIDs); with SubMchID the two
+	// intersect, so a SubMchID outside the set selects nothing.
+	SubMchIDs   []string
+	CreatedFrom time.Time
+	CreatedTo   time.Time
+	PageSize    int
+	PageToken   string
 }
 
 // RemoteTransaction is a deduction as WeChat reports it (deduction answer,

@@ -33,6 +33,9 @@ func (k ChargeKey) String() string {
 	return "charge " + k.OutTradeNo
 }
 
+// find reads the charge k names from r, as the caller of ctx may see it:
+// another sub-merchant's charge is ErrChargeNotFound, exactly as a missing
+// one (see Caller.Sees).
 func (k ChargeKey) find(ctx context.Context, r ChargeReader) (Charge, error) {
 	var c Charge
 	var err error
@@ -41,7 +44,13 @@ func (k ChargeKey) find(ctx context.Context, r ChargeReader) (Charge, error) {
 	} else {
 		c, err = r.ChargeByOutTradeNo(ctx, k.OutTradeNo)
 	}
-	return c, notFoundAs(err, ErrChargeNotFound)
+	if err == nil && !CallerFrom(ctx).Sees(c.SubMchID) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Charge{}, notFoundAs(err, ErrChargeNotFound)
+	}
+	return c, nil
 }
 
 // GetCharge answers from the local record. With refresh it first asks
@@ -53,6 +62,8 @@ func (s *Service) GetCharge(ctx context.Context, k ChargeKey, refresh bool) (Cha
 
 // LookupCharge answers from the local record. With refresh it first asks
 // WeChat and records what WeChat says; the Refresh says whether it did.
+// Another sub-merchant's charge than the caller's is ErrChargeNotFound,
+// and WeChat is not asked.
 //
 // The refresh is an optional call (WithOptionalCall): concurrent refreshes
 // of one order may share one query, and when papayd's outbound limit
@@ -89,7 +100,8 @@ func (s *Service) refreshCharge(ctx context.Context, c Charge) (Charge, error) {
 	return c, err
 }
 
-// ListCharges pages through the local records.
+// ListCharges pages through the local records of the sub-merchants the
+// caller sees; a sub_mchid filter naming another is an empty page.
 func (s *Service) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error) {
 	var v violations
 	v.token("contract_id", f.ContractID, 64, false)
@@ -107,6 +119,10 @@ func (s *Service) ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, st
 	f.PageSize = pageSize(&v, f.PageSize)
 	if err := v.err(); err != nil {
 		return nil, "", err
+	}
+	var ok bool
+	if f.SubMchIDs, ok = visibleSubMchIDs(ctx, f.SubMchID, f.SubMchIDs); !ok {
+		return nil, "", nil
 	}
 	cs, next, err := s.store.ListCharges(ctx, f)
 	if err != nil {

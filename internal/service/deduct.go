@@ -56,6 +56,12 @@ func (in *ChargeInput) same(c Charge) bool {
 // charge is returned without an error: retry with the same out_trade_no, or
 // read it with refresh. A business refusal is a FAILED charge, also without
 // an error.
+//
+// The caller acts for its sub-merchants only: another sub-merchant's
+// agreement is answered as an unknown one (ErrAgreementNotSigned), and an
+// out_trade_no of another sub-merchant's charge as a number reused with
+// other parameters (ErrOutTradeNoReused), once the agreement is the
+// caller's and signed.
 func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, error) {
 	if in.MerchantCategoryCode == "" {
 		in.MerchantCategoryCode = s.cfg.MerchantCategoryCode
@@ -74,9 +80,14 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	// resend: an earlier send of this charge has an unknown outcome (the
 	// charge is PENDING), so a refusal of this one is not final.
 	call, resend := false, false
+	caller := CallerFrom(ctx)
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		old, err := tx.ChargeByOutTradeNo(ctx, in.OutTradeNo)
-		if err == nil {
+		// foreign: the number is another sub-merchant's charge. It is
+		// answered as a new number would be, up to where that would record
+		// the charge (see below).
+		foreign := err == nil && !caller.Sees(old.SubMchID)
+		if err == nil && !foreign {
 			if !in.same(old) {
 				return ErrOutTradeNoReused
 			}
@@ -91,10 +102,13 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 			c.LastSendTime = s.clock.Now()
 			return tx.UpdateCharge(ctx, c)
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		agreement, err = tx.AgreementByContractID(ctx, in.ContractID)
+		if err == nil && !caller.Sees(agreement.SubMchID) {
+			err = ErrNotFound // another sub-merchant's: as if there were none
+		}
 		if errors.Is(err, ErrNotFound) {
 			// Not signed as far as papayd knows: the same answer as for a
 			// pending or terminated agreement, and WeChat is not asked.
@@ -105,6 +119,14 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 		}
 		if agreement.State != AgreementSigned {
 			return wrap(ErrAgreementNotSigned, fmt.Sprintf("agreement %s is %s, not SIGNED", in.ContractID, agreement.State), nil)
+		}
+		if foreign {
+			// out_trade_no is unique across sub-merchants, so a new charge
+			// cannot be recorded under it: that the number is taken is the
+			// one thing the caller learns. It is the answer to a reuse with
+			// other parameters, whatever the parameters, so nothing of the
+			// other charge (amount, contract, state) can be probed.
+			return ErrOutTradeNoReused
 		}
 		now := s.clock.Now()
 		c = Charge{

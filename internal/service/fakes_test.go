@@ -143,12 +143,18 @@ func (t *memTx) ListAgreements(_ context.Context, f AgreementFilter) ([]Agreemen
 	var out []Agreement
 	for _, a := range t.agreements {
 		if (f.OpenID == "" || a.OpenID == f.OpenID) && (f.PlanID == 0 || a.PlanID == f.PlanID) &&
-			(f.State == "" || a.State == f.State) && (f.SubMchID == "" || a.SubMchID == f.SubMchID) {
+			(f.State == "" || a.State == f.State) && inScope(a.SubMchID, f.SubMchID, f.SubMchIDs) {
 			out = append(out, a)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].OutContractCode < out[j].OutContractCode })
 	return out, "", nil
+}
+
+// inScope reports whether a row of sub-merchant id passes a list filter's
+// sub_mchid (one) and allowed set (set): both, when given.
+func inScope(id, one string, set []string) bool {
+	return (one == "" || id == one) && (len(set) == 0 || slices.Contains(set, id))
 }
 
 func (t *memTx) CreateAgreement(_ context.Context, a Agreement) error {
@@ -195,7 +201,8 @@ func (t *memTx) ChargeByTransactionID(_ context.Context, id string) (Charge, err
 func (t *memTx) ListCharges(_ context.Context, f ChargeFilter) ([]Charge, string, error) {
 	var out []Charge
 	for _, c := range t.charges {
-		if (f.ContractID == "" || c.ContractID == f.ContractID) && (f.State == "" || c.State == f.State) {
+		if (f.ContractID == "" || c.ContractID == f.ContractID) && (f.State == "" || c.State == f.State) &&
+			inScope(c.SubMchID, f.SubMchID, f.SubMchIDs) {
 			out = append(out, c)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // AgreementKey selects one agreement: by WeChat's contract id, or by the
@@ -39,17 +40,42 @@ func (k AgreementKey) String() string {
 	return fmt.Sprintf("out_contract_code %s plan %d", k.OutContractCode, k.PlanID)
 }
 
-// find reads the agreement k names from r.
+// find reads the agreement k names from r, as the caller of ctx may see
+// it: another sub-merchant's agreement is ErrAgreementNotFound, exactly as
+// a missing one (see Caller.Sees).
 func (k AgreementKey) find(ctx context.Context, r AgreementReader) (Agreement, error) {
+	var a Agreement
+	var err error
 	if k.ContractID != "" {
-		a, err := r.AgreementByContractID(ctx, k.ContractID)
-		return a, notFoundAs(err, ErrAgreementNotFound)
-	}
-	a, err := r.AgreementByOutContractCode(ctx, k.OutContractCode)
-	if err == nil && a.PlanID != k.PlanID {
+		a, err = r.AgreementByContractID(ctx, k.ContractID)
+	} else if a, err = r.AgreementByOutContractCode(ctx, k.OutContractCode); err == nil && a.PlanID != k.PlanID {
 		err = ErrNotFound
 	}
-	return a, notFoundAs(err, ErrAgreementNotFound)
+	if err == nil && !CallerFrom(ctx).Sees(a.SubMchID) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Agreement{}, notFoundAs(err, ErrAgreementNotFound)
+	}
+	return a, nil
+}
+
+// visibleSubMchIDs narrows a list filter's sub-merchants (one, an explicit
+// sub_mchid; set, an allowed set) to those the caller of ctx sees. ok is
+// false when none is left: the page is empty, as for a sub-merchant
+// without records, never an error.
+func visibleSubMchIDs(ctx context.Context, one string, set []string) (_ []string, ok bool) {
+	c := CallerFrom(ctx)
+	switch {
+	case len(c.SubMchIDs) == 0:
+		return set, true
+	case one != "" && !c.Sees(one):
+		return nil, false
+	case len(set) == 0:
+		return slices.Clone(c.SubMchIDs), true
+	}
+	set = slices.DeleteFunc(slices.Clone(set), func(id string) bool { return !c.Sees(id) })
+	return set, len(set) > 0
 }
 
 // notFoundAs replaces the store's ErrNotFound with a specific sentinel.
@@ -69,7 +95,8 @@ func (s *Service) GetAgreement(ctx context.Context, k AgreementKey, refresh bool
 
 // LookupAgreement answers from the local record. With refresh it first
 // asks WeChat and records what WeChat says; the Refresh says whether it
-// did. The refresh is an optional call (WithOptionalCall): concurrent
+// did. Another sub-merchant's agreement than the caller's is
+// ErrAgreementNotFound, and WeChat is not asked. The refresh is an optional call (WithOptionalCall): concurrent
 // refreshes of one contract may share one query, and when papayd's
 // outbound limit refuses it (ErrRateLimited) the local record is the
 // answer, with RefreshRateLimited and no error.
@@ -135,7 +162,8 @@ func (s *Service) refreshAgreement(ctx context.Context, a Agreement) (Agreement,
 	return a, err
 }
 
-// ListAgreements pages through the local records.
+// ListAgreements pages through the local records of the sub-merchants
+// the caller sees; a sub_mchid filter naming another is an empty page.
 func (s *Service) ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error) {
 	var v violations
 	v.token("openid", f.OpenID, 128, false)
@@ -151,6 +179,10 @@ func (s *Service) ListAgreements(ctx context.Context, f AgreementFilter) ([]Agre
 	f.PageSize = pageSize(&v, f.PageSize)
 	if err := v.err(); err != nil {
 		return nil, "", err
+	}
+	var ok bool
+	if f.SubMchIDs, ok = visibleSubMchIDs(ctx, f.SubMchID, f.SubMchIDs); !ok {
+		return nil, "", nil
 	}
 	as, next, err := s.store.ListAgreements(ctx, f)
 	if err != nil {

@@ -74,9 +74,22 @@ func (in *PresignInput) sameRequest(a Agreement) bool {
 // whether the user signed under the code, and only if not is a new session
 // opened. Other parameters, and a code already signed, are
 // ErrOutContractCodeReused.
+//
+// The caller acts for its sub-merchants only: a sub_mchid it does not see
+// is ErrPermissionDenied. Without one, a caller limited to one
+// sub-merchant presigns for it; a caller of several, for the deployment's
+// sub_mchid if it sees it, else sub_mchid is required. A code of another
+// sub-merchant's agreement is ErrOutContractCodeReused, as for the
+// caller's own code with other parameters: codes are unique across
+// sub-merchants, so that the code is taken cannot be hidden, and nothing
+// else about the agreement is told (WeChat is not asked about it).
 func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (PresignOutput, error) {
 	now := s.clock.Now()
-	s.applyDefaults(&in, now)
+	caller := CallerFrom(ctx)
+	s.applyDefaults(&in, now, caller)
+	if in.SubMchID != "" && !caller.Sees(in.SubMchID) {
+		return PresignOutput{}, wrap(ErrPermissionDenied, fmt.Sprintf("the API key does not act for sub_mchid %s", in.SubMchID), nil)
+	}
 	if err := in.validate(now); err != nil {
 		return PresignOutput{}, err
 	}
@@ -173,7 +186,10 @@ func (s *Service) startPresign(ctx context.Context, in *PresignInput, a Agreemen
 		if err != nil {
 			return err
 		}
-		if old.State != AgreementPending || !in.sameRequest(old) {
+		// Another sub-merchant's code is never the same request (its
+		// Merchant differs); the check says so where it matters.
+		if !CallerFrom(ctx).Sees(old.SubMchID) || old.State != AgreementPending || !in.sameRequest(old) {
+			old = Agreement{}
 			return ErrOutContractCodeReused
 		}
 		if old.Session != (PresignResult{}) && now.Before(old.SessionExpireTime) {
@@ -237,12 +253,17 @@ func (s *Service) adoptSignedContract(ctx context.Context, a Agreement) error {
 		a.State, a.ContractID), nil)
 }
 
-func (s *Service) applyDefaults(in *PresignInput, now time.Time) {
+func (s *Service) applyDefaults(in *PresignInput, now time.Time, caller Caller) {
 	if in.Channel == "" {
 		in.Channel = ChannelMiniProgram
 	}
 	if in.SubMchID == "" {
-		in.SubMchID = s.cfg.SubMchID
+		switch {
+		case len(caller.SubMchIDs) == 1:
+			in.SubMchID = caller.SubMchIDs[0]
+		case caller.Sees(s.cfg.SubMchID):
+			in.SubMchID = s.cfg.SubMchID
+		} // else none: validate says sub_mchid is required
 	}
 	if in.SPAppID == "" {
 		in.SPAppID = s.cfg.SPAppID

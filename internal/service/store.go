@@ -42,6 +42,8 @@ type AgreementReader interface {
 	AgreementByContractID(ctx context.Context, contractID string) (Agreement, error)
 	// ListAgreements returns one page, newest first, and the token of the
 	// next page ("" on the last). An unknown token is ErrInvalidPageToken.
+	// A non-empty f.SubMchIDs limits the rows to those sub-merchants, and
+	// the page token is bound to the set as to every other filter field.
 	ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error)
 }
 
@@ -53,6 +55,8 @@ type ChargeReader interface {
 	ChargeByTransactionID(ctx context.Context, transactionID string) (Charge, error)
 	// ListCharges returns one page, newest first, and the token of the next
 	// page ("" on the last). An unknown token is ErrInvalidPageToken.
+	// A non-empty f.SubMchIDs limits the rows to those sub-merchants, and
+	// the page token is bound to the set as to every other filter field.
 	ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error)
 }
 
