@@ -46,8 +46,12 @@ func (s *Service) audit(ctx context.Context, tx Tx, method, resource string) err
 	return nil
 }
 
-// ListAuditEntries pages through the audit trail, newest first.
+// ListAuditEntries pages through the audit trail, newest first. The trail
+// spans every sub-merchant, so a caller limited to some is refused.
 func (s *Service) ListAuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, string, error) {
+	if c := CallerFrom(ctx); len(c.SubMchIDs) > 0 {
+		return nil, "", wrap(ErrPermissionDenied, "the audit trail spans every sub-merchant: it needs a key without a sub-merchant limit", nil)
+	}
 	var v violations
 	v.text("resource", f.Resource, 128, false)
 	v.token("key_id", f.KeyID, 64, false)

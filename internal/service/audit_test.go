@@ -33,3 +33,12 @@ func TestRefusalsAreAuditedAtABoundedRate(t *testing.T) {
 		t.Fatalf("the next second's entry: %q", es[0].Outcome)
 	}
 }
+
+func TestAuditNeedsAnUnlimitedKey(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	ctx := WithCaller(context.Background(), Caller{KeyID: "k1", SubMchIDs: []string{"1900000109"}})
+	if _, _, err := f.svc.ListAuditEntries(ctx, AuditFilter{}); KindOf(err) != KindPermissionDenied {
+		t.Fatalf("a limited key reads the audit: %v", err)
+	}
+}
