@@ -41,6 +41,8 @@ type Service struct {
 	// presign ("presign/" + out_contract_code) in this process, so
 	// concurrent retries and the reconciler make one call.
 	locks keyedMutex
+	// keys is the in-memory set of API keys Authenticate reads (keys.go).
+	keys keyCache
 }
 
 // New returns a Service. log may be nil.
