@@ -36,8 +36,14 @@ func TestKeys(t *testing.T) {
 	}
 
 	var revoked service.APIKey
-	inTx(t, db, func(tx service.Tx) (err error) { revoked, err = tx.RevokeKey(ctx, a.ID, t0.Add(time.Minute)); return err })
-	inTx(t, db, func(tx service.Tx) (err error) { revoked, err = tx.RevokeKey(ctx, a.ID, t0.Add(2*time.Minute)); return err })
+	inTx(t, db, func(tx service.Tx) (err error) {
+		revoked, err = tx.RevokeKey(ctx, a.ID, t0.Add(time.Minute))
+		return err
+	})
+	inTx(t, db, func(tx service.Tx) (err error) {
+		revoked, err = tx.RevokeKey(ctx, a.ID, t0.Add(2*time.Minute))
+		return err
+	})
 	want := a.APIKey
 	want.RevokeTime = t0.Add(time.Minute)
 	if diff := cmp.Diff(want, revoked); diff != "" {
