@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/papayd/papayd/internal/app"
+	"github.com/papayd/papayd/internal/service"
 )
 
 // papayd's garbage collector settings when the environment sets none. Its
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return backup(ctx, args[1:], stderr)
 		case "verify":
 			return verify(ctx, args[1:], stdout, stderr)
+		case "keys":
+			return keys(ctx, args[1:], stdout, stderr)
 		case "version", "-version", "--version":
 			if len(args) > 1 {
 				return errors.New("usage: papayd version")
@@ -108,6 +112,71 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return app.Verify(ctx, cfg, cfg.VerifyQPS, stdout, log)
+}
+
+// keysUsage is the keys subcommands' usage.
+const keysUsage = `usage: papayd keys [flags] create --name NAME --scopes SCOPE[,SCOPE...] [--sub-mchid ID ...] [--expires DATE] [--rate N]
+       papayd keys [flags] list
+       papayd keys [flags] revoke ID`
+
+// keys is "papayd keys create|list|revoke": the API keys of
+// PAPAYD_DATA_DIR's database, safe while papayd runs (it sees a change
+// within 5 s). create prints the new key once, to stdout.
+func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return errors.New(keysUsage)
+	}
+	switch verb, rest := rest[0], rest[1:]; verb {
+	case "create":
+		var in service.KeyInput
+		var scopes, expires string
+		fs := flag.NewFlagSet("papayd keys create", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.StringVar(&in.Name, "name", "", "the key's name (required, at most 64 bytes)")
+		fs.StringVar(&scopes, "scopes", "", fmt.Sprintf("comma-separated scopes (required): %v", service.Scopes))
+		fs.Func("sub-mchid", "a sub-merchant the key may act for; repeat for more (none: every one)", func(v string) error {
+			in.SubMchIDs = append(in.SubMchIDs, v)
+			return nil
+		})
+		fs.StringVar(&expires, "expires", "", "expiry: a date (2027-06-30, at 00:00 UTC) or an RFC 3339 time (none: never)")
+		fs.Float64Var(&in.RateLimit, "rate", 0, "calls a second the key may make (0: the deployment's default)")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 {
+			return errors.New(keysUsage)
+		}
+		for s := range strings.SplitSeq(scopes, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				in.Scopes = append(in.Scopes, service.Scope(s))
+			}
+		}
+		if expires != "" {
+			if in.ExpireTime, err = app.ParseKeyExpiry(expires); err != nil {
+				return err
+			}
+		}
+		if err := app.CreateKey(ctx, cfg, in, stdout); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "papayd: store the key now: it cannot be shown again")
+		return nil
+	case "list":
+		if len(rest) != 0 {
+			return errors.New(keysUsage)
+		}
+		return app.ListKeys(ctx, cfg, stdout)
+	case "revoke":
+		if len(rest) != 1 {
+			return errors.New(keysUsage)
+		}
+		return app.RevokeKey(ctx, cfg, rest[0], stdout)
+	}
+	return errors.New(keysUsage)
 }
 
 // version is "papayd version" (or -version): the module version, the VCS

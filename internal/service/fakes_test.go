@@ -6,7 +6,9 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +19,11 @@ type memStore struct {
 	state memState
 	// failWrites, when set, fails every transaction (a full disk).
 	failWrites error
+	// keyReads counts Keys calls; failKeys, when set, fails them;
+	// keysHook, when set, runs inside each (to hold a reload open).
+	keyReads atomic.Int64
+	failKeys error
+	keysHook func()
 }
 
 type memState struct {
@@ -27,10 +34,11 @@ type memState struct {
 	audit         []AuditEntry
 	intents       map[int64]Intent
 	nextIntent    int64
+	keys          map[string]StoredKey
 }
 
 func newMemStore() *memStore {
-	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, intents: map[int64]Intent{}}}
+	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, intents: map[int64]Intent{}, keys: map[string]StoredKey{}}}
 }
 
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
@@ -41,7 +49,7 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	}
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
 		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
-		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent}}
+		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys)}}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -258,6 +266,53 @@ func (t *memTx) InsertNotification(_ context.Context, n NotificationRecord) erro
 	}
 	t.notifications[k] = n
 	return nil
+}
+
+func (m *memStore) Keys(context.Context) ([]StoredKey, error) {
+	m.keyReads.Add(1)
+	m.mu.Lock()
+	hook, fail := m.keysHook, m.failKeys
+	m.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	keys := slices.Collect(maps.Values(m.view().keys))
+	slices.SortFunc(keys, func(a, b StoredKey) int { return strings.Compare(a.ID, b.ID) })
+	return keys, nil
+}
+
+func (m *memStore) TouchKey(_ context.Context, id string, t time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k, ok := m.state.keys[id]; ok && t.After(k.LastUsedTime) {
+		k.LastUsedTime = t
+		m.state.keys = maps.Clone(m.state.keys) // views share the map
+		m.state.keys[id] = k
+	}
+	return nil
+}
+
+func (t *memTx) CreateKey(_ context.Context, k StoredKey) error {
+	if _, ok := t.keys[k.ID]; ok {
+		return ErrConflict
+	}
+	t.keys[k.ID] = k
+	return nil
+}
+
+func (t *memTx) RevokeKey(_ context.Context, id string, at time.Time) (APIKey, error) {
+	k, ok := t.keys[id]
+	if !ok {
+		return APIKey{}, ErrNotFound
+	}
+	if k.RevokeTime.IsZero() {
+		k.RevokeTime = at
+		t.keys[id] = k
+	}
+	return k.APIKey, nil
 }
 
 // fakeWeChat answers from fields the test sets.

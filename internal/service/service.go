@@ -43,6 +43,8 @@ type Service struct {
 	locks keyedMutex
 	// refusals bounds the audit entries of refused calls.
 	refusals refusalSampler
+	// keys is the in-memory set of API keys Authenticate reads (keys.go).
+	keys keyCache
 }
 
 // New returns a Service. log may be nil.

@@ -9,6 +9,7 @@ import (
 type Store interface {
 	AgreementReader
 	ChargeReader
+	KeyStore
 	// InTx runs fn in one write transaction: committed when fn returns nil,
 	// rolled back otherwise (fn's error is returned as is). Write
 	// transactions are serialised, so a read-modify-write inside fn is safe.
@@ -64,6 +65,7 @@ type ChargeReader interface {
 type Tx interface {
 	AgreementReader
 	ChargeReader
+	KeyWriter
 	// CreateAgreement inserts a. ErrConflict when the out_contract_code, or
 	// a non-empty contract id, is already recorded.
 	CreateAgreement(ctx context.Context, a Agreement) error
@@ -134,4 +136,33 @@ type WeChatCall struct {
 	Duration   time.Duration
 	Error      string // transport error, if any
 	Time       time.Time
+}
+
+// KeyStore holds the API keys. Store has its reads, Tx its writes.
+type KeyStore interface {
+	// Keys returns every key recorded, revoked and expired ones included,
+	// with their secret hashes, in id order.
+	Keys(ctx context.Context) ([]StoredKey, error)
+	// TouchKey records that key id was used at t; a later time never goes
+	// back. It may return before the write commits (a lost write costs
+	// only a stale LastUsedTime) and must not be called inside InTx. An
+	// unknown id is no error.
+	TouchKey(ctx context.Context, id string, t time.Time) error
+}
+
+// KeyWriter writes API keys inside a transaction.
+type KeyWriter interface {
+	// CreateKey inserts k. ErrConflict when its id is already recorded.
+	CreateKey(ctx context.Context, k StoredKey) error
+	// RevokeKey sets the key's RevokeTime to t, unless it is revoked
+	// already (the first revocation stands), and returns the key.
+	// ErrNotFound when there is none.
+	RevokeKey(ctx context.Context, id string, t time.Time) (APIKey, error)
+}
+
+// StoredKey is an API key as the store records it: with the SHA-256 hash
+// of its secret, which only the store and Authenticate ever see.
+type StoredKey struct {
+	APIKey
+	Hash [32]byte
 }

@@ -1,4 +1,4 @@
--- 0007: the audit trail. One row per mutating call, written in the same
+-- 0008: the audit trail. One row per mutating call, written in the same
 -- transaction as its effect, and per call refused before it changed
 -- anything (unauthenticated, forbidden, invalid). Times are INTEGER unix
 -- nanoseconds UTC.
