@@ -66,6 +66,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			a.closeAll()
 		}
 	}()
+	// A Config not from ParseConfig gets the same default and check.
+	if err := a.cfg.resolveAuth(); err != nil {
+		return nil, err
+	}
 	var err error
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
@@ -139,7 +143,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	var local rpc.Local
 	limits := rpc.DefaultLimits
 	limits.MaxConcurrentStreams = uint32(cfg.GRPCMaxConcurrentStreams)
-	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, a.metrics.UnaryInterceptor())
+	auth := rpc.Auth{DefaultRate: cfg.KeyRate, Failed: a.metrics.AuthFailure}
+	if a.cfg.Auth == AuthKeys {
+		auth.Keys = authenticator(svc)
+	}
+	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, a.metrics.UnaryInterceptor())
 	gateway, err := web.NewGateway(ctx, local.Agreements, local.Charges, local.Health)
 	if err != nil {
 		return nil, err
@@ -166,6 +174,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.httpSrv = a.newHTTPServer(web.NewMux(routes))
 	wired = true
 	return a, nil
+}
+
+// authenticator is the service's API key check. Until the service has one
+// (the keys branch adds (*service.Service).Authenticate), every key is
+// refused: PAPAYD_AUTH=keys fails closed.
+// TODO(h12 merge): auth.Keys = svc, and delete this and noKeys.
+func authenticator(svc *service.Service) rpc.Authenticator {
+	if k, ok := any(svc).(rpc.Authenticator); ok {
+		return k
+	}
+	return noKeys{}
+}
+
+// noKeys refuses every token.
+type noKeys struct{}
+
+func (noKeys) Authenticate(context.Context, string) (service.APIKey, error) {
+	return service.APIKey{}, service.ErrUnauthenticated
 }
 
 // wechatConfig returns the WeChat client configuration and the APIv3 key:

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -98,7 +100,19 @@ type Config struct {
 	// address, localhost, 127.0.0.1 and [::1]).
 	CORSOrigins  []string
 	AllowedHosts []string
+	// Auth is AuthKeys (callers present an API key) or AuthNone (every
+	// caller may do everything); empty means the mode's default (keys in
+	// live mode, none in sandbox mode). KeyRate is the calls a second of a
+	// key without a rate of its own.
+	Auth    string
+	KeyRate float64
 }
+
+// Authentication settings (PAPAYD_AUTH).
+const (
+	AuthKeys = "keys"
+	AuthNone = "none"
+)
 
 // setting binds one Config field to a flag and an environment variable.
 type setting struct {
@@ -244,6 +258,8 @@ func (c *Config) settings() []setting {
 		{"cors-origins", "PAPAYD_CORS_ORIGINS", "", "comma list of browser origins (https://console.example) allowed to call the REST API; other Origins get 403", strList(&c.CORSOrigins)},
 		{"allowed-hosts", "PAPAYD_ALLOWED_HOSTS", "", "comma list of Host headers the REST API answers (host:port, or host for any port; * for any); empty: the HTTP listen address, localhost, 127.0.0.1, [::1]", strList(&c.AllowedHosts)},
 		{"wechatpay-ca-file", "PAPAYD_WECHATPAY_CA_FILE", "", "extra CA certificates (PEM) trusted for the WeChat Pay base URL, besides the system's: a TLS proxy's (live mode)", str(&c.WeChatCAFile)},
+		{"auth", "PAPAYD_AUTH", "", "keys (every gRPC and REST call presents an API key: authorization: Bearer <key>) or none (anyone who reaches the ports may do everything; live mode allows it only with the gRPC and HTTP addresses on loopback) (default: keys in live mode, none in sandbox mode)", str(&c.Auth)},
+		{"key-rate", "PAPAYD_KEY_RATE", "50", "calls a second an API key may make, unless the key has its own rate", positiveFloat(&c.KeyRate)},
 	}
 }
 
@@ -287,6 +303,9 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 	default:
 		return Config{}, nil, fmt.Errorf("PAPAYD_MODE: %q is neither %q nor %q", c.Mode, ModeSandbox, ModeLive)
 	}
+	if err := c.resolveAuth(); err != nil {
+		return Config{}, nil, err
+	}
 	if c.Mode == ModeSandbox {
 		var given []string
 		for _, s := range ss {
@@ -301,6 +320,45 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 		}
 	}
 	return c, fs.Args(), nil
+}
+
+// resolveAuth sets Auth to the mode's default when empty and refuses an
+// unknown value, and live mode without authentication unless both the gRPC
+// and the HTTP listeners are on loopback (nobody else can reach them).
+func (c *Config) resolveAuth() error {
+	if c.Auth == "" {
+		c.Auth = AuthNone
+		if c.Mode == ModeLive {
+			c.Auth = AuthKeys
+		}
+	}
+	switch c.Auth {
+	case AuthKeys:
+		return nil
+	case AuthNone:
+	default:
+		return fmt.Errorf("PAPAYD_AUTH: %q is neither %q nor %q", c.Auth, AuthKeys, AuthNone)
+	}
+	if c.Mode == ModeLive && !(isLoopback(c.GRPCAddr) && isLoopback(c.HTTPAddr)) {
+		return fmt.Errorf("PAPAYD_AUTH=%s is refused in live mode unless PAPAYD_GRPC_ADDR (%q) and PAPAYD_HTTP_ADDR (%q) "+
+			"are both loopback addresses: set PAPAYD_AUTH=%s and give callers API keys (papayd keys)",
+			AuthNone, c.GRPCAddr, c.HTTPAddr, AuthKeys)
+	}
+	return nil
+}
+
+// isLoopback reports whether the listen address addr (host:port) is on a
+// loopback interface only: an empty host (every interface) is not.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // usageHeader begins `papayd -h`: what papayd is, and its subcommands.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/papayd/papayd/internal/db"
+	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -30,6 +31,7 @@ type Metrics struct {
 	backlog       *prometheus.GaugeVec
 	commitSize    prometheus.Histogram
 	commitLatency prometheus.Histogram
+	authFailures  *prometheus.CounterVec
 }
 
 // New returns the metrics, registered with the Go and process collectors.
@@ -71,10 +73,16 @@ func New() *Metrics {
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "papayd_reconciler_backlog", Help: "Records the last reconciler pass found due, by kind (intents, charges, agreements); a full batch means more are waiting.",
 		}, []string{"kind"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "papayd_auth_failures_total", Help: "Calls refused by API key authentication, by reason (missing, malformed, rejected, unusable, error, scope, rate_limited).",
+		}, []string{"reason"}),
+	}
+	for _, r := range rpc.AuthReasons {
+		m.authFailures.WithLabelValues(r)
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.rpcRequests, m.rpcDuration, m.wechatCalls, m.wechatLatency, m.notifications, m.notifyLatency, m.reconcile, m.backlog,
-		m.commitSize, m.commitLatency)
+		m.commitSize, m.commitLatency, m.authFailures)
 	return m
 }
 
@@ -103,6 +111,9 @@ func (m *Metrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
 		return resp, err
 	}
 }
+
+// AuthFailure counts one call refused by authentication (rpc.Auth.Failed).
+func (m *Metrics) AuthFailure(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
 
 // Notification counts one notification's outcome and handling time.
 func (m *Metrics) Notification(eventType, outcome string, took time.Duration) {

@@ -42,14 +42,24 @@ const (
 // NewServer returns a gRPC server with papayd's services, grpc.health.v1
 // (serving while the process runs; set NOT_SERVING through the returned
 // health server on shutdown) and server reflection, and the same services
-// for in-process callers (the gateway). The request id interceptor runs
-// outermost; outer interceptors (e.g. metrics) run around papayd's own, so
-// they see the final status. Requests that are
-// not valid protobuf are the caller's error (InvalidArgument).
-func NewServer(svc *service.Service, log *slog.Logger, limits Limits, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
-	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer, []grpc.UnaryServerInterceptor{UnaryInterceptor(log)})
+// for in-process callers (the gateway). The interceptors run in this
+// order: the request id (outermost), outer (e.g. metrics, which so see the
+// final status, refusals included), authentication (auth: the caller's
+// key, its scope and rate), then papayd's own (logging, the error mapping,
+// panic recovery). Requests that are not valid protobuf are the caller's
+// error (InvalidArgument).
+func NewServer(svc *service.Service, log *slog.Logger, limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
+	return newServer(NewAgreementServer(svc), NewChargeServer(svc), log, limits, auth, outer...)
+}
+
+func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, log *slog.Logger,
+	limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
+	az := newAuthorizer(auth, log)
+	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer,
+		[]grpc.UnaryServerInterceptor{az.unary, UnaryInterceptor(log)})
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(ics...),
+		grpc.ChainStreamInterceptor(az.stream),
 		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.MaxRecvMsgSize(limits.MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(limits.MaxConcurrentStreams),
@@ -62,7 +72,6 @@ func NewServer(svc *service.Service, log *slog.Logger, limits Limits, outer ...g
 		// grows a fresh stack every time.
 		grpc.NumStreamWorkers(uint32(streamWorkers())),
 	)
-	agreements, charges := NewAgreementServer(svc), NewChargeServer(svc)
 	srv.RegisterService(strictDecoding(&papayv1.AgreementService_ServiceDesc), agreements)
 	srv.RegisterService(strictDecoding(&papayv1.ChargeService_ServiceDesc), charges)
 	hs := health.NewServer()
