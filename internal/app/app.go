@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	limits.MaxConcurrentStreams = uint32(cfg.GRPCMaxConcurrentStreams)
 	auth := rpc.Auth{DefaultRate: cfg.KeyRate, Failed: a.metrics.AuthFailure}
 	if a.cfg.Auth == AuthKeys {
-		auth.Keys = authenticator(svc)
+		auth.Keys = svc
 	}
 	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, a.metrics.UnaryInterceptor())
 	gateway, err := web.NewGateway(ctx, local.Agreements, local.Charges, local.Health)
@@ -174,24 +174,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.httpSrv = a.newHTTPServer(web.NewMux(routes))
 	wired = true
 	return a, nil
-}
-
-// authenticator is the service's API key check. Until the service has one
-// (the keys branch adds (*service.Service).Authenticate), every key is
-// refused: PAPAYD_AUTH=keys fails closed.
-// TODO(h12 merge): auth.Keys = svc, and delete this and noKeys.
-func authenticator(svc *service.Service) rpc.Authenticator {
-	if k, ok := any(svc).(rpc.Authenticator); ok {
-		return k
-	}
-	return noKeys{}
-}
-
-// noKeys refuses every token.
-type noKeys struct{}
-
-func (noKeys) Authenticate(context.Context, string) (service.APIKey, error) {
-	return service.APIKey{}, service.ErrUnauthenticated
 }
 
 // wechatConfig returns the WeChat client configuration and the APIv3 key:
