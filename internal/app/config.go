@@ -98,6 +98,17 @@ type Config struct {
 	// address, localhost, 127.0.0.1 and [::1]).
 	CORSOrigins  []string
 	AllowedHosts []string
+
+	// AdminAddr serves /metrics and /debug/pprof/ only; empty: no admin
+	// listener.
+	AdminAddr string
+	// TLSCertFile and TLSKeyFile, when set, serve gRPC and the HTTP port
+	// over TLS; a renewed pair is picked up without a restart.
+	// TLSClientCAFile, when set, requires client certificates it signed
+	// (mTLS) on both.
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSClientCAFile string
 }
 
 // setting binds one Config field to a flag and an environment variable.
@@ -244,6 +255,10 @@ func (c *Config) settings() []setting {
 		{"cors-origins", "PAPAYD_CORS_ORIGINS", "", "comma list of browser origins (https://console.example) allowed to call the REST API; other Origins get 403", strList(&c.CORSOrigins)},
 		{"allowed-hosts", "PAPAYD_ALLOWED_HOSTS", "", "comma list of Host headers the REST API answers (host:port, or host for any port; * for any); empty: the HTTP listen address, localhost, 127.0.0.1, [::1]", strList(&c.AllowedHosts)},
 		{"wechatpay-ca-file", "PAPAYD_WECHATPAY_CA_FILE", "", "extra CA certificates (PEM) trusted for the WeChat Pay base URL, besides the system's: a TLS proxy's (live mode)", str(&c.WeChatCAFile)},
+		{"admin-addr", "PAPAYD_ADMIN_ADDR", "127.0.0.1:9091", "listen address serving only /metrics and /debug/pprof/ (plain HTTP; keep it private; empty: off)", str(&c.AdminAddr)},
+		{"tls-cert-file", "PAPAYD_TLS_CERT_FILE", "", "certificate chain (PEM) of gRPC and the HTTP port: set with PAPAYD_TLS_KEY_FILE, they serve TLS; a renewed file is picked up within seconds, without a restart", str(&c.TLSCertFile)},
+		{"tls-key-file", "PAPAYD_TLS_KEY_FILE", "", "private key (PEM) of PAPAYD_TLS_CERT_FILE", str(&c.TLSKeyFile)},
+		{"tls-client-ca-file", "PAPAYD_TLS_CLIENT_CA_FILE", "", "CA certificates (PEM): gRPC and the HTTP port then require a client certificate they signed (mTLS); needs PAPAYD_NOTIFY_ADDR, as WeChat Pay presents none", str(&c.TLSClientCAFile)},
 	}
 }
 

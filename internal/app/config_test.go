@@ -27,6 +27,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		ChargeInFlight: 2 * time.Minute, FinalRechecks: []time.Duration{10 * time.Minute, 24 * time.Hour}, VerifyQPS: 10,
 		WeChatQueryRate: 100, WeChatQueryBurst: 20,
 		HTTPReadTimeout: 30 * time.Second, HTTPIdleTimeout: time.Minute, GRPCMaxConcurrentStreams: 256,
+		AdminAddr: "127.0.0.1:9091",
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
