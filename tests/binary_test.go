@@ -26,7 +26,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PAPAYD_GRPC_ADDR=127.0.0.1:0", "PAPAYD_HTTP_ADDR=127.0.0.1:0", "PAPAYD_DATA_DIR="+dir)
+	cmd.Env = append(os.Environ(), "PAPAYD_GRPC_ADDR=127.0.0.1:0", "PAPAYD_HTTP_ADDR=127.0.0.1:0", "PAPAYD_ADMIN_ADDR=127.0.0.1:0", "PAPAYD_DATA_DIR="+dir)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

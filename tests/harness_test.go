@@ -54,6 +54,7 @@ func startWith(t *testing.T, dataDir string, settings map[string]string) *papayd
 	env := map[string]string{
 		"PAPAYD_GRPC_ADDR":          "127.0.0.1:0",
 		"PAPAYD_HTTP_ADDR":          "127.0.0.1:0",
+		"PAPAYD_ADMIN_ADDR":         "127.0.0.1:0",
 		"PAPAYD_DATA_DIR":           dataDir,
 		"PAPAYD_SANDBOX_TIME_SCALE": "0.0001",
 		"PAPAYD_LOG_LEVEL":          "debug",

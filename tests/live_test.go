@@ -52,6 +52,7 @@ func liveEnv(t *testing.T, creds *sandbox.Credentials, baseURL, caFile string) m
 		"PAPAYD_MODE":                 "live",
 		"PAPAYD_GRPC_ADDR":            "127.0.0.1:0",
 		"PAPAYD_HTTP_ADDR":            "127.0.0.1:0",
+		"PAPAYD_ADMIN_ADDR":           "127.0.0.1:0",
 		"PAPAYD_DATA_DIR":             t.TempDir(),
 		"PAPAYD_WECHATPAY_BASE_URL":   baseURL,
 		"PAPAYD_SP_MCHID":             creds.MchID,
@@ -238,7 +239,7 @@ func TestLiveModeRefusesIncompleteConfig(t *testing.T) {
 func TestDataDirBelongsToOneMode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sandboxEnv := map[string]string{"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": dir}
+	sandboxEnv := map[string]string{"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_ADMIN_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": dir}
 	openClose := func(env map[string]string) error {
 		a, err := newLive(t, env)
 		if err != nil {

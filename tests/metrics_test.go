@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// scrape returns papayd's /metrics exposition.
+// scrape returns papayd's /metrics exposition, from the admin listener.
 func (p *papayd) scrape() string {
 	p.t.Helper()
-	resp, err := p.http.Get(p.base + "/metrics")
+	resp, err := p.http.Get("http://" + p.app.AdminAddr() + "/metrics")
 	if err != nil {
 		p.t.Fatal(err)
 	}

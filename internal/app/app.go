@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/papayd/papayd"
 	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/metrics"
+	"github.com/papayd/papayd/internal/peer"
 	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/web"
@@ -32,7 +34,10 @@ type App struct {
 
 	grpcLis, httpLis, sandboxLis net.Listener
 	// notifyLis serves only /wechatpay/notify; nil unless cfg.NotifyAddr.
-	notifyLis  net.Listener
+	notifyLis net.Listener
+	// adminLis serves /metrics and /debug/pprof/; nil unless cfg.AdminAddr.
+	adminLis   net.Listener
+	tls        *tls.Config // of gRPC and the HTTP port; nil: plaintext
 	store      *db.DB
 	unlock     func() // releases the data directory's lock
 	sandbox    *sandbox.Sandbox
@@ -41,6 +46,7 @@ type App struct {
 	health     *health.Server
 	httpSrv    *http.Server
 	notifySrv  *http.Server // nil unless cfg.NotifyAddr
+	adminSrv   *http.Server // nil unless cfg.AdminAddr
 	svc        *service.Service
 	refresher  *wechat.CertRefresher
 	metrics    *metrics.Metrics
@@ -71,6 +77,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	var err error
+	if a.tls, err = serverTLS(cfg, log); err != nil {
+		return nil, err
+	}
+	if err := checkTLSNotify(cfg); err != nil {
+		return nil, err
+	}
 	if a.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
@@ -80,6 +92,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if cfg.NotifyAddr != "" {
 		if a.notifyLis, err = net.Listen("tcp", cfg.NotifyAddr); err != nil {
 			return nil, fmt.Errorf("notify listener: %w", err)
+		}
+	}
+	if cfg.AdminAddr != "" {
+		if a.adminLis, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 	}
 	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
@@ -143,11 +160,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	var local rpc.Local
 	limits := rpc.DefaultLimits
 	limits.MaxConcurrentStreams = uint32(cfg.GRPCMaxConcurrentStreams)
+	limits.TLS = a.tls
+	outer := []grpc.UnaryServerInterceptor{a.metrics.UnaryInterceptor()}
+	if a.mTLS() {
+		outer = append(outer, peer.UnaryInterceptor())
+	}
 	auth := rpc.Auth{DefaultRate: cfg.KeyRate, Failed: a.metrics.AuthFailure}
 	if a.cfg.Auth == AuthKeys {
 		auth.Keys = svc
 	}
-	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, a.metrics.UnaryInterceptor())
+	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, outer...)
 	gateway, err := web.NewGateway(ctx, local.Agreements, local.Charges, local.Health)
 	if err != nil {
 		return nil, err
@@ -155,7 +177,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	notify := web.NewNotify(parser, svc, a.metrics, log)
 	routes := web.Routes{
 		Gateway: gateway, Notify: notify, Store: a.store,
-		OpenAPI: papayd.OpenAPI, Metrics: a.metrics.Handler(), Log: log,
+		OpenAPI: papayd.OpenAPI, Log: log,
 		Ready: storeReadiness{a.store, systemClock{}},
 		Guard: web.Guard{AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins},
 	}
@@ -171,7 +193,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if a.sandbox != nil {
 		routes.Sandbox = a.sandbox.ControlHandler()
 	}
-	a.httpSrv = a.newHTTPServer(web.NewMux(routes))
+	mux := web.NewMux(routes)
+	if a.mTLS() {
+		mux = peer.HTTP(mux)
+	}
+	a.httpSrv = a.newHTTPServer(mux)
+	if a.adminLis != nil {
+		a.adminSrv = a.newHTTPServer(web.NewAdminMux(a.metrics.Handler()))
+		// A CPU profile or a trace takes as long as it was asked for
+		// (pprof refuses one longer than the write timeout).
+		a.adminSrv.WriteTimeout = adminWriteTimeout
+	}
 	wired = true
 	return a, nil
 }
@@ -236,25 +268,38 @@ func (a *App) NotifyAddr() string {
 	return a.notifyLis.Addr().String()
 }
 
+// AdminAddr is the admin listener's address (/metrics, /debug/pprof/),
+// "" when PAPAYD_ADMIN_ADDR is empty.
+func (a *App) AdminAddr() string {
+	if a.adminLis == nil {
+		return ""
+	}
+	return a.adminLis.Addr().String()
+}
+
 // Sandbox is the simulator in sandbox mode, nil in live mode.
 func (a *App) Sandbox() *sandbox.Sandbox { return a.sandbox }
 
 // Run serves until ctx is done, then shuts down in order and returns. A
 // server failure also ends it, with that error.
 func (a *App) Run(ctx context.Context) error {
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- serve("gRPC", a.grpcSrv.Serve(a.grpcLis)) }()
-	go func() { errc <- serve("HTTP", a.httpSrv.Serve(a.httpLis)) }()
-	attrs := []any{"mode", a.cfg.Mode, "grpc", a.GRPCAddr(), "http", "http://" + a.HTTPAddr(),
-		"notify_url", a.cfg.NotifyURL, "data_dir", a.cfg.DataDir}
+	go func() { errc <- serve("HTTP", a.serveHTTP()) }()
+	attrs := []any{"mode", a.cfg.Mode, "grpc", a.GRPCAddr(), "http", a.httpScheme() + "://" + a.HTTPAddr(),
+		"notify_url", a.cfg.NotifyURL, "data_dir", a.cfg.DataDir, "tls", a.tls != nil, "mtls", a.mTLS()}
 	if a.notifySrv != nil {
 		go func() { errc <- serve("notify", a.notifySrv.Serve(a.notifyLis)) }()
 		attrs = append(attrs, "notify", "http://"+a.NotifyAddr())
 	}
+	if a.adminSrv != nil {
+		go func() { errc <- serve("admin", a.adminSrv.Serve(a.adminLis)) }()
+		attrs = append(attrs, "admin", "http://"+a.AdminAddr())
+	}
 	if a.sandbox != nil {
 		go func() { errc <- serve("sandbox", a.sandboxSrv.Serve(a.sandboxLis)) }()
 		attrs = append(attrs, "sandbox_api", "http://"+a.sandboxLis.Addr().String(),
-			"sandbox_control", "http://"+a.HTTPAddr()+"/sandbox/v1")
+			"sandbox_control", a.httpScheme()+"://"+a.HTTPAddr()+"/sandbox/v1")
 	}
 	a.log.Info("papayd serving", attrs...)
 	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -281,8 +326,8 @@ func serve(name string, err error) error {
 // shutdown stops in order, within cfg.ShutdownTimeout in all: it cancels
 // the reconciler and the certificate refresher (a pass in progress ends
 // while the servers drain), stops the simulator's callbacks, drains the
-// notify listener, the HTTP port and the gRPC server, closes the
-// simulator's API, waits for the reconciler and the refresher to return,
+// notify listener, the HTTP port and the gRPC server, closes the admin
+// listener and the simulator's API, waits for the reconciler and the refresher to return,
 // and closes the store last. If they have not
 // returned by the deadline, the store (and the data directory's lock) is
 // left to the process's exit: closing it under them would fail their
@@ -312,6 +357,15 @@ func (a *App) shutdown() {
 	case <-stopped:
 	case <-ctx.Done():
 		a.grpcSrv.Stop()
+	}
+	if a.adminSrv != nil {
+		// Last of the servers, so the drain can be watched. A profile in
+		// progress is cut: it would hold the shutdown for its duration.
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		if err := a.adminSrv.Shutdown(actx); err != nil {
+			_ = a.adminSrv.Close()
+		}
+		acancel()
 	}
 	if a.sandboxSrv != nil {
 		// The simulated WeChat's clients, papayd's own calls, are done or
@@ -343,7 +397,7 @@ func wait(ctx context.Context, wg *sync.WaitGroup) error {
 
 // closeListeners closes the listeners that are open.
 func (a *App) closeListeners() {
-	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.notifyLis, a.sandboxLis} {
+	for _, l := range []net.Listener{a.grpcLis, a.httpLis, a.notifyLis, a.adminLis, a.sandboxLis} {
 		if l != nil {
 			_ = l.Close()
 		}

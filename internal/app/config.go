@@ -106,6 +106,17 @@ type Config struct {
 	// key without a rate of its own.
 	Auth    string
 	KeyRate float64
+
+	// AdminAddr serves /metrics and /debug/pprof/ only; empty: no admin
+	// listener.
+	AdminAddr string
+	// TLSCertFile and TLSKeyFile, when set, serve gRPC and the HTTP port
+	// over TLS; a renewed pair is picked up without a restart.
+	// TLSClientCAFile, when set, requires client certificates it signed
+	// (mTLS) on both.
+	TLSCertFile     string
+	TLSKeyFile      string
+	TLSClientCAFile string
 }
 
 // Authentication settings (PAPAYD_AUTH).
@@ -260,6 +271,10 @@ func (c *Config) settings() []setting {
 		{"wechatpay-ca-file", "PAPAYD_WECHATPAY_CA_FILE", "", "extra CA certificates (PEM) trusted for the WeChat Pay base URL, besides the system's: a TLS proxy's (live mode)", str(&c.WeChatCAFile)},
 		{"auth", "PAPAYD_AUTH", "", "keys (every gRPC and REST call presents an API key: authorization: Bearer <key>) or none (anyone who reaches the ports may do everything; live mode allows it only with the gRPC and HTTP addresses on loopback) (default: keys in live mode, none in sandbox mode)", str(&c.Auth)},
 		{"key-rate", "PAPAYD_KEY_RATE", "50", "calls a second an API key may make, unless the key has its own rate", positiveFloat(&c.KeyRate)},
+		{"admin-addr", "PAPAYD_ADMIN_ADDR", "127.0.0.1:9091", "listen address serving only /metrics and /debug/pprof/ (plain HTTP; keep it private; empty: off)", str(&c.AdminAddr)},
+		{"tls-cert-file", "PAPAYD_TLS_CERT_FILE", "", "certificate chain (PEM) of gRPC and the HTTP port: set with PAPAYD_TLS_KEY_FILE, they serve TLS; a renewed file is picked up within seconds, without a restart", str(&c.TLSCertFile)},
+		{"tls-key-file", "PAPAYD_TLS_KEY_FILE", "", "private key (PEM) of PAPAYD_TLS_CERT_FILE", str(&c.TLSKeyFile)},
+		{"tls-client-ca-file", "PAPAYD_TLS_CLIENT_CA_FILE", "", "CA certificates (PEM): gRPC and the HTTP port then require a client certificate they signed (mTLS); needs PAPAYD_NOTIFY_ADDR, as WeChat Pay presents none", str(&c.TLSClientCAFile)},
 	}
 }
 

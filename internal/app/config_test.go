@@ -28,6 +28,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		WeChatQueryRate: 100, WeChatQueryBurst: 20,
 		HTTPReadTimeout: 30 * time.Second, HTTPIdleTimeout: time.Minute, GRPCMaxConcurrentStreams: 256,
 		Auth: AuthNone, KeyRate: 50,
+		AdminAddr: "127.0.0.1:9091",
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)

@@ -17,6 +17,9 @@ const (
 	maxHeaderBytes    = 64 << 10
 	writeMargin       = 10 * time.Second
 	wechatCallsInRow  = 2
+	// adminWriteTimeout bounds an answer of the admin listener, which is
+	// as long as the longest profile or trace it may be asked for.
+	adminWriteTimeout = 5 * time.Minute
 )
 
 // newHTTPServer returns an http.Server for h with papayd's limits: a

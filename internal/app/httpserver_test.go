@@ -16,7 +16,7 @@ import (
 func TestEveryHTTPServerIsBounded(t *testing.T) {
 	t.Parallel()
 	cfg, err := ParseConfig(nil, env(map[string]string{
-		"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_NOTIFY_ADDR": "127.0.0.1:0",
+		"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_NOTIFY_ADDR": "127.0.0.1:0", "PAPAYD_ADMIN_ADDR": "127.0.0.1:0",
 		"PAPAYD_DATA_DIR": t.TempDir(), "PAPAYD_WECHATPAY_TIMEOUT": "3s",
 		"PAPAYD_HTTP_READ_TIMEOUT": "7s", "PAPAYD_HTTP_IDLE_TIMEOUT": "11s",
 	}), io.Discard)

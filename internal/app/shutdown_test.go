@@ -52,7 +52,7 @@ func startBlockedPass(t *testing.T, w *blockingWeChat) (*App, context.CancelFunc
 	t.Helper()
 	ctx := t.Context()
 	cfg, err := ParseConfig(nil, env(map[string]string{
-		"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": t.TempDir(),
+		"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_ADMIN_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": t.TempDir(),
 		"PAPAYD_SHUTDOWN_TIMEOUT": "200ms", "PAPAYD_RECONCILE_INTERVAL": "1h",
 	}), io.Discard)
 	if err != nil {

@@ -1,12 +1,14 @@
 package rpc
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"runtime"
 	"slices"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -25,6 +27,9 @@ type Limits struct {
 	MaxConcurrentStreams uint32
 	// MaxConnectionIdle closes a connection without calls for this long.
 	MaxConnectionIdle time.Duration
+	// TLS, when not nil, is the server's TLS configuration (and so its
+	// client certificate requirement); nil serves plaintext.
+	TLS *tls.Config
 }
 
 // DefaultLimits are the limits papayd runs with unless configured.
@@ -57,7 +62,7 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 	az := newAuthorizer(auth, log)
 	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer,
 		[]grpc.UnaryServerInterceptor{az.unary, UnaryInterceptor(log)})
-	srv := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(ics...),
 		grpc.ChainStreamInterceptor(az.stream),
 		grpc.ForceServerCodecV2(newServerCodec()),
@@ -71,7 +76,11 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 		// it grew (the SQLite driver runs deep), where a goroutine per call
 		// grows a fresh stack every time.
 		grpc.NumStreamWorkers(uint32(streamWorkers())),
-	)
+	}
+	if limits.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(limits.TLS)))
+	}
+	srv := grpc.NewServer(opts...)
 	srv.RegisterService(strictDecoding(&papayv1.AgreementService_ServiceDesc), agreements)
 	srv.RegisterService(strictDecoding(&papayv1.ChargeService_ServiceDesc), charges)
 	hs := health.NewServer()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/papayd/papayd/internal/rpc"
@@ -30,12 +31,10 @@ type Routes struct {
 	OpenAPI []byte       // /openapi.json
 	// Sandbox is the sandbox control API (/sandbox/v1/...); nil in live mode.
 	Sandbox http.Handler
-	Metrics http.Handler // /metrics
 	Log     *slog.Logger
 	// Guard protects the REST API, the sandbox control API and
 	// /openapi.json. /wechatpay/notify (authenticated by WeChat's
-	// signature), /healthz, /readyz and /metrics (read-only counters,
-	// scraped by address) take any Host and Origin.
+	// signature), /healthz and /readyz take any Host and Origin.
 	Guard Guard
 }
 
@@ -89,11 +88,22 @@ func NewMux(r Routes) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(r.OpenAPI)
 	})))
-	if r.Metrics != nil {
-		mux.Handle("GET /metrics", r.Metrics)
-	}
 	if r.Sandbox != nil {
 		mux.Handle("/sandbox/v1/", r.Guard.Wrap(r.Sandbox))
 	}
 	return RequestIDs(mux)
+}
+
+// NewAdminMux returns the admin listener's handler: metrics at /metrics and
+// the runtime profiles of net/http/pprof under /debug/pprof/, and nothing
+// else. It is served apart from the HTTP port, on a private address.
+func NewAdminMux(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // and the named profiles: heap, goroutine, ...
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -44,12 +44,14 @@ type papayd struct {
 	cmd      *exec.Cmd
 	grpcAddr string
 	httpAddr string
-	dataDir  string
-	log      *os.File
-	conn     *grpc.ClientConn
-	exited   <-chan error
-	once     sync.Once
-	stopErr  error
+	// adminAddr serves /metrics.
+	adminAddr string
+	dataDir   string
+	log       *os.File
+	conn      *grpc.ClientConn
+	exited    <-chan error
+	once      sync.Once
+	stopErr   error
 }
 
 // startPapayd starts bin on dataDir with env (the live-mode settings) on
@@ -64,6 +66,10 @@ func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 	if err != nil {
 		return nil, err
 	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logFile, err := os.OpenFile(filepath.Join(dataDir, "papayd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -73,7 +79,7 @@ func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "PAPAYD_GRPC_ADDR="+grpcAddr, "PAPAYD_HTTP_ADDR="+httpAddr, "PAPAYD_DATA_DIR="+dataDir,
+	cmd.Env = append(cmd.Env, "PAPAYD_GRPC_ADDR="+grpcAddr, "PAPAYD_HTTP_ADDR="+httpAddr, "PAPAYD_ADMIN_ADDR="+adminAddr, "PAPAYD_DATA_DIR="+dataDir,
 		"PAPAYD_NOTIFY_URL=http://"+httpAddr+"/wechatpay/notify")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// papayd does not outlive the bench, should the bench die.
@@ -82,7 +88,7 @@ func startPapayd(bin, dataDir string, env map[string]string) (*papayd, error) {
 		logFile.Close()
 		return nil, err
 	}
-	p := &papayd{cmd: cmd, grpcAddr: grpcAddr, httpAddr: httpAddr, dataDir: dataDir, log: logFile}
+	p := &papayd{cmd: cmd, grpcAddr: grpcAddr, httpAddr: httpAddr, adminAddr: adminAddr, dataDir: dataDir, log: logFile}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
@@ -208,7 +214,7 @@ func cpuTime(pid int) time.Duration {
 // cannot read is 0.
 func scrape(p *papayd, series ...string) []float64 {
 	out := make([]float64, len(series))
-	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
+	resp, err := http.Get("http://" + p.adminAddr + "/metrics")
 	if err != nil {
 		return out
 	}

@@ -28,6 +28,7 @@ func TestHostile(t *testing.T) {
 	}
 	p := start(t, map[string]string{
 		"PAPAYD_NOTIFY_ADDR":        freePort(t),
+		"PAPAYD_ADMIN_ADDR":         freePort(t),
 		"PAPAYD_HTTP_READ_TIMEOUT":  "2s",
 		"PAPAYD_LOG_LEVEL":          "info",
 		"PAPAYD_SANDBOX_TIME_SCALE": "0.001",

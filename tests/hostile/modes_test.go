@@ -28,6 +28,7 @@ func liveSettings(t *testing.T) map[string]string {
 	return map[string]string{
 		"PAPAYD_GRPC_ADDR":            freePort(t),
 		"PAPAYD_HTTP_ADDR":            freePort(t),
+		"PAPAYD_ADMIN_ADDR":           freePort(t),
 		"PAPAYD_DATA_DIR":             filepath.Join(t.TempDir(), "data"),
 		"PAPAYD_WECHATPAY_BASE_URL":   "https://127.0.0.1:1",
 		"PAPAYD_SP_MCHID":             creds.MchID,

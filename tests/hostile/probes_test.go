@@ -265,7 +265,7 @@ var serverProbes = []probe{
 
 // orderQueries sums papayd_wechatpay_calls_total of the order queries.
 func (p *papayd) orderQueries() int {
-	resp, err := http.Get("http://" + p.http + "/metrics")
+	resp, err := http.Get("http://" + p.admin + "/metrics")
 	if err != nil {
 		return 0
 	}

@@ -28,6 +28,7 @@ type papayd struct {
 	http    string // host:port
 	grpc    string
 	notify  string // host:port of the notify listener, if separate
+	admin   string // host:port of the admin listener (/metrics)
 	exited  chan error
 	stopped bool
 }
@@ -98,7 +99,11 @@ func start(t *testing.T, env map[string]string) *papayd {
 	if env["PAPAYD_GRPC_ADDR"] == "" {
 		env["PAPAYD_GRPC_ADDR"] = freePort(t)
 	}
+	if env["PAPAYD_ADMIN_ADDR"] == "" {
+		env["PAPAYD_ADMIN_ADDR"] = freePort(t)
+	}
 	p.dataDir, p.http, p.grpc, p.notify = env["PAPAYD_DATA_DIR"], env["PAPAYD_HTTP_ADDR"], env["PAPAYD_GRPC_ADDR"], env["PAPAYD_NOTIFY_ADDR"]
+	p.admin = env["PAPAYD_ADMIN_ADDR"]
 	p.logPath = filepath.Join(t.TempDir(), "papayd.log")
 	log, err := os.Create(p.logPath)
 	if err != nil {
