@@ -165,7 +165,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if a.mTLS() {
 		outer = append(outer, peer.UnaryInterceptor())
 	}
-	auth := rpc.Auth{DefaultRate: cfg.KeyRate, Failed: a.metrics.AuthFailure}
+	auth := rpc.Auth{DefaultRate: cfg.KeyRate, Failed: a.metrics.AuthFailure,
+		Refused: func(ctx context.Context, method, outcome string) { svc.RecordRefusal(ctx, method, "", outcome) }}
 	if a.cfg.Auth == AuthKeys {
 		auth.Keys = svc
 	}

@@ -10,6 +10,9 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
+// reconcilerCaller is papayd's own reconciler in the audit trail.
+var reconcilerCaller = service.Caller{Name: "papayd reconciler", Peer: "local"}
+
 // maxStoreBackoff bounds the reconciler's wait while the store fails.
 const maxStoreBackoff = time.Minute
 
@@ -19,6 +22,7 @@ const maxStoreBackoff = time.Minute
 // up to maxStoreBackoff, instead of querying WeChat every interval about
 // answers it cannot record.
 func runReconciler(ctx context.Context, svc *service.Service, m *metrics.Metrics, interval time.Duration, log *slog.Logger) {
+	ctx = service.WithCaller(ctx, reconcilerCaller) // what it does is audited under this name
 	failures := 0
 	for {
 		r, err := svc.Reconcile(ctx)

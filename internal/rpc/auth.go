@@ -13,8 +13,10 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/papayd/papayd/internal/service"
@@ -48,6 +50,11 @@ type Auth struct {
 	Failed func(reason string)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Refused records a refused call in the audit trail (ctx carries what
+	// is known of the caller: the key id if any, the peer): every call
+	// refused by authentication, and a mutating call refused as invalid or
+	// forbidden. nil: not recorded. It must not block long.
+	Refused func(ctx context.Context, method, outcome string)
 }
 
 // The reasons a call is refused, the label of Auth.Failed.
@@ -93,7 +100,33 @@ func (a *authorizer) unary(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err != nil {
 		return nil, err
 	}
-	return handler(ctx, req)
+	resp, err := handler(ctx, req)
+	if err != nil && a.Refused != nil && mutating(info.FullMethod) {
+		if st := status.Convert(err); st.Code() == codes.InvalidArgument || st.Code() == codes.PermissionDenied {
+			a.Refused(ctx, shortMethod(info.FullMethod), reasonOf(st))
+		}
+	}
+	return resp, err
+}
+
+// mutating reports whether method needs a write scope.
+func mutating(method string) bool {
+	scope, ok := ScopeOf(method)
+	return ok && strings.HasSuffix(string(scope), ":write")
+}
+
+// shortMethod is the method's name without its service, as the audit
+// trail names use cases.
+func shortMethod(full string) string { return full[strings.LastIndexByte(full, '/')+1:] }
+
+// reasonOf is the ErrorInfo reason of st, else its code's name.
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return st.Code().String()
 }
 
 func (a *authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -183,6 +216,10 @@ func (a *authorizer) refuse(ctx context.Context, method, reason, keyID string, e
 		a.Failed(reason)
 	}
 	st := Status(err)
+	if a.Refused != nil {
+		rctx := service.WithCaller(ctx, service.Caller{KeyID: keyID, Peer: peerAddr(ctx)})
+		a.Refused(rctx, shortMethod(method), reasonOf(st)+" ("+reason+")")
+	}
 	if log, skipped := a.sampler.sample(reason); log {
 		attrs := []any{"method", method, "reason", reason, "code", st.Code().String(), "peer", peerAddr(ctx)}
 		if keyID != "" {

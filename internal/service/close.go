@@ -34,7 +34,7 @@ func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, e
 	case ChargeFailed:
 		return Charge{}, fmt.Errorf("close %s: %w", k, ErrChargeFinal)
 	}
-	intent, err := s.recordIntent(ctx, Intent{Kind: IntentClose, Key: outTradeNo})
+	intent, err := s.recordIntent(ctx, Intent{Kind: IntentClose, Key: outTradeNo}, "CloseCharge", "charges/"+outTradeNo)
 	if err != nil {
 		return Charge{}, fmt.Errorf("close %s: %w", k, err)
 	}

@@ -100,7 +100,10 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 			// unpaid timeout counts from now.
 			call, resend = true, !old.LastSendTime.IsZero()
 			c.LastSendTime = s.clock.Now()
-			return tx.UpdateCharge(ctx, c)
+			if err := tx.UpdateCharge(ctx, c); err != nil {
+				return err
+			}
+			return s.audit(ctx, tx, "CreateCharge", "charges/"+c.OutTradeNo)
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -138,7 +141,10 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 			NextCheckTime: now.Add(s.cfg.Reconcile.FirstCheck),
 		}
 		call = true
-		return tx.CreateCharge(ctx, c)
+		if err := tx.CreateCharge(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, "CreateCharge", "charges/"+c.OutTradeNo)
 	})
 	if err != nil {
 		return Charge{}, fmt.Errorf("charge %s: %w", in.OutTradeNo, err)

@@ -181,7 +181,10 @@ func (s *Service) startPresign(ctx context.Context, in *PresignInput, a Agreemen
 		old, err = tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if errors.Is(err, ErrNotFound) {
 			step = presignNew
-			return tx.CreateAgreement(ctx, a)
+			if err := tx.CreateAgreement(ctx, a); err != nil {
+				return err
+			}
+			return s.audit(ctx, tx, "CreatePresignSession", "agreements/"+a.OutContractCode)
 		}
 		if err != nil {
 			return err
@@ -202,7 +205,10 @@ func (s *Service) startPresign(ctx context.Context, in *PresignInput, a Agreemen
 			return nil
 		}
 		a.CreateTime = old.CreateTime
-		return tx.UpdateAgreement(ctx, a)
+		if err := tx.UpdateAgreement(ctx, a); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, "CreatePresignSession", "agreements/"+a.OutContractCode)
 	})
 	return step, old, err
 }

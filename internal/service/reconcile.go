@@ -195,7 +195,7 @@ func (s *Service) reconcileCharge(ctx context.Context, outTradeNo string) (close
 	default:
 		s.log.InfoContext(ctx, "closing a charge unpaid past the timeout", "out_trade_no", outTradeNo, "state", string(c.State))
 	}
-	intent, err := s.recordIntent(ctx, Intent{Kind: IntentClose, Key: outTradeNo})
+	intent, err := s.recordIntent(ctx, Intent{Kind: IntentClose, Key: outTradeNo}, "CloseCharge", "charges/"+outTradeNo)
 	if err != nil {
 		return false, err
 	}

@@ -36,7 +36,7 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 	default:
 		return Agreement{}, fmt.Errorf("terminate %s: %w", k, ErrAgreementNotSigned)
 	}
-	intent, err := s.recordIntent(ctx, Intent{Kind: IntentTerminate, Key: contractID, Note: note})
+	intent, err := s.recordIntent(ctx, Intent{Kind: IntentTerminate, Key: contractID, Note: note}, "TerminateAgreement", "agreements/"+a.OutContractCode)
 	if err != nil {
 		return Agreement{}, fmt.Errorf("terminate %s: %w", k, err)
 	}
@@ -93,16 +93,25 @@ func (s *Service) terminateLocked(ctx context.Context, a Agreement, intent Inten
 	return a, nil
 }
 
-// recordIntent makes in durable before its WeChat call is sent. An open
+// recordIntent makes in durable before its WeChat call is sent, with the
+// audit entry of the call (method on resource) that asked for it. An open
 // intent of the same kind and key (a retry, or a crash before) is reused.
-func (s *Service) recordIntent(ctx context.Context, in Intent) (Intent, error) {
+func (s *Service) recordIntent(ctx context.Context, in Intent, method, resource string) (Intent, error) {
 	in.CreateTime = s.clock.Now()
 	err := s.store.InTx(ctx, func(tx Tx) error {
 		id, err := tx.CreateIntent(ctx, in)
 		in.ID = id
-		return err
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, method, resource)
 	})
 	if errors.Is(err, ErrConflict) {
+		// The open intent of an earlier call is resumed: this call is
+		// audited on its own.
+		if aerr := s.store.InTx(ctx, func(tx Tx) error { return s.audit(ctx, tx, method, resource) }); aerr != nil {
+			return Intent{}, aerr
+		}
 		open, lerr := s.store.OpenIntents(ctx)
 		if lerr != nil {
 			return Intent{}, lerr
