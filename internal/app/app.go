@@ -171,7 +171,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		auth.Keys = svc
 	}
 	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, outer...)
-	gateway, err := web.NewGateway(ctx, local.Agreements, local.Charges, local.Health)
+	gateway, err := web.NewGateway(ctx, local)
 	if err != nil {
 		return nil, err
 	}

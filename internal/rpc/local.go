@@ -16,6 +16,7 @@ import (
 type Local struct {
 	Agreements papayv1.AgreementServiceServer
 	Charges    papayv1.ChargeServiceServer
+	Audit      papayv1.AuditServiceServer
 	Health     healthpb.HealthServer
 }
 

@@ -21,6 +21,7 @@ var scopes = map[string]service.Scope{
 	papayv1.ChargeService_GetCharge_FullMethodName:               service.ScopeChargesRead,
 	papayv1.ChargeService_ListCharges_FullMethodName:             service.ScopeChargesRead,
 	papayv1.ChargeService_CloseCharge_FullMethodName:             service.ScopeChargesWrite,
+	papayv1.AuditService_ListAuditEntries_FullMethodName:         service.ScopeAdmin,
 }
 
 // publicServices need no key: health checks (load balancers, probes) and

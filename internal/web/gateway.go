@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+	"github.com/papayd/papayd/internal/rpc"
 )
 
 // NewGateway returns the JSON facade: a grpc-gateway mux that calls
@@ -29,8 +30,8 @@ import (
 // 405 with Allow and the error JSON (METHOD_NOT_ALLOWED). HTTP statuses
 // derive from the gRPC codes (grpc-gateway's table: UNAUTHENTICATED 401,
 // PERMISSION_DENIED 403, RESOURCE_EXHAUSTED 429, ...).
-func NewGateway(ctx context.Context, agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer,
-	health healthpb.HealthServer) (http.Handler, error) {
+func NewGateway(ctx context.Context, local rpc.Local) (http.Handler, error) {
+	agreements, charges, health := local.Agreements, local.Charges, local.Health
 	var mux *runtime.ServeMux
 	mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
@@ -48,6 +49,9 @@ func NewGateway(ctx context.Context, agreements papayv1.AgreementServiceServer, 
 		return nil, fmt.Errorf("gateway: register: %w", err)
 	}
 	if err := papayv1.RegisterChargeServiceHandlerServer(ctx, mux, charges); err != nil {
+		return nil, fmt.Errorf("gateway: register: %w", err)
+	}
+	if err := papayv1.RegisterAuditServiceHandlerServer(ctx, mux, local.Audit); err != nil {
 		return nil, fmt.Errorf("gateway: register: %w", err)
 	}
 	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, req *http.Request, _ map[string]string) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/papayd/papayd"
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+	"github.com/papayd/papayd/internal/rpc"
 )
 
 // openAPIDoc is the part of the served document the tests read.
@@ -169,8 +170,8 @@ func TestOpenAPIDocument(t *testing.T) {
 func TestOpenAPIPathsAreRouted(t *testing.T) {
 	t.Parallel()
 	doc, _ := servedOpenAPI(t)
-	gw, err := NewGateway(context.Background(), papayv1.UnimplementedAgreementServiceServer{},
-		papayv1.UnimplementedChargeServiceServer{}, health.NewServer())
+	gw, err := NewGateway(context.Background(), rpc.Local{Agreements: papayv1.UnimplementedAgreementServiceServer{},
+		Charges: papayv1.UnimplementedChargeServiceServer{}, Audit: papayv1.UnimplementedAuditServiceServer{}, Health: health.NewServer()})
 	if err != nil {
 		t.Fatal(err)
 	}
