@@ -55,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return verify(ctx, args[1:], stdout, stderr)
 		case "keys":
 			return keys(ctx, args[1:], stdout, stderr)
+		case "audit":
+			return audit(ctx, args[1:], stdout, stderr)
 		case "version", "-version", "--version":
 			if len(args) > 1 {
 				return errors.New("usage: papayd version")
@@ -203,4 +205,35 @@ func version(stdout io.Writer) error {
 	}
 	_, err := fmt.Fprintf(stdout, "papayd %s revision %s%s %s\n", mod, rev, modified, bi.GoVersion)
 	return err
+}
+
+// auditUsage is the audit subcommand's usage.
+const auditUsage = "usage: papayd audit [flags] [list [-resource RESOURCE] [-key-id ID] [-limit N]]"
+
+// audit is "papayd audit": the audit trail of PAPAYD_DATA_DIR's database,
+// newest first, read-only (safe while papayd runs).
+func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var f service.AuditFilter
+	limit := 100
+	if len(rest) > 0 {
+		if rest[0] != "list" {
+			return errors.New(auditUsage)
+		}
+		fs := flag.NewFlagSet("papayd audit list", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.StringVar(&f.Resource, "resource", "", "only entries of this resource, such as charges/ORDER-0001")
+		fs.StringVar(&f.KeyID, "key-id", "", "only entries of this API key")
+		fs.IntVar(&limit, "limit", limit, "at most this many entries")
+		if err := fs.Parse(rest[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 0 || limit < 1 {
+			return errors.New(auditUsage)
+		}
+	}
+	return app.PrintAudit(ctx, cfg, f, limit, stdout)
 }

@@ -383,6 +383,8 @@ Usage:
   papayd [flags]               serve (sandbox mode, a built-in WeChat Pay simulator, unless -mode live)
   papayd backup [flags] DEST   write a consistent copy of the database, safe while papayd runs
   papayd verify [flags]        compare every record with WeChat Pay, read-only (live mode)
+  papayd keys [flags] create|list|revoke ...   manage API keys (see papayd keys)
+  papayd audit [flags] [list -resource R -key-id K -limit N]   print the audit trail, newest first
   papayd version               print papayd's version, VCS revision and Go version (also -version)
 
 Every flag has an environment variable (named after it); a flag wins over its variable.
