@@ -67,6 +67,12 @@ type writer struct {
 	// observe, when set, is told each batch's size and how long it took
 	// from BEGIN to the end of COMMIT (metrics).
 	observe atomic.Pointer[func(transactions int, took time.Duration)]
+
+	// failed is the last batch that did not commit: when (unix nanoseconds,
+	// 0: never) and why. Readiness reads it: a small probe write may still
+	// fit where real transactions no longer do (a nearly full disk).
+	failedAt  atomic.Int64
+	failedErr atomic.Pointer[error]
 }
 
 func newWriter(conn *sql.DB, c *caches) *writer {
@@ -173,6 +179,8 @@ func (w *writer) runBatch(batch []*txRequest) {
 		(*obs)(len(batch), time.Since(start))
 	}
 	if err != nil {
+		w.failedErr.Store(&err)
+		w.failedAt.Store(time.Now().UnixNano())
 		// Nothing of the batch committed, so whatever a function returned
 		// was decided on writes that are gone: an ErrConflict, or a
 		// sentinel meaning "already recorded", may be about a row an

@@ -349,3 +349,29 @@ func TestCancelledCallerDoesNotInterruptTheBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestLastCommitFailure: a batch that did not commit is remembered, with
+// its cause, for readiness.
+func TestLastCommitFailure(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	if at, _ := db.LastCommitFailure(); !at.IsZero() {
+		t.Fatalf("a failure before any write: %v", at)
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		_, err := tx.CreateIntent(ctx, service.Intent{Kind: "K", Key: "k", CreateTime: time.Now()})
+		return err
+	})
+	// ON CONFLICT ROLLBACK ends the whole transaction: the batch cannot commit.
+	err := db.writer.do(ctx, func(t *tx) error {
+		_, err := t.q.ExecContext(ctx, `INSERT OR ROLLBACK INTO intents (kind, key, note, create_time) VALUES ('K', 'k', '', 1)`)
+		return err
+	})
+	if err == nil {
+		t.Fatal("the conflicting insert committed")
+	}
+	if at, cause := db.LastCommitFailure(); at.IsZero() || cause == nil || time.Since(at) > time.Minute {
+		t.Fatalf("LastCommitFailure() = %v, %v", at, cause)
+	}
+}

@@ -149,6 +149,20 @@ func ownerOnly(path string) error {
 	return nil
 }
 
+// LastCommitFailure is when a write transaction last failed to commit (a
+// full disk, an I/O error), and why; the zero time if none did.
+func (db *DB) LastCommitFailure() (time.Time, error) {
+	at := db.writer.failedAt.Load()
+	if at == 0 {
+		return time.Time{}, nil
+	}
+	var err error
+	if p := db.writer.failedErr.Load(); p != nil {
+		err = *p
+	}
+	return time.Unix(0, at), err
+}
+
 // Close closes both pools. Call it after every user of db has returned.
 func (db *DB) Close() error {
 	if db.writer != nil {
