@@ -79,19 +79,42 @@ func TestOpenAPIDocument(t *testing.T) {
 	rpcs := 0
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
-			if !slices.Contains(op.Tags, "AgreementService") && !slices.Contains(op.Tags, "ChargeService") {
+			if !slices.Contains(op.Tags, "AgreementService") && !slices.Contains(op.Tags, "ChargeService") &&
+				!slices.Contains(op.Tags, "AuditService") {
 				continue
 			}
 			rpcs++
-			for _, code := range []string{"400", "404", "409", "503", "default"} {
+			for _, code := range []string{"400", "401", "403", "404", "409", "429", "503", "default"} {
 				if got := op.Responses[code].Schema.Ref; got != "#/definitions/Error" {
 					t.Errorf("%s %s: response %s has schema %q, want the Error definition", method, path, code, got)
 				}
 			}
 		}
 	}
-	if rpcs != 10 {
-		t.Errorf("%d RPC operations documented, want 10 (8 RPCs, 2 of them with a second binding)", rpcs)
+	if rpcs != 11 {
+		t.Errorf("%d RPC operations documented, want 11 (9 RPCs, 2 of them with a second binding)", rpcs)
+	}
+	// Every operation needs the bearer key but the probes and WeChat's callback.
+	var sec struct {
+		SecurityDefinitions map[string]struct{ Type, In, Name string } `json:"securityDefinitions"`
+		Security            []map[string][]string                    `json:"security"`
+		Paths               map[string]map[string]struct {
+			Security *[]map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &sec); err != nil {
+		t.Fatal(err)
+	}
+	if d := sec.SecurityDefinitions["BearerKey"]; d.Type != "apiKey" || d.In != "header" || d.Name != "Authorization" ||
+		len(sec.Security) != 1 || sec.Security[0]["BearerKey"] == nil {
+		t.Errorf("security: %+v %+v", sec.SecurityDefinitions, sec.Security)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/v1/health", "/wechatpay/notify"} {
+		for method, op := range sec.Paths[path] {
+			if op.Security == nil || len(*op.Security) != 0 {
+				t.Errorf("%s %s needs a key", method, path)
+			}
+		}
 	}
 
 	// The error shape: google.rpc.Status with ErrorInfo and BadRequest.
