@@ -167,8 +167,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	auth := rpc.Auth{DefaultRate: cfg.KeyRate, Failed: a.metrics.AuthFailure,
 		Refused: func(ctx context.Context, method, outcome string) { svc.RecordRefusal(ctx, method, "", outcome) }}
-	if a.cfg.Auth == AuthKeys {
+	switch a.cfg.Auth {
+	case AuthKeys:
 		auth.Keys = svc
+	case AuthMTLS:
+		auth.Keys, auth.Names = svc, svc
 	}
 	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, outer...)
 	gateway, err := web.NewGateway(ctx, local)

@@ -100,9 +100,10 @@ type Config struct {
 	// address, localhost, 127.0.0.1 and [::1]).
 	CORSOrigins  []string
 	AllowedHosts []string
-	// Auth is AuthKeys (callers present an API key) or AuthNone (every
-	// caller may do everything); empty means the mode's default (keys in
-	// live mode, none in sandbox mode). KeyRate is the calls a second of a
+	// Auth is AuthKeys (callers present an API key), AuthMTLS (callers
+	// present an API key or a client certificate naming one; needs
+	// TLSClientCAFile) or AuthNone (every caller may do everything); empty
+	// means the mode's default (keys in live mode, none in sandbox mode). KeyRate is the calls a second of a
 	// key without a rate of its own.
 	Auth    string
 	KeyRate float64
@@ -122,6 +123,7 @@ type Config struct {
 // Authentication settings (PAPAYD_AUTH).
 const (
 	AuthKeys = "keys"
+	AuthMTLS = "mtls"
 	AuthNone = "none"
 )
 
@@ -269,7 +271,7 @@ func (c *Config) settings() []setting {
 		{"cors-origins", "PAPAYD_CORS_ORIGINS", "", "comma list of browser origins (https://console.example) allowed to call the REST API; other Origins get 403", strList(&c.CORSOrigins)},
 		{"allowed-hosts", "PAPAYD_ALLOWED_HOSTS", "", "comma list of Host headers the REST API answers (host:port, or host for any port; * for any); empty: the HTTP listen address, localhost, 127.0.0.1, [::1]", strList(&c.AllowedHosts)},
 		{"wechatpay-ca-file", "PAPAYD_WECHATPAY_CA_FILE", "", "extra CA certificates (PEM) trusted for the WeChat Pay base URL, besides the system's: a TLS proxy's (live mode)", str(&c.WeChatCAFile)},
-		{"auth", "PAPAYD_AUTH", "", "keys (every gRPC and REST call presents an API key: authorization: Bearer <key>) or none (anyone who reaches the ports may do everything; live mode allows it only with the gRPC and HTTP addresses on loopback) (default: keys in live mode, none in sandbox mode)", str(&c.Auth)},
+		{"auth", "PAPAYD_AUTH", "", "keys (every gRPC and REST call presents an API key: authorization: Bearer <key>), mtls (a call without a key is the key named, exactly, by its verified client certificate: its first URI SAN, else its CN; needs PAPAYD_TLS_CLIENT_CA_FILE) or none (anyone who reaches the ports may do everything; live mode allows it only with the gRPC and HTTP addresses on loopback) (default: keys in live mode, none in sandbox mode)", str(&c.Auth)},
 		{"key-rate", "PAPAYD_KEY_RATE", "50", "calls a second an API key may make, unless the key has its own rate", positiveFloat(&c.KeyRate)},
 		{"admin-addr", "PAPAYD_ADMIN_ADDR", "127.0.0.1:9091", "listen address serving only /metrics and /debug/pprof/ (plain HTTP; keep it private; empty: off)", str(&c.AdminAddr)},
 		{"tls-cert-file", "PAPAYD_TLS_CERT_FILE", "", "certificate chain (PEM) of gRPC and the HTTP port: set with PAPAYD_TLS_KEY_FILE, they serve TLS; a renewed file is picked up within seconds, without a restart", str(&c.TLSCertFile)},
@@ -350,9 +352,15 @@ func (c *Config) resolveAuth() error {
 	switch c.Auth {
 	case AuthKeys:
 		return nil
+	case AuthMTLS:
+		if c.TLSClientCAFile == "" {
+			return fmt.Errorf("PAPAYD_AUTH=%s needs PAPAYD_TLS_CLIENT_CA_FILE: without client certificates there is nothing to authenticate "+
+				"a call without a key by; set PAPAYD_TLS_CLIENT_CA_FILE (and PAPAYD_TLS_CERT_FILE, PAPAYD_TLS_KEY_FILE) or PAPAYD_AUTH=%s", AuthMTLS, AuthKeys)
+		}
+		return nil
 	case AuthNone:
 	default:
-		return fmt.Errorf("PAPAYD_AUTH: %q is neither %q nor %q", c.Auth, AuthKeys, AuthNone)
+		return fmt.Errorf("PAPAYD_AUTH: %q is none of %q, %q and %q", c.Auth, AuthKeys, AuthMTLS, AuthNone)
 	}
 	if c.Mode == ModeLive && !(isLoopback(c.GRPCAddr) && isLoopback(c.HTTPAddr)) {
 		return fmt.Errorf("PAPAYD_AUTH=%s is refused in live mode unless PAPAYD_GRPC_ADDR (%q) and PAPAYD_HTTP_ADDR (%q) "+

@@ -141,3 +141,21 @@ func TestLiveOnlyNamesSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestParseConfigAuthMTLS: PAPAYD_AUTH=mtls needs client certificates, and
+// says so naming both settings.
+func TestParseConfigAuthMTLS(t *testing.T) {
+	t.Parallel()
+	_, err := ParseConfig(nil, env(map[string]string{"PAPAYD_AUTH": "mtls"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PAPAYD_AUTH=mtls") || !strings.Contains(err.Error(), "PAPAYD_TLS_CLIENT_CA_FILE") {
+		t.Fatalf("mtls without a client CA: %v, want a refusal naming PAPAYD_AUTH and PAPAYD_TLS_CLIENT_CA_FILE", err)
+	}
+	c, err := ParseConfig(nil, env(map[string]string{"PAPAYD_AUTH": "mtls", "PAPAYD_TLS_CLIENT_CA_FILE": "ca.pem",
+		"PAPAYD_TLS_CERT_FILE": "cert.pem", "PAPAYD_TLS_KEY_FILE": "key.pem", "PAPAYD_NOTIFY_ADDR": "127.0.0.1:0"}), io.Discard)
+	if err != nil || c.Auth != AuthMTLS {
+		t.Fatalf("mtls with a client CA: %+v, %v", c.Auth, err)
+	}
+	if _, err := ParseConfig(nil, env(map[string]string{"PAPAYD_AUTH": "cert"}), io.Discard); err == nil || !strings.Contains(err.Error(), `"mtls"`) {
+		t.Fatalf("unknown value: %v, want the values listed", err)
+	}
+}

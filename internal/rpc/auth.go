@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	mtlspeer "github.com/papayd/papayd/internal/peer"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -28,6 +29,16 @@ type Authenticator interface {
 	// wrapping service.ErrUnauthenticated for any bad token (unknown,
 	// wrong secret, expired, revoked), another error when it cannot tell.
 	Authenticate(ctx context.Context, token string) (service.APIKey, error)
+}
+
+// NameAuthenticator finds the key of a caller that a verified client
+// certificate names (mTLS). (*service.Service) implements it.
+type NameAuthenticator interface {
+	// AuthenticateName returns the one usable key whose Name is name. It
+	// returns an error wrapping service.ErrUnauthenticated when no usable
+	// key has that name or more than one has, another error when it cannot
+	// tell.
+	AuthenticateName(ctx context.Context, name string) (service.APIKey, error)
 }
 
 // DefaultKeyRate is the calls a second of a key without its own rate limit,
@@ -43,6 +54,11 @@ type Auth struct {
 	// Keys checks bearer tokens. Nil turns authentication off
 	// (PAPAYD_AUTH=none): every call is service.Anonymous.
 	Keys Authenticator
+	// Names, when not nil (PAPAYD_AUTH=mtls), authenticates a call that
+	// comes without an authorization header by the identity of its verified
+	// client certificate (internal/peer): as the key of that name. A call
+	// with the header is authenticated by its key alone. Needs Keys.
+	Names NameAuthenticator
 	// DefaultRate is the calls a second of a key whose RateLimit is 0;
 	// 0 means DefaultKeyRate.
 	DefaultRate float64
@@ -59,9 +75,9 @@ type Auth struct {
 
 // The reasons a call is refused, the label of Auth.Failed.
 const (
-	AuthMissing   = "missing"   // no authorization metadata
+	AuthMissing   = "missing"   // no authorization metadata (nor, with Names, a client certificate)
 	AuthMalformed = "malformed" // not "Bearer <key>", or more than one
-	AuthRejected  = "rejected"  // unknown key, wrong secret, expired or revoked
+	AuthRejected  = "rejected"  // unknown key, wrong secret, expired or revoked; no one usable key of the certificate's name
 	AuthUnusable  = "unusable"  // the authenticator returned a key expired or revoked
 	AuthError     = "error"     // the authenticator could not tell (storage)
 	AuthScope     = "scope"     // the key lacks the method's scope
@@ -156,19 +172,25 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 		return ctx, nil
 	}
 	token, reason := bearer(ctx)
-	if reason != "" {
-		return nil, a.refuse(ctx, method, reason, "", unauthenticated(reason))
+	var name string
+	if reason == AuthMissing && a.Names != nil {
+		if id, ok := mtlspeer.Identity(ctx); ok {
+			name, reason = id, ""
+		}
 	}
-	key, err := a.authenticate(ctx, token)
+	if reason != "" {
+		return nil, a.refuse(ctx, method, reason, "", errUnauthenticated)
+	}
+	key, err := a.authenticate(ctx, token, name)
 	switch {
 	case errors.Is(err, service.ErrUnauthenticated):
-		return nil, a.refuse(ctx, method, AuthRejected, "", unauthenticated("key not accepted"))
+		return nil, a.refuse(ctx, method, AuthRejected, "", errUnauthenticated)
 	case err != nil:
 		return nil, a.refuse(ctx, method, AuthError, "", err)
 	}
 	now := a.Now()
 	if !key.Usable(now) {
-		return nil, a.refuse(ctx, method, AuthUnusable, key.ID, unauthenticated("key expired or revoked"))
+		return nil, a.refuse(ctx, method, AuthUnusable, key.ID, errUnauthenticated)
 	}
 	if wait := a.reserve(key, now); wait > 0 {
 		st := Status(service.ErrCallerRateLimited)
@@ -189,56 +211,83 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 	return service.WithCaller(ctx, key.Caller(peerAddr(ctx))), nil
 }
 
-// authenticate is Keys.Authenticate, its panic an error (this interceptor
-// runs outside the one that recovers the handlers' panics).
-func (a *authorizer) authenticate(ctx context.Context, token string) (key service.APIKey, err error) {
+// authenticate is Names.AuthenticateName of the certificate's name when
+// there is one, else Keys.Authenticate of token; its panic an error (this
+// interceptor runs outside the one that recovers the handlers' panics).
+func (a *authorizer) authenticate(ctx context.Context, token, name string) (key service.APIKey, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			key, err = service.APIKey{}, fmt.Errorf("authenticate: panic: %v", p)
 		}
 	}()
+	if name != "" {
+		return a.Names.AuthenticateName(ctx, name)
+	}
 	return a.Keys.Authenticate(ctx, token)
 }
 
-// unauthenticated is service.ErrUnauthenticated with why (for the log; the
-// caller sees the same message whatever the reason).
-func unauthenticated(why string) error {
-	e := *service.ErrUnauthenticated
-	e.Err = errors.New(why)
-	return &e
-}
+// errUnauthenticated is the status of every call refused as
+// unauthenticated: the caller sees the same whatever the reason (the log
+// and the metric tell them apart). It is made once, so that refusing a
+// guessed key builds no status.
+var errUnauthenticated = Status(service.ErrUnauthenticated).Err()
+
+// unauthenticatedOutcomes is the audit outcome of errUnauthenticated, by
+// reason, made once.
+var unauthenticatedOutcomes = func() map[string]string {
+	m := map[string]string{}
+	for _, r := range AuthReasons {
+		m[r] = reasonOf(status.Convert(errUnauthenticated)) + " (" + r + ")"
+	}
+	return m
+}()
 
 // refuse counts and (sampled) logs a refused call, and returns its status:
-// the one mapping of domain errors. The key's secret is never logged; its
-// id is, when known.
+// err as it is when it is a status already, else the one mapping of domain
+// errors. The key's secret is never logged; its id is, when known, and so
+// is the client certificate's identity.
 func (a *authorizer) refuse(ctx context.Context, method, reason, keyID string, err error) error {
 	if a.Failed != nil {
 		a.Failed(reason)
 	}
-	st := Status(err)
+	cause := err
+	st, ok := status.FromError(err)
+	if !ok {
+		st = Status(err)
+		err = st.Err()
+	}
 	if a.Refused != nil {
+		outcome, ok := "", false
+		if err == errUnauthenticated {
+			outcome, ok = unauthenticatedOutcomes[reason]
+		}
+		if !ok {
+			outcome = reasonOf(st) + " (" + reason + ")"
+		}
 		rctx := service.WithCaller(ctx, service.Caller{KeyID: keyID, Peer: peerAddr(ctx)})
-		a.Refused(rctx, shortMethod(method), reasonOf(st)+" ("+reason+")")
+		a.Refused(rctx, shortMethod(method), outcome)
 	}
 	if log, skipped := a.sampler.sample(reason); log {
 		attrs := []any{"method", method, "reason", reason, "code", st.Code().String(), "peer", peerAddr(ctx)}
 		if keyID != "" {
 			attrs = append(attrs, "key_id", keyID)
 		}
+		if id, ok := mtlspeer.Identity(ctx); ok {
+			attrs = append(attrs, "certificate", id)
+		}
 		if reason == AuthError {
-			attrs = append(attrs, "error", err.Error())
+			attrs = append(attrs, "error", cause.Error())
 		}
 		attrs = append(attrs, "not_logged_since_last", skipped, "sampled_every", authLogInterval)
 		a.log.WarnContext(ctx, "call refused", attrs...)
 	}
-	return st.Err()
+	return err
 }
 
 // bearer returns the token of the call's "authorization: Bearer <token>"
 // metadata, or why there is none.
 func bearer(ctx context.Context) (token, reason string) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vs := md.Get("authorization")
+	vs := metadata.ValueFromIncomingContext(ctx, "authorization") // copies the values only, not all the metadata
 	switch {
 	case len(vs) == 0:
 		return "", AuthMissing

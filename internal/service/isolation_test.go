@@ -205,6 +205,7 @@ func TestSubMerchantIsolation(t *testing.T) {
 		"RecordRefusal":      true, // writes the audit entry of the caller's own refused call
 		"ListAuditEntries":   true, // refused to a caller limited to sub-merchants (TestAuditNeedsAnUnlimitedKey)
 		"Authenticate":       true, // makes the caller, from a token
+		"AuthenticateName":   true, // makes the caller, from a verified client certificate
 		"CreateKey":          true, // key management: the operator's CLI on the data directory, no RPC
 		"ListKeys":           true,
 		"RevokeKey":          true,

@@ -52,6 +52,8 @@ var errKeysUnavailable = &Error{Kind: KindUnavailable, Reason: "API_KEYS_UNAVAIL
 var (
 	errKeyMalformed = wrap(ErrUnauthenticated, "", errors.New("api key malformed"))
 	errKeyUnknown   = wrap(ErrUnauthenticated, "", errors.New("api key unknown"))
+	errNameUnknown  = wrap(ErrUnauthenticated, "", errors.New("no usable api key has the certificate's name"))
+	errNameTwice    = wrap(ErrUnauthenticated, "", errors.New("more than one usable api key has the certificate's name"))
 )
 
 // KeyMaker makes the random parts of API keys. The IDs given to New may
@@ -227,6 +229,35 @@ func (s *Service) Authenticate(ctx context.Context, token string) (APIKey, error
 	return e.key, nil
 }
 
+// AuthenticateName returns the one usable (neither revoked nor expired) key
+// whose Name is name, exactly: the key of a caller that a verified client
+// certificate names (mTLS). No such key, or more than one, is
+// ErrUnauthenticated (errors.Is); a store that never answered is
+// UNAVAILABLE. It reads the same in-memory set as Authenticate, so an
+// unknown name reads nothing and allocates nothing.
+func (s *Service) AuthenticateName(ctx context.Context, name string) (APIKey, error) {
+	now := s.clock.Now()
+	set, err := s.keys.current(ctx, now, s.loadKeys)
+	if err != nil {
+		return APIKey{}, err
+	}
+	var found *keyEntry
+	for _, e := range set.byName[name] {
+		if !e.key.Usable(now) {
+			continue
+		}
+		if found != nil {
+			return APIKey{}, errNameTwice
+		}
+		found = e
+	}
+	if found == nil {
+		return APIKey{}, errNameUnknown
+	}
+	s.touchKey(ctx, found, now)
+	return found.key, nil
+}
+
 // parseKeyToken splits "pk_<id>_<secret>", checking the id's alphabet and
 // both lengths.
 func parseKeyToken(token string) (id, secret string, ok bool) {
@@ -270,8 +301,9 @@ func (s *Service) loadKeys(ctx context.Context) ([]StoredKey, error) {
 // keySet is one immutable snapshot of the keys.
 type keySet struct {
 	byID   map[string]*keyEntry
-	loaded bool      // false until a load succeeded
-	next   time.Time // reload when the clock reaches it
+	byName map[string][]*keyEntry // every key of the name, usable or not
+	loaded bool                   // false until a load succeeded
+	next   time.Time              // reload when the clock reaches it
 }
 
 type keyEntry struct {
@@ -326,11 +358,12 @@ func (c *keyCache) current(ctx context.Context, now time.Time, load func(context
 	var next *keySet
 	switch {
 	case err != nil && old != nil:
-		next = &keySet{byID: old.byID, loaded: old.loaded, next: now.Add(keyRetry)}
+		next = &keySet{byID: old.byID, byName: old.byName, loaded: old.loaded, next: now.Add(keyRetry)}
 	case err != nil:
 		next = &keySet{next: now.Add(keyRetry)}
 	default:
-		next = &keySet{byID: make(map[string]*keyEntry, len(keys)), loaded: true, next: now.Add(keyRefresh)}
+		next = &keySet{byID: make(map[string]*keyEntry, len(keys)), byName: make(map[string][]*keyEntry, len(keys)),
+			loaded: true, next: now.Add(keyRefresh)}
 		for _, k := range keys {
 			e := &keyEntry{key: k.APIKey, hash: k.Hash}
 			var t int64 // never: 1970, long enough ago
@@ -344,6 +377,7 @@ func (c *keyCache) current(ctx context.Context, now time.Time, load func(context
 			}
 			e.touched.Store(t)
 			next.byID[k.ID] = e
+			next.byName[k.Name] = append(next.byName[k.Name], e)
 		}
 		if c.gen != gen { // a key changed during the load: it may lack it
 			next.next = time.Time{}
@@ -369,6 +403,6 @@ func (c *keyCache) invalidate() {
 	defer c.mu.Unlock()
 	c.gen++
 	if set := c.set.Load(); set != nil {
-		c.set.Store(&keySet{byID: set.byID, loaded: set.loaded})
+		c.set.Store(&keySet{byID: set.byID, byName: set.byName, loaded: set.loaded})
 	}
 }

@@ -351,3 +351,47 @@ func BenchmarkAuthenticateRefusesRandomTokens(b *testing.B) {
 		}
 	}
 }
+
+func TestAuthenticateName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture()
+	named := func(name string) KeyInput { in := billing; in.Name = name; return in }
+	k, _ := f.createKey(t, named("spiffe://example/billing"))
+	revoked, _ := f.createKey(t, named("spiffe://example/billing"))
+	if _, err := f.svc.RevokeKey(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.createKey(t, named("twice"))
+	f.createKey(t, named("twice"))
+	short := named("expiring")
+	short.ExpireTime = t0.Add(time.Hour)
+	f.createKey(t, short)
+	f.clock.advance(2 * time.Hour)
+
+	got, err := f.svc.AuthenticateName(ctx, "spiffe://example/billing")
+	if err != nil || got.ID != k.ID {
+		t.Fatalf("AuthenticateName = %+v, %v; want %s (the revoked key of the same name does not count)", got, err, k.ID)
+	}
+	for _, c := range []struct{ name, detail string }{
+		{"twice", "more than one"},
+		{"expiring", "no usable"},
+		{"spiffe://example/Billing", "no usable"},
+		{"spiffe://example/billing ", "no usable"},
+		{"nobody", "no usable"},
+	} {
+		_, err := f.svc.AuthenticateName(ctx, c.name)
+		if !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), c.detail) {
+			t.Errorf("AuthenticateName(%q) = %v, want UNAUTHENTICATED (%s)", c.name, err, c.detail)
+		}
+	}
+	reads := f.store.keyReads.Load()
+	for range 1000 {
+		if _, err := f.svc.AuthenticateName(ctx, "nobody"); !errors.Is(err, errNameUnknown) {
+			t.Fatalf("AuthenticateName(nobody) = %v", err)
+		}
+	}
+	if n := f.store.keyReads.Load() - reads; n != 0 {
+		t.Errorf("unknown names read the keys %d times, want 0", n)
+	}
+}

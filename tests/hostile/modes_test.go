@@ -64,6 +64,9 @@ var processProbes = []probe{
 	{"full disk: ready fails, live stays", func(t *testing.T, _ *papayd) (bool, string) {
 		return fullDisk(t)
 	}},
+	{"10,000 random API keys over REST and gRPC", func(t *testing.T, _ *papayd) (bool, string) {
+		return guessKeys(t)
+	}},
 }
 
 // fullDisk runs papayd with a 2 MiB file size limit (a full disk, as
