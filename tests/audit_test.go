@@ -175,11 +175,11 @@ func TestAuditHoldsEveryCall(t *testing.T) {
 	if _, err := agreements.TerminateAgreement(reader.ctx(), &papayv1.TerminateAgreementRequest{ContractId: contract}); err == nil {
 		t.Fatal("TerminateAgreement with a read-only key succeeded")
 	}
-	want = append(want, auditCall{"TerminateAgreement", "", apiKey{id: reader.id}, grpcPeers, "(scope)"})
+	want = append(want, auditCall{"TerminateAgreement", "", reader, grpcPeers, "(scope)"})
 	if st, _ := p.restWith(hc, reader, http.MethodPost, "/v1/agreements:presign", []byte(`{"plan_id": 4001, "openid": "oX"}`)); st != http.StatusForbidden {
 		t.Fatalf("presign with a read-only key: HTTP %d", st)
 	}
-	want = append(want, auditCall{"CreatePresignSession", "", apiKey{id: reader.id}, httpPeers, "(scope)"})
+	want = append(want, auditCall{"CreatePresignSession", "", reader, httpPeers, "(scope)"})
 	_, err = charges.CreateCharge(writer.ctx(), chargeReq("AUD-ZERO", contract, 0))
 	_, reason, _ := statusDetails(err)
 	if err == nil || reason == "" {

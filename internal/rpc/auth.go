@@ -179,25 +179,25 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 		}
 	}
 	if reason != "" {
-		return nil, a.refuse(ctx, method, reason, "", errUnauthenticated)
+		return nil, a.refuse(ctx, method, reason, service.APIKey{}, errUnauthenticated)
 	}
 	key, err := a.authenticate(ctx, token, name)
 	switch {
 	case errors.Is(err, service.ErrUnauthenticated):
-		return nil, a.refuse(ctx, method, AuthRejected, "", errUnauthenticated)
+		return nil, a.refuse(ctx, method, AuthRejected, service.APIKey{}, errUnauthenticated)
 	case err != nil:
-		return nil, a.refuse(ctx, method, AuthError, "", err)
+		return nil, a.refuse(ctx, method, AuthError, service.APIKey{}, err)
 	}
 	now := a.Now()
 	if !key.Usable(now) {
-		return nil, a.refuse(ctx, method, AuthUnusable, key.ID, errUnauthenticated)
+		return nil, a.refuse(ctx, method, AuthUnusable, key, errUnauthenticated)
 	}
 	if wait := a.reserve(key, now); wait > 0 {
 		st := Status(service.ErrCallerRateLimited)
 		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)}); err == nil {
 			st = d
 		}
-		return nil, a.refuse(ctx, method, AuthLimited, key.ID, st.Err())
+		return nil, a.refuse(ctx, method, AuthLimited, key, st.Err())
 	}
 	scope, ok := ScopeOf(method)
 	if !ok || !key.Has(scope) {
@@ -206,7 +206,7 @@ func (a *authorizer) authorize(ctx context.Context, method string) (context.Cont
 		if !ok {
 			e.Message = "no scope is defined for " + method
 		}
-		return nil, a.refuse(ctx, method, AuthScope, key.ID, &e)
+		return nil, a.refuse(ctx, method, AuthScope, key, &e)
 	}
 	return service.WithCaller(ctx, key.Caller(peerAddr(ctx))), nil
 }
@@ -246,7 +246,8 @@ var unauthenticatedOutcomes = func() map[string]string {
 // err as it is when it is a status already, else the one mapping of domain
 // errors. The key's secret is never logged; its id is, when known, and so
 // is the client certificate's identity.
-func (a *authorizer) refuse(ctx context.Context, method, reason, keyID string, err error) error {
+func (a *authorizer) refuse(ctx context.Context, method, reason string, key service.APIKey, err error) error {
+	keyID := key.ID
 	if a.Failed != nil {
 		a.Failed(reason)
 	}
@@ -264,7 +265,7 @@ func (a *authorizer) refuse(ctx context.Context, method, reason, keyID string, e
 		if !ok {
 			outcome = reasonOf(st) + " (" + reason + ")"
 		}
-		rctx := service.WithCaller(ctx, service.Caller{KeyID: keyID, Peer: peerAddr(ctx)})
+		rctx := service.WithCaller(ctx, service.Caller{KeyID: key.ID, Name: key.Name, Peer: peerAddr(ctx)})
 		a.Refused(rctx, shortMethod(method), outcome)
 	}
 	if log, skipped := a.sampler.sample(reason); log {
