@@ -97,7 +97,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	// Every operation needs the bearer key but the probes and WeChat's callback.
 	var sec struct {
 		SecurityDefinitions map[string]struct{ Type, In, Name string } `json:"securityDefinitions"`
-		Security            []map[string][]string                    `json:"security"`
+		Security            []map[string][]string                      `json:"security"`
 		Paths               map[string]map[string]struct {
 			Security *[]map[string][]string `json:"security"`
 		} `json:"paths"`
