@@ -95,7 +95,7 @@ var AuthReasons = []string{AuthMissing, AuthMalformed, AuthRejected, AuthUnusabl
 type authorizer struct {
 	Auth
 	log     *slog.Logger
-	sampler *sampler
+	sampler *Sampler
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter // by key id
@@ -108,7 +108,7 @@ func newAuthorizer(a Auth, log *slog.Logger) *authorizer {
 	if a.DefaultRate <= 0 {
 		a.DefaultRate = DefaultKeyRate
 	}
-	return &authorizer{Auth: a, log: log, sampler: newSampler(authLogInterval, a.Now), limiters: map[string]*rate.Limiter{}}
+	return &authorizer{Auth: a, log: log, sampler: NewSampler(authLogInterval, a.Now), limiters: map[string]*rate.Limiter{}}
 }
 
 func (a *authorizer) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -268,7 +268,7 @@ func (a *authorizer) refuse(ctx context.Context, method, reason string, key serv
 		rctx := service.WithCaller(ctx, service.Caller{KeyID: key.ID, Name: key.Name, Peer: peerAddr(ctx)})
 		a.Refused(rctx, shortMethod(method), outcome)
 	}
-	if log, skipped := a.sampler.sample(reason); log {
+	if log, skipped := a.sampler.Sample(reason); log {
 		attrs := []any{"method", method, "reason", reason, "code", st.Code().String(), "peer", peerAddr(ctx)}
 		if keyID != "" {
 			attrs = append(attrs, "key_id", keyID)
@@ -338,10 +338,11 @@ func peerAddr(ctx context.Context) string {
 	return ""
 }
 
-// sampler lets one event per key through per interval and counts the rest.
-// (internal/web has the same for rejected callbacks.) Keys are the fixed
-// reasons, never values from a request, so the map stays small.
-type sampler struct {
+// Sampler lets one event per key through per interval and counts the
+// rest: the bounded logging of refusals (here) and of rejected callbacks
+// (internal/web). Keys must be fixed names (reasons, outcomes), never
+// values from a request, so that the map stays small.
+type Sampler struct {
 	every time.Duration
 	now   func() time.Time
 
@@ -354,13 +355,15 @@ type sampled struct {
 	skipped int
 }
 
-func newSampler(every time.Duration, now func() time.Time) *sampler {
-	return &sampler{every: every, now: now, keys: map[string]*sampled{}}
+// NewSampler returns a Sampler letting one event per key through every
+// interval, on the clock now.
+func NewSampler(every time.Duration, now func() time.Time) *Sampler {
+	return &Sampler{every: every, now: now, keys: map[string]*sampled{}}
 }
 
-// sample reports whether this event of key is to be logged and, if so, how
+// Sample reports whether this event of key is to be logged and, if so, how
 // many of key's events were not logged since the last one that was.
-func (s *sampler) sample(key string) (log bool, skipped int) {
+func (s *Sampler) Sample(key string) (log bool, skipped int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()

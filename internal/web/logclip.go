@@ -2,7 +2,6 @@ package web
 
 import (
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -32,42 +31,3 @@ func clipTo(s string, n int) string {
 // rejectionLogInterval is how often a rejected callback is logged, per
 // outcome: one sample, and the count of those not logged since.
 const rejectionLogInterval = 10 * time.Second
-
-// sampler lets one event per key through per interval and counts the rest.
-type sampler struct {
-	every time.Duration
-	now   func() time.Time
-
-	mu   sync.Mutex
-	keys map[string]*sampled
-}
-
-type sampled struct {
-	last    time.Time
-	skipped int
-}
-
-func newSampler(every time.Duration, now func() time.Time) *sampler {
-	return &sampler{every: every, now: now, keys: map[string]*sampled{}}
-}
-
-// sample reports whether this event of key is to be logged and, if so, how
-// many of key's events were not logged since the last one that was. Keys
-// are the handler's own outcome names, never values from a request, so
-// the map stays small.
-func (s *sampler) sample(key string) (log bool, skipped int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	k := s.keys[key]
-	if k == nil {
-		s.keys[key] = &sampled{last: now}
-		return true, 0
-	}
-	if d := now.Sub(k.last); d >= 0 && d < s.every {
-		k.skipped++
-		return false, 0
-	}
-	skipped, k.last, k.skipped = k.skipped, now, 0
-	return true, skipped
-}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -45,7 +46,7 @@ type Notify struct {
 	log     *slog.Logger
 	// rejected samples the logging of rejected callbacks (anyone can send
 	// them, as fast as they like); the metrics count every one.
-	rejected *sampler
+	rejected *rpc.Sampler
 }
 
 // NewNotify returns the callback handler; obs may be nil.
@@ -53,7 +54,7 @@ func NewNotify(p NotificationParser, h NotificationHandler, obs NotificationObse
 	if obs == nil {
 		obs = noObserver{}
 	}
-	return &Notify{parser: p, handler: h, obs: obs, log: log, rejected: newSampler(rejectionLogInterval, time.Now)}
+	return &Notify{parser: p, handler: h, obs: obs, log: log, rejected: rpc.NewSampler(rejectionLogInterval, time.Now)}
 }
 
 type noObserver struct{}
@@ -117,7 +118,7 @@ func (n *Notify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rejectionLogInterval, with the count of those not logged since, and
 // every value from the request cut to maxLoggedBytes.
 func (n *Notify) logRejected(r *http.Request, outcome string, status int, reason string) {
-	log, skipped := n.rejected.sample(outcome)
+	log, skipped := n.rejected.Sample(outcome)
 	if !log {
 		return
 	}

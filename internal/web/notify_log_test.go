@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -62,14 +63,14 @@ func TestNotifyLogFlood(t *testing.T) {
 func TestRejectionSampler(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)
-	s := newSampler(10*time.Second, func() time.Time { return now })
+	s := rpc.NewSampler(10*time.Second, func() time.Time { return now })
 	var got []string
 	for i := range 25 {
 		if i == 12 {
 			now = now.Add(11 * time.Second)
 		}
 		for _, outcome := range []string{"rejected_unauthentic", "rejected_malformed"} {
-			if log, skipped := s.sample(outcome); log {
+			if log, skipped := s.Sample(outcome); log {
 				got = append(got, fmt.Sprintf("%s@%d+%d", outcome, i, skipped))
 			}
 		}
