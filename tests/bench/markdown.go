@@ -205,10 +205,10 @@ func (r *report) profiles(b *strings.Builder) {
 	p("## What the profiles show")
 	p("")
 	if r.Callbacks.Papayd.Profile == nil {
-		p("No profiles of papayd: perf is not installed here, or -profile=false (papayd exposes no pprof endpoint).")
+		p("No profiles of papayd: perf is not installed here, or -profile=false.")
 		p("")
 	} else {
-		p("papayd exposes no pprof endpoint, so `perf record -g -F 499 -p <pid>` samples the papayd process (all threads,")
+		p("`perf record -g -F 499 -p <pid>` samples the papayd process (all threads,")
 		p("user and kernel, with call chains) during each load. The in-process baselines are sampled with runtime/pprof in")
 		p("the bench process (`go run` strips the bench binary, so perf cannot name its symbols); that process also hosts")
 		p("the simulator. Each sample is put in the first bucket that any frame of its stack matches, in this priority:")

@@ -18,7 +18,7 @@ import (
 var selfPID = os.Getpid()
 
 // profiler samples CPU while a load runs: papayd with `perf record -g`
-// (papayd exposes no pprof endpoint; its binary keeps its symbols), the
+// (perf sees every thread and the kernel; papayd's binary keeps its symbols), the
 // bench process itself (the in-process baselines) with runtime/pprof,
 // because `go run` strips the bench binary. A nil profiler does nothing.
 type profiler struct {
