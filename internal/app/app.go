@@ -121,6 +121,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.store.ObserveCommits(a.metrics.Commit)
+	a.store.ObserveEvents(a.metrics.Events)
 	if err := a.metrics.RecordCache(a.store.CacheStats); err != nil {
 		return nil, err
 	}
@@ -152,10 +153,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Reconcile: service.ReconcileConfig{
 			FirstCheck: cfg.ReconcileFirstCheck, Schedule: schedule,
 			UnpaidTimeout: cfg.ChargeUnpaidTimeout, SignedRecheck: cfg.AgreementRecheck,
-			InFlight: cfg.ChargeInFlight, FinalRechecks: rechecks,
+			InFlight: cfg.ChargeInFlight, FinalRechecks: rechecks, EventRetention: cfg.EventRetention,
 		},
 	}, a.store, client, systemClock{}, randomIDs{}, log)
 	a.svc = svc
+	if err := a.metrics.StreamSubscribers(svc.StreamSubscribers); err != nil {
+		return nil, err
+	}
 
 	var local rpc.Local
 	limits := rpc.DefaultLimits

@@ -61,6 +61,7 @@ type Config struct {
 	// Reconciler.
 	ReconcileInterval   time.Duration
 	ReconcileFirstCheck time.Duration
+	EventRetention      time.Duration
 	ReconcileTimeScale  float64
 	ChargeUnpaidTimeout time.Duration
 	ChargeInFlight      time.Duration
@@ -252,6 +253,7 @@ func (c *Config) settings() []setting {
 		{"session-ttl", "PAPAYD_SESSION_TTL", "1h", "default lifetime of a signing session", dur(&c.SessionTTL)},
 		{"merchant-category-code", "PAPAYD_MERCHANT_CATEGORY_CODE", "", "default merchant category code (MCC) of charges (sandbox: 5999)", str(&c.MerchantCategoryCode)},
 		{"reconcile-interval", "PAPAYD_RECONCILE_INTERVAL", "1s", "how often the reconciler looks for due records", dur(&c.ReconcileInterval)},
+		{"event-retention", "PAPAYD_EVENT_RETENTION", "720h", "how long events are kept; a cursor older than the oldest kept is EVENT_CURSOR_EXPIRED", dur(&c.EventRetention)},
 		{"reconcile-first-check", "PAPAYD_RECONCILE_FIRST_CHECK", "5s", "delay before a new PENDING agreement or charge is first queried", dur(&c.ReconcileFirstCheck)},
 		{"reconcile-time-scale", "PAPAYD_RECONCILE_TIME_SCALE", "1", "multiplier of the reconciler's backoff schedule (WeChat's callback schedule) and of the final-recheck delays", positiveFloat(&c.ReconcileTimeScale)},
 		{"charge-unpaid-timeout", "PAPAYD_CHARGE_UNPAID_TIMEOUT", "30m", "a charge still unpaid this long after it was last sent is closed", dur(&c.ChargeUnpaidTimeout)},

@@ -22,7 +22,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, RecordCache: 16384,
 		WeChatBaseURL: "https://apihk.mch.weixin.qq.com", WeChatTimeout: 10 * time.Second, SessionTTL: time.Hour,
 		SandboxAddr: "127.0.0.1:0", SandboxTimeScale: 1,
-		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, ReconcileTimeScale: 1,
+		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, EventRetention: 720 * time.Hour, ReconcileTimeScale: 1,
 		ChargeUnpaidTimeout: 30 * time.Minute, AgreementRecheck: 24 * time.Hour,
 		ChargeInFlight: 2 * time.Minute, FinalRechecks: []time.Duration{10 * time.Minute, 24 * time.Hour}, VerifyQPS: 10,
 		WeChatQueryRate: 100, WeChatQueryBurst: 20,

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"modernc.org/sqlite"
+
+	"github.com/papayd/papayd/internal/service"
 )
 
 // Group commit. Every write transaction is run by one writer goroutine,
@@ -60,6 +62,13 @@ type writer struct {
 	caches  *caches
 	touched touched
 
+	// events is the outbox's watermark and readers' wake-up; appended and
+	// through are the event types the current batch's committed functions
+	// appended and its highest sequence (event.go).
+	events   *events
+	appended []service.EventType
+	through  uint64
+
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	done   chan struct{}
@@ -75,9 +84,9 @@ type writer struct {
 	failedErr atomic.Pointer[error]
 }
 
-func newWriter(conn *sql.DB, c *caches) *writer {
+func newWriter(conn *sql.DB, c *caches, ev *events) *writer {
 	w := &writer{conn: conn, caches: c, queue: make(chan *txRequest, maxBatch), done: make(chan struct{}),
-		stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+		stmts: map[string]*sql.Stmt{}, pending: map[string]bool{}, events: ev}
 	go w.run()
 	return w
 }
@@ -174,9 +183,15 @@ func (w *writer) runBatch(batch []*txRequest) {
 		start = time.Now()
 	}
 	results := make([]txResult, len(batch))
+	w.appended, w.through = w.appended[:0], 0
 	err := w.runTx(batch, results)
 	if obs != nil {
 		(*obs)(len(batch), time.Since(start))
+	}
+	if err == nil && len(w.appended) > 0 {
+		// Published after the commit and before any caller is answered:
+		// a caller that appended an event finds it listed.
+		w.events.published(w.through, w.appended)
 	}
 	if err != nil {
 		w.failedErr.Store(&err)
@@ -243,16 +258,28 @@ func (w *writer) runTx(batch []*txRequest, results []txResult) error {
 			_ = q.tx.Rollback()
 			return fmt.Errorf("savepoint: %w", err)
 		}
-		results[i] = runOne(r, &tx{reader: reader{q: q}, caches: w.caches, touched: &w.touched})
+		t := &tx{reader: reader{q: q}, caches: w.caches, touched: &w.touched}
+		results[i] = runOne(r, t)
 		ran = true
 		if err := q.endSavepoint(results[i]); err != nil {
 			_ = q.tx.Rollback()
 			return err
 		}
+		if results[i].err == nil && !results[i].panicked {
+			w.appended = append(w.appended, t.appended...)
+		}
 	}
 	if !ran {
 		_ = q.tx.Rollback()
 		return nil
+	}
+	if len(w.appended) > 0 {
+		var through int64
+		if err := q.QueryRowContext(ctx, maxEventSequenceSQL).Scan(&through); err != nil {
+			_ = q.tx.Rollback()
+			return fmt.Errorf("events watermark: %w", err)
+		}
+		w.through = uint64(through)
 	}
 	if err := q.tx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)

@@ -109,7 +109,11 @@ func open(ctx context.Context, path string, o Options) (_ *DB, err error) {
 	if err := migrate(ctx, db.write); err != nil {
 		return nil, err
 	}
-	db.writer = newWriter(db.write, db.caches)
+	var through int64
+	if err := db.write.QueryRowContext(ctx, maxEventSequenceSQL).Scan(&through); err != nil {
+		return nil, err
+	}
+	db.writer = newWriter(db.write, db.caches, newEvents(uint64(through)))
 
 	// The read pool opens after the migrations, when the file is in WAL
 	// mode, so its journal_mode pragma changes nothing.

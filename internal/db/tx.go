@@ -32,6 +32,8 @@ type tx struct {
 	reader  // q is the *sql.Tx; the write methods use it too
 	caches  *caches
 	touched *touched // the batch's written records (see cache.go)
+	// appended are the types of the events this function appended.
+	appended []service.EventType
 }
 
 // InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes

@@ -32,6 +32,7 @@ type Metrics struct {
 	commitSize    prometheus.Histogram
 	commitLatency prometheus.Histogram
 	authFailures  *prometheus.CounterVec
+	events        *prometheus.CounterVec
 }
 
 // New returns the metrics, registered with the Go and process collectors.
@@ -76,13 +77,19 @@ func New() *Metrics {
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "papayd_auth_failures_total", Help: "Calls refused by API key authentication, by reason (missing, malformed, rejected, unusable, error, scope, rate_limited).",
 		}, []string{"reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "papayd_events_appended_total", Help: "Events committed to the outbox, by type.",
+		}, []string{"type"}),
+	}
+	for _, t := range service.EventTypes {
+		m.events.WithLabelValues(string(t))
 	}
 	for _, r := range rpc.AuthReasons {
 		m.authFailures.WithLabelValues(r)
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.rpcRequests, m.rpcDuration, m.wechatCalls, m.wechatLatency, m.notifications, m.notifyLatency, m.reconcile, m.backlog,
-		m.commitSize, m.commitLatency, m.authFailures)
+		m.commitSize, m.commitLatency, m.authFailures, m.events)
 	return m
 }
 
@@ -90,6 +97,21 @@ func New() *Metrics {
 func (m *Metrics) Commit(transactions int, took time.Duration) {
 	m.commitSize.Observe(float64(transactions))
 	m.commitLatency.Observe(took.Seconds())
+}
+
+// Events counts the events one commit appended (the store's ObserveEvents).
+func (m *Metrics) Events(types []service.EventType) {
+	for _, t := range types {
+		m.events.WithLabelValues(string(t)).Inc()
+	}
+}
+
+// StreamSubscribers exports papayd_event_stream_subscribers from read,
+// called on every scrape.
+func (m *Metrics) StreamSubscribers(read func() int64) error {
+	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "papayd_event_stream_subscribers", Help: "Open StreamEvents calls.",
+	}, func() float64 { return float64(read()) }))
 }
 
 // Handler serves /metrics.

@@ -38,6 +38,8 @@ func codeOf(k service.Kind) codes.Code {
 		return codes.PermissionDenied
 	case service.KindResourceExhausted:
 		return codes.ResourceExhausted
+	case service.KindOutOfRange:
+		return codes.OutOfRange
 	}
 	return codes.Internal
 }

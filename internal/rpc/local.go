@@ -17,6 +17,7 @@ type Local struct {
 	Agreements papayv1.AgreementServiceServer
 	Charges    papayv1.ChargeServiceServer
 	Audit      papayv1.AuditServiceServer
+	Events     papayv1.EventServiceServer
 	Health     healthpb.HealthServer
 }
 

@@ -22,6 +22,9 @@ var scopes = map[string]service.Scope{
 	papayv1.ChargeService_ListCharges_FullMethodName:             service.ScopeChargesRead,
 	papayv1.ChargeService_CloseCharge_FullMethodName:             service.ScopeChargesWrite,
 	papayv1.AuditService_ListAuditEntries_FullMethodName:         service.ScopeAdmin,
+	papayv1.EventService_ListEvents_FullMethodName:               service.ScopeEventsRead,
+	papayv1.EventService_GetEvent_FullMethodName:                 service.ScopeEventsRead,
+	papayv1.EventService_StreamEvents_FullMethodName:             service.ScopeEventsRead,
 }
 
 // publicServices need no key: health checks (load balancers, probes) and

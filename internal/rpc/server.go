@@ -54,10 +54,10 @@ const (
 // panic recovery). Requests that are not valid protobuf are the caller's
 // error (InvalidArgument).
 func NewServer(svc *service.Service, log *slog.Logger, limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
-	return newServer(NewAgreementServer(svc), NewChargeServer(svc), NewAuditServer(svc), log, limits, auth, outer...)
+	return newServer(NewAgreementServer(svc), NewChargeServer(svc), NewAuditServer(svc), NewEventServer(svc), log, limits, auth, outer...)
 }
 
-func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, audits papayv1.AuditServiceServer, log *slog.Logger,
+func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, audits papayv1.AuditServiceServer, events papayv1.EventServiceServer, log *slog.Logger,
 	limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
 	az := newAuthorizer(auth, log)
 	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer,
@@ -84,6 +84,7 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 	srv.RegisterService(strictDecoding(&papayv1.AgreementService_ServiceDesc), agreements)
 	srv.RegisterService(strictDecoding(&papayv1.ChargeService_ServiceDesc), charges)
 	srv.RegisterService(strictDecoding(&papayv1.AuditService_ServiceDesc), audits)
+	srv.RegisterService(strictDecoding(&papayv1.EventService_ServiceDesc), events)
 	hs := health.NewServer()
 	srv.RegisterService(strictDecoding(&healthpb.Health_ServiceDesc), hs)
 	for _, name := range []string{"", papayv1.AgreementService_ServiceDesc.ServiceName, papayv1.ChargeService_ServiceDesc.ServiceName} {
@@ -95,6 +96,7 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 		Agreements: localAgreements{srv: agreements, ic: ic},
 		Charges:    localCharges{srv: charges, ic: ic},
 		Audit:      localAudit{srv: audits, ic: ic},
+		Events:     localEvents{srv: events, ic: ic},
 		Health:     localHealth{HealthServer: hs, ic: ic},
 	}
 }

@@ -15,11 +15,12 @@ const (
 	ScopeAgreementsWrite Scope = "agreements:write"
 	ScopeChargesRead     Scope = "charges:read"
 	ScopeChargesWrite    Scope = "charges:write"
+	ScopeEventsRead      Scope = "events:read"
 	ScopeAdmin           Scope = "admin"
 )
 
 // Scopes lists every scope, for validation and help texts.
-var Scopes = []Scope{ScopeAgreementsRead, ScopeAgreementsWrite, ScopeChargesRead, ScopeChargesWrite, ScopeAdmin}
+var Scopes = []Scope{ScopeAgreementsRead, ScopeAgreementsWrite, ScopeChargesRead, ScopeChargesWrite, ScopeEventsRead, ScopeAdmin}
 
 // Caller is who makes a call: the API key that authenticated it, or
 // Anonymous when authentication is off (PAPAYD_AUTH=none).

@@ -72,7 +72,7 @@ func (s *Service) closeLocked(ctx context.Context, c Charge, intent Intent) (Cha
 		}
 		return Charge{}, derr
 	}
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
 		if err != nil {
 			return err

@@ -81,7 +81,7 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	// charge is PENDING), so a refusal of this one is not final.
 	call, resend := false, false
 	caller := CallerFrom(ctx)
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		old, err := tx.ChargeByOutTradeNo(ctx, in.OutTradeNo)
 		// foreign: the number is another sub-merchant's charge. It is
 		// answered as a new number would be, up to where that would record
@@ -196,7 +196,7 @@ func (s *Service) deductionFailed(ctx context.Context, c Charge, agreement Agree
 		}
 		return Charge{}, derr
 	}
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
 		if err != nil {
 			return err
@@ -251,7 +251,7 @@ func (s *Service) saveCharge(ctx context.Context, tx Tx, c *Charge, prev ChargeS
 // transaction and returns the charge as recorded.
 func (s *Service) recordTransaction(ctx context.Context, outTradeNo string, rt RemoteTransaction) (Charge, error) {
 	var c Charge
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
 		if c, err = tx.ChargeByOutTradeNo(ctx, outTradeNo); err != nil {
 			return err

@@ -20,9 +20,10 @@ const (
 	KindUnauthenticated
 	KindPermissionDenied
 	KindResourceExhausted
+	KindOutOfRange
 )
 
-var kindNames = [...]string{"internal", "invalid", "not found", "conflict", "failed precondition", "unavailable", "unauthenticated", "permission denied", "resource exhausted"}
+var kindNames = [...]string{"internal", "invalid", "not found", "conflict", "failed precondition", "unavailable", "unauthenticated", "permission denied", "resource exhausted", "out of range"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -1,6 +1,10 @@
 package service
 
-import "time"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // EventType names what changed.
 type EventType string
@@ -48,4 +52,167 @@ type EventFilter struct {
 	SubMchIDs     []string // the caller's allowed set, intersected with SubMchID
 	SubMchID      string
 	PageSize      int
+}
+
+// ErrEventCursorExpired answers a cursor older than the oldest event kept
+// (PAPAYD_EVENT_RETENTION): events after it were pruned, so a reader going
+// on from it would miss them. Start again from 0 (the oldest kept) after a
+// full resynchronisation.
+var ErrEventCursorExpired = &Error{Kind: KindOutOfRange, Reason: "EVENT_CURSOR_EXPIRED",
+	Message: "after_sequence is older than the oldest event kept; events after it were pruned"}
+
+// ErrEventNotFound answers GetEvent for an id that is not recorded (or
+// was pruned, or is another sub-merchant's).
+var ErrEventNotFound = &Error{Kind: KindNotFound, Reason: "EVENT_NOT_FOUND", Message: "event not found"}
+
+// Valid reports whether t is one of EventTypes.
+func (t EventType) Valid() bool {
+	for _, x := range EventTypes {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// agreementEvent decides the event of an agreement written as next, over
+// prev (nil: created). An unchanged state appends nothing.
+func agreementEvent(prev *Agreement, next Agreement) (EventType, bool) {
+	if prev == nil {
+		return EventAgreementCreated, true
+	}
+	if prev.State == next.State {
+		return "", false
+	}
+	switch next.State {
+	case AgreementSigned:
+		return EventAgreementSigned, true
+	case AgreementTerminated:
+		return EventAgreementTerminated, true
+	case AgreementExpired:
+		return EventAgreementExpired, true
+	}
+	return "", false
+}
+
+// chargeEvent decides the event of a charge written as next, over prev
+// (nil: created). An unchanged state appends nothing. CLOSING has no event:
+// it is papayd's own wait while a close may still race a deduction, and it
+// ends in charge.closed or charge.succeeded, each of which has one.
+func chargeEvent(prev *Charge, next Charge) (EventType, bool) {
+	if prev == nil {
+		return EventChargeCreated, true
+	}
+	if prev.State == next.State {
+		return "", false
+	}
+	switch next.State {
+	case ChargeProcessing:
+		return EventChargeProcessing, true
+	case ChargeSucceeded:
+		return EventChargeSucceeded, true
+	case ChargeFailed:
+		return EventChargeFailed, true
+	case ChargeClosed:
+		return EventChargeClosed, true
+	}
+	return "", false
+}
+
+// outboxTx is the Tx every use case writes through (Service.inTx): each
+// write of an agreement or a charge that changes its state, and each
+// anomaly, appends its event in the same transaction, with the record as
+// stored after the write. Writing through it is the only way the domain
+// writes these records, so no transition can forget its event.
+type outboxTx struct {
+	Tx
+	now func() time.Time
+}
+
+func (t outboxTx) CreateAgreement(ctx context.Context, a Agreement) error {
+	if err := t.Tx.CreateAgreement(ctx, a); err != nil {
+		return err
+	}
+	return t.agreementChanged(ctx, nil, a.OutContractCode)
+}
+
+func (t outboxTx) UpdateAgreement(ctx context.Context, a Agreement) error {
+	prev, err := t.Tx.AgreementByOutContractCode(ctx, a.OutContractCode)
+	if err != nil {
+		return err
+	}
+	if err := t.Tx.UpdateAgreement(ctx, a); err != nil {
+		return err
+	}
+	return t.agreementChanged(ctx, &prev, a.OutContractCode)
+}
+
+// agreementChanged appends the event of the agreement just written, if its
+// write is one: the snapshot is read back, so it is exactly what is stored.
+func (t outboxTx) agreementChanged(ctx context.Context, prev *Agreement, code string) error {
+	cur, err := t.Tx.AgreementByOutContractCode(ctx, code)
+	if err != nil {
+		return err
+	}
+	typ, ok := agreementEvent(prev, cur)
+	if !ok {
+		return nil
+	}
+	return t.AppendEvent(ctx, Event{Type: typ, CreateTime: t.now(), SubMchID: cur.SubMchID, Agreement: &cur})
+}
+
+func (t outboxTx) CreateCharge(ctx context.Context, c Charge) error {
+	if err := t.Tx.CreateCharge(ctx, c); err != nil {
+		return err
+	}
+	return t.chargeChanged(ctx, nil, c.OutTradeNo)
+}
+
+func (t outboxTx) UpdateCharge(ctx context.Context, c Charge) error {
+	prev, err := t.Tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
+	if err != nil {
+		return err
+	}
+	if err := t.Tx.UpdateCharge(ctx, c); err != nil {
+		return err
+	}
+	return t.chargeChanged(ctx, &prev, c.OutTradeNo)
+}
+
+// chargeChanged is agreementChanged for charges.
+func (t outboxTx) chargeChanged(ctx context.Context, prev *Charge, no string) error {
+	cur, err := t.Tx.ChargeByOutTradeNo(ctx, no)
+	if err != nil {
+		return err
+	}
+	typ, ok := chargeEvent(prev, cur)
+	if !ok {
+		return nil
+	}
+	return t.AppendEvent(ctx, Event{Type: typ, CreateTime: t.now(), SubMchID: cur.SubMchID, Charge: &cur})
+}
+
+// InsertAnomaly records a and appends anomaly.detected. The event belongs
+// to the sub-merchant of the anomaly's charge; one about no charge (an
+// agreement's re-check) has none, and only unrestricted keys see it.
+func (t outboxTx) InsertAnomaly(ctx context.Context, a Anomaly) error {
+	if err := t.Tx.InsertAnomaly(ctx, a); err != nil {
+		return err
+	}
+	sub := ""
+	if a.OutTradeNo != "" {
+		c, err := t.Tx.ChargeByOutTradeNo(ctx, a.OutTradeNo)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		sub = c.SubMchID
+	}
+	return t.AppendEvent(ctx, Event{Type: EventAnomalyDetected, CreateTime: t.now(), SubMchID: sub, Anomaly: &a})
+}
+
+// inTx is store.InTx through outboxTx: every use case's transaction.
+func (s *Service) inTx(ctx context.Context, fn func(Tx) error) error {
+	return s.store.InTx(ctx, func(tx Tx) error {
+		return fn(outboxTx{Tx: tx, now: s.clock.Now})
+	})
 }

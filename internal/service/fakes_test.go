@@ -24,6 +24,8 @@ type memStore struct {
 	keyReads atomic.Int64
 	failKeys error
 	keysHook func()
+	// committed is closed and replaced by a commit that appended events.
+	committed chan struct{}
 }
 
 type memState struct {
@@ -35,10 +37,12 @@ type memState struct {
 	intents       map[int64]Intent
 	nextIntent    int64
 	keys          map[string]StoredKey
+	events        []Event
+	prunedThrough uint64
 }
 
 func newMemStore() *memStore {
-	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, intents: map[int64]Intent{}, keys: map[string]StoredKey{}}}
+	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, intents: map[int64]Intent{}, keys: map[string]StoredKey{}}, committed: make(chan struct{})}
 }
 
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
@@ -49,11 +53,17 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	}
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
 		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
-		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys)}}
+		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys),
+		events: slices.Clone(m.state.events), prunedThrough: m.state.prunedThrough}}
 	if err := fn(tx); err != nil {
 		return err
 	}
+	appended := len(tx.events) > len(m.state.events)
 	m.state = tx.memState
+	if appended {
+		close(m.committed)
+		m.committed = make(chan struct{})
+	}
 	return nil
 }
 
@@ -461,4 +471,60 @@ func (m *memStore) ListAuditEntries(_ context.Context, f AuditFilter) ([]AuditEn
 
 func (m *memStore) RecordAuditEntry(ctx context.Context, e AuditEntry, _ func(error)) error {
 	return m.InTx(ctx, func(tx Tx) error { return tx.InsertAuditEntry(ctx, e) })
+}
+
+func (t *memTx) AppendEvent(_ context.Context, e Event) error {
+	var last uint64
+	if n := len(t.events); n > 0 {
+		last = t.events[n-1].Sequence
+	}
+	e.Sequence = max(last, t.prunedThrough) + 1
+	e.ID = fmt.Sprintf("evt_%d", e.Sequence)
+	t.events = append(t.events, e)
+	return nil
+}
+
+func (m *memStore) ListEvents(_ context.Context, f EventFilter) ([]Event, error) {
+	v := m.view()
+	if f.AfterSequence > 0 && f.AfterSequence < v.prunedThrough {
+		return nil, ErrEventCursorExpired
+	}
+	var out []Event
+	for _, e := range v.events {
+		if e.Sequence <= f.AfterSequence || (len(f.Types) > 0 && !slices.Contains(f.Types, e.Type)) ||
+			!inScope(e.SubMchID, f.SubMchID, f.SubMchIDs) {
+			continue
+		}
+		if out = append(out, e); len(out) == f.PageSize {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) EventByID(_ context.Context, id string) (Event, error) {
+	for _, e := range m.view().events {
+		if e.ID == id {
+			return e, nil
+		}
+	}
+	return Event{}, ErrNotFound
+}
+
+func (m *memStore) EventsCommitted() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.committed
+}
+
+func (m *memStore) PruneEvents(_ context.Context, before time.Time, limit int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for n < len(m.state.events) && n < limit && m.state.events[n].CreateTime.Before(before) {
+		m.state.prunedThrough = m.state.events[n].Sequence
+		n++
+	}
+	m.state.events = slices.Clone(m.state.events[n:])
+	return n, nil
 }

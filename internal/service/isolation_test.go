@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -110,6 +111,13 @@ func TestSubMerchantIsolation(t *testing.T) {
 		}
 		return r, err
 	}
+	events := func(es []Event, _ uint64, err error) (result, error) {
+		var r result
+		for _, e := range es {
+			r = append(r, e.SubMchID)
+		}
+		return r, err
+	}
 	tests := []struct {
 		method, name string
 		// run calls the method on X's records (x is A, B or Z).
@@ -191,6 +199,36 @@ func TestSubMerchantIsolation(t *testing.T) {
 			c, err := s.CloseCharge(ctx, "pend"+x)
 			return one(c.SubMchID, err)
 		}, asMissing, nil, false},
+		{"ListEvents", "sub_mchid filter", func(ctx context.Context, s *Service, x string) (result, error) {
+			return events(s.ListEvents(ctx, EventFilter{SubMchID: "mch" + x}))
+		}, asEmpty, nil, false},
+		{"ListEvents", "all", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := events(s.ListEvents(ctx, EventFilter{}))
+			return slices.DeleteFunc(r, func(id string) bool { return id != "mch"+x }), err
+		}, asEmpty, nil, false},
+		{"GetEvent", "by id", func(ctx context.Context, s *Service, x string) (result, error) {
+			id := "evt_none"
+			for _, e := range s.store.(*memStore).view().events {
+				if e.SubMchID == "mch"+x {
+					id = e.ID
+				}
+			}
+			e, err := s.GetEvent(ctx, id)
+			return one(e.SubMchID, err)
+		}, asMissing, nil, false},
+		{"StreamEvents", "sub_mchid filter", func(ctx context.Context, s *Service, x string) (result, error) {
+			ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			var r result
+			err := s.StreamEvents(ctx, EventFilter{SubMchID: "mch" + x}, func(e Event) error {
+				r = append(r, e.SubMchID)
+				return nil
+			})
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = nil
+			}
+			return r, err
+		}, asEmpty, nil, false},
 		{"TerminateAgreement", "signed", func(ctx context.Context, s *Service, x string) (result, error) {
 			a, err := s.TerminateAgreement(ctx, "wc"+x, "moved away")
 			return one(a.SubMchID, err)

@@ -126,7 +126,7 @@ func (s *Service) CreateKey(ctx context.Context, in KeyInput) (APIKey, string, e
 			RateLimit: in.RateLimit, CreateTime: now, ExpireTime: in.ExpireTime},
 		Hash: sha256.Sum256([]byte(text)),
 	}
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		if err := tx.CreateKey(ctx, k); err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (s *Service) ListKeys(ctx context.Context) ([]APIKey, error) {
 func (s *Service) RevokeKey(ctx context.Context, id string) (APIKey, error) {
 	now := s.clock.Now()
 	var k APIKey
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
 		if k, err = tx.RevokeKey(ctx, id, now); err != nil {
 			return err

@@ -134,7 +134,7 @@ func (s *Service) refreshAgreement(ctx context.Context, a Agreement) (Agreement,
 	if err != nil && !notFound {
 		return Agreement{}, fromRemote("query contract", err)
 	}
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if err != nil {
 			return err

@@ -111,7 +111,7 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 		ReceiveTime: s.clock.Now(), Resource: n.Resource,
 	}
 	var outcome Outcome
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		// A redelivery (WeChat resends until it sees our answer) stops at
 		// its id, before any record is read or compared.
 		key := NotificationKey{SpMchID: n.SpMchID, SubMchID: n.SubMchID, ID: n.ID}

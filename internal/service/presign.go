@@ -142,7 +142,7 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 		}
 		return PresignOutput{}, derr
 	}
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if err != nil {
 			return err
@@ -176,7 +176,7 @@ const (
 func (s *Service) startPresign(ctx context.Context, in *PresignInput, a Agreement, now time.Time, renew bool) (presignStep, Agreement, error) {
 	var step presignStep
 	var old Agreement
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		var err error
 		old, err = tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if errors.Is(err, ErrNotFound) {
@@ -234,7 +234,7 @@ func (s *Service) adoptSignedContract(ctx context.Context, a Agreement) error {
 			"out_contract_code", a.OutContractCode, "state", rc.State)
 		return nil
 	}
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if err != nil {
 			return err
@@ -292,7 +292,7 @@ func (s *Service) applyDefaults(in *PresignInput, now time.Time, caller Caller) 
 // call that created the record may discard it: a record that any earlier
 // attempt sent to WeChat is kept.
 func (s *Service) discardPending(ctx context.Context, code string) error {
-	return s.store.InTx(ctx, func(tx Tx) error {
+	return s.inTx(ctx, func(tx Tx) error {
 		a, err := tx.AgreementByOutContractCode(ctx, code)
 		if errors.Is(err, ErrNotFound) {
 			return nil

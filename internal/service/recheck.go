@@ -41,7 +41,7 @@ func (s *Service) recheckCharge(ctx context.Context, c Charge) error {
 	} else {
 		qerr = nil
 	}
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
 		if err != nil {
 			return err

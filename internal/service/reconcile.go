@@ -15,6 +15,7 @@ type ReconcileReport struct {
 	Closed     int // unpaid charges closed after UnpaidTimeout
 	Rechecked  int // final charges and expired agreements queried again
 	Errors     int // records left for a later pass (WeChat unavailable, ...)
+	Pruned     int // events older than the retention deleted
 }
 
 // Reconcile is one pass of the reconciler: it resumes unresolved intents
@@ -86,6 +87,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		if err := note(s.reconcileAgreement(ctx, a)); err != nil {
 			return r, err
 		}
+	}
+	if r.Pruned, err = s.pruneEvents(ctx); err != nil {
+		return r, fmt.Errorf("reconcile: %w: %w", ErrStoreFailing, err)
 	}
 	return r, errors.Join(errs...)
 }
@@ -209,7 +213,7 @@ func (s *Service) reconcileCharge(ctx context.Context, outTradeNo string) (close
 // finishClosing records CLOSED for a CLOSING charge whose order WeChat
 // still does not know after no deduction can be in flight any more.
 func (s *Service) finishClosing(ctx context.Context, c Charge) (Charge, error) {
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.ChargeByOutTradeNo(ctx, c.OutTradeNo)
 		if err != nil {
 			return err
@@ -232,7 +236,7 @@ func (s *Service) finishClosing(ctx context.Context, c Charge) (Charge, error) {
 // rescheduleCharge sets when an open charge is next queried: on the
 // backoff, and a CLOSING one no later than the end of its in-flight window.
 func (s *Service) rescheduleCharge(ctx context.Context, outTradeNo string) error {
-	return s.store.InTx(ctx, func(tx Tx) error {
+	return s.inTx(ctx, func(tx Tx) error {
 		c, err := tx.ChargeByOutTradeNo(ctx, outTradeNo)
 		if err != nil || c.State.Final() {
 			return err
@@ -262,7 +266,7 @@ func (s *Service) reconcileAgreement(ctx context.Context, a Agreement) (err erro
 		}
 	}
 	queryFailed := err != nil
-	rerr := s.store.InTx(ctx, func(tx Tx) error {
+	rerr := s.inTx(ctx, func(tx Tx) error {
 		cur, err := tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if err != nil {
 			return err

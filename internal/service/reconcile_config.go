@@ -27,6 +27,9 @@ type ReconcileConfig struct {
 	// queried again, once each, so that a wrongly final record is found by
 	// papayd (default 10m, 24h).
 	FinalRechecks []time.Duration
+	// EventRetention is how long events are kept; each pass prunes older
+	// ones (default 720h, PAPAYD_EVENT_RETENTION).
+	EventRetention time.Duration
 }
 
 // DefaultSchedule is WeChat's notification retry schedule: when WeChat
@@ -52,6 +55,9 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 	}
 	if c.InFlight <= 0 {
 		c.InFlight = 2 * time.Minute
+	}
+	if c.EventRetention <= 0 {
+		c.EventRetention = DefaultEventRetention
 	}
 	if len(c.FinalRechecks) == 0 {
 		c.FinalRechecks = DefaultFinalRechecks

@@ -2,6 +2,7 @@ package service
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,8 @@ type Service struct {
 	refusals refusalSampler
 	// keys is the in-memory set of API keys Authenticate reads (keys.go).
 	keys keyCache
+	// streams counts the open StreamEvents calls.
+	streams atomic.Int64
 }
 
 // New returns a Service. log may be nil.

@@ -9,6 +9,7 @@ import (
 type Store interface {
 	AgreementReader
 	ChargeReader
+	EventReader
 	KeyStore
 	// InTx runs fn in one write transaction: committed when fn returns nil,
 	// rolled back otherwise (fn's error is returned as is). Write
@@ -23,6 +24,14 @@ type Store interface {
 	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
 	// OpenIntents returns the intents not yet resolved, oldest first.
 	OpenIntents(ctx context.Context) ([]Intent, error)
+	// EventsCommitted returns a channel closed by the next commit that
+	// appends an event (take it before reading, then wait on it: no commit
+	// is missed between the two).
+	EventsCommitted() <-chan struct{}
+	// PruneEvents deletes up to limit of the oldest events created before
+	// t and returns how many it deleted. A cursor below the last pruned
+	// sequence is ErrEventCursorExpired from then on.
+	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// ListAuditEntries returns one page of the audit trail, newest first,
@@ -46,6 +55,20 @@ type AgreementReader interface {
 	// A non-empty f.SubMchIDs limits the rows to those sub-merchants, and
 	// the page token is bound to the set as to every other filter field.
 	ListAgreements(ctx context.Context, f AgreementFilter) ([]Agreement, string, error)
+}
+
+// EventReader reads the outbox: the events appended with each change.
+type EventReader interface {
+	// ListEvents returns up to f.PageSize events with a sequence above
+	// f.AfterSequence, in sequence order, of f.Types (all when empty) and
+	// of f.SubMchID and f.SubMchIDs (all when empty). A reader is never
+	// shown a sequence and later a lower one: only committed events are
+	// listed, and they commit in sequence order. A positive AfterSequence
+	// below the last pruned sequence is ErrEventCursorExpired.
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// EventByID returns the event as appended; ErrNotFound when there is
+	// none.
+	EventByID(ctx context.Context, id string) (Event, error)
 }
 
 // ChargeReader reads charges.
@@ -102,6 +125,10 @@ type Tx interface {
 	// InsertAuditEntry appends an audit entry; it commits with the
 	// transaction's effect.
 	InsertAuditEntry(ctx context.Context, e AuditEntry) error
+	// AppendEvent appends e to the outbox; it commits with the
+	// transaction's effect. The store assigns e's ID ("evt_" and random
+	// characters) and Sequence (rising in commit order) and ignores theirs.
+	AppendEvent(ctx context.Context, e Event) error
 }
 
 // IntentKind names a WeChat call that changes money or contracts and is

@@ -64,7 +64,7 @@ func (s *Service) terminateLocked(ctx context.Context, a Agreement, intent Inten
 		}
 		return Agreement{}, derr
 	}
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		cur, err := k.find(ctx, tx)
 		if err != nil {
 			return err
@@ -98,7 +98,7 @@ func (s *Service) terminateLocked(ctx context.Context, a Agreement, intent Inten
 // intent of the same kind and key (a retry, or a crash before) is reused.
 func (s *Service) recordIntent(ctx context.Context, in Intent, method, resource string) (Intent, error) {
 	in.CreateTime = s.clock.Now()
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		id, err := tx.CreateIntent(ctx, in)
 		in.ID = id
 		if err != nil {
@@ -109,7 +109,7 @@ func (s *Service) recordIntent(ctx context.Context, in Intent, method, resource 
 	if errors.Is(err, ErrConflict) {
 		// The open intent of an earlier call is resumed: this call is
 		// audited on its own.
-		if aerr := s.store.InTx(ctx, func(tx Tx) error { return s.audit(ctx, tx, method, resource) }); aerr != nil {
+		if aerr := s.inTx(ctx, func(tx Tx) error { return s.audit(ctx, tx, method, resource) }); aerr != nil {
 			return Intent{}, aerr
 		}
 		open, lerr := s.store.OpenIntents(ctx)
@@ -128,7 +128,7 @@ func (s *Service) recordIntent(ctx context.Context, in Intent, method, resource 
 
 // resolveIntent deletes an intent; one already gone is fine.
 func (s *Service) resolveIntent(ctx context.Context, id int64) error {
-	err := s.store.InTx(ctx, func(tx Tx) error { return tx.DeleteIntent(ctx, id) })
+	err := s.inTx(ctx, func(tx Tx) error { return tx.DeleteIntent(ctx, id) })
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}

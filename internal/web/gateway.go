@@ -54,6 +54,9 @@ func NewGateway(ctx context.Context, local rpc.Local) (http.Handler, error) {
 	if err := papayv1.RegisterAuditServiceHandlerServer(ctx, mux, local.Audit); err != nil {
 		return nil, fmt.Errorf("gateway: register: %w", err)
 	}
+	if err := papayv1.RegisterEventServiceHandlerServer(ctx, mux, local.Events); err != nil {
+		return nil, fmt.Errorf("gateway: register: %w", err)
+	}
 	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, req *http.Request, _ map[string]string) {
 		_, out := runtime.MarshalerForRequest(mux, req)
 		ctx, err := runtime.AnnotateIncomingContext(req.Context(), mux, req, healthpb.Health_Check_FullMethodName,

@@ -1,0 +1,256 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+// Sequence order is commit order. Every write transaction runs on the one
+// writer goroutine (batch.go), and batches commit one at a time: a row's
+// sequence, assigned by SQLite at INSERT (AUTOINCREMENT: above every
+// number ever given), is therefore above that of every row committed
+// before it, and below that of every row committed after. A reader of the
+// WAL sees a snapshot at a commit boundary, so it never finds a gap that a
+// later commit fills.
+//
+// Readers are kept safe anyway: they list only sequences up to the
+// writer's watermark, the highest sequence of the last commit, published
+// after that commit. Were sequences ever handed out before the write lock
+// (a counter in the caller), the watermark would still be read in commit
+// order, and TestEventsInCommitOrder shows a reader then misses events,
+// so such a change cannot pass unnoticed.
+
+// eventResource is the JSON of an event's record.
+type eventResource struct {
+	Agreement *service.Agreement `json:"agreement,omitempty"`
+	Charge    *service.Charge    `json:"charge,omitempty"`
+	Anomaly   *service.Anomaly   `json:"anomaly,omitempty"`
+}
+
+// events is the writer's side of the outbox: the watermark and the
+// channel that wakes readers waiting for a commit.
+type events struct {
+	mu        sync.Mutex
+	committed uint64        // the highest sequence committed
+	wake      chan struct{} // closed and replaced by each commit appending events
+	// observe, when set, is told the types each commit appended (metrics).
+	observe func(types []service.EventType)
+}
+
+func newEvents(committed uint64) *events {
+	return &events{committed: committed, wake: make(chan struct{})}
+}
+
+// watermark returns the highest sequence a reader may be shown.
+func (e *events) watermark() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.committed
+}
+
+// published records a commit that appended types, up to sequence through,
+// and wakes the readers.
+func (e *events) published(through uint64, types []service.EventType) {
+	e.mu.Lock()
+	e.committed = max(e.committed, through)
+	close(e.wake)
+	e.wake = make(chan struct{})
+	obs := e.observe
+	e.mu.Unlock()
+	if obs != nil {
+		obs(types)
+	}
+}
+
+// EventsCommitted returns a channel closed by the next commit that appends
+// an event.
+func (db *DB) EventsCommitted() <-chan struct{} {
+	db.writer.events.mu.Lock()
+	defer db.writer.events.mu.Unlock()
+	return db.writer.events.wake
+}
+
+// ObserveEvents has fn told, after each commit that appended events, their
+// types. fn runs on the writer and must not block.
+func (db *DB) ObserveEvents(fn func(types []service.EventType)) {
+	db.writer.events.mu.Lock()
+	defer db.writer.events.mu.Unlock()
+	db.writer.events.observe = fn
+}
+
+const maxEventSequenceSQL = `SELECT coalesce(max(sequence), 0) FROM events`
+
+var eventIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newEventID returns "evt_" and 26 random base32 characters (128 bits).
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "evt_" + strings.ToLower(eventIDEncoding.EncodeToString(b[:]))
+}
+
+const insertEventSQL = `INSERT INTO events (id, type, create_time, sub_mchid, resource) VALUES (?, ?, ?, ?, ?)`
+
+// AppendEvent appends e with a new id; SQLite assigns its sequence.
+func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
+	res, err := json.Marshal(eventResource{Agreement: e.Agreement, Charge: e.Charge, Anomaly: e.Anomaly})
+	if err != nil {
+		return fmt.Errorf("append event %s: %w", e.Type, err)
+	}
+	if _, err := t.q.ExecContext(ctx, insertEventSQL, newEventID(), string(e.Type), timeArg(e.CreateTime), e.SubMchID, string(res)); err != nil {
+		return fmt.Errorf("append event %s: %w", e.Type, err)
+	}
+	t.appended = append(t.appended, e.Type)
+	return nil
+}
+
+const (
+	eventColumns        = `sequence, id, type, create_time, sub_mchid, resource`
+	listEventsSQL       = `SELECT ` + eventColumns + ` FROM events WHERE sequence > :after AND sequence <= :through`
+	listEventsTypesSQL  = ` AND type IN (SELECT value FROM json_each(:types))`
+	listEventsSubsSQL   = ` AND sub_mchid IN (SELECT value FROM json_each(:subs))`
+	listEventsSubSQL    = ` AND sub_mchid = :sub`
+	listEventsOrderSQL  = ` ORDER BY sequence LIMIT :limit`
+	eventByIDSQL        = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
+	prunedThroughSQL    = `SELECT pruned_through FROM event_horizon WHERE id = 1`
+	oldestEventsSQL     = `SELECT sequence, create_time FROM events ORDER BY sequence LIMIT ?`
+	deleteEventsSQL     = `DELETE FROM events WHERE sequence <= ?`
+	setPrunedThroughSQL = `UPDATE event_horizon SET pruned_through = ? WHERE id = 1 AND pruned_through < ?`
+)
+
+func scanEvent(row rowScanner) (service.Event, error) {
+	var e service.Event
+	var typ, res string
+	var seq int64
+	if err := row.Scan(&seq, &e.ID, &typ, timeDest{&e.CreateTime}, &e.SubMchID, &res); err != nil {
+		return e, err
+	}
+	e.Sequence, e.Type = uint64(seq), service.EventType(typ)
+	var r eventResource
+	if err := json.Unmarshal([]byte(res), &r); err != nil {
+		return e, fmt.Errorf("event %s resource: %w", e.ID, err)
+	}
+	e.Agreement, e.Charge, e.Anomaly = r.Agreement, r.Charge, r.Anomaly
+	return e, nil
+}
+
+// ListEvents returns up to f.PageSize committed events after
+// f.AfterSequence, in sequence order (see the comment at the top). A
+// positive cursor below the last pruned sequence is
+// service.ErrEventCursorExpired.
+func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.Event, error) {
+	through := db.writer.events.watermark()
+	query := listEventsSQL
+	args := []any{sql.Named("after", int64(f.AfterSequence)), sql.Named("through", int64(through))}
+	if len(f.Types) > 0 {
+		b, _ := json.Marshal(f.Types)
+		query += listEventsTypesSQL
+		args = append(args, sql.Named("types", string(b)))
+	}
+	if len(f.SubMchIDs) > 0 {
+		b, _ := json.Marshal(f.SubMchIDs)
+		query += listEventsSubsSQL
+		args = append(args, sql.Named("subs", string(b)))
+	}
+	if f.SubMchID != "" {
+		query += listEventsSubSQL
+		args = append(args, sql.Named("sub", f.SubMchID))
+	}
+	limit := f.PageSize
+	if limit <= 0 {
+		limit = service.DefaultPageSize
+	}
+	query += listEventsOrderSQL
+	args = append(args, sql.Named("limit", limit))
+	rows, err := db.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var es []service.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	// Checked after the read: a prune between the two is seen, never a
+	// page with a silent gap.
+	if f.AfterSequence > 0 {
+		var pruned int64
+		if err := db.q.QueryRowContext(ctx, prunedThroughSQL).Scan(&pruned); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		if f.AfterSequence < uint64(pruned) {
+			return nil, service.ErrEventCursorExpired
+		}
+	}
+	return es, nil
+}
+
+// EventByID returns the event with id; service.ErrNotFound when there is
+// none.
+func (db *DB) EventByID(ctx context.Context, id string) (service.Event, error) {
+	e, err := scanEvent(db.q.QueryRowContext(ctx, eventByIDSQL, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return service.Event{}, service.ErrNotFound
+	}
+	if err != nil {
+		return service.Event{}, fmt.Errorf("event %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// PruneEvents deletes the oldest events, up to limit, as long as they were
+// created before before: always a prefix of the sequence, so that one
+// number, pruned_through, says which cursors are expired.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := db.writer.do(ctx, func(t *tx) error {
+		rows, err := t.q.QueryContext(ctx, oldestEventsSQL, limit)
+		if err != nil {
+			return err
+		}
+		var through int64
+		for rows.Next() {
+			var seq int64
+			var at time.Time
+			if err := rows.Scan(&seq, timeDest{&at}); err != nil {
+				rows.Close()
+				return err
+			}
+			if !at.Before(before) {
+				break
+			}
+			through = seq
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || n == 0 {
+			return err
+		}
+		if _, err := t.q.ExecContext(ctx, deleteEventsSQL, through); err != nil {
+			return err
+		}
+		_, err = t.q.ExecContext(ctx, setPrunedThroughSQL, through, through)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return n, nil
+}

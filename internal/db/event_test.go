@@ -1,0 +1,274 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/papayd/papayd/internal/service"
+)
+
+var evTime = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	a := service.Agreement{OutContractCode: "C1", Merchant: service.Merchant{SubMchID: "m1"}, State: service.AgreementSigned,
+		SignedTime: evTime, CreateTime: evTime, UpdateTime: evTime}
+	c := service.Charge{OutTradeNo: "T1", Merchant: service.Merchant{SubMchID: "m2"}, Amount: service.Money{Total: 100, Currency: "HKD"},
+		State: service.ChargeSucceeded, CreateTime: evTime, UpdateTime: evTime}
+	an := service.Anomaly{Kind: "MISMATCH", OutTradeNo: "T1", Detail: "d", Time: evTime}
+	want := []service.Event{
+		{Type: service.EventAgreementSigned, CreateTime: evTime, SubMchID: "m1", Agreement: &a},
+		{Type: service.EventChargeSucceeded, CreateTime: evTime.Add(time.Hour), SubMchID: "m2", Charge: &c},
+		{Type: service.EventAnomalyDetected, CreateTime: evTime.Add(2 * time.Hour), SubMchID: "m2", Anomaly: &an},
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		for _, e := range want {
+			if err := tx.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// A rolled back append leaves no trace, not even its sequence.
+	boom := errors.New("boom")
+	if err := db.InTx(ctx, func(tx service.Tx) error {
+		if err := tx.AppendEvent(ctx, want[0]); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	got, err := db.ListEvents(ctx, service.EventFilter{PageSize: 10})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("list: %d, %v", len(got), err)
+	}
+	for i := range want {
+		want[i].Sequence, want[i].ID = uint64(i+1), got[i].ID
+		if len(got[i].ID) != 30 || got[i].ID[:4] != "evt_" {
+			t.Errorf("id %q", got[i].ID)
+		}
+		byID, err := db.EventByID(ctx, got[i].ID)
+		if err != nil || !cmp.Equal(byID, got[i]) {
+			t.Errorf("EventByID(%s) = %+v, %v", got[i].ID, byID, err)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("events (-want +got):\n%s", diff)
+	}
+	if _, err := db.EventByID(ctx, "evt_nope"); !errors.Is(err, service.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	for _, tc := range []struct {
+		f    service.EventFilter
+		want []uint64
+	}{
+		{service.EventFilter{AfterSequence: 1}, []uint64{2, 3}},
+		{service.EventFilter{PageSize: 1, AfterSequence: 1}, []uint64{2}},
+		{service.EventFilter{Types: []service.EventType{service.EventAnomalyDetected, service.EventAgreementSigned}}, []uint64{1, 3}},
+		{service.EventFilter{SubMchID: "m2"}, []uint64{2, 3}},
+		{service.EventFilter{SubMchIDs: []string{"m1", "m9"}}, []uint64{1}},
+		{service.EventFilter{SubMchIDs: []string{"m1"}, SubMchID: "m2"}, nil},
+		{service.EventFilter{AfterSequence: 3}, nil},
+	} {
+		es, err := db.ListEvents(ctx, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		for _, e := range es {
+			seqs = append(seqs, e.Sequence)
+		}
+		if !cmp.Equal(tc.want, seqs) {
+			t.Errorf("%+v: %v, want %v", tc.f, seqs, tc.want)
+		}
+	}
+
+	// Pruning: a prefix, older than the bound, and the cursors below it expire.
+	if n, err := db.PruneEvents(ctx, evTime.Add(90*time.Minute), 1); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if n, err := db.PruneEvents(ctx, evTime.Add(90*time.Minute), 10); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if _, err := db.ListEvents(ctx, service.EventFilter{AfterSequence: 1}); !errors.Is(err, service.ErrEventCursorExpired) {
+		t.Fatalf("expired cursor: %v", err)
+	}
+	for _, after := range []uint64{0, 2} {
+		if es, err := db.ListEvents(ctx, service.EventFilter{AfterSequence: after}); err != nil || len(es) != 1 || es[0].Sequence != 3 {
+			t.Fatalf("after %d: %+v %v", after, es, err)
+		}
+	}
+	// Every row pruned: numbers are still never given twice.
+	if n, err := db.PruneEvents(ctx, evTime.Add(24*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("prune all: %d %v", n, err)
+	}
+	inTx(t, db, func(tx service.Tx) error { return tx.AppendEvent(ctx, want[0]) })
+	if es, err := db.ListEvents(ctx, service.EventFilter{AfterSequence: 3}); err != nil || len(es) != 1 || es[0].Sequence != 4 {
+		t.Fatalf("after pruning all: %+v %v", es, err)
+	}
+}
+
+// eventWatch reads the events as they commit, as a poller (ListEvents
+// from its cursor) and as a stream (woken by EventsCommitted), and
+// reports any sequence seen out of order, twice, or never.
+type eventWatch struct {
+	db      *DB
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	seen    [2][]uint64
+	problem []string
+}
+
+func watchEvents(t *testing.T, db *DB) *eventWatch {
+	ctx, cancel := context.WithCancel(t.Context())
+	w := &eventWatch{db: db, cancel: cancel}
+	for reader := range 2 {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			var after uint64
+			for ctx.Err() == nil {
+				var wake <-chan struct{}
+				if reader == 1 {
+					wake = db.EventsCommitted()
+				}
+				es, err := db.ListEvents(ctx, service.EventFilter{AfterSequence: after, PageSize: 7})
+				if err != nil {
+					return
+				}
+				w.mu.Lock()
+				for _, e := range es {
+					if e.Sequence <= after {
+						w.problem = append(w.problem, fmt.Sprintf("reader %d: %d after %d", reader, e.Sequence, after))
+					}
+					after = e.Sequence
+					w.seen[reader] = append(w.seen[reader], e.Sequence)
+				}
+				w.mu.Unlock()
+				if len(es) > 0 {
+					continue
+				}
+				if reader == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				select {
+				case <-wake:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	return w
+}
+
+// saw reports whether both readers saw seq.
+func (w *eventWatch) saw(seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.seen {
+		if len(s) == 0 || s[len(s)-1] < seq {
+			return false
+		}
+	}
+	return true
+}
+
+// problems waits until the readers caught up with the table (or a
+// deadline), stops them, and returns what went wrong.
+func (w *eventWatch) problems(t *testing.T) []string {
+	t.Helper()
+	var n uint64
+	if err := w.db.write.QueryRowContext(t.Context(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !w.saw(n) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.cancel()
+	w.wg.Wait()
+	out := w.problem
+	for r, s := range w.seen {
+		if uint64(len(s)) != n {
+			out = append(out, fmt.Sprintf("reader %d saw %d of %d events", r, len(s), n))
+		}
+	}
+	return out
+}
+
+// TestEventsInCommitOrder: eight concurrent writers, and every sequence
+// is seen by a live poller and a live stream once, in order.
+func TestEventsInCommitOrder(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	w := watchEvents(t, db)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				err := db.InTx(ctx, func(tx service.Tx) error {
+					for range 1 + i%3 {
+						if err := tx.AppendEvent(ctx, service.Event{Type: service.EventChargeCreated, CreateTime: evTime, SubMchID: fmt.Sprint(g)}); err != nil {
+							return err
+						}
+					}
+					if i%5 == 0 {
+						return errors.New("rolled back") // its sequences are given again
+					}
+					return nil
+				})
+				if err != nil && err.Error() != "rolled back" {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p := w.problems(t); len(p) > 0 {
+		t.Fatalf("readers: %v", p)
+	}
+}
+
+// TestEventsOutOfCommitOrderAreCaught removes the protection: sequences
+// handed out before the writer (a counter in the caller), so that 2
+// commits before 1. The watch of TestEventsInCommitOrder must notice.
+func TestEventsOutOfCommitOrderAreCaught(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	w := watchEvents(t, db)
+	var counter atomic.Uint64
+	first, second := counter.Add(1), counter.Add(1)
+	insert := func(seq uint64) { // inserts the row with a sequence of its own
+		err := db.writer.do(ctx, func(t *tx) error {
+			_, err := t.q.ExecContext(ctx, `INSERT INTO events (sequence, id, type, create_time, sub_mchid, resource) VALUES (?, ?, 'charge.created', 0, '', '{}')`,
+				seq, fmt.Sprint("evt_", seq))
+			t.appended = append(t.appended, service.EventChargeCreated)
+			return err
+		})
+		if err != nil {
+			panic(err)
+		}
+	}
+	insert(second)
+	for !w.saw(second) {
+		time.Sleep(time.Millisecond)
+	}
+	insert(first)
+	if p := w.problems(t); len(p) == 0 {
+		t.Fatal("sequences committed out of order went unnoticed")
+	}
+}
