@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,12 +32,13 @@ type tenant struct {
 	code, termCode           string // a SIGNED and a TERMINATED agreement's out_contract_code
 	contract, termContract   string
 	trade, txn, closed, news string // a SUCCEEDED charge, its transaction, a CLOSED charge, an unused out_trade_no
+	event                    string // the id of one of its events
 }
 
 // ids are the tenant's identifiers, by role.
 func (x tenant) ids() map[string]string {
 	return map[string]string{"sub": x.sub, "openid": x.openid, "code": x.code, "termCode": x.termCode,
-		"contract": x.contract, "termContract": x.termContract, "trade": x.trade, "txn": x.txn, "closed": x.closed, "new": x.news}
+		"contract": x.contract, "termContract": x.termContract, "trade": x.trade, "txn": x.txn, "closed": x.closed, "new": x.news, "event": x.event}
 }
 
 // The sandbox simulator acts for one sub-merchant, the one of its
@@ -125,7 +129,8 @@ type tenantProbe struct {
 	answer int
 	req    func(x, a tenant) proto.Message
 	// path is the REST facade's path of the call (api/papay/v1/papay_http.yaml);
-	// a POST sends req as its body.
+	// a POST sends req as its body. nil for a server stream (gRPC only),
+	// which is read for a second.
 	path func(x, a tenant) (method, path string)
 }
 
@@ -245,6 +250,27 @@ func tenantProbes() map[string][]tenantProbe {
 				return &papayv1.CloseChargeRequest{OutTradeNo: x.closed}
 			}, postPath(func(x tenant) string { return "/v1/charges/" + x.closed + ":close" })},
 		},
+		papayv1.EventService_ListEvents_FullMethodName: {
+			{"sub_mchid filter", tenantNothing, func(x, _ tenant) proto.Message {
+				return &papayv1.ListEventsRequest{SubMchid: x.sub}
+			}, getPath(func(x tenant) string { return "/v1/events" + q("sub_mchid", x.sub) })},
+			{"no filter", tenantNothing, func(tenant, tenant) proto.Message {
+				return &papayv1.ListEventsRequest{}
+			}, getPath(func(tenant) string { return "/v1/events" })},
+		},
+		papayv1.EventService_GetEvent_FullMethodName: {
+			{"by id", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.GetEventRequest{Id: x.event}
+			}, getPath(func(x tenant) string { return "/v1/events/" + x.event })},
+		},
+		papayv1.EventService_StreamEvents_FullMethodName: {
+			{"sub_mchid filter", tenantNothing, func(x, _ tenant) proto.Message {
+				return &papayv1.StreamEventsRequest{SubMchid: x.sub}
+			}, nil},
+			{"no filter", tenantNothing, func(tenant, tenant) proto.Message {
+				return &papayv1.StreamEventsRequest{}
+			}, nil},
+		},
 		papayv1.AuditService_ListAuditEntries_FullMethodName: {
 			{"everything", tenantDenied, func(tenant, tenant) proto.Message {
 				return &papayv1.ListAuditEntriesRequest{}
@@ -265,7 +291,8 @@ func tenantProbes() map[string][]tenantProbe {
 func TestCrossTenant(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	all := []service.Scope{service.ScopeAgreementsRead, service.ScopeAgreementsWrite, service.ScopeChargesRead, service.ScopeChargesWrite}
+	all := []service.Scope{service.ScopeAgreementsRead, service.ScopeAgreementsWrite, service.ScopeChargesRead, service.ScopeChargesWrite,
+		service.ScopeEventsRead}
 	keyA := createKey(t, dir, service.KeyInput{Name: "tenant-a", Scopes: all, SubMchIDs: []string{subMchA}})
 	keyB := createKey(t, dir, service.KeyInput{Name: "tenant-b", Scopes: all, SubMchIDs: []string{subMchB}})
 	admin := createKey(t, dir, service.KeyInput{Name: "operator", Scopes: []service.Scope{service.ScopeAdmin}})
@@ -283,7 +310,14 @@ func TestCrossTenant(t *testing.T) {
 	p = startWith(t, dir, settings)
 	a := tenantRecords(t, p, keyA, tenant{sub: subMchA, openid: "oTenantA", code: "CODE-A-1", termCode: "CODE-A-2",
 		trade: "TRADE-A-PAID", closed: "TRADE-A-SHUT", news: "TRADE-A-NEWX"})
-	z := tenant{sub: "1900000399", openid: "oTenantZ", code: "CODE-Z-1", termCode: "CODE-Z-2",
+	for _, x := range []*tenant{&a, &b} {
+		r, err := papayv1.NewEventServiceClient(p.conn).ListEvents(admin.ctx(), &papayv1.ListEventsRequest{SubMchid: x.sub, PageSize: 1})
+		if err != nil || len(r.GetEvents()) != 1 {
+			t.Fatalf("admin ListEvents of %s: %v %v", x.sub, r, err)
+		}
+		x.event = r.GetEvents()[0].GetId()
+	}
+	z := tenant{event: "evt_" + strings.Repeat("Z", len(b.event)-4), sub: "1900000399", openid: "oTenantZ", code: "CODE-Z-1", termCode: "CODE-Z-2",
 		contract: b.contract[:len(b.contract)-6] + "999999", termContract: b.termContract[:len(b.termContract)-6] + "999998",
 		trade: "TRADE-Z-PAID", txn: b.txn[:len(b.txn)-6] + "999999", closed: "TRADE-Z-SHUT", news: "TRADE-Z-NEWX"}
 
@@ -339,6 +373,31 @@ func TestCrossTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := req(x, a)
+		if path == nil { // a server stream: what it sends in a second
+			ctx, cancel := context.WithTimeout(keyA.ctx(), time.Second)
+			defer cancel()
+			st, err := p.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, full)
+			if err == nil {
+				err = st.SendMsg(in)
+			}
+			if err == nil {
+				err = st.CloseSend()
+			}
+			var bodies []string
+			for err == nil {
+				out := mt.New().Interface()
+				if err = st.RecvMsg(out); err == nil {
+					bodies = append(bodies, protojson.Format(out))
+				}
+			}
+			if code := status.Code(err); code != codes.DeadlineExceeded && code != codes.OK {
+				ans := tenantAnswer{Code: code.String(), Message: status.Convert(err).Message()}
+				_, ans.Reason, _ = statusDetails(err)
+				return ans, ans
+			}
+			ans := tenantAnswer{Code: codes.OK.String(), Body: strings.Join(bodies, "\n")}
+			return ans, tenantAnswer{Code: "HTTP 200", Body: ans.Body}
+		}
 		out := mt.New().Interface()
 		if err := p.conn.Invoke(keyA.ctx(), full, in, out); err != nil {
 			code, reason, _ := statusDetails(err)
