@@ -195,7 +195,8 @@ func visibleEndpoint(ctx context.Context, r WebhookReader, id string) (StoredWeb
 	e, err := r.WebhookEndpoint(ctx, id)
 	if err != nil {
 		if KindOf(err) == KindNotFound {
-			return e, wrap(ErrWebhookEndpointNotFound, "", err)
+			// Without the cause, as for another's endpoint below.
+			return StoredWebhookEndpoint{}, ErrWebhookEndpointNotFound
 		}
 		return e, err
 	}
