@@ -7,6 +7,7 @@ require (
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/common v0.72.0
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	github.com/wechatpay-apiv3/wechatpay-go v0.2.21
 	golang.org/x/sync v0.24.0
 	golang.org/x/time v0.16.0

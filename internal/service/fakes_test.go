@@ -39,6 +39,7 @@ type memState struct {
 	keys          map[string]StoredKey
 	events        []Event
 	prunedThrough uint64
+	webhooks      memWebhooks
 }
 
 func newMemStore() *memStore {
@@ -54,7 +55,8 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
 		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
 		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys),
-		events: slices.Clone(m.state.events), prunedThrough: m.state.prunedThrough}}
+		events: slices.Clone(m.state.events), prunedThrough: m.state.prunedThrough,
+		webhooks: m.state.webhooks.clone()}}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -473,6 +475,31 @@ func (m *memStore) RecordAuditEntry(ctx context.Context, e AuditEntry, _ func(er
 	return m.InTx(ctx, func(tx Tx) error { return tx.InsertAuditEntry(ctx, e) })
 }
 
+// memWebhooks holds the webhook endpoints and deliveries.
+type memWebhooks struct {
+	endpoints  map[string]StoredWebhookEndpoint
+	order      []string // endpoint ids in creation order
+	deliveries map[int64]WebhookDelivery
+	next       int64
+}
+
+func (w memWebhooks) clone() memWebhooks {
+	return memWebhooks{endpoints: maps.Clone(w.endpoints), order: slices.Clone(w.order),
+		deliveries: maps.Clone(w.deliveries), next: w.next}
+}
+
+func (m *memStore) WebhookEndpoint(ctx context.Context, id string) (StoredWebhookEndpoint, error) {
+	return m.view().WebhookEndpoint(ctx, id)
+}
+
+func (m *memStore) WebhookEndpoints(ctx context.Context) ([]StoredWebhookEndpoint, error) {
+	return m.view().WebhookEndpoints(ctx)
+}
+
+func (m *memStore) ListWebhookDeliveries(ctx context.Context, f WebhookDeliveryFilter) ([]WebhookDelivery, error) {
+	return m.view().ListWebhookDeliveries(ctx, f)
+}
+
 func (t *memTx) AppendEvent(_ context.Context, e Event) error {
 	var last uint64
 	if n := len(t.events); n > 0 {
@@ -500,6 +527,100 @@ func (m *memStore) ListEvents(_ context.Context, f EventFilter) ([]Event, error)
 		}
 	}
 	return out, nil
+}
+
+func (t *memTx) WebhookEndpoint(_ context.Context, id string) (StoredWebhookEndpoint, error) {
+	e, ok := t.webhooks.endpoints[id]
+	if !ok {
+		return e, ErrNotFound
+	}
+	return e, nil
+}
+
+func (t *memTx) WebhookEndpoints(context.Context) ([]StoredWebhookEndpoint, error) {
+	var out []StoredWebhookEndpoint
+	for _, id := range t.webhooks.order {
+		out = append(out, t.webhooks.endpoints[id])
+	}
+	return out, nil
+}
+
+func (t *memTx) ListWebhookDeliveries(_ context.Context, f WebhookDeliveryFilter) ([]WebhookDelivery, error) {
+	var out []WebhookDelivery
+	for _, d := range t.webhooks.deliveries {
+		if d.EventSequence > f.AfterSequence && (f.EndpointID == "" || d.EndpointID == f.EndpointID) &&
+			(f.EventID == "" || d.EventID == f.EventID) && (f.State == "" || d.State == f.State) {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b WebhookDelivery) int {
+		if a.EventSequence != b.EventSequence {
+			return cmpUint(a.EventSequence, b.EventSequence)
+		}
+		return strings.Compare(a.EndpointID, b.EndpointID)
+	})
+	if f.PageSize > 0 && len(out) > f.PageSize {
+		out = out[:f.PageSize]
+	}
+	return out, nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (t *memTx) CreateWebhookEndpoint(_ context.Context, e StoredWebhookEndpoint) error {
+	if _, ok := t.webhooks.endpoints[e.ID]; ok {
+		return ErrConflict
+	}
+	if t.webhooks.endpoints == nil {
+		t.webhooks.endpoints = map[string]StoredWebhookEndpoint{}
+	}
+	t.webhooks.endpoints[e.ID] = e
+	t.webhooks.order = append(t.webhooks.order, e.ID)
+	return nil
+}
+
+func (t *memTx) UpdateWebhookEndpoint(_ context.Context, e WebhookEndpoint) error {
+	old, ok := t.webhooks.endpoints[e.ID]
+	if !ok {
+		return ErrNotFound
+	}
+	old.State, old.DisableReason, old.Cursor, old.UpdateTime = e.State, e.DisableReason, e.Cursor, e.UpdateTime
+	t.webhooks.endpoints[e.ID] = old
+	return nil
+}
+
+func (t *memTx) CreateWebhookDelivery(_ context.Context, d WebhookDelivery) (int64, error) {
+	for _, o := range t.webhooks.deliveries {
+		if o.EndpointID == d.EndpointID && o.EventID == d.EventID {
+			return 0, ErrConflict
+		}
+	}
+	if t.webhooks.deliveries == nil {
+		t.webhooks.deliveries = map[int64]WebhookDelivery{}
+	}
+	t.webhooks.next++
+	d.ID = t.webhooks.next
+	t.webhooks.deliveries[d.ID] = d
+	return d.ID, nil
+}
+
+func (t *memTx) UpdateWebhookDelivery(_ context.Context, d WebhookDelivery) error {
+	old, ok := t.webhooks.deliveries[d.ID]
+	if !ok {
+		return ErrNotFound
+	}
+	d.EndpointID, d.EventID, d.EventSequence, d.EventType, d.SubMchID, d.CreateTime =
+		old.EndpointID, old.EventID, old.EventSequence, old.EventType, old.SubMchID, old.CreateTime
+	t.webhooks.deliveries[d.ID] = d
+	return nil
 }
 
 func (m *memStore) EventByID(_ context.Context, id string) (Event, error) {

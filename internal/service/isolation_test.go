@@ -40,6 +40,7 @@ func newIsoFixture(t *testing.T) *isoFixture {
 			t.Fatalf("pending charge: %v %v", c.State, err)
 		}
 		f.wc.deduct = nil
+		seedWebhook(t, f.store, "mch"+x, "hook"+x, "evt"+x)
 	}
 	count := func() { f.remote.Add(1) }
 	notFound := &RemoteError{HTTPStatus: 404, Code: "NOT_FOUND"}
@@ -68,7 +69,7 @@ const (
 	asEmpty          // an empty page
 )
 
-var caseIDs = regexp.MustCompile(`\b(code|pcode|wc|trade|pend|new|T-trade|mch)[ABZ]\b`)
+var caseIDs = regexp.MustCompile(`\b(code|pcode|wc|trade|pend|new|T-trade|mch|hook|evt)[ABZ]\b`)
 
 // sameAnswer fails unless got and want are the same error but for the
 // records' identifiers: kind, reason, message, violations and text.
@@ -82,6 +83,35 @@ func sameAnswer(t *testing.T, got, want error) {
 	if g.Kind != w.Kind || g.Reason != w.Reason || norm(g.Message) != norm(w.Message) ||
 		!reflect.DeepEqual(g.Violations, w.Violations) || norm(got.Error()) != norm(want.Error()) {
 		t.Fatalf("answer %v %s %q (%v), want as %v %s %q (%v)", g.Kind, g.Reason, g.Message, got, w.Kind, w.Reason, w.Message, want)
+	}
+}
+
+// deliveries is the sub-merchants of ds.
+func deliveries(ds []WebhookDelivery, err error) ([]string, error) {
+	var r []string
+	for _, d := range ds {
+		r = append(r, d.SubMchID)
+	}
+	return r, err
+}
+
+// seedWebhook records endpoint id of sub-merchant sub with a FAILED
+// delivery of event ev.
+func seedWebhook(t *testing.T, s *memStore, sub, id, ev string) {
+	t.Helper()
+	err := s.InTx(context.Background(), func(tx Tx) error {
+		ep := StoredWebhookEndpoint{WebhookEndpoint: WebhookEndpoint{ID: id, URL: "https://h.example", SubMchIDs: []string{sub},
+			State: WebhookEndpointEnabled, CreateTime: t0, UpdateTime: t0}, Secret: "whsec_eA=="}
+		if err := tx.CreateWebhookEndpoint(context.Background(), ep); err != nil {
+			return err
+		}
+		d := NewWebhookDelivery(id, Event{ID: ev, Sequence: 1, Type: EventChargeSucceeded, SubMchID: sub}, t0)
+		d.State, d.NextAttemptTime = WebhookDeliveryFailed, time.Time{}
+		_, err := tx.CreateWebhookDelivery(context.Background(), d)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -229,6 +259,32 @@ func TestSubMerchantIsolation(t *testing.T) {
 			}
 			return r, err
 		}, asEmpty, nil, false},
+		{"CreateWebhookEndpoint", "naming the sub-merchant", func(ctx context.Context, s *Service, x string) (result, error) {
+			ep, _, err := s.CreateWebhookEndpoint(ctx, WebhookEndpointInput{URL: "https://h.example", SubMchID: "mch" + x})
+			return ep.SubMchIDs, err
+		}, asDenied, nil, false},
+		{"GetWebhookEndpoint", "", func(ctx context.Context, s *Service, x string) (result, error) {
+			ep, err := s.GetWebhookEndpoint(ctx, "hook"+x)
+			return ep.SubMchIDs, err
+		}, asMissing, nil, false},
+		{"DeleteWebhookEndpoint", "", func(ctx context.Context, s *Service, x string) (result, error) {
+			return one("mch"+x, s.DeleteWebhookEndpoint(ctx, "hook"+x))
+		}, asMissing, nil, false},
+		{"ListWebhookEndpoints", "", func(ctx context.Context, s *Service, x string) (result, error) {
+			eps, err := s.ListWebhookEndpoints(ctx)
+			var r result
+			for _, ep := range eps {
+				r = append(r, ep.SubMchIDs...)
+			}
+			return slices.DeleteFunc(r, func(id string) bool { return id != "mch"+x }), err
+		}, asEmpty, nil, false},
+		{"ListWebhookDeliveries", "", func(ctx context.Context, s *Service, x string) (result, error) {
+			ds, err := s.ListWebhookDeliveries(ctx, WebhookDeliveryFilter{EndpointID: "hook" + x})
+			return deliveries(ds, err)
+		}, asMissing, nil, false},
+		{"Redeliver", "", func(ctx context.Context, s *Service, x string) (result, error) {
+			return deliveries(s.Redeliver(ctx, "evt"+x))
+		}, asMissing, nil, false},
 		{"TerminateAgreement", "signed", func(ctx context.Context, s *Service, x string) (result, error) {
 			a, err := s.TerminateAgreement(ctx, "wc"+x, "moved away")
 			return one(a.SubMchID, err)
@@ -303,7 +359,7 @@ func TestSubMerchantIsolation(t *testing.T) {
 					t.Errorf("%d WeChat calls", n)
 				}
 				after := f.store.view().memState
-				if diff := cmp.Diff(before, after, cmp.AllowUnexported(memState{})); diff != "" {
+				if diff := cmp.Diff(before, after, cmp.AllowUnexported(memState{}, memWebhooks{})); diff != "" {
 					t.Errorf("store changed (-before +after):\n%s", diff)
 				}
 			})

@@ -42,6 +42,7 @@ type Store interface {
 	// nothing, without waiting for its commit; a row that could not be
 	// written is reported to failed. It must not be called inside InTx.
 	RecordAuditEntry(ctx context.Context, e AuditEntry, failed func(error)) error
+	WebhookReader
 }
 
 // AgreementReader reads agreements.
@@ -129,6 +130,8 @@ type Tx interface {
 	// transaction's effect. The store assigns e's ID ("evt_" and random
 	// characters) and Sequence (rising in commit order) and ignores theirs.
 	AppendEvent(ctx context.Context, e Event) error
+	WebhookReader
+	WebhookWriter
 }
 
 // IntentKind names a WeChat call that changes money or contracts and is
@@ -192,4 +195,36 @@ type KeyWriter interface {
 type StoredKey struct {
 	APIKey
 	Hash [32]byte
+}
+
+// WebhookReader reads webhook endpoints and deliveries.
+type WebhookReader interface {
+	// WebhookEndpoint returns the endpoint id, deleted or not, with its
+	// secret. ErrNotFound when there is none.
+	WebhookEndpoint(ctx context.Context, id string) (StoredWebhookEndpoint, error)
+	// WebhookEndpoints returns every endpoint, deleted ones included, with
+	// their secrets, in creation order.
+	WebhookEndpoints(ctx context.Context) ([]StoredWebhookEndpoint, error)
+	// ListWebhookDeliveries returns the deliveries f selects in event
+	// sequence order (then endpoint id), at most f.PageSize (0: all).
+	ListWebhookDeliveries(ctx context.Context, f WebhookDeliveryFilter) ([]WebhookDelivery, error)
+}
+
+// WebhookWriter writes webhook endpoints and deliveries inside a
+// transaction.
+type WebhookWriter interface {
+	// CreateWebhookEndpoint inserts e. ErrConflict when its id is already
+	// recorded.
+	CreateWebhookEndpoint(ctx context.Context, e StoredWebhookEndpoint) error
+	// UpdateWebhookEndpoint overwrites the state, disable reason, cursor
+	// and update time of the endpoint e.ID; the other fields are fixed at
+	// creation. ErrNotFound when there is none.
+	UpdateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
+	// CreateWebhookDelivery inserts d (its ID is ignored) and returns its
+	// id. ErrConflict when the endpoint has a delivery of the event already.
+	CreateWebhookDelivery(ctx context.Context, d WebhookDelivery) (int64, error)
+	// UpdateWebhookDelivery overwrites the state, attempts, times, last
+	// status and last error of the delivery d.ID. ErrNotFound when there is
+	// none.
+	UpdateWebhookDelivery(ctx context.Context, d WebhookDelivery) error
 }

@@ -1,0 +1,389 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/papayd/papayd/internal/db"
+	"github.com/papayd/papayd/internal/service"
+)
+
+// events is the events store until the outbox lands: a slice served as
+// ListEvents would, next to the real SQLite store of the rest.
+type events struct {
+	*db.DB
+	mu  sync.Mutex
+	evs []service.Event
+}
+
+func (s *events) ListEvents(_ context.Context, f service.EventFilter) ([]service.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []service.Event
+	for _, e := range s.evs {
+		if e.Sequence > f.AfterSequence && (len(f.Types) == 0 || slices.Contains(f.Types, e.Type)) &&
+			(len(f.SubMchIDs) == 0 || slices.Contains(f.SubMchIDs, e.SubMchID)) &&
+			(f.SubMchID == "" || e.SubMchID == f.SubMchID) && (f.PageSize == 0 || len(out) < f.PageSize) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// add appends an event of sub-merchant sub, created now.
+func (s *events) add(sub string) service.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.evs) + 1
+	e := service.Event{ID: fmt.Sprintf("evt_%03d", n), Sequence: uint64(n), Type: service.EventChargeSucceeded,
+		CreateTime: time.Now(), SubMchID: sub}
+	s.evs = append(s.evs, e)
+	return e
+}
+
+func encode(e service.Event) ([]byte, error) {
+	return json.Marshal(map[string]string{"id": e.ID, "type": string(e.Type), "sub_mchid": e.SubMchID})
+}
+
+type clock struct{}
+
+func (clock) Now() time.Time { return time.Now() }
+
+type fixture struct {
+	path  string
+	store *events
+	svc   *service.Service
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{path: filepath.Join(t.TempDir(), "papayd.db")}
+	f.open(t)
+	return f
+}
+
+// open opens the database file (again) and a service on it.
+func (f *fixture) open(t *testing.T) {
+	t.Helper()
+	d, err := db.Open(t.Context(), f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	var evs []service.Event
+	if f.store != nil {
+		evs = f.store.evs
+		_ = f.store.Close()
+	}
+	f.store = &events{DB: d, evs: evs}
+	f.svc = service.New(service.Config{}, d, nil, clock{}, nil, nil)
+}
+
+// endpoint creates an endpoint of url for ctx's caller.
+func (f *fixture) endpoint(t *testing.T, ctx context.Context, url, sub string) (service.WebhookEndpoint, string) {
+	t.Helper()
+	ep, secret, err := f.svc.CreateWebhookEndpoint(ctx, service.WebhookEndpointInput{URL: url, SubMchID: sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep, secret
+}
+
+// start runs an engine until the test ends or stop is called.
+func (f *fixture) start(t *testing.T, schedule ...time.Duration) (stop func()) {
+	t.Helper()
+	if len(schedule) == 0 {
+		schedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
+	}
+	e := New(Config{RetrySchedule: schedule, Interval: 10 * time.Millisecond, Timeout: 2 * time.Second}, f.store, encode)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor polls the deliveries of endpoint id until ok says they are
+// done.
+func (f *fixture) waitFor(t *testing.T, id string, ok func([]service.WebhookDelivery) bool) []service.WebhookDelivery {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ds, err := f.store.ListWebhookDeliveries(t.Context(), service.WebhookDeliveryFilter{EndpointID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(ds) {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries of %s: %+v", id, ds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func all(state service.WebhookDeliveryState, n int) func([]service.WebhookDelivery) bool {
+	return func(ds []service.WebhookDelivery) bool {
+		if len(ds) != n {
+			return false
+		}
+		for _, d := range ds {
+			if d.State != state {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// request is one POST a receiver got.
+type request struct {
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+// receiver is an endpoint that answers with answer(n), n counting from 0.
+type receiver struct {
+	mu     sync.Mutex
+	got    []request
+	answer func(w http.ResponseWriter, n int)
+	srv    *httptest.Server
+}
+
+func newReceiver(t *testing.T, answer func(w http.ResponseWriter, n int)) *receiver {
+	t.Helper()
+	rc := &receiver{answer: answer}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		n := len(rc.got)
+		rc.got = append(rc.got, request{header: r.Header.Clone(), body: body, at: time.Now()})
+		rc.mu.Unlock()
+		rc.answer(w, n)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) requests() []request {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return slices.Clone(rc.got)
+}
+
+// verify checks every request with the Standard Webhooks library, not
+// papayd's signer, and returns their webhook-ids.
+func verify(t *testing.T, secret string, rs []request) []string {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, r := range rs {
+		if err := wh.Verify(r.body, r.header); err != nil {
+			t.Errorf("request %d: %v", i, err)
+		}
+		if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("request %d: Content-Type %q", i, ct)
+		}
+		ids = append(ids, r.header.Get("webhook-id"))
+	}
+	return ids
+}
+
+func status(code int) func(http.ResponseWriter, int) {
+	return func(w http.ResponseWriter, _ int) { w.WriteHeader(code) }
+}
+
+func TestRetriedUntilDelivered(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rc := newReceiver(t, func(w http.ResponseWriter, n int) {
+		if n < 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	})
+	ep, secret := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	ev := f.store.add("1900000109")
+	f.start(t)
+	ds := f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, 1))
+	if d := ds[0]; d.Attempts != 3 || d.EventID != ev.ID || d.LastStatus != 200 || d.LastError != "" {
+		t.Errorf("delivery = %+v", d)
+	}
+	rs := rc.requests()
+	if ids := verify(t, secret, rs); !slices.Equal(ids, []string{ev.ID, ev.ID, ev.ID}) {
+		t.Errorf("webhook-ids = %v", ids)
+	}
+}
+
+func TestGoneDisablesTheEndpoint(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rc := newReceiver(t, status(http.StatusGone))
+	ep, _ := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	f.store.add("1900000109")
+	f.store.add("1900000109")
+	f.start(t)
+	f.waitFor(t, ep.ID, func(ds []service.WebhookDelivery) bool {
+		return len(ds) == 2 && ds[0].State == service.WebhookDeliveryFailed
+	})
+	got, err := f.svc.GetWebhookEndpoint(t.Context(), ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != service.WebhookEndpointDisabled || got.DisableReason == "" {
+		t.Errorf("endpoint = %+v", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("%d requests to a disabled endpoint, want 1", n)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rc := newReceiver(t, func(w http.ResponseWriter, n int) {
+		if n == 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	ep, secret := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	f.store.add("1900000109")
+	f.start(t)
+	f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, 1))
+	rs := rc.requests()
+	verify(t, secret, rs)
+	if len(rs) != 2 || rs[1].at.Sub(rs[0].at) < time.Second {
+		t.Errorf("%d requests; the retry came %v after the 429, want at least 1s", len(rs), rs[len(rs)-1].at.Sub(rs[0].at))
+	}
+}
+
+func TestRedirectIsAFailureAndRedeliverRequeues(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	target := newReceiver(t, status(http.StatusOK))
+	var mu sync.Mutex
+	redirect := true
+	rc := newReceiver(t, func(w http.ResponseWriter, _ int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if redirect {
+			w.Header().Set("Location", target.srv.URL)
+			w.WriteHeader(http.StatusFound)
+		}
+	})
+	ep, _ := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	ev := f.store.add("1900000109")
+	f.start(t, 0, 10*time.Millisecond) // two attempts
+	ds := f.waitFor(t, ep.ID, all(service.WebhookDeliveryFailed, 1))
+	if d := ds[0]; d.Attempts != 2 || d.LastStatus != http.StatusFound {
+		t.Errorf("delivery = %+v", d)
+	}
+	if n := len(target.requests()); n != 0 {
+		t.Errorf("the redirect was followed %d times", n)
+	}
+
+	mu.Lock()
+	redirect = false
+	mu.Unlock()
+	if _, err := f.svc.Redeliver(t.Context(), ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	ds = f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, 1))
+	if d := ds[0]; d.Attempts != 1 {
+		t.Errorf("redelivered = %+v", d)
+	}
+}
+
+func TestInOrderPerEndpoint(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rc := newReceiver(t, func(w http.ResponseWriter, n int) {
+		if n%2 == 0 { // every event fails once first
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	ep, secret := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	var want []string
+	for range 5 {
+		ev := f.store.add("1900000109")
+		want = append(want, ev.ID, ev.ID)
+	}
+	f.start(t)
+	f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, 5))
+	if ids := verify(t, secret, rc.requests()); !slices.Equal(ids, want) {
+		t.Errorf("webhook-ids in arrival order = %v, want %v", ids, want)
+	}
+}
+
+func TestStoppedMidDeliveryResumesAfterRestart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, n int) {
+		if n == 0 {
+			arrived <- struct{}{}
+			<-release // hangs until the engine is gone
+		}
+	})
+	defer close(release)
+	ep, secret := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	ev := f.store.add("1900000109")
+	stop := f.start(t)
+	<-arrived
+	stop()
+	ds, err := f.store.ListWebhookDeliveries(t.Context(), service.WebhookDeliveryFilter{EndpointID: ep.ID})
+	if err != nil || len(ds) != 1 || ds[0].State != service.WebhookDeliveryPending || ds[0].Attempts != 0 {
+		t.Fatalf("after the stop: %+v %v", ds, err)
+	}
+
+	f.open(t) // a new process on the same file
+	f.start(t)
+	ds = f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, 1))
+	if ds[0].EventID != ev.ID {
+		t.Errorf("delivery = %+v", ds[0])
+	}
+	if ids := verify(t, secret, rc.requests()); !slices.Equal(ids, []string{ev.ID, ev.ID}) {
+		t.Errorf("webhook-ids = %v", ids)
+	}
+}
+
+func TestLimitedCallerReceivesItsSubMerchantsOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	mine := newReceiver(t, status(http.StatusNoContent))
+	everyone := newReceiver(t, status(http.StatusOK))
+	limited := service.WithCaller(t.Context(), service.Caller{KeyID: "k1", Name: "shop-a", SubMchIDs: []string{"A"}})
+	epA, secret := f.endpoint(t, limited, mine.srv.URL, "") // empty: the key's own set
+	if !slices.Equal(epA.SubMchIDs, []string{"A"}) {
+		t.Fatalf("endpoint sub_mchids = %v", epA.SubMchIDs)
+	}
+	epAll, _ := f.endpoint(t, t.Context(), everyone.srv.URL, "")
+	a := f.store.add("A")
+	f.store.add("B")
+	f.start(t)
+	f.waitFor(t, epAll.ID, all(service.WebhookDeliveryDelivered, 2))
+	f.waitFor(t, epA.ID, all(service.WebhookDeliveryDelivered, 1))
+	if ids := verify(t, secret, mine.requests()); !slices.Equal(ids, []string{a.ID}) {
+		t.Errorf("the limited caller's endpoint got %v", ids)
+	}
+}
