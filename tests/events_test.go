@@ -8,12 +8,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -483,5 +488,186 @@ func TestStreamUnderConcurrentWriters(t *testing.T) {
 	cancel()
 	if err := <-more; err == nil || errors.Is(err, io.EOF) {
 		t.Fatalf("after cancel: %v", err)
+	}
+}
+
+// chargeEventState is the state a charge event's snapshot must be in.
+var chargeEventState = map[string]papayv1.ChargeState{
+	"charge.created":    papayv1.ChargeState_CHARGE_STATE_PENDING,
+	"charge.processing": papayv1.ChargeState_CHARGE_STATE_PROCESSING,
+	"charge.succeeded":  papayv1.ChargeState_CHARGE_STATE_SUCCEEDED,
+	"charge.failed":     papayv1.ChargeState_CHARGE_STATE_FAILED,
+	"charge.closed":     papayv1.ChargeState_CHARGE_STATE_CLOSED,
+}
+
+// listAllCharges pages through ListCharges.
+func listAllCharges(t *testing.T, charges papayv1.ChargeServiceClient) map[string]*papayv1.Charge {
+	t.Helper()
+	out := map[string]*papayv1.Charge{}
+	token := ""
+	for {
+		resp, err := charges.ListCharges(context.Background(), &papayv1.ListChargesRequest{PageSize: 500, PageToken: token})
+		if err != nil {
+			t.Fatalf("ListCharges: %v", err)
+		}
+		for _, c := range resp.GetCharges() {
+			out[c.GetOutTradeNo()] = c
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			return out
+		}
+	}
+}
+
+// replayCharges checks that events replay charges exactly: per charge, the
+// events about it start with charge.created, each is a change of state
+// whose snapshot is in the state its type names, and the last one's state
+// is the charge's recorded state; no event is about a charge not
+// recorded. It returns the mismatches found.
+func replayCharges(es []*papayv1.Event, charges map[string]*papayv1.Charge) []string {
+	var bad []string
+	byNo := map[string][]*papayv1.Event{}
+	for _, e := range es {
+		if c := e.GetCharge(); c != nil {
+			byNo[c.GetOutTradeNo()] = append(byNo[c.GetOutTradeNo()], e)
+		}
+	}
+	for no, evs := range byNo {
+		if _, ok := charges[no]; !ok {
+			bad = append(bad, fmt.Sprintf("%s: %d events, no charge", no, len(evs)))
+		}
+	}
+	for no, c := range charges {
+		evs := byNo[no]
+		if len(evs) == 0 {
+			bad = append(bad, fmt.Sprintf("%s: %v, no event", no, c.GetState()))
+			continue
+		}
+		for i, e := range evs {
+			if want, ok := chargeEventState[e.GetType()]; !ok || e.GetCharge().GetState() != want {
+				bad = append(bad, fmt.Sprintf("%s: %s with a snapshot in %v", no, e.GetType(), e.GetCharge().GetState()))
+			}
+			if (i == 0) != (e.GetType() == "charge.created") || (i > 0 && e.GetCharge().GetState() == evs[i-1].GetCharge().GetState()) {
+				bad = append(bad, fmt.Sprintf("%s: %s at %d of %d", no, e.GetType(), i, len(evs)))
+			}
+		}
+		if last := evs[len(evs)-1].GetCharge().GetState(); last != c.GetState() {
+			bad = append(bad, fmt.Sprintf("%s: last event in %v, charge in %v", no, last, c.GetState()))
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}
+
+// TestEventsSurviveSIGKILL: papayd as a process is killed with SIGKILL in
+// the middle of a burst of charges and restarted. Afterwards every charge
+// has its events, every event its charge, and each charge's last event is
+// in the charge's recorded state: a state change and its event commit
+// together or not at all.
+func TestEventsSurviveSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds papayd")
+	}
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "papayd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/papayd/papayd/cmd/papayd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	httpAddr, grpcAddr := freePort(t), freePort(t)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "papayd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	proc := &soakProcess{t: t, bin: bin, http: httpAddr, log: logFile, notifyURLs: []string{"http://" + httpAddr + "/wechatpay/notify"},
+		env: append(os.Environ(), "PAPAYD_GRPC_ADDR="+grpcAddr, "PAPAYD_HTTP_ADDR="+httpAddr, "PAPAYD_ADMIN_ADDR=",
+			"PAPAYD_DATA_DIR="+t.TempDir(), "PAPAYD_SANDBOX_TIME_SCALE=0.0001", "PAPAYD_LOG_LEVEL=warn",
+			"PAPAYD_RECONCILE_INTERVAL=50ms", "PAPAYD_RECONCILE_FIRST_CHECK=100ms", "PAPAYD_RECONCILE_TIME_SCALE=0.001")}
+	proc.start()
+	defer proc.kill()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := &papayd{t: t, conn: conn, base: "http://" + httpAddr, http: &http.Client{Timeout: 10 * time.Second},
+		agreements: papayv1.NewAgreementServiceClient(conn), charges: papayv1.NewChargeServiceClient(conn)}
+
+	behaviors := []map[string]any{{"behavior": "SUCCEED"}, {"behavior": "SUCCEED"},
+		{"behavior": "USERPAYING", "settle_after_ms": 100}, {"behavior": "INSUFFICIENT_BALANCE"}}
+	contracts := make([]string, len(behaviors))
+	for i, b := range behaviors {
+		openid := fmt.Sprintf("oEv-kill-%d", i)
+		pre := presign(t, p, openid)
+		contracts[i] = p.userSigns(pre.GetSessionId(), nil)
+		waitState(t, p, pre.GetAgreement().GetOutContractCode(), papayv1.AgreementState_AGREEMENT_STATE_SIGNED)
+		p.configurePayer(openid, b)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answered := 0
+	for w, contract := range contracts {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := p.charges.CreateCharge(ctx, chargeReq(fmt.Sprintf("EV-KILL-%d-%d", w, i), contract, 100))
+				cancel()
+				if err == nil {
+					mu.Lock()
+					answered++
+					mu.Unlock()
+				} else {
+					time.Sleep(20 * time.Millisecond) // papayd is down
+				}
+			}
+		})
+	}
+	time.Sleep(700 * time.Millisecond)
+	proc.kill()
+	time.Sleep(100 * time.Millisecond)
+	proc.start()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.evts().ListEvents(ctx, &papayv1.ListEventsRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("papayd not back: %v", err)
+	}
+
+	// Let the reconciler finish the charges the kill left open, then read
+	// until two rounds agree (nothing moved in between).
+	var charges map[string]*papayv1.Charge
+	var es []*papayv1.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		es = allEvents(t, p.evts(), 0)
+		charges = listAllCharges(t, p.charges)
+		open := 0
+		for _, c := range charges {
+			if s := c.GetState(); s == papayv1.ChargeState_CHARGE_STATE_PENDING || s == papayv1.ChargeState_CHARGE_STATE_PROCESSING ||
+				s == papayv1.ChargeState_CHARGE_STATE_CLOSING {
+				open++
+			}
+		}
+		again := allEvents(t, p.evts(), 0)
+		if (open == 0 && len(again) == len(es)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%d charges (%d answered), %d events", len(charges), answered, len(es))
+	if answered == 0 || len(charges) < answered {
+		t.Fatalf("%d charges recorded, %d answered", len(charges), answered)
+	}
+	for _, m := range replayCharges(es, charges) {
+		t.Error(m)
 	}
 }
