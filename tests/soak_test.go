@@ -177,6 +177,12 @@ func TestSoak(t *testing.T) {
 	}
 	defer conn.Close()
 	agreements, charges := papayv1.NewAgreementServiceClient(conn), papayv1.NewChargeServiceClient(conn)
+	// A StreamEvents consumer from the first event, across every restart.
+	consumer := &streamConsumer{}
+	consumerCtx, stopConsumer := context.WithCancel(context.Background())
+	consumerDone := make(chan struct{})
+	go func() { defer close(consumerDone); consumer.run(consumerCtx, papayv1.NewEventServiceClient(conn)) }()
+	defer func() { stopConsumer(); <-consumerDone }()
 
 	if err := sb.SetFaults(sandbox.Faults{Seed: 20261127, Rules: []sandbox.FaultRule{
 		// Slower than papayd's 2s deadline: the deduction executes after
@@ -397,17 +403,20 @@ func TestSoak(t *testing.T) {
 	if verr != nil || !strings.HasSuffix(verifyLine, " 0 mismatches") {
 		t.Errorf("papayd verify: %v: %q", verr, verifyLine)
 	}
-	for _, l := range []string{line, mix, verifyLine} {
+	eventsLine, eventMismatches := consumer.check(t, papayv1.NewEventServiceClient(conn), charges)
+	stopConsumer()
+	<-consumerDone
+	for _, l := range []string{line, mix, verifyLine, eventsLine} {
 		fmt.Println(l)
 		t.Log(l)
 	}
-	line = line + "\n" + mix + "\n" + verifyLine
+	line = line + "\n" + mix + "\n" + verifyLine + "\n" + eventsLine
 	if report := os.Getenv("PAPAYD_SOAK_REPORT"); report != "" {
 		if err := os.WriteFile(report, []byte(line+"\n"), 0o644); err != nil {
 			t.Errorf("write %s: %v", report, err)
 		}
 	}
-	for _, m := range mismatches {
+	for _, m := range append(mismatches, eventMismatches...) {
 		t.Error(m)
 	}
 	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 || closes.Load() == 0 || represigns.Load() == 0 || cancelled.Load() == 0 {
@@ -507,4 +516,99 @@ func (r *recentCharges) pick(rng *rand.Rand) *papayv1.CreateChargeRequest {
 	}
 	n := min(len(r.reqs), 50)
 	return r.reqs[len(r.reqs)-n+rng.IntN(n)]
+}
+
+// streamConsumer reads StreamEvents from the first event and, whenever the
+// stream ends (papayd killed), reconnects after the last sequence it
+// received. It keeps every event as received, duplicates included.
+type streamConsumer struct {
+	mu         sync.Mutex
+	events     []*papayv1.Event
+	reconnects int
+}
+
+// last is the sequence of the last event received (0: none).
+func (s *streamConsumer) last() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.events) == 0 {
+		return 0
+	}
+	return s.events[len(s.events)-1].GetSequence()
+}
+
+func (s *streamConsumer) run(ctx context.Context, ev papayv1.EventServiceClient) {
+	for first := true; ctx.Err() == nil; first = false {
+		if !first {
+			s.mu.Lock()
+			s.reconnects++
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		stream, err := ev.StreamEvents(ctx, &papayv1.StreamEventsRequest{AfterSequence: s.last()}, grpc.WaitForReady(true))
+		if err != nil {
+			continue
+		}
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				break
+			}
+			s.mu.Lock()
+			s.events = append(s.events, r.GetEvent())
+			s.mu.Unlock()
+		}
+	}
+}
+
+// check waits (up to 30 s) until the consumer has caught up with the last
+// event recorded, then checks what it received: no event twice, sequences
+// strictly rising, exactly the events ListEvents has, and per charge a
+// replay of its life ending in its recorded state (replayCharges).
+func (s *streamConsumer) check(t *testing.T, ev papayv1.EventServiceClient, charges papayv1.ChargeServiceClient) (string, []string) {
+	t.Helper()
+	listed := allEvents(t, ev, 0)
+	local := listAllCharges(t, charges)
+	var want uint64
+	if len(listed) > 0 {
+		want = listed[len(listed)-1].GetSequence()
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.last() < want && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.mu.Lock()
+	got := slices.Clone(s.events)
+	reconnects := s.reconnects
+	s.mu.Unlock()
+	var bad []string
+	ids := map[string]bool{}
+	for i, e := range got {
+		if ids[e.GetId()] {
+			bad = append(bad, "stream: event "+e.GetId()+" received twice")
+		}
+		ids[e.GetId()] = true
+		if i > 0 && e.GetSequence() <= got[i-1].GetSequence() {
+			bad = append(bad, fmt.Sprintf("stream: sequence %d after %d", e.GetSequence(), got[i-1].GetSequence()))
+		}
+	}
+	if len(got) != len(listed) {
+		bad = append(bad, fmt.Sprintf("stream: %d events received, %d listed", len(got), len(listed)))
+	} else {
+		for i := range got {
+			if got[i].GetId() != listed[i].GetId() {
+				bad = append(bad, fmt.Sprintf("stream: event %d is %s, listed %s", i, got[i].GetId(), listed[i].GetId()))
+				break
+			}
+		}
+	}
+	bad = append(bad, replayCharges(got, local)...)
+	line := fmt.Sprintf("soak events: %d events, %d charges replayed, %d stream reconnects, %d mismatches", len(got), len(local), reconnects, len(bad))
+	if len(bad) > 20 {
+		bad = append(bad[:20], strconv.Itoa(len(bad)-20)+" more")
+	}
+	return line, bad
 }
