@@ -32,7 +32,7 @@ import (
 // through papayd, the user signs in the simulator, PAPAY.SIGN reaches
 // papayd's /wechatpay/notify. It returns the contract ids once papayd
 // records them SIGNED.
-func signAgreements(ctx context.Context, p *papayd, sb *sandbox.Sandbox, n, conc int) ([]string, error) {
+func signAgreements(ctx context.Context, p *papayd, sb *sandbox.Sandbox, prefix string, n, conc int) ([]string, error) {
 	agreements := papayv1.NewAgreementServiceClient(p.conn)
 	ids := make([]string, n)
 	var next atomic.Int64
@@ -54,7 +54,7 @@ func signAgreements(ctx context.Context, p *papayd, sb *sandbox.Sandbox, n, conc
 					return
 				}
 				pre, err := agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{
-					PlanId: planID, Openid: fmt.Sprintf("oBench%022d", k), UserDisplayName: "Bench User"})
+					PlanId: planID, Openid: fmt.Sprintf("%s%022d", prefix, k), UserDisplayName: "Bench User"})
 				if err != nil {
 					fail(fmt.Errorf("presign %d: %w", k, err))
 					return
@@ -153,19 +153,21 @@ func rawDeduct(ctx context.Context, creds *sandbox.Credentials, wxBase string, r
 	}, nil
 }
 
-// papaydCharge returns the call through papayd's gRPC API.
-func papaydCharge(p *papayd, contracts []string) call {
+// papaydCharge returns the call through papayd's gRPC API: it charges a
+// new out_trade_no (prefix and a number) and returns it.
+func papaydCharge(p *papayd, contracts []string, prefix string) func(ctx context.Context, i int) (string, error) {
 	charges := papayv1.NewChargeServiceClient(p.conn)
-	return func(ctx context.Context, i int) error {
+	return func(ctx context.Context, i int) (string, error) {
+		no := nextOutTradeNo(prefix)
 		resp, err := charges.CreateCharge(ctx, &papayv1.CreateChargeRequest{
-			OutTradeNo: nextOutTradeNo("PPD"), ContractId: contracts[i%len(contracts)],
+			OutTradeNo: no, ContractId: contracts[i%len(contracts)],
 			Amount: &papayv1.Amount{Total: seedAmount, Currency: "HKD"}, Description: "FitClub-Central-Monthly"})
 		if err != nil {
-			return err
+			return no, err
 		}
 		if s := resp.GetCharge().GetState(); s != papayv1.ChargeState_CHARGE_STATE_SUCCEEDED {
-			return fmt.Errorf("%s: %v", resp.GetCharge().GetOutTradeNo(), s)
+			return no, fmt.Errorf("%s: %v", no, s)
 		}
-		return nil
+		return no, nil
 	}
 }

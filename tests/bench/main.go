@@ -24,7 +24,10 @@
 //     the HTTP server and gateway: GET /v1/health);
 //  4. p99 of GetAgreement, GetCharge and ListCharges at growing database
 //     sizes, and database bytes per agreement and per charge;
-//  5. papayd's peak RSS (VmHWM, reset before each load) under each load.
+//  5. papayd's peak RSS (VmHWM, reset before each load) under each load;
+//  6. event latency: from a charge.succeeded's commit (and from the
+//     CreateCharge answer) to its receipt by a live StreamEvents consumer,
+//     p50 and p99.
 //
 // With perf installed, papayd's CPU is sampled during each load and the
 // report breaks it down by what it was spent on. The report goes to stdout
@@ -81,7 +84,7 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.profile, "profile", true, "sample papayd's CPU with perf during each load (when perf is installed)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs, perf data)")
 	var figures string
-	flag.StringVar(&figures, "figures", "", "comma-separated figures to run, e.g. 1,3 (default all; memory is measured with each)")
+	flag.StringVar(&figures, "figures", "", "comma-separated figures to run, e.g. 1,3,6 (default all; memory, figure 5, is measured with each)")
 	flag.Parse()
 	o.args = os.Args[1:]
 	if flag.NArg() > 0 {
@@ -95,8 +98,8 @@ func parseFlags() (options, error) {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 4 {
-			return o, fmt.Errorf("-figures: %q is not a figure from 1 to 4", f)
+		if err != nil || n < 1 || n > 6 || n == 5 {
+			return o, fmt.Errorf("-figures: %q is not a figure from 1 to 4, or 6", f)
 		}
 		if o.figures == nil {
 			o.figures = map[int]bool{}
@@ -293,6 +296,9 @@ func run(ctx context.Context, o options) error {
 	}); err != nil {
 		return err
 	}
+	if err := rep.figure(6, "figure 6: event latency", func() error { return figureEvents(ctx, rep, p, sb) }); err != nil {
+		return err
+	}
 	if err := p.stop(); err != nil {
 		logf("stopping papayd: %v", err)
 	}
@@ -353,7 +359,7 @@ func figureCharges(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sand
 	o := rep.opts
 	n := max(16, 2*o.concurrency)
 	start := time.Now()
-	contracts, err := signAgreements(ctx, p, sb, n, o.concurrency)
+	contracts, err := signAgreements(ctx, p, sb, "oBench", n, o.concurrency)
 	if err != nil {
 		return err
 	}
@@ -367,7 +373,8 @@ func figureCharges(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sand
 	if err != nil {
 		return err
 	}
-	viaPapayd := papaydCharge(p, contracts)
+	charge := papaydCharge(p, contracts, "PPD")
+	viaPapayd := func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err }
 	warm := min(o.duration/4, time.Second)
 	warmup(ctx, o.concurrency, warm, raw)
 	rep.Charges.Raw = measure(0, prof, func() result {

@@ -150,6 +150,22 @@ func (r *report) markdown() string {
 	p("load's peak also covers what the load before it left resident (the Go runtime returns freed heap to the system")
 	p("only gradually). RSS after start, before any load: %s.", mib(r.IdleRSSKiB))
 	p("")
+	if r.ran(6) {
+		ev := r.Events
+		p("### 6. Event latency")
+		p("")
+		p("A StreamEvents consumer (types `charge.succeeded`) follows the outbox live while %d callers create charges that", r.opts.concurrency)
+		p("succeed at once (%.0f charges/s). Per charge: from the event's `create_time`, stamped in the transaction just", ev.Load.Rate())
+		p("before it commits (papayd and the bench share the clock), to the consumer's receipt, and from the CreateCharge")
+		p("answer to the receipt (negative when the event arrives first). %d of %d answered charges were received.", ev.Received, ev.Answered)
+		p("")
+		p("| measured | p50 | p99 |")
+		p("| --- | --- | --- |")
+		for _, l := range []result{ev.FromCommit, ev.FromAnswer} {
+			p("| %s | %s | %s |", l.Name, fmtDur(l.Pct(50)), fmtDur(l.Pct(99)))
+		}
+		p("")
+	}
 	r.profiles(&b)
 	p("## Run")
 	p("")

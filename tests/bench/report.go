@@ -90,8 +90,9 @@ type report struct {
 		Setup       time.Duration
 		Raw, Papayd result
 	}
-	Reads []result // the gRPC ceiling, the REST ceiling, then the reads
-	Scale []scalePoint
+	Reads  []result // the gRPC ceiling, the REST ceiling, then the reads
+	Events eventLatency
+	Scale  []scalePoint
 }
 
 // row is one line of the summary table.
@@ -153,7 +154,11 @@ func (r *report) rows() []row {
 			q >= 0.70 && rd.Errors == 0})
 	}
 	rows = append(rows, r.scaleRows()...)
-	return append(rows, r.memoryRows()...)
+	rows = append(rows, r.memoryRows()...)
+	if r.ran(6) {
+		rows = append(rows, r.eventRows()...)
+	}
+	return rows
 }
 
 func (r *report) callbackRows() []row {
