@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"maps"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -69,6 +70,12 @@ func TestMetricsMatchREADME(t *testing.T) {
 	t.Parallel()
 	want := readmeMetrics(t)
 	p := startWith(t, "", map[string]string{"PAPAYD_RECONCILE_INTERVAL": "50ms"})
+	// A webhook endpoint: papayd_webhook_oldest_pending_seconds has a
+	// series per endpoint.
+	hook := newReceiver(t, func(int) int { return http.StatusOK })
+	if st := p.do(http.MethodPost, "/v1/webhook-endpoints", map[string]any{"url": hook.URL}, nil); st != http.StatusOK {
+		t.Fatalf("POST /v1/webhook-endpoints: HTTP %d", st)
+	}
 	a := signed(t, p, "oReadme")
 	createCharge(t, p, chargeReq("README-1", a.GetContractId(), 100))
 

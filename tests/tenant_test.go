@@ -33,12 +33,14 @@ type tenant struct {
 	contract, termContract   string
 	trade, txn, closed, news string // a SUCCEEDED charge, its transaction, a CLOSED charge, an unused out_trade_no
 	event                    string // the id of one of its events
+	endpoint                 string // the id of its webhook endpoint
 }
 
 // ids are the tenant's identifiers, by role.
 func (x tenant) ids() map[string]string {
 	return map[string]string{"sub": x.sub, "openid": x.openid, "code": x.code, "termCode": x.termCode,
-		"contract": x.contract, "termContract": x.termContract, "trade": x.trade, "txn": x.txn, "closed": x.closed, "new": x.news, "event": x.event}
+		"contract": x.contract, "termContract": x.termContract, "trade": x.trade, "txn": x.txn, "closed": x.closed, "new": x.news, "event": x.event,
+		"endpoint": x.endpoint}
 }
 
 // The sandbox simulator acts for one sub-merchant, the one of its
@@ -271,6 +273,41 @@ func tenantProbes() map[string][]tenantProbe {
 				return &papayv1.StreamEventsRequest{}
 			}, nil},
 		},
+		papayv1.WebhookService_CreateWebhookEndpoint_FullMethodName: {
+			{"naming the sub-merchant", tenantDenied, func(x, _ tenant) proto.Message {
+				return &papayv1.CreateWebhookEndpointRequest{Url: "http://127.0.0.1:1/hook", SubMchid: x.sub}
+			}, func(tenant, tenant) (string, string) { return http.MethodPost, "/v1/webhook-endpoints" }},
+		},
+		papayv1.WebhookService_ListWebhookEndpoints_FullMethodName: {
+			{"all", tenantNothing, func(tenant, tenant) proto.Message {
+				return &papayv1.ListWebhookEndpointsRequest{}
+			}, getPath(func(tenant) string { return "/v1/webhook-endpoints" })},
+		},
+		papayv1.WebhookService_GetWebhookEndpoint_FullMethodName: {
+			{"by id", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.GetWebhookEndpointRequest{Id: x.endpoint}
+			}, getPath(func(x tenant) string { return "/v1/webhook-endpoints/" + x.endpoint })},
+		},
+		papayv1.WebhookService_DeleteWebhookEndpoint_FullMethodName: {
+			{"by id", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.DeleteWebhookEndpointRequest{Id: x.endpoint}
+			}, func(x, _ tenant) (string, string) { return http.MethodDelete, "/v1/webhook-endpoints/" + x.endpoint }},
+		},
+		papayv1.WebhookService_ListWebhookDeliveries_FullMethodName: {
+			{"of the endpoint", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.ListWebhookDeliveriesRequest{EndpointId: x.endpoint}
+			}, getPath(func(x tenant) string { return "/v1/webhook-endpoints/" + x.endpoint + "/deliveries" })},
+			{"failed ones", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.ListWebhookDeliveriesRequest{EndpointId: x.endpoint, State: "FAILED"}
+			}, getPath(func(x tenant) string {
+				return "/v1/webhook-endpoints/" + x.endpoint + "/deliveries" + q("state", "FAILED")
+			})},
+		},
+		papayv1.WebhookService_RedeliverEvent_FullMethodName: {
+			{"an event", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.RedeliverEventRequest{Id: x.event}
+			}, postPath(func(x tenant) string { return "/v1/events/" + x.event + ":redeliver" })},
+		},
 		papayv1.AuditService_ListAuditEntries_FullMethodName: {
 			{"everything", tenantDenied, func(tenant, tenant) proto.Message {
 				return &papayv1.ListAuditEntriesRequest{}
@@ -292,7 +329,7 @@ func TestCrossTenant(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	all := []service.Scope{service.ScopeAgreementsRead, service.ScopeAgreementsWrite, service.ScopeChargesRead, service.ScopeChargesWrite,
-		service.ScopeEventsRead}
+		service.ScopeEventsRead, service.ScopeWebhooksWrite}
 	keyA := createKey(t, dir, service.KeyInput{Name: "tenant-a", Scopes: all, SubMchIDs: []string{subMchA}})
 	keyB := createKey(t, dir, service.KeyInput{Name: "tenant-b", Scopes: all, SubMchIDs: []string{subMchB}})
 	admin := createKey(t, dir, service.KeyInput{Name: "operator", Scopes: []service.Scope{service.ScopeAdmin}})
@@ -301,8 +338,15 @@ func TestCrossTenant(t *testing.T) {
 	// B's records, with the simulator acting for B.
 	setSandboxSubMchID(t, dir, subMchB)
 	p := startWith(t, dir, settings)
+	// B's webhook endpoint (nothing listens there), made first, so that B's
+	// events have deliveries to it.
+	ep, err := papayv1.NewWebhookServiceClient(p.conn).CreateWebhookEndpoint(keyB.ctx(),
+		&papayv1.CreateWebhookEndpointRequest{Url: "http://127.0.0.1:1/hook"})
+	if err != nil {
+		t.Fatalf("B's CreateWebhookEndpoint: %v", err)
+	}
 	b := tenantRecords(t, p, keyB, tenant{sub: subMchB, openid: "oTenantB", code: "CODE-B-1", termCode: "CODE-B-2",
-		trade: "TRADE-B-PAID", closed: "TRADE-B-SHUT", news: "TRADE-B-NEWX"})
+		trade: "TRADE-B-PAID", closed: "TRADE-B-SHUT", news: "TRADE-B-NEWX", endpoint: ep.GetEndpoint().GetId()})
 	p.stop()
 
 	// A's, with the simulator acting for A.
@@ -317,7 +361,7 @@ func TestCrossTenant(t *testing.T) {
 		}
 		x.event = r.GetEvents()[0].GetId()
 	}
-	z := tenant{event: "evt_" + strings.Repeat("Z", len(b.event)-4), sub: "1900000399", openid: "oTenantZ", code: "CODE-Z-1", termCode: "CODE-Z-2",
+	z := tenant{event: "evt_" + strings.Repeat("Z", len(b.event)-4), endpoint: "we_" + strings.Repeat("Z", len(b.endpoint)-3), sub: "1900000399", openid: "oTenantZ", code: "CODE-Z-1", termCode: "CODE-Z-2",
 		contract: b.contract[:len(b.contract)-6] + "999999", termContract: b.termContract[:len(b.termContract)-6] + "999998",
 		trade: "TRADE-Z-PAID", txn: b.txn[:len(b.txn)-6] + "999999", closed: "TRADE-Z-SHUT", news: "TRADE-Z-NEWX"}
 

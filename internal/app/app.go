@@ -23,6 +23,7 @@ import (
 	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/web"
+	"github.com/papayd/papayd/internal/webhook"
 	"github.com/papayd/papayd/internal/wechat"
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
@@ -50,9 +51,10 @@ type App struct {
 	svc        *service.Service
 	refresher  *wechat.CertRefresher
 	metrics    *metrics.Metrics
+	webhooks   *webhook.Engine
 	// background runs what uses the store besides the servers' handlers:
-	// the reconciler and the certificate refresher (its calls write audit
-	// rows). shutdown cancels it and closes the store only once it is done.
+	// the reconciler, the certificate refresher (its calls write audit
+	// rows) and the webhook engine. shutdown cancels it and closes the store only once it is done.
 	background     sync.WaitGroup
 	stopBackground context.CancelFunc
 }
@@ -177,7 +179,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	case AuthMTLS:
 		auth.Keys, auth.Names = svc, svc
 	}
-	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, outer...)
+	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, Log: log.With("component", "webhooks")},
+		webhookStore{a.store, a.metrics.WebhookDelivery}, encodeEvent)
+	if err := a.metrics.WebhookBacklog(a.store, log); err != nil {
+		return nil, err
+	}
+	a.grpcSrv, a.health, local = rpc.NewServer(svc, log, limits, auth, a.webhooks.Notify, outer...)
 	gateway, err := web.NewGateway(ctx, local)
 	if err != nil {
 		return nil, err
@@ -314,6 +321,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.stopBackground = stop
 	a.background.Go(func() { runReconciler(bctx, a.svc, a.metrics, a.cfg.ReconcileInterval, a.log) })
 	a.background.Go(func() { a.refresher.Run(bctx) })
+	a.runWebhooks(bctx)
 
 	var runErr error
 	select {
@@ -332,7 +340,8 @@ func serve(name string, err error) error {
 }
 
 // shutdown stops in order, within cfg.ShutdownTimeout in all: it cancels
-// the reconciler and the certificate refresher (a pass in progress ends
+// the reconciler, the certificate refresher and the webhook engine (an
+// attempt cut short is made again after a restart; a pass in progress ends
 // while the servers drain), stops the simulator's callbacks, drains the
 // notify listener, the HTTP port and the gRPC server, closes the admin
 // listener and the simulator's API, waits for the reconciler and the refresher to return,

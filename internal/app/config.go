@@ -68,6 +68,10 @@ type Config struct {
 	FinalRechecks       []time.Duration
 	AgreementRecheck    time.Duration
 
+	// WebhookRetrySchedule is the delay before each attempt of a webhook
+	// delivery, the first included.
+	WebhookRetrySchedule []time.Duration
+
 	// WeChatQueryRate and WeChatQueryBurst bound this process's queries of
 	// WeChat, per endpoint (order query, contract query); a refresh beyond
 	// them serves the local record, flagged not refreshed.
@@ -163,12 +167,17 @@ func (c *Config) settings() []setting {
 			return err
 		}}
 	}
-	durList := func(p *[]time.Duration) parser {
+	// durList parses a comma list of durations, each positive, or not
+	// negative when zeroOK.
+	durListOf := func(p *[]time.Duration, zeroOK bool) parser {
 		return parser{"durations", func(v string) error {
 			*p = nil
 			for _, f := range strings.Split(v, ",") {
 				d, err := time.ParseDuration(strings.TrimSpace(f))
-				if err == nil && d <= 0 {
+				switch {
+				case err == nil && d < 0:
+					err = errors.New("must not be negative")
+				case err == nil && d == 0 && !zeroOK:
 					err = errors.New("must be positive")
 				}
 				if err != nil {
@@ -179,6 +188,7 @@ func (c *Config) settings() []setting {
 			return nil
 		}}
 	}
+	durList := func(p *[]time.Duration) parser { return durListOf(p, false) }
 	amounts := func(p *map[string]int64) parser {
 		return parser{"amounts", func(v string) error {
 			*p = nil
@@ -279,6 +289,7 @@ func (c *Config) settings() []setting {
 		{"tls-cert-file", "PAPAYD_TLS_CERT_FILE", "", "certificate chain (PEM) of gRPC and the HTTP port: set with PAPAYD_TLS_KEY_FILE, they serve TLS; a renewed file is picked up within seconds, without a restart", str(&c.TLSCertFile)},
 		{"tls-key-file", "PAPAYD_TLS_KEY_FILE", "", "private key (PEM) of PAPAYD_TLS_CERT_FILE", str(&c.TLSKeyFile)},
 		{"tls-client-ca-file", "PAPAYD_TLS_CLIENT_CA_FILE", "", "CA certificates (PEM): gRPC and the HTTP port then require a client certificate they signed (mTLS); needs PAPAYD_NOTIFY_ADDR, as WeChat Pay presents none", str(&c.TLSClientCAFile)},
+		{"webhook-retry-schedule", "PAPAYD_WEBHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h", "delay before each attempt of a webhook delivery, the first included; its length is the number of attempts (a 2xx answer delivers, 410 Gone disables the endpoint)", durListOf(&c.WebhookRetrySchedule, true)},
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/papayd/papayd/internal/service"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -25,7 +27,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		ReconcileInterval: time.Second, ReconcileFirstCheck: 5 * time.Second, EventRetention: 720 * time.Hour, ReconcileTimeScale: 1,
 		ChargeUnpaidTimeout: 30 * time.Minute, AgreementRecheck: 24 * time.Hour,
 		ChargeInFlight: 2 * time.Minute, FinalRechecks: []time.Duration{10 * time.Minute, 24 * time.Hour}, VerifyQPS: 10,
-		WeChatQueryRate: 100, WeChatQueryBurst: 20,
+		WebhookRetrySchedule: service.DefaultWebhookRetrySchedule,
+		WeChatQueryRate:      100, WeChatQueryBurst: 20,
 		HTTPReadTimeout: 30 * time.Second, HTTPIdleTimeout: time.Minute, GRPCMaxConcurrentStreams: 256,
 		Auth: AuthNone, KeyRate: 50,
 		AdminAddr: "127.0.0.1:9091",

@@ -33,6 +33,7 @@ type Metrics struct {
 	commitLatency prometheus.Histogram
 	authFailures  *prometheus.CounterVec
 	events        *prometheus.CounterVec
+	webhooks      *prometheus.CounterVec
 }
 
 // New returns the metrics, registered with the Go and process collectors.
@@ -80,6 +81,12 @@ func New() *Metrics {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "papayd_events_appended_total", Help: "Events committed to the outbox, by type.",
 		}, []string{"type"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "papayd_webhook_deliveries_total", Help: "Webhook delivery attempts recorded, by outcome (delivered, retry, failed).",
+		}, []string{"outcome"}),
+	}
+	for _, o := range WebhookOutcomes {
+		m.webhooks.WithLabelValues(o)
 	}
 	for _, t := range service.EventTypes {
 		m.events.WithLabelValues(string(t))
@@ -89,7 +96,7 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.rpcRequests, m.rpcDuration, m.wechatCalls, m.wechatLatency, m.notifications, m.notifyLatency, m.reconcile, m.backlog,
-		m.commitSize, m.commitLatency, m.authFailures, m.events)
+		m.commitSize, m.commitLatency, m.authFailures, m.events, m.webhooks)
 	return m
 }
 

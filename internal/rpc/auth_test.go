@@ -142,7 +142,8 @@ func newEnv(t *testing.T, keys rpc.Authenticator) *env {
 	e := &env{fake: &fakeServices{}, logs: &syncBuffer{}, fails: &counts{n: map[string]int{}}}
 	log := slog.New(rpc.LogHandler(slog.NewTextHandler(e.logs, nil)))
 	auth := rpc.Auth{Keys: keys, DefaultRate: 1e6, Failed: e.fails.add, Now: func() time.Time { return now }}
-	srv, _, local := rpc.NewServerWith(e.fake, e.fake, papayv1.UnimplementedAuditServiceServer{}, papayv1.UnimplementedEventServiceServer{}, log, rpc.DefaultLimits, auth)
+	srv, _, local := rpc.NewServerWith(e.fake, e.fake, papayv1.UnimplementedAuditServiceServer{}, papayv1.UnimplementedEventServiceServer{},
+		papayv1.UnimplementedWebhookServiceServer{}, log, rpc.DefaultLimits, auth)
 	e.srv = srv
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

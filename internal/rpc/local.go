@@ -18,6 +18,7 @@ type Local struct {
 	Charges    papayv1.ChargeServiceServer
 	Audit      papayv1.AuditServiceServer
 	Events     papayv1.EventServiceServer
+	Webhooks   papayv1.WebhookServiceServer
 	Health     healthpb.HealthServer
 }
 

@@ -25,6 +25,12 @@ var scopes = map[string]service.Scope{
 	papayv1.EventService_ListEvents_FullMethodName:               service.ScopeEventsRead,
 	papayv1.EventService_GetEvent_FullMethodName:                 service.ScopeEventsRead,
 	papayv1.EventService_StreamEvents_FullMethodName:             service.ScopeEventsRead,
+	papayv1.WebhookService_CreateWebhookEndpoint_FullMethodName:  service.ScopeWebhooksWrite,
+	papayv1.WebhookService_ListWebhookEndpoints_FullMethodName:   service.ScopeWebhooksWrite,
+	papayv1.WebhookService_GetWebhookEndpoint_FullMethodName:     service.ScopeWebhooksWrite,
+	papayv1.WebhookService_DeleteWebhookEndpoint_FullMethodName:  service.ScopeWebhooksWrite,
+	papayv1.WebhookService_ListWebhookDeliveries_FullMethodName:  service.ScopeWebhooksWrite,
+	papayv1.WebhookService_RedeliverEvent_FullMethodName:         service.ScopeWebhooksWrite,
 }
 
 // publicServices need no key: health checks (load balancers, probes) and

@@ -52,12 +52,15 @@ const (
 // final status, refusals included), authentication (auth: the caller's
 // key, its scope and rate), then papayd's own (logging, the error mapping,
 // panic recovery). Requests that are not valid protobuf are the caller's
-// error (InvalidArgument).
-func NewServer(svc *service.Service, log *slog.Logger, limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
-	return newServer(NewAgreementServer(svc), NewChargeServer(svc), NewAuditServer(svc), NewEventServer(svc), log, limits, auth, outer...)
+// error (InvalidArgument). redelivered, if not nil, is called after
+// RedeliverEvent queued deliveries again (it wakes the webhook engine).
+func NewServer(svc *service.Service, log *slog.Logger, limits Limits, auth Auth, redelivered func(), outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
+	return newServer(NewAgreementServer(svc), NewChargeServer(svc), NewAuditServer(svc), NewEventServer(svc),
+		NewWebhookServer(svc, redelivered), log, limits, auth, outer...)
 }
 
-func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, audits papayv1.AuditServiceServer, events papayv1.EventServiceServer, log *slog.Logger,
+func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, audits papayv1.AuditServiceServer,
+	events papayv1.EventServiceServer, webhooks papayv1.WebhookServiceServer, log *slog.Logger,
 	limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
 	az := newAuthorizer(auth, log)
 	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer,
@@ -85,6 +88,7 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 	srv.RegisterService(strictDecoding(&papayv1.ChargeService_ServiceDesc), charges)
 	srv.RegisterService(strictDecoding(&papayv1.AuditService_ServiceDesc), audits)
 	srv.RegisterService(strictDecoding(&papayv1.EventService_ServiceDesc), events)
+	srv.RegisterService(strictDecoding(&papayv1.WebhookService_ServiceDesc), webhooks)
 	hs := health.NewServer()
 	srv.RegisterService(strictDecoding(&healthpb.Health_ServiceDesc), hs)
 	for _, name := range []string{"", papayv1.AgreementService_ServiceDesc.ServiceName, papayv1.ChargeService_ServiceDesc.ServiceName} {
@@ -97,6 +101,7 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 		Charges:    localCharges{srv: charges, ic: ic},
 		Audit:      localAudit{srv: audits, ic: ic},
 		Events:     localEvents{srv: events, ic: ic},
+		Webhooks:   localWebhooks{srv: webhooks, ic: ic},
 		Health:     localHealth{HealthServer: hs, ic: ic},
 	}
 }

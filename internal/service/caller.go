@@ -16,11 +16,12 @@ const (
 	ScopeChargesRead     Scope = "charges:read"
 	ScopeChargesWrite    Scope = "charges:write"
 	ScopeEventsRead      Scope = "events:read"
+	ScopeWebhooksWrite   Scope = "webhooks:write"
 	ScopeAdmin           Scope = "admin"
 )
 
 // Scopes lists every scope, for validation and help texts.
-var Scopes = []Scope{ScopeAgreementsRead, ScopeAgreementsWrite, ScopeChargesRead, ScopeChargesWrite, ScopeEventsRead, ScopeAdmin}
+var Scopes = []Scope{ScopeAgreementsRead, ScopeAgreementsWrite, ScopeChargesRead, ScopeChargesWrite, ScopeEventsRead, ScopeWebhooksWrite, ScopeAdmin}
 
 // Caller is who makes a call: the API key that authenticated it, or
 // Anonymous when authentication is off (PAPAYD_AUTH=none).

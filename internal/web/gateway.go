@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 	"github.com/papayd/papayd/internal/rpc"
@@ -57,6 +58,9 @@ func NewGateway(ctx context.Context, local rpc.Local) (http.Handler, error) {
 	if err := papayv1.RegisterEventServiceHandlerServer(ctx, mux, local.Events); err != nil {
 		return nil, fmt.Errorf("gateway: register: %w", err)
 	}
+	if err := papayv1.RegisterWebhookServiceHandlerServer(ctx, mux, local.Webhooks); err != nil {
+		return nil, fmt.Errorf("gateway: register: %w", err)
+	}
 	err := mux.HandlePath(http.MethodGet, "/v1/health", func(w http.ResponseWriter, req *http.Request, _ map[string]string) {
 		_, out := runtime.MarshalerForRequest(mux, req)
 		ctx, err := runtime.AnnotateIncomingContext(req.Context(), mux, req, healthpb.Health_Check_FullMethodName,
@@ -77,6 +81,10 @@ func NewGateway(ctx context.Context, local rpc.Local) (http.Handler, error) {
 	}
 	return mux, nil
 }
+
+// MarshalJSON returns m as the gateway writes it (proto field names): a
+// webhook delivery's body is the JSON of GET /v1/events/{id}.
+func MarshalJSON(m proto.Message) ([]byte, error) { return jsonMarshaler.Marshal(m) }
 
 // peerMiddleware gives the call the HTTP client's address as its gRPC
 // peer, as a gRPC call has its connection's: the interceptors see who

@@ -194,7 +194,8 @@ func TestOpenAPIPathsAreRouted(t *testing.T) {
 	t.Parallel()
 	doc, _ := servedOpenAPI(t)
 	gw, err := NewGateway(context.Background(), rpc.Local{Agreements: papayv1.UnimplementedAgreementServiceServer{},
-		Charges: papayv1.UnimplementedChargeServiceServer{}, Audit: papayv1.UnimplementedAuditServiceServer{}, Events: papayv1.UnimplementedEventServiceServer{}, Health: health.NewServer()})
+		Charges: papayv1.UnimplementedChargeServiceServer{}, Audit: papayv1.UnimplementedAuditServiceServer{}, Events: papayv1.UnimplementedEventServiceServer{},
+		Webhooks: papayv1.UnimplementedWebhookServiceServer{}, Health: health.NewServer()})
 	if err != nil {
 		t.Fatal(err)
 	}
