@@ -27,7 +27,7 @@ func TestImportDirection(t *testing.T) {
 			t.Errorf("internal/service imports %s; the domain may import the standard library only", d)
 		}
 	}
-	for _, pkg := range []string{"internal/db", "internal/wechat", "internal/wechat/sandbox"} {
+	for _, pkg := range []string{"internal/db", "internal/wechat", "internal/wechat/sandbox", "internal/webhook"} {
 		for _, d := range deps(t, mod+pkg) {
 			for _, banned := range []string{"internal/rpc", "internal/web", "internal/app", "gen/", "google.golang.org/grpc"} {
 				if strings.Contains(d, banned) {
