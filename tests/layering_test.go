@@ -29,8 +29,8 @@ func TestImportDirection(t *testing.T) {
 	}
 	for _, pkg := range []string{"internal/db", "internal/wechat", "internal/wechat/sandbox", "internal/webhook"} {
 		for _, d := range deps(t, mod+pkg) {
-			for _, banned := range []string{"internal/rpc", "internal/web", "internal/app", "gen/", "google.golang.org/grpc"} {
-				if strings.Contains(d, banned) {
+			for _, banned := range []string{mod + "internal/rpc", mod + "internal/web", mod + "internal/app", mod + "gen", "google.golang.org/grpc"} {
+				if d == banned || strings.HasPrefix(d, banned+"/") {
 					t.Errorf("%s imports %s: data flows transport -> service -> (db, wechat)", pkg, d)
 				}
 			}
