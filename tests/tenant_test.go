@@ -333,7 +333,10 @@ func TestCrossTenant(t *testing.T) {
 	keyA := createKey(t, dir, service.KeyInput{Name: "tenant-a", Scopes: all, SubMchIDs: []string{subMchA}})
 	keyB := createKey(t, dir, service.KeyInput{Name: "tenant-b", Scopes: all, SubMchIDs: []string{subMchB}})
 	admin := createKey(t, dir, service.KeyInput{Name: "operator", Scopes: []service.Scope{service.ScopeAdmin}})
-	settings := map[string]string{"PAPAYD_AUTH": "keys", "PAPAYD_KEY_RATE": "10000"}
+	// The reconciler stays idle: every WeChat call during the probes would
+	// be one of A's calls about B.
+	settings := map[string]string{"PAPAYD_AUTH": "keys", "PAPAYD_KEY_RATE": "10000",
+		"PAPAYD_RECONCILE_FIRST_CHECK": "1h", "PAPAYD_RECONCILE_INTERVAL": "1h"}
 
 	// B's records, with the simulator acting for B.
 	setSandboxSubMchID(t, dir, subMchB)
