@@ -27,7 +27,9 @@
 //  5. papayd's peak RSS (VmHWM, reset before each load) under each load;
 //  6. event latency: from a charge.succeeded's commit (and from the
 //     CreateCharge answer) to its receipt by a live StreamEvents consumer,
-//     p50 and p99.
+//     p50 and p99;
+//  7. webhook deliveries per second to one endpoint on a local receiver
+//     while charges write events.
 //
 // With perf installed, papayd's CPU is sampled during each load and the
 // report breaks it down by what it was spent on. The report goes to stdout
@@ -84,7 +86,7 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.profile, "profile", true, "sample papayd's CPU with perf during each load (when perf is installed)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs, perf data)")
 	var figures string
-	flag.StringVar(&figures, "figures", "", "comma-separated figures to run, e.g. 1,3,6 (default all; memory, figure 5, is measured with each)")
+	flag.StringVar(&figures, "figures", "", "comma-separated figures to run, e.g. 1,3,6,7 (default all; memory, figure 5, is measured with each)")
 	flag.Parse()
 	o.args = os.Args[1:]
 	if flag.NArg() > 0 {
@@ -98,8 +100,8 @@ func parseFlags() (options, error) {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 6 || n == 5 {
-			return o, fmt.Errorf("-figures: %q is not a figure from 1 to 4, or 6", f)
+		if err != nil || n < 1 || n > 7 || n == 5 {
+			return o, fmt.Errorf("-figures: %q is not a figure from 1 to 4, 6 or 7", f)
 		}
 		if o.figures == nil {
 			o.figures = map[int]bool{}
@@ -297,6 +299,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if err := rep.figure(6, "figure 6: event latency", func() error { return figureEvents(ctx, rep, p, sb) }); err != nil {
+		return err
+	}
+	if err := rep.figure(7, "figure 7: webhook deliveries", func() error { return figureWebhooks(ctx, rep, p, sb) }); err != nil {
 		return err
 	}
 	if err := p.stop(); err != nil {

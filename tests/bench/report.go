@@ -90,9 +90,10 @@ type report struct {
 		Setup       time.Duration
 		Raw, Papayd result
 	}
-	Reads  []result // the gRPC ceiling, the REST ceiling, then the reads
-	Events eventLatency
-	Scale  []scalePoint
+	Reads    []result // the gRPC ceiling, the REST ceiling, then the reads
+	Events   eventLatency
+	Webhooks webhookThroughput
+	Scale    []scalePoint
 }
 
 // row is one line of the summary table.
@@ -157,6 +158,9 @@ func (r *report) rows() []row {
 	rows = append(rows, r.memoryRows()...)
 	if r.ran(6) {
 		rows = append(rows, r.eventRows()...)
+	}
+	if r.ran(7) {
+		rows = append(rows, r.webhookRows()...)
 	}
 	return rows
 }

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	papayv1 "github.com/papayd/papayd/gen/papay/v1"
+	"github.com/papayd/papayd/internal/wechat/sandbox"
+)
+
+// Figure 7: webhook deliveries per second to one endpoint. One endpoint
+// (every event type) on a receiver in the bench process (127.0.0.1,
+// answering 200 at once) is created, then callers create charges that
+// succeed at once (each writes several events) for the load time. The
+// figure is the distinct webhook-ids the receiver got per second during
+// that window; afterwards the backlog is drained (bounded) and its rate
+// reported too. The first few requests' signatures are verified with the
+// Standard Webhooks library.
+
+// webhookThroughput is figure 7.
+type webhookThroughput struct {
+	Window     time.Duration
+	InWindow   int    // distinct deliveries received during the load
+	Charges    result // the CreateCharge load that wrote the events
+	Drained    int    // distinct deliveries received after the load, until the backlog ran dry (bounded)
+	DrainTime  time.Duration
+	Verified   int // sampled signatures verified
+	BadSig     string
+	Duplicates int // requests with an id already received
+}
+
+const webhookTargetRate = 1000
+
+func (w webhookThroughput) rate() float64 {
+	if w.Window <= 0 {
+		return 0
+	}
+	return float64(w.InWindow) / w.Window.Seconds()
+}
+
+func (w webhookThroughput) drainRate() float64 {
+	if w.DrainTime <= 0 {
+		return 0
+	}
+	return float64(w.Drained) / w.DrainTime.Seconds()
+}
+
+// hookSink is the receiver: it counts distinct webhook-ids and keeps the
+// first requests for signature checks.
+type hookSink struct {
+	mu     sync.Mutex
+	ids    map[string]struct{}
+	dups   int
+	sample []sampledHook
+}
+
+type sampledHook struct {
+	header http.Header
+	body   []byte
+}
+
+const hookSample = 20
+
+func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("webhook-id")
+	s.mu.Lock()
+	keep := len(s.sample) < hookSample
+	s.mu.Unlock()
+	var body []byte
+	if keep {
+		body, _ = io.ReadAll(r.Body)
+	} else {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}
+	s.mu.Lock()
+	if _, ok := s.ids[id]; ok {
+		s.dups++
+	} else {
+		s.ids[id] = struct{}{}
+	}
+	if keep && len(s.sample) < hookSample {
+		s.sample = append(s.sample, sampledHook{r.Header.Clone(), body})
+	}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *hookSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ids)
+}
+
+// figureWebhooks measures figure 7.
+func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox) error {
+	o := rep.opts
+	contracts, err := signAgreements(ctx, p, sb, "oBenchWh", max(8, o.concurrency), o.concurrency)
+	if err != nil {
+		return err
+	}
+	sink := &hookSink{ids: map[string]struct{}{}}
+	srv := httptest.NewUnstartedServer(sink)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Start()
+	defer srv.Close()
+	hooks := papayv1.NewWebhookServiceClient(p.conn)
+	ep, err := hooks.CreateWebhookEndpoint(ctx, &papayv1.CreateWebhookEndpointRequest{Url: srv.URL + "/hook"})
+	if err != nil {
+		return fmt.Errorf("figure 7: create endpoint: %w", err)
+	}
+	// Deleted afterwards, so that later loads do not feed it.
+	defer func() {
+		_, _ = hooks.DeleteWebhookEndpoint(context.WithoutCancel(ctx), &papayv1.DeleteWebhookEndpointRequest{Id: ep.GetEndpoint().GetId()})
+	}()
+	charge := papaydCharge(p, contracts, "WHK")
+	w := &rep.Webhooks
+	start := time.Now()
+	before := sink.count()
+	w.Charges = measure(p.pid(), nil, func() result {
+		return runLoad(ctx, "CreateCharge feeding a webhook endpoint", o.concurrency, 1_000_000, o.duration,
+			func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err })
+	})
+	w.Window = time.Since(start)
+	w.InWindow = sink.count() - before
+	// The backlog: until nothing arrives for 1.5 s (the engine's idle poll
+	// is 1 s), at most twice the load time.
+	drainStart, last, lastN := time.Now(), time.Now(), sink.count()
+	for deadline := drainStart.Add(2 * o.duration); time.Now().Before(deadline) && time.Since(last) < 1500*time.Millisecond; {
+		time.Sleep(20 * time.Millisecond)
+		if n := sink.count(); n != lastN {
+			last, lastN = time.Now(), n
+		}
+	}
+	w.Drained, w.DrainTime = lastN-before-w.InWindow, last.Sub(drainStart)
+	wh, err := standardwebhooks.NewWebhook(ep.GetSecret())
+	if err != nil {
+		return err
+	}
+	sink.mu.Lock()
+	sample, dups := sink.sample, sink.dups
+	sink.mu.Unlock()
+	w.Duplicates = dups
+	for _, h := range sample {
+		if err := wh.Verify(h.body, h.header); err != nil {
+			w.BadSig = err.Error()
+			break
+		}
+		w.Verified++
+	}
+	logf("figure 7: %.0f charges/s written; %d webhook deliveries in %s (%.0f/s), then %d more in %s (%.0f/s); %d signatures verified, %d duplicates",
+		w.Charges.Rate(), w.InWindow, w.Window.Round(time.Millisecond), w.rate(), w.Drained, w.DrainTime.Round(time.Millisecond),
+		w.drainRate(), w.Verified, w.Duplicates)
+	if w.BadSig != "" {
+		return errors.New("figure 7: a delivery's signature does not verify: " + w.BadSig)
+	}
+	return ctx.Err()
+}
+
+func (r *report) webhookRows() []row {
+	w := r.Webhooks
+	return []row{
+		{fmt.Sprintf("7. Webhook deliveries/s to one endpoint, distinct webhook-ids received while %.0f charges/s wrote events (backlog afterwards drained at %.0f/s; %d of %d sampled signatures verified)",
+			w.Charges.Rate(), w.drainRate(), w.Verified, min(hookSample, w.InWindow+w.Drained)),
+			fmt.Sprintf("%.0f/s", w.rate()), "-", "-", fmt.Sprintf("≥ %d/s", webhookTargetRate),
+			w.rate() >= webhookTargetRate && w.BadSig == ""},
+	}
+}
