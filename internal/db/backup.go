@@ -48,7 +48,7 @@ func BackupFile(ctx context.Context, src, dst string) (err error) {
 			return fmt.Errorf("backup database %s to %s: %q is not a file path", src, dst, p)
 		}
 	}
-	c, err := openSource(ctx, src)
+	c, _, _, err := openSource(ctx, src)
 	if err != nil {
 		return fmt.Errorf("backup database %s: %w", src, err)
 	}
@@ -61,21 +61,22 @@ func BackupFile(ctx context.Context, src, dst string) (err error) {
 
 // openSource opens a read-only connection (a pool of one) to the existing
 // papayd database file path, after checking that this binary knows its
-// schema.
-func openSource(ctx context.Context, path string) (_ *sql.DB, err error) {
+// schema, and returns the file's schema version and the newest this binary
+// knows.
+func openSource(ctx context.Context, path string) (_ *sql.DB, version, newest int, err error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, os.ErrNotExist // the caller names path; os's error would name it again
+		return nil, 0, 0, os.ErrNotExist // the caller names path; os's error would name it again
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
+		return nil, 0, 0, errors.New("not a regular file")
 	}
 	c, err := sql.Open("sqlite", roDSN(path))
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	defer func() {
 		if err != nil {
@@ -85,24 +86,23 @@ func openSource(ctx context.Context, path string) (_ *sql.DB, err error) {
 	c.SetMaxOpenConns(1)
 	var papayd bool
 	if err := c.QueryRowContext(ctx, hasSchemaMigrationsSQL).Scan(&papayd); err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	if !papayd {
-		return nil, errors.New("not a papayd database: no schema_migrations table")
+		return nil, 0, 0, errors.New("not a papayd database: no schema_migrations table")
 	}
-	var version int
 	if err := c.QueryRowContext(ctx, schemaVersionSQL).Scan(&version); err != nil {
-		return nil, fmt.Errorf("read schema version: %w", err)
+		return nil, 0, 0, fmt.Errorf("read schema version: %w", err)
 	}
 	ms, err := loadMigrations(migrationFiles)
 	if err != nil {
-		return nil, fmt.Errorf("migrations: %w", err)
+		return nil, 0, 0, fmt.Errorf("migrations: %w", err)
 	}
-	if newest := ms[len(ms)-1].version; version > newest {
-		return nil, fmt.Errorf("%w: database schema version %d, newest migration known to this binary %d",
+	if newest = ms[len(ms)-1].version; version > newest {
+		return nil, 0, 0, fmt.Errorf("%w: database schema version %d, newest migration known to this binary %d",
 			ErrSchemaTooNew, version, newest)
 	}
-	return c, nil
+	return c, version, newest, nil
 }
 
 // copyInto writes the database of c to the new file dst with VACUUM INTO,

@@ -23,21 +23,11 @@ var _ service.Records = (*Reader)(nil)
 // (start papayd on it once to migrate it), as is a newer one
 // (ErrSchemaTooNew).
 func OpenReader(ctx context.Context, path string) (*Reader, error) {
-	c, err := openSource(ctx, path)
+	c, version, newest, err := openSource(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s read-only: %w", path, err)
 	}
-	var version int
-	if err := c.QueryRowContext(ctx, schemaVersionSQL).Scan(&version); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("open database %s read-only: schema version: %w", path, err)
-	}
-	ms, err := loadMigrations(migrationFiles)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("migrations: %w", err)
-	}
-	if newest := ms[len(ms)-1].version; version != newest {
+	if version != newest {
 		c.Close()
 		return nil, fmt.Errorf("open database %s read-only: schema version %d, this papayd reads %d: start papayd on it once to migrate it",
 			path, version, newest)
