@@ -144,6 +144,9 @@ func (t outboxTx) UpdateAgreement(ctx context.Context, a Agreement) error {
 	if err := t.Tx.UpdateAgreement(ctx, a); err != nil {
 		return err
 	}
+	if prev.State == a.State {
+		return nil // no transition, no event: nothing to read back
+	}
 	return t.agreementChanged(ctx, &prev, a.OutContractCode)
 }
 
@@ -175,6 +178,9 @@ func (t outboxTx) UpdateCharge(ctx context.Context, c Charge) error {
 	}
 	if err := t.Tx.UpdateCharge(ctx, c); err != nil {
 		return err
+	}
+	if prev.State == c.State {
+		return nil // no transition, no event: nothing to read back
 	}
 	return t.chargeChanged(ctx, &prev, c.OutTradeNo)
 }
