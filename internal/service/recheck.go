@@ -55,15 +55,19 @@ func (s *Service) recheckCharge(ctx context.Context, c Charge) error {
 			return tx.UpdateCharge(ctx, cur)
 		}
 		prev := cur.State
+		outcome := Outcome("")
 		if found {
-			if _, err := s.applyTransaction(ctx, tx, &cur, rt, ""); err != nil {
+			var err error
+			if outcome, err = s.applyTransaction(ctx, tx, &cur, rt, ""); err != nil {
 				return err
 			}
 			if cur.State != prev {
 				return nil // applyTransaction logged it, and saveCharge scheduled it
 			}
 		}
-		if detail := recheckMismatch(cur, found, rt.TradeState); detail != "" {
+		// The same comparison as papayd verify's; a disagreement on money
+		// or contract is already applyTransaction's anomaly.
+		if detail := chargeDisagreement(cur, found, rt); detail != "" && outcome != OutcomeAnomaly {
 			s.log.ErrorContext(ctx, "ANOMALY: a re-check found WeChat disagreeing with a final charge",
 				"out_trade_no", cur.OutTradeNo, "detail", detail)
 			if err := tx.InsertAnomaly(ctx, Anomaly{Kind: AnomalyRecheck, OutTradeNo: cur.OutTradeNo, Detail: detail, Time: now}); err != nil {
@@ -81,19 +85,4 @@ func (s *Service) recheckCharge(ctx context.Context, c Charge) error {
 		return fmt.Errorf("re-check %s: %w", c.OutTradeNo, qerr)
 	}
 	return nil
-}
-
-// recheckMismatch says how WeChat's view (found, tradeState) of a final
-// charge c disagrees with it in a way that matters for money, or "".
-func recheckMismatch(c Charge, found bool, tradeState string) string {
-	remote, known := stateOf(tradeState)
-	switch {
-	case c.State == ChargeSucceeded && !found:
-		return "recorded SUCCEEDED; WeChat does not know the order"
-	case c.State == ChargeSucceeded && known && remote != ChargeSucceeded:
-		return "recorded SUCCEEDED; WeChat says " + tradeState
-	case c.State != ChargeSucceeded && found && remote == ChargeProcessing:
-		return fmt.Sprintf("recorded %s; the order is still open at WeChat (%s)", c.State, tradeState)
-	}
-	return ""
 }
