@@ -262,6 +262,11 @@ func (e *Engine) sendHead(ctx context.Context, endpointID string) (bool, error) 
 		if ctx.Err() != nil {
 			return false, nil // cut short: not an attempt; made again later
 		}
+		if a.RetryAfter > 0 {
+			// Retry-After counts from the answer; the attempt's time is
+			// when it was sent.
+			a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(now))
+		}
 	}
 	err = e.store.InTx(context.WithoutCancel(ctx), func(tx service.Tx) error {
 		var gone bool
