@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	case AuthMTLS:
 		auth.Keys, auth.Names = svc, svc
 	}
-	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, Log: log.With("component", "webhooks")},
+	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, InFlight: cfg.WebhookInFlight, Log: log.With("component", "webhooks")},
 		webhookStore{a.store, a.metrics.WebhookDelivery}, encodeEvent)
 	if err := a.metrics.WebhookBacklog(a.store, log); err != nil {
 		return nil, err

@@ -71,6 +71,9 @@ type Config struct {
 	// WebhookRetrySchedule is the delay before each attempt of a webhook
 	// delivery, the first included.
 	WebhookRetrySchedule []time.Duration
+	// WebhookInFlight bounds the webhook attempts under way at once to one
+	// endpoint.
+	WebhookInFlight int
 
 	// WeChatQueryRate and WeChatQueryBurst bound this process's queries of
 	// WeChat, per endpoint (order query, contract query); a refresh beyond
@@ -290,6 +293,7 @@ func (c *Config) settings() []setting {
 		{"tls-key-file", "PAPAYD_TLS_KEY_FILE", "", "private key (PEM) of PAPAYD_TLS_CERT_FILE", str(&c.TLSKeyFile)},
 		{"tls-client-ca-file", "PAPAYD_TLS_CLIENT_CA_FILE", "", "CA certificates (PEM): gRPC and the HTTP port then require a client certificate they signed (mTLS); needs PAPAYD_NOTIFY_ADDR, as WeChat Pay presents none", str(&c.TLSClientCAFile)},
 		{"webhook-retry-schedule", "PAPAYD_WEBHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h", "delay before each attempt of a webhook delivery, the first included; its length is the number of attempts (a 2xx answer delivers, 410 Gone disables the endpoint)", durListOf(&c.WebhookRetrySchedule, true)},
+		{"webhook-in-flight", "PAPAYD_WEBHOOK_IN_FLIGHT", "8", "webhook attempts under way at once to one endpoint; they start in event order, and one that fails holds back those not started yet (1: each waits until the one before is delivered or failed)", positiveInt(&c.WebhookInFlight)},
 	}
 }
 

@@ -18,6 +18,10 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
+// DefaultInFlight is the default bound of the attempts under way at once to
+// one endpoint.
+const DefaultInFlight = 8
+
 // Encoder returns the body of the POST of an event: its JSON.
 type Encoder func(service.Event) ([]byte, error)
 
@@ -43,8 +47,13 @@ type Config struct {
 	Timeout time.Duration
 	// Workers bounds the endpoints served at once. Default: 4.
 	Workers int
-	// BatchSize is how many events one read takes. Default: 100.
+	// BatchSize is how many events one read takes, and how many attempts
+	// one transaction records. Default: 100.
 	BatchSize int
+	// InFlight bounds the attempts under way at once to one endpoint; they
+	// start in sequence order. 1 sends each delivery only after the one
+	// before was delivered or failed. Default: DefaultInFlight.
+	InFlight int
 	// Clock tells the time. Default: the system clock.
 	Clock service.Clock
 	// Log receives failures; nil discards them.
@@ -68,6 +77,9 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
 	}
+	if c.InFlight <= 0 {
+		c.InFlight = DefaultInFlight
+	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
@@ -89,15 +101,16 @@ type Engine struct {
 	client *http.Client
 	wake   chan struct{}
 
-	mu   sync.Mutex
-	busy map[string]bool // endpoints a worker serves now
+	mu    sync.Mutex
+	busy  map[string]bool // endpoints a worker serves now
+	again map[string]bool // busy endpoints a round found: served again at once
 }
 
 // New returns an engine; Run starts it.
 func New(cfg Config, store Store, encode Encoder) *Engine {
 	cfg = cfg.withDefaults()
 	return &Engine{cfg: cfg, store: store, encode: encode, client: newClient(cfg.Timeout),
-		wake: make(chan struct{}, 1), busy: map[string]bool{}}
+		wake: make(chan struct{}, 1), busy: map[string]bool{}, again: map[string]bool{}}
 }
 
 // Notify wakes the engine: events were appended, or a delivery re-queued.
@@ -141,23 +154,47 @@ func (e *Engine) round(ctx context.Context, wg *sync.WaitGroup) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, ep := range eps {
-		if ep.State != service.WebhookEndpointEnabled || e.busy[ep.ID] {
+		if ep.State != service.WebhookEndpointEnabled {
+			continue
+		}
+		if e.busy[ep.ID] {
+			// Its worker may have looked before what woke this round
+			// was committed: it serves the endpoint once more.
+			e.again[ep.ID] = true
 			continue
 		}
 		if len(e.busy) >= e.cfg.Workers {
 			return
 		}
 		e.busy[ep.ID] = true
-		wg.Go(func() {
-			defer func() {
-				e.mu.Lock()
-				delete(e.busy, ep.ID)
-				e.mu.Unlock()
-			}()
-			if err := e.serve(ctx, ep); err != nil && ctx.Err() == nil {
-				e.cfg.Log.Error("webhook endpoint not served", "endpoint_id", ep.ID, "error", err.Error())
-			}
-		})
+		wg.Go(func() { e.work(ctx, ep) })
+	}
+}
+
+// work serves ep until a round no longer asks for it again.
+func (e *Engine) work(ctx context.Context, ep service.StoredWebhookEndpoint) {
+	for {
+		if err := e.serve(ctx, ep); err != nil && ctx.Err() == nil {
+			e.cfg.Log.Error("webhook endpoint not served", "endpoint_id", ep.ID, "error", err.Error())
+		}
+		e.mu.Lock()
+		again := e.again[ep.ID] && ctx.Err() == nil
+		delete(e.again, ep.ID)
+		if !again {
+			delete(e.busy, ep.ID)
+		}
+		e.mu.Unlock()
+		if !again {
+			return
+		}
+		cur, err := e.store.WebhookEndpoint(ctx, ep.ID)
+		if err != nil || cur.State != service.WebhookEndpointEnabled {
+			e.mu.Lock()
+			delete(e.busy, ep.ID)
+			e.mu.Unlock()
+			return
+		}
+		ep = cur
 	}
 }
 
@@ -168,7 +205,7 @@ func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) er
 		return err
 	}
 	for ctx.Err() == nil {
-		more, err := e.sendHead(ctx, ep.ID)
+		more, err := e.sendBatch(ctx, ep.ID)
 		if err != nil || !more {
 			return err
 		}
@@ -231,69 +268,126 @@ func receives(ep service.WebhookEndpoint, ev service.Event) bool {
 		!ev.CreateTime.Before(ep.CreateTime)
 }
 
-// sendHead makes one attempt of the endpoint's oldest PENDING delivery if
-// it is due, and reports whether another may be due at once.
-func (e *Engine) sendHead(ctx context.Context, endpointID string) (bool, error) {
+// sendBatch makes one attempt of each of the endpoint's oldest PENDING
+// deliveries, up to cfg.BatchSize, and records them all in one
+// transaction. The attempts start in sequence order, at most cfg.InFlight
+// at once; none starts after one that is not due yet, or after an
+// attempt that left its delivery PENDING (the deliveries after it wait
+// for it), or after a 410. It reports whether more may be due at once.
+func (e *Engine) sendBatch(ctx context.Context, endpointID string) (bool, error) {
 	ep, err := e.store.WebhookEndpoint(ctx, endpointID)
 	if err != nil || ep.State != service.WebhookEndpointEnabled {
 		return false, err
 	}
 	heads, err := e.store.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{EndpointID: endpointID,
-		State: service.WebhookDeliveryPending, PageSize: 1})
+		State: service.WebhookDeliveryPending, PageSize: e.cfg.BatchSize})
 	if err != nil || len(heads) == 0 {
 		return false, err
 	}
-	d := heads[0]
-	now := e.cfg.Clock.Now()
-	if d.NextAttemptTime.After(now) {
+	if heads[0].NextAttemptTime.After(e.cfg.Clock.Now()) {
 		return false, nil
 	}
-	body, err := e.body(ctx, d)
-	var a service.WebhookAttempt
-	var unsendable *unsendableError
-	switch {
-	case errors.As(err, &unsendable):
-		// No retry would change that.
-		d.State, d.NextAttemptTime, d.LastError, d.UpdateTime = service.WebhookDeliveryFailed, time.Time{}, err.Error(), now
-	case err != nil:
+	bodies, err := e.bodies(ctx, ep.WebhookEndpoint, heads)
+	if err != nil {
 		return false, err
-	default:
-		a = post(ctx, e.client, ep.URL, ep.Secret, d.EventID, body, now)
-		if ctx.Err() != nil {
-			return false, nil // cut short: not an attempt; made again later
+	}
+	var (
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, e.cfg.InFlight)
+		mu      sync.Mutex
+		held    bool                    // an attempt held the rest back
+		gone    *service.WebhookAttempt // the 410 that disables the endpoint
+		results = make([]*service.WebhookDelivery, len(heads))
+		readErr error
+	)
+	holding := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return held
+	}
+	started := 0
+	for i, d := range heads {
+		slots <- struct{}{}
+		now := e.cfg.Clock.Now()
+		if holding() || ctx.Err() != nil || d.NextAttemptTime.After(now) {
+			<-slots
+			break
 		}
-		if a.RetryAfter > 0 {
-			// Retry-After counts from the answer; the attempt's time is
-			// when it was sent.
-			a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(now))
+		body, err := e.body(ctx, d, bodies)
+		var unsendable *unsendableError
+		if errors.As(err, &unsendable) {
+			// No retry would change that.
+			d.State, d.NextAttemptTime, d.LastError, d.UpdateTime = service.WebhookDeliveryFailed, time.Time{}, err.Error(), now
+			results[i] = &d
+			started++
+			<-slots
+			continue
+		}
+		if err != nil {
+			readErr = err
+			<-slots
+			break
+		}
+		started++
+		wg.Go(func() {
+			defer func() { <-slots }()
+			a := post(ctx, e.client, ep.URL, ep.Secret, d.EventID, body, now)
+			if ctx.Err() != nil {
+				return // cut short: not an attempt; made again later
+			}
+			if a.RetryAfter > 0 {
+				// Retry-After counts from the answer; the attempt's time is
+				// when it was sent.
+				a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(now))
+			}
+			next, g := d.Attempted(a, e.cfg.RetrySchedule)
+			mu.Lock()
+			defer mu.Unlock()
+			results[i] = &next
+			if g && gone == nil {
+				gone = &a
+			}
+			if g || next.State == service.WebhookDeliveryPending {
+				held = true
+			}
+		})
+	}
+	wg.Wait()
+	var done []service.WebhookDelivery
+	for _, d := range results {
+		if d != nil {
+			done = append(done, *d)
 		}
 	}
+	if len(done) == 0 {
+		return false, readErr
+	}
 	err = e.store.InTx(context.WithoutCancel(ctx), func(tx service.Tx) error {
-		var gone bool
-		if d.State == service.WebhookDeliveryPending {
-			d, gone = d.Attempted(a, e.cfg.RetrySchedule)
+		for _, d := range done {
+			if err := tx.UpdateWebhookDelivery(ctx, d); err != nil {
+				return err
+			}
 		}
-		if err := tx.UpdateWebhookDelivery(ctx, d); err != nil {
-			return err
-		}
-		if !gone {
+		if gone == nil {
 			return nil
 		}
 		cur, err := tx.WebhookEndpoint(ctx, endpointID)
 		if err != nil || cur.State != service.WebhookEndpointEnabled {
 			return err
 		}
-		cur.State, cur.DisableReason, cur.UpdateTime = service.WebhookEndpointDisabled, "HTTP 410 Gone", a.Time
+		cur.State, cur.DisableReason, cur.UpdateTime = service.WebhookEndpointDisabled, "HTTP 410 Gone", gone.Time
 		return tx.UpdateWebhookEndpoint(ctx, cur.WebhookEndpoint)
 	})
 	if err != nil {
-		return false, fmt.Errorf("record delivery %d: %w", d.ID, err)
+		return false, fmt.Errorf("record %d deliveries of endpoint %s: %w", len(done), endpointID, err)
 	}
-	if d.State == service.WebhookDeliveryFailed {
-		e.cfg.Log.Warn("webhook delivery failed", "endpoint_id", endpointID, "event_id", d.EventID,
-			"attempts", d.Attempts, "error", d.LastError)
+	for _, d := range done {
+		if d.State == service.WebhookDeliveryFailed {
+			e.cfg.Log.Warn("webhook delivery failed", "endpoint_id", endpointID, "event_id", d.EventID,
+				"attempts", d.Attempts, "error", d.LastError)
+		}
 	}
-	return true, nil
+	return readErr == nil && !held && started == e.cfg.BatchSize && len(done) == started, nil
 }
 
 // unsendableError is the error of a delivery whose event cannot be sent:
@@ -302,16 +396,36 @@ type unsendableError struct{ msg string }
 
 func (e *unsendableError) Error() string { return e.msg }
 
-// body returns the encoded event of d.
-func (e *Engine) body(ctx context.Context, d service.WebhookDelivery) ([]byte, error) {
-	evs, err := e.store.ListEvents(ctx, service.EventFilter{AfterSequence: d.EventSequence - 1, PageSize: 1})
+// bodies reads the events of the deliveries ds (in sequence order) in one
+// query: the endpoint's events from the first one's on. body reads any it
+// misses (a redelivered event, or one the endpoint's filter changed on).
+func (e *Engine) bodies(ctx context.Context, ep service.WebhookEndpoint, ds []service.WebhookDelivery) (map[string]service.Event, error) {
+	evs, err := e.store.ListEvents(ctx, service.EventFilter{AfterSequence: ds[0].EventSequence - 1, Types: ep.EventTypes,
+		SubMchIDs: ep.SubMchIDs, PageSize: len(ds)})
 	if err != nil {
-		return nil, fmt.Errorf("read event %s: %w", d.EventID, err)
+		return nil, fmt.Errorf("read events of endpoint %s: %w", ep.ID, err)
 	}
-	if len(evs) == 0 || evs[0].ID != d.EventID {
-		return nil, &unsendableError{"event not found"}
+	m := make(map[string]service.Event, len(evs))
+	for _, ev := range evs {
+		m[ev.ID] = ev
 	}
-	b, err := e.encode(evs[0])
+	return m, nil
+}
+
+// body returns the encoded event of d, from read when it has it.
+func (e *Engine) body(ctx context.Context, d service.WebhookDelivery, read map[string]service.Event) ([]byte, error) {
+	ev, ok := read[d.EventID]
+	if !ok {
+		evs, err := e.store.ListEvents(ctx, service.EventFilter{AfterSequence: d.EventSequence - 1, PageSize: 1})
+		if err != nil {
+			return nil, fmt.Errorf("read event %s: %w", d.EventID, err)
+		}
+		if len(evs) == 0 || evs[0].ID != d.EventID {
+			return nil, &unsendableError{"event not found"}
+		}
+		ev = evs[0]
+	}
+	b, err := e.encode(ev)
 	if err != nil {
 		return nil, &unsendableError{"event not encoded: " + err.Error()}
 	}

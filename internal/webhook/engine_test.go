@@ -61,9 +61,10 @@ type clock struct{}
 func (clock) Now() time.Time { return time.Now() }
 
 type fixture struct {
-	path  string
-	store *events
-	svc   *service.Service
+	path     string
+	store    *events
+	svc      *service.Service
+	inFlight int // the engine's Config.InFlight; 0: its default
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -106,7 +107,8 @@ func (f *fixture) start(t *testing.T, schedule ...time.Duration) (stop func()) {
 	if len(schedule) == 0 {
 		schedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
 	}
-	e := New(Config{RetrySchedule: schedule, Interval: 10 * time.Millisecond, Timeout: 2 * time.Second}, f.store, encode)
+	e := New(Config{RetrySchedule: schedule, Interval: 10 * time.Millisecond, Timeout: 2 * time.Second,
+		InFlight: f.inFlight}, f.store, encode)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.Run(ctx); close(done) }()
@@ -235,6 +237,7 @@ func TestRetriedUntilDelivered(t *testing.T) {
 func TestGoneDisablesTheEndpoint(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	f.inFlight = 1 // so that the second delivery would start only after the first
 	rc := newReceiver(t, status(http.StatusGone))
 	ep, _ := f.endpoint(t, t.Context(), rc.srv.URL, "")
 	f.store.add("1900000109")
@@ -313,9 +316,10 @@ func TestRedirectIsAFailureAndRedeliverRequeues(t *testing.T) {
 	}
 }
 
-func TestInOrderPerEndpoint(t *testing.T) {
+func TestInOrderPerEndpointOneInFlight(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	f.inFlight = 1
 	rc := newReceiver(t, func(w http.ResponseWriter, n int) {
 		if n%2 == 0 { // every event fails once first
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -385,5 +389,79 @@ func TestLimitedCallerReceivesItsSubMerchantsOnly(t *testing.T) {
 	f.waitFor(t, epA.ID, all(service.WebhookDeliveryDelivered, 1))
 	if ids := verify(t, secret, mine.requests()); !slices.Equal(ids, []string{a.ID}) {
 		t.Errorf("the limited caller's endpoint got %v", ids)
+	}
+}
+
+// TestInFlightWindow: with InFlight 4, up to 4 attempts are under way at
+// once, and an attempt that leaves its delivery PENDING holds back every
+// delivery not started yet until it is due again.
+func TestInFlightWindow(t *testing.T) {
+	t.Parallel()
+	const (
+		inFlight, n = 4, 12
+		retry       = 300 * time.Millisecond
+	)
+	f := newFixture(t)
+	f.inFlight = inFlight
+	var (
+		mu       sync.Mutex
+		under    int                      // requests being answered
+		most     int                      // the most at once
+		arrived  = map[string]time.Time{} // each id's last arrival
+		answered = map[string]int{}       // 2xx answers per id
+		stalled  string                   // answered 503 at once, the first time
+		failAt   time.Time                // when
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		under++
+		most = max(most, under)
+		arrived[id] = time.Now()
+		fail := id == stalled && failAt.IsZero()
+		mu.Unlock()
+		if !fail {
+			time.Sleep(30 * time.Millisecond) // so that the 503 is the first answer
+		}
+		mu.Lock()
+		under--
+		if fail {
+			failAt = time.Now()
+		} else {
+			answered[id]++
+		}
+		mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ep, _ := f.endpoint(t, t.Context(), srv.URL, "")
+	var ids []string
+	mu.Lock()
+	for range n {
+		ids = append(ids, f.store.add("1900000109").ID)
+	}
+	stalled = ids[1]
+	mu.Unlock()
+	f.start(t, 0, retry)
+	f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, n))
+	mu.Lock()
+	defer mu.Unlock()
+	if most > inFlight || most < 2 {
+		t.Errorf("at most %d attempts were under way at once, want 2 to %d", most, inFlight)
+	}
+	for _, id := range ids {
+		if answered[id] != 1 {
+			t.Errorf("%s answered 200 %d times, want 1", id, answered[id])
+		}
+	}
+	// ids[:inFlight] started before the 503 came back; the later ones
+	// wait until the stalled delivery is due again, retry after it was
+	// sent (which was before failAt, by less than a third of retry).
+	for _, id := range ids[inFlight:] {
+		if wait := arrived[id].Sub(failAt); wait < retry*2/3 {
+			t.Errorf("%s arrived %v after the 503 of %s, want about %v", id, wait, stalled, retry)
+		}
 	}
 }

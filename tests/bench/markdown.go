@@ -170,17 +170,16 @@ func (r *report) markdown() string {
 		w := r.Webhooks
 		p("### 7. Webhook deliveries")
 		p("")
-		p("One webhook endpoint (every event type) on a receiver in the bench process (127.0.0.1, answering 200 at once)")
-		p("is created; then %d callers create charges that succeed at once (%.0f charges/s, each writing several events).", r.opts.concurrency, w.Charges.Rate())
-		p("The figure is the distinct `webhook-id`s the receiver got during that window: %d in %s. papayd delivers to an",
-			w.InWindow, w.Window.Round(time.Millisecond))
-		p("endpoint one delivery at a time, in event order, and records each attempt in its own durable write transaction;")
-		p("under the charges' writes each of those waits its turn at the group commit. The backlog left at the end was then")
-		p("drained without other writes (until 1.5 s passed without a delivery, at most twice the load time): %.0f/s (%d",
-			w.drainRate(), w.Drained)
-		p("deliveries in %s). %d sampled signatures were verified with the Standard Webhooks library; %d requests repeated",
-			w.DrainTime.Round(time.Millisecond), w.Verified, w.Duplicates)
-		p("an id.")
+		p("One webhook endpoint (every event type) on a receiver in the bench process (127.0.0.1) is created; then %d callers", r.opts.concurrency)
+		p("create charges that succeed at once (%.0f charges/s, each writing several events) for three load times. The receiver", w.Charges.Rate())
+		p("answers its first request 503 with a Retry-After of two load times, so a backlog builds (per endpoint, deliveries")
+		p("leave in event order), then answers 200 at once. The figure is the distinct `webhook-id`s received from the first 200")
+		p("to the end of the load, while the charges still write: %d in %s. The engine sends each endpoint's due deliveries in", w.InWindow, w.Window.Round(time.Millisecond))
+		p("order, stops at one that is not delivered, and records a batch of attempts in one durable write transaction.")
+		p("%d deliveries were still queued when the load ended (delivered in %s, %.0f/s), so the window measured the engine,",
+			w.Drained, w.DrainTime.Round(time.Millisecond), w.drainRate())
+		p("not the writers (when none are left over, the figure is refused). %d sampled signatures were verified with the", w.Verified)
+		p("Standard Webhooks library; %d requests repeated an id.", w.Duplicates)
 		p("")
 	}
 	r.profiles(&b)
