@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -669,5 +670,41 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 	}
 	for _, m := range replayCharges(es, charges) {
 		t.Error(m)
+	}
+}
+
+// TestOpenStreamDoesNotHoldShutdown: a consumer following StreamEvents does
+// not hold papayd's graceful stop to its deadline; its stream ends
+// UNAVAILABLE (SHUTTING_DOWN), to be resumed from its last sequence.
+func TestOpenStreamDoesNotHoldShutdown(t *testing.T) {
+	t.Parallel()
+	p := startWith(t, "", map[string]string{"PAPAYD_SHUTDOWN_TIMEOUT": "30s"})
+	signed(t, p, "oEv-shutdown")
+	conn, err := grpc.NewClient(p.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s, err := papayv1.NewEventServiceClient(conn).StreamEvents(t.Context(), &papayv1.StreamEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil { // the stream is open: it replays
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	p.stop()
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("papayd took %v to stop with a stream open (shutdown timeout 30s)", took)
+	}
+	for {
+		_, err := s.Recv()
+		if err == nil {
+			continue // the rest of the replay
+		}
+		if code, reason, _ := statusDetails(err); code != codes.Unavailable || reason != "SHUTTING_DOWN" {
+			t.Errorf("the stream ended with %v (reason %q), want UNAVAILABLE SHUTTING_DOWN", err, reason)
+		}
+		break
 	}
 }

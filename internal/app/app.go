@@ -354,6 +354,7 @@ func (a *App) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	a.health.Shutdown()
+	a.svc.EndStreams() // they would hold the servers' drain to its deadline
 	if a.stopBackground != nil {
 		a.stopBackground()
 	}

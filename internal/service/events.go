@@ -88,8 +88,12 @@ func (s *Service) StreamEvents(ctx context.Context, f EventFilter, send func(Eve
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
 	if !ok {
-		<-ctx.Done()
-		return ctx.Err()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ending:
+			return ErrShuttingDown
+		}
 	}
 	f.PageSize = MaxPageSize
 	for {
@@ -115,10 +119,18 @@ func (s *Service) StreamEvents(ctx context.Context, f EventFilter, send func(Eve
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.ending:
+			return ErrShuttingDown
 		case <-wake:
 		}
 	}
 }
+
+// ErrShuttingDown ends the event streams of a papayd that stops. Reconnect
+// (to it after its restart, or to another replica) with the last sequence
+// received: nothing is missed.
+var ErrShuttingDown = &Error{Kind: KindUnavailable, Reason: "SHUTTING_DOWN",
+	Message: "papayd is shutting down: reconnect with after_sequence set to the last event's sequence"}
 
 // pruneEvents deletes the events older than the retention, in batches,
 // and returns how many it deleted.

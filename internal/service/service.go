@@ -2,6 +2,7 @@ package service
 
 import (
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -48,6 +49,9 @@ type Service struct {
 	keys keyCache
 	// streams counts the open StreamEvents calls.
 	streams atomic.Int64
+	// ending is closed by EndStreams: the open streams end.
+	ending    chan struct{}
+	endingNow sync.Once
 }
 
 // New returns a Service. log may be nil.
@@ -59,5 +63,10 @@ func New(cfg Config, store Store, wechat WeChat, clock Clock, ids IDs, log *slog
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, store: store, wechat: wechat, clock: clock, ids: ids, log: log}
+	return &Service{cfg: cfg, store: store, wechat: wechat, clock: clock, ids: ids, log: log, ending: make(chan struct{})}
 }
+
+// EndStreams ends the open StreamEvents calls, and any opened later, with
+// ErrShuttingDown, so that a graceful stop does not wait for consumers
+// that would follow forever.
+func (s *Service) EndStreams() { s.endingNow.Do(func() { close(s.ending) }) }
