@@ -109,8 +109,11 @@ type Charge struct {
 	FailureMessage  string
 	SuccessTime     time.Time
 	PromotionDetail []PromotionDetail
-	CreateTime      time.Time
-	UpdateTime      time.Time
+	// RefundedTotal is the sum of the charge's SUCCEEDED refunds, in its
+	// currency; the refund that succeeds updates it in its transaction.
+	RefundedTotal int64
+	CreateTime    time.Time
+	UpdateTime    time.Time
 
 	// LastSendTime is when the deduction was last sent to WeChat (zero:
 	// never). A refusal answering a later send is not final, and the unpaid

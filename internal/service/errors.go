@@ -86,6 +86,12 @@ var (
 	ErrOutTradeNoReused      = &Error{Kind: KindConflict, Reason: "OUT_TRADE_NO_REUSED", Message: "out_trade_no is already used with other parameters"}
 	ErrOrderPaid             = &Error{Kind: KindFailedPrecondition, Reason: "ORDER_PAID", Message: "the charge is paid; it cannot be closed (refund it instead)"}
 	ErrChargeFinal           = &Error{Kind: KindFailedPrecondition, Reason: "CHARGE_FINAL", Message: "the charge already reached a final state"}
+	ErrRefundNotFound        = &Error{Kind: KindNotFound, Reason: "REFUND_NOT_FOUND", Message: "refund not found"}
+	ErrOutRefundNoReused     = &Error{Kind: KindConflict, Reason: "OUT_REFUND_NO_REUSED", Message: "out_refund_no is already used with other parameters"}
+	ErrRefundExceedsCharge   = &Error{Kind: KindFailedPrecondition, Reason: "REFUND_EXCEEDS_CHARGE", Message: "the refunds of this charge would exceed its total"}
+	ErrChargeNotRefundable   = &Error{Kind: KindFailedPrecondition, Reason: "CHARGE_NOT_SUCCEEDED", Message: "only a SUCCEEDED charge can be refunded"}
+	ErrRefundLimitReached    = &Error{Kind: KindFailedPrecondition, Reason: "REFUND_LIMIT_REACHED", Message: "a charge has at most 50 refunds"}
+	ErrChargeTooOldToRefund  = &Error{Kind: KindFailedPrecondition, Reason: "CHARGE_TOO_OLD", Message: "a charge older than one year cannot be refunded"}
 	ErrContractNotExist      = &Error{Kind: KindNotFound, Reason: "CONTRACT_NOT_EXIST", Message: "WeChat Pay does not know this contract"}
 	ErrWeChatUnavailable     = &Error{Kind: KindUnavailable, Reason: "WECHATPAY_UNAVAILABLE", Message: "WeChat Pay is unavailable; retry later with the same parameters"}
 	ErrWeChatRejected        = &Error{Kind: KindInvalid, Reason: "WECHATPAY_REJECTED", Message: "WeChat Pay rejected the request"}

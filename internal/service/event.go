@@ -21,6 +21,11 @@ const (
 	EventChargeFailed        EventType = "charge.failed"
 	EventChargeClosed        EventType = "charge.closed"
 	EventAnomalyDetected     EventType = "anomaly.detected"
+	EventRefundCreated       EventType = "refund.created"
+	EventRefundSucceeded     EventType = "refund.succeeded"
+	EventRefundClosed        EventType = "refund.closed"
+	EventRefundAbnormal      EventType = "refund.abnormal"
+	EventRefundFailed        EventType = "refund.failed"
 )
 
 // EventTypes lists every event type, for validation and metrics.
@@ -28,6 +33,7 @@ var EventTypes = []EventType{
 	EventAgreementCreated, EventAgreementSigned, EventAgreementTerminated, EventAgreementExpired,
 	EventChargeCreated, EventChargeProcessing, EventChargeSucceeded, EventChargeFailed, EventChargeClosed,
 	EventAnomalyDetected,
+	EventRefundCreated, EventRefundSucceeded, EventRefundClosed, EventRefundAbnormal, EventRefundFailed,
 }
 
 // Event is one change, appended in the transaction of the change: the
@@ -42,6 +48,7 @@ type Event struct {
 	Agreement *Agreement
 	Charge    *Charge
 	Anomaly   *Anomaly
+	Refund    *Refund
 }
 
 // EventFilter selects events after a cursor, in sequence order. Zero

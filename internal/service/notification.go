@@ -33,6 +33,9 @@ type Notification struct {
 	// Transaction is the decoded resource of TRANSACTION.SUCCESS (WeChat's
 	// "transaction_id", or "id" in the generic payment naming).
 	Transaction *RemoteTransaction
+	// Refund is the decoded resource of REFUND.SUCCESS, REFUND.CLOSED and
+	// REFUND.ABNORMAL.
+	Refund *RemoteRefund
 }
 
 // ContractEvent is the resource of PAPAY.SIGN and PAPAY.TERMINATE.
@@ -92,6 +95,7 @@ type NotificationRecord struct {
 	ContractID      string
 	OutTradeNo      string
 	TransactionID   string
+	OutRefundNo     string
 	Resource        []byte
 }
 

@@ -9,6 +9,7 @@ import (
 type Store interface {
 	AgreementReader
 	ChargeReader
+	RefundReader
 	EventReader
 	KeyStore
 	// InTx runs fn in one write transaction: committed when fn returns nil,
@@ -22,6 +23,9 @@ type Store interface {
 	// DueAgreements returns up to limit agreements whose NextCheckTime is
 	// set and not after now, earliest first, by index.
 	DueAgreements(ctx context.Context, now time.Time, limit int) ([]Agreement, error)
+	// DueRefunds returns up to limit refunds whose NextCheckTime is set and
+	// not after now, earliest first, by index.
+	DueRefunds(ctx context.Context, now time.Time, limit int) ([]Refund, error)
 	// OpenIntents returns the intents not yet resolved, oldest first.
 	OpenIntents(ctx context.Context) ([]Intent, error)
 	// EventsCommitted returns a channel closed by the next commit that
@@ -85,10 +89,27 @@ type ChargeReader interface {
 	ListCharges(ctx context.Context, f ChargeFilter) ([]Charge, string, error)
 }
 
+// RefundReader reads refunds.
+type RefundReader interface {
+	// RefundByOutRefundNo returns ErrNotFound when there is none.
+	RefundByOutRefundNo(ctx context.Context, outRefundNo string) (Refund, error)
+	// RefundByRefundID returns ErrNotFound when there is none.
+	RefundByRefundID(ctx context.Context, refundID string) (Refund, error)
+	// RefundsOfCharge returns every refund of the charge out_trade_no,
+	// oldest first.
+	RefundsOfCharge(ctx context.Context, outTradeNo string) ([]Refund, error)
+	// ListRefunds returns one page, newest first, and the token of the
+	// next page ("" on the last). An unknown token is ErrInvalidPageToken.
+	// A non-empty f.SubMchIDs limits the rows to those sub-merchants, and
+	// the page token is bound to the set as to every other filter field.
+	ListRefunds(ctx context.Context, f RefundFilter) ([]Refund, string, error)
+}
+
 // Tx is the view of the store inside one transaction.
 type Tx interface {
 	AgreementReader
 	ChargeReader
+	RefundReader
 	KeyWriter
 	// CreateAgreement inserts a. ErrConflict when the out_contract_code, or
 	// a non-empty contract id, is already recorded.
@@ -113,9 +134,18 @@ type Tx interface {
 	CreateCharge(ctx context.Context, c Charge) error
 	// UpdateCharge overwrites the charge with c.OutTradeNo, except the
 	// fields fixed at creation (contract, payer, merchant, amount, order
-	// details, CreateTime), which it never changes. ErrNotFound when
+	// details, CreateTime), which it never changes; RefundedTotal is
+	// written. ErrNotFound when
 	// there is none; ErrConflict when c.TransactionID belongs to another.
 	UpdateCharge(ctx context.Context, c Charge) error
+	// CreateRefund inserts r. ErrConflict when its out_refund_no, or a
+	// non-empty refund id, is already recorded.
+	CreateRefund(ctx context.Context, r Refund) error
+	// UpdateRefund overwrites the refund r.OutRefundNo, except the fields
+	// fixed at creation (charge, merchant, amount, reason, notify URL,
+	// ChargeTotal, CreateTime), which it never changes. ErrNotFound when
+	// there is none; ErrConflict when r.RefundID belongs to another.
+	UpdateRefund(ctx context.Context, r Refund) error
 	// InsertAnomaly records a disagreement papayd will not resolve silently.
 	InsertAnomaly(ctx context.Context, a Anomaly) error
 	// CreateIntent records a WeChat call about to be sent and returns its

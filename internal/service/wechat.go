@@ -31,6 +31,16 @@ type WeChat interface {
 	// ReverseTransaction closes an unpaid order. A paid one is a
 	// *RemoteError with Code ORDER_PAID; a closed one ORDER_CLOSED.
 	ReverseTransaction(ctx context.Context, subMchID, outTradeNo string) error
+	// CreateRefund applies for a refund (POST /v3/global/refunds). The
+	// answer means accepted; its Status may be empty. A refusal is a
+	// *RemoteError (NOT_ENOUGH, BIZERR_NEED_RETRY, SYSTEM_ERROR and
+	// FREQUENCY_LIMITED are to be retried with the same out_refund_no;
+	// OUT_REFUND_NO_USED means the number was used with other parameters).
+	CreateRefund(ctx context.Context, req RefundRequest) (RemoteRefund, error)
+	// QueryRefund reads a refund by refund id, or by out_refund_no when
+	// q.RefundID is empty. A refund WeChat does not know is a *RemoteError
+	// whose NotFound() is true.
+	QueryRefund(ctx context.Context, q RefundQuery) (RemoteRefund, error)
 }
 
 // Merchant names the sub-merchant and the app ids a call is made for.
