@@ -127,7 +127,7 @@ func chargeEvent(prev *Charge, next Charge) (EventType, bool) {
 }
 
 // outboxTx is the Tx every use case writes through (Service.inTx): each
-// write of an agreement or a charge that changes its state, and each
+// write of an agreement, a charge or a refund that changes its state, and each
 // anomaly, appends its event in the same transaction, with the record as
 // stored after the write. Writing through it is the only way the domain
 // writes these records, so no transition can forget its event.
@@ -203,6 +203,40 @@ func (t outboxTx) chargeChanged(ctx context.Context, prev *Charge, no string) er
 		return nil
 	}
 	return t.AppendEvent(ctx, Event{Type: typ, CreateTime: t.now(), SubMchID: cur.SubMchID, Charge: &cur})
+}
+
+func (t outboxTx) CreateRefund(ctx context.Context, r Refund) error {
+	if err := t.Tx.CreateRefund(ctx, r); err != nil {
+		return err
+	}
+	return t.refundChanged(ctx, nil, r.OutRefundNo)
+}
+
+func (t outboxTx) UpdateRefund(ctx context.Context, r Refund) error {
+	prev, err := t.Tx.RefundByOutRefundNo(ctx, r.OutRefundNo)
+	if err != nil {
+		return err
+	}
+	if err := t.Tx.UpdateRefund(ctx, r); err != nil {
+		return err
+	}
+	if prev.State == r.State {
+		return nil // no transition, no event: nothing to read back
+	}
+	return t.refundChanged(ctx, &prev, r.OutRefundNo)
+}
+
+// refundChanged is agreementChanged for refunds.
+func (t outboxTx) refundChanged(ctx context.Context, prev *Refund, no string) error {
+	cur, err := t.Tx.RefundByOutRefundNo(ctx, no)
+	if err != nil {
+		return err
+	}
+	typ, ok := refundEvent(prev, cur)
+	if !ok {
+		return nil
+	}
+	return t.AppendEvent(ctx, Event{Type: typ, CreateTime: t.now(), SubMchID: cur.SubMchID, Refund: &cur})
 }
 
 // InsertAnomaly records a and appends anomaly.detected. The event belongs

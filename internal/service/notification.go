@@ -134,6 +134,9 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 		case n.Transaction != nil && n.EventType == EventTransactionSuccess:
 			rec.OutTradeNo, rec.TransactionID, rec.ContractID = n.Transaction.OutTradeNo, n.Transaction.TransactionID, n.Transaction.ContractID
 			outcome, err = s.applyTransactionEvent(ctx, tx, n)
+		case n.Refund != nil && refundNotification(n.EventType):
+			rec.OutRefundNo, rec.OutTradeNo, rec.TransactionID = n.Refund.OutRefundNo, n.Refund.OutTradeNo, n.Refund.TransactionID
+			outcome, err = s.applyRefundEvent(ctx, tx, n)
 		}
 		if err != nil {
 			return err
@@ -156,7 +159,7 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 	}
 	s.log.InfoContext(ctx, "notification processed", "notification_id", n.ID, "event_type", n.EventType,
 		"outcome", string(outcome), "out_contract_code", rec.OutContractCode, "contract_id", rec.ContractID,
-		"out_trade_no", rec.OutTradeNo)
+		"out_trade_no", rec.OutTradeNo, "out_refund_no", rec.OutRefundNo)
 	return outcome, nil
 }
 
@@ -234,4 +237,41 @@ func (s *Service) applyTransactionEvent(ctx context.Context, tx Tx, n Notificati
 		return "", err
 	}
 	return s.applyTransaction(ctx, tx, &c, rt, n.ID)
+}
+
+// refundNotification reports whether eventType is a REFUND.* event.
+func refundNotification(eventType string) bool {
+	switch eventType {
+	case NotificationRefundSuccess, NotificationRefundClosed, NotificationRefundAbnormal:
+		return true
+	}
+	return false
+}
+
+// applyRefundEvent applies REFUND.SUCCESS, REFUND.CLOSED or
+// REFUND.ABNORMAL inside tx: matched by out_refund_no (else refund id),
+// compared on identity and money, and applied through the same state
+// machine as a refund answer or query. refund_status decides; the event
+// type stands in for it when the resource has none.
+func (s *Service) applyRefundEvent(ctx context.Context, tx Tx, n Notification) (Outcome, error) {
+	rr := *n.Refund
+	if rr.Status == "" {
+		rr.Status = map[string]string{NotificationRefundSuccess: RefundStatusSuccess,
+			NotificationRefundClosed: RefundStatusClosed, NotificationRefundAbnormal: RefundStatusAbnormal}[n.EventType]
+	}
+	r, err := Refund{}, error(ErrNotFound)
+	if rr.OutRefundNo != "" {
+		r, err = tx.RefundByOutRefundNo(ctx, rr.OutRefundNo)
+	}
+	if errors.Is(err, ErrNotFound) && rr.RefundID != "" {
+		r, err = tx.RefundByRefundID(ctx, rr.RefundID)
+	}
+	if errors.Is(err, ErrNotFound) {
+		s.log.WarnContext(ctx, "notification for an unknown refund", "out_refund_no", rr.OutRefundNo, "refund_id", rr.RefundID)
+		return OutcomeUnmatched, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.applyRefund(ctx, tx, &r, rr, n.ID)
 }

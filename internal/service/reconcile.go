@@ -12,6 +12,7 @@ type ReconcileReport struct {
 	Intents    int // unresolved intents resumed
 	Charges    int // due charges queried
 	Agreements int // due agreements queried
+	Refunds    int // due refunds sent or queried
 	Closed     int // unpaid charges closed after UnpaidTimeout
 	Rechecked  int // final charges and expired agreements queried again
 	Errors     int // records left for a later pass (WeChat unavailable, ...)
@@ -23,7 +24,9 @@ type ReconcileReport struct {
 // outcome), then asks WeChat about the open records that are due: PENDING
 // and PROCESSING charges, PENDING agreements (the user may have signed while
 // the notification was lost; an expired session becomes EXPIRED) and SIGNED
-// agreements (a termination whose notification went astray). What it learns
+// agreements (a termination whose notification went astray), and due
+// refunds (sent when their time comes, queried until final: see
+// reconcileRefund). What it learns
 // goes through the same code, transactions and audit as a notification
 // would. A record whose query fails stays due for the next pass.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
@@ -85,6 +88,16 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			r.Agreements++
 		}
 		if err := note(s.reconcileAgreement(ctx, a)); err != nil {
+			return r, err
+		}
+	}
+	refunds, err := s.store.DueRefunds(ctx, now, s.cfg.Reconcile.Batch)
+	if err != nil {
+		return r, fmt.Errorf("reconcile: due refunds: %w: %w", ErrStoreFailing, err)
+	}
+	for _, rf := range refunds {
+		r.Refunds++
+		if err := note(s.reconcileRefund(ctx, rf.OutRefundNo)); err != nil {
 			return r, err
 		}
 	}

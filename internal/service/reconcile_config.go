@@ -27,6 +27,9 @@ type ReconcileConfig struct {
 	// queried again, once each, so that a wrongly final record is found by
 	// papayd (default 10m, 24h).
 	FinalRechecks []time.Duration
+	// AbnormalRefundCheck is how often an ABNORMAL refund is queried
+	// while a person resolves it in the merchant platform (default 1h).
+	AbnormalRefundCheck time.Duration
 	// EventRetention is how long events are kept; each pass prunes older
 	// ones (default 720h, PAPAYD_EVENT_RETENTION).
 	EventRetention time.Duration
@@ -55,6 +58,9 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 	}
 	if c.InFlight <= 0 {
 		c.InFlight = 2 * time.Minute
+	}
+	if c.AbnormalRefundCheck <= 0 {
+		c.AbnormalRefundCheck = time.Hour
 	}
 	if c.EventRetention <= 0 {
 		c.EventRetention = DefaultEventRetention

@@ -1,10 +1,6 @@
 package service
 
-import (
-	"context"
-	"errors"
-	"time"
-)
+import "time"
 
 // RefundState is the local state of a refund.
 type RefundState string
@@ -194,31 +190,7 @@ const (
 	NotificationRefundAbnormal = "REFUND.ABNORMAL"
 )
 
-// The refund use cases. CONTRACT: the signatures the transports rely on;
-// their bodies are the refunds work (they are replaced, not kept).
-
-// CreateRefund refunds part or all of a SUCCEEDED charge, idempotently on
-// out_refund_no: the same number with the same parameters answers the
-// same refund; other parameters are ErrOutRefundNoReused.
-func (s *Service) CreateRefund(ctx context.Context, in RefundInput) (Refund, error) {
-	return Refund{}, errors.New("refunds: not built")
-}
-
-// GetRefund answers from the local record; with refresh it first asks
-// WeChat (see LookupRefund).
-func (s *Service) GetRefund(ctx context.Context, k RefundKey, refresh bool) (Refund, error) {
-	r, _, err := s.LookupRefund(ctx, k, refresh)
-	return r, err
-}
-
-// LookupRefund answers from the local record; with refresh it first asks
-// WeChat and records what WeChat says; the Refresh says whether it did.
-func (s *Service) LookupRefund(ctx context.Context, k RefundKey, refresh bool) (Refund, Refresh, error) {
-	return Refund{}, RefreshNotAsked, errors.New("refunds: not built")
-}
-
-// ListRefunds pages through the local records of the sub-merchants the
-// caller sees, newest first.
-func (s *Service) ListRefunds(ctx context.Context, f RefundFilter) ([]Refund, string, error) {
-	return nil, "", errors.New("refunds: not built")
-}
+// The refund use cases (CreateRefund, GetRefund, LookupRefund,
+// ListRefunds) are in refund_create.go and refund_lookup.go; the state
+// machine in refund_state.go; the reconciler's part in
+// refund_reconcile.go.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -37,6 +38,28 @@ func (v *violations) code(field, val string, max int, required bool) {
 	for _, r := range val {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-') {
 			v.add(field, "may contain only letters, digits, '_' and '-'")
+			return
+		}
+	}
+}
+
+// refundCode checks a merchant refund number: 1..max characters of
+// letters, digits and '_', '-', '|', '*', '@'. Empty is allowed unless
+// required.
+func (v *violations) refundCode(field, val string, max int, required bool) {
+	if val == "" {
+		if required {
+			v.add(field, "is required")
+		}
+		return
+	}
+	if len(val) > max {
+		v.add(field, "must be at most %d characters", max)
+		return
+	}
+	for _, r := range val {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("_-|*@", r)) {
+			v.add(field, "may contain only letters, digits and '_', '-', '|', '*', '@'")
 			return
 		}
 	}
