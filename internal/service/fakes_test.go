@@ -32,6 +32,7 @@ type memState struct {
 	agreements    map[string]Agreement
 	notifications map[string]NotificationRecord
 	charges       map[string]Charge
+	refunds       map[string]Refund
 	anomalies     []Anomaly
 	audit         []AuditEntry
 	intents       map[int64]Intent
@@ -43,7 +44,7 @@ type memState struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, intents: map[int64]Intent{}, keys: map[string]StoredKey{}}, committed: make(chan struct{})}
+	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, refunds: map[string]Refund{}, intents: map[int64]Intent{}, keys: map[string]StoredKey{}}, committed: make(chan struct{})}
 }
 
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
@@ -53,7 +54,7 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 		return m.failWrites
 	}
 	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
-		charges: maps.Clone(m.state.charges), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
+		charges: maps.Clone(m.state.charges), refunds: maps.Clone(m.state.refunds), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
 		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys),
 		events: slices.Clone(m.state.events), prunedThrough: m.state.prunedThrough,
 		webhooks: m.state.webhooks.clone()}}
@@ -107,6 +108,38 @@ func (m *memStore) DueCharges(_ context.Context, now time.Time, limit int) ([]Ch
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].NextCheckTime.Before(out[j].NextCheckTime) })
+	return out[:min(limit, len(out))], nil
+}
+
+func (m *memStore) RefundByOutRefundNo(ctx context.Context, no string) (Refund, error) {
+	return m.view().RefundByOutRefundNo(ctx, no)
+}
+
+func (m *memStore) RefundByRefundID(ctx context.Context, id string) (Refund, error) {
+	return m.view().RefundByRefundID(ctx, id)
+}
+
+func (m *memStore) RefundsOfCharge(ctx context.Context, no string) ([]Refund, error) {
+	return m.view().RefundsOfCharge(ctx, no)
+}
+
+func (m *memStore) ListRefunds(ctx context.Context, f RefundFilter) ([]Refund, string, error) {
+	return m.view().ListRefunds(ctx, f)
+}
+
+func (m *memStore) DueRefunds(_ context.Context, now time.Time, limit int) ([]Refund, error) {
+	var out []Refund
+	for _, r := range m.view().refunds {
+		if !r.NextCheckTime.IsZero() && !r.NextCheckTime.After(now) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Refund) int {
+		if c := a.NextCheckTime.Compare(b.NextCheckTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.OutRefundNo, b.OutRefundNo)
+	})
 	return out[:min(limit, len(out))], nil
 }
 
@@ -246,6 +279,98 @@ func (t *memTx) UpdateCharge(_ context.Context, c Charge) error {
 	return nil
 }
 
+func (t *memTx) RefundByOutRefundNo(_ context.Context, no string) (Refund, error) {
+	r, ok := t.refunds[no]
+	if !ok {
+		return Refund{}, ErrNotFound
+	}
+	return r, nil
+}
+
+func (t *memTx) RefundByRefundID(_ context.Context, id string) (Refund, error) {
+	for _, r := range t.refunds {
+		if id != "" && r.RefundID == id {
+			return r, nil
+		}
+	}
+	return Refund{}, ErrNotFound
+}
+
+// RefundsOfCharge returns the charge's refunds oldest first (creation
+// time, then out_refund_no).
+func (t *memTx) RefundsOfCharge(_ context.Context, no string) ([]Refund, error) {
+	var out []Refund
+	for _, r := range t.refunds {
+		if r.OutTradeNo == no {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, refundsOldestFirst)
+	return out, nil
+}
+
+func refundsOldestFirst(a, b Refund) int {
+	if c := a.CreateTime.Compare(b.CreateTime); c != 0 {
+		return c
+	}
+	return strings.Compare(a.OutRefundNo, b.OutRefundNo)
+}
+
+// ListRefunds pages newest first. Its page token is the offset and the
+// filter it was issued for: another filter's, or none of its, is
+// ErrInvalidPageToken.
+func (t *memTx) ListRefunds(_ context.Context, f RefundFilter) ([]Refund, string, error) {
+	var out []Refund
+	for _, r := range t.refunds {
+		if (f.OutTradeNo == "" || r.OutTradeNo == f.OutTradeNo) && (f.State == "" || r.State == f.State) &&
+			inScope(r.SubMchID, f.SubMchID, f.SubMchIDs) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Refund) int { return refundsOldestFirst(b, a) })
+	bound := fmt.Sprintf("%s|%s|%s|%v|%d", f.OutTradeNo, f.State, f.SubMchID, f.SubMchIDs, f.PageSize)
+	offset := 0
+	if f.PageToken != "" {
+		n, rest, ok := strings.Cut(f.PageToken, "@")
+		if _, err := fmt.Sscan(n, &offset); !ok || err != nil || rest != bound || offset <= 0 || offset > len(out) {
+			return nil, "", ErrInvalidPageToken
+		}
+	}
+	out = out[offset:]
+	next := ""
+	if f.PageSize > 0 && len(out) > f.PageSize {
+		out = out[:f.PageSize]
+		next = fmt.Sprintf("%d@%s", offset+f.PageSize, bound)
+	}
+	return out, next, nil
+}
+
+func (t *memTx) CreateRefund(_ context.Context, r Refund) error {
+	if _, ok := t.refunds[r.OutRefundNo]; ok {
+		return ErrConflict
+	}
+	if _, err := t.RefundByRefundID(context.Background(), r.RefundID); err == nil {
+		return ErrConflict
+	}
+	t.refunds[r.OutRefundNo] = r
+	return nil
+}
+
+// UpdateRefund keeps the fields fixed at creation, as the store does.
+func (t *memTx) UpdateRefund(_ context.Context, r Refund) error {
+	old, ok := t.refunds[r.OutRefundNo]
+	if !ok {
+		return ErrNotFound
+	}
+	if o, err := t.RefundByRefundID(context.Background(), r.RefundID); err == nil && o.OutRefundNo != r.OutRefundNo {
+		return ErrConflict
+	}
+	r.OutTradeNo, r.Merchant, r.Amount, r.Reason, r.NotifyURL, r.ChargeTotal, r.CreateTime =
+		old.OutTradeNo, old.Merchant, old.Amount, old.Reason, old.NotifyURL, old.ChargeTotal, old.CreateTime
+	t.refunds[r.OutRefundNo] = r
+	return nil
+}
+
 func (t *memTx) InsertAnomaly(_ context.Context, a Anomaly) error {
 	t.anomalies = append(t.anomalies, a)
 	return nil
@@ -348,6 +473,47 @@ type fakeWeChat struct {
 	orderFn    func(TransactionQuery) (RemoteTransaction, error) // overrides order/orderErr
 	reverses   []string
 	reverseErr error
+
+	refunds       []RefundRequest
+	refund        func(RefundRequest) (RemoteRefund, error) // default: accepted, without a status
+	refundHook    func()                                    // runs first in CreateRefund, outside the fake's lock
+	refundQueries []RefundQuery
+	refundQueryFn func(RefundQuery) (RemoteRefund, error) // default: 404 RESOURCE_NOT_EXISTS
+}
+
+func (f *fakeWeChat) CreateRefund(_ context.Context, req RefundRequest) (RemoteRefund, error) {
+	f.mu.Lock()
+	hook := f.refundHook
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	f.mu.Lock()
+	f.refunds = append(f.refunds, req)
+	fn := f.refund
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(req)
+	}
+	return acceptedRefund(req), nil
+}
+
+// acceptedRefund is WeChat's answer accepting req: no status, as the
+// create answer may be.
+func acceptedRefund(req RefundRequest) RemoteRefund {
+	return RemoteRefund{RefundID: "R-" + req.OutRefundNo, OutRefundNo: req.OutRefundNo, Refund: req.Refund,
+		Currency: req.Currency, PayerRefund: req.Refund, PayerCurrency: req.Currency}
+}
+
+func (f *fakeWeChat) QueryRefund(_ context.Context, q RefundQuery) (RemoteRefund, error) {
+	f.mu.Lock()
+	f.refundQueries = append(f.refundQueries, q)
+	fn := f.refundQueryFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(q)
+	}
+	return RemoteRefund{}, &RemoteError{HTTPStatus: 404, Code: "RESOURCE_NOT_EXISTS"}
 }
 
 func (f *fakeWeChat) CreateTransaction(_ context.Context, req TransactionRequest) (RemoteTransaction, error) {

@@ -16,7 +16,8 @@ import (
 // isoFixture has the same records for sub-merchants A and B (mchA, mchB):
 // a SIGNED agreement codeX (contract wcX), a PENDING one pcodeX with a
 // live session, a SUCCEEDED charge tradeX (transaction T-tradeX) and a
-// PENDING charge pendX. Nothing exists for Z. remote counts the WeChat
+// PENDING charge pendX, and a PROCESSING refund rfndX of tradeX (refund id
+// R-rfndX). Nothing exists for Z. remote counts the WeChat
 // calls made after the seeding.
 type isoFixture struct {
 	*fixture
@@ -41,13 +42,20 @@ func newIsoFixture(t *testing.T) *isoFixture {
 		}
 		f.wc.deduct = nil
 		seedWebhook(t, f.store, "mch"+x, "hook"+x, "evt"+x)
+		if r, err := f.svc.CreateRefund(ctx, isoRefund("rfnd"+x, "trade"+x)); err != nil || r.State != RefundProcessing {
+			t.Fatalf("refund: %v %v", r.State, err)
+		}
 	}
 	count := func() { f.remote.Add(1) }
 	notFound := &RemoteError{HTTPStatus: 404, Code: "NOT_FOUND"}
 	f.wc.queryFn = func(ContractQuery) (RemoteContract, error) { count(); return RemoteContract{}, notFound }
 	f.wc.orderFn = func(TransactionQuery) (RemoteTransaction, error) { count(); return RemoteTransaction{}, notFound }
-	f.wc.presigns, f.wc.deductions = nil, nil
+	f.wc.presigns, f.wc.deductions, f.wc.refunds, f.wc.refundQueries = nil, nil, nil, nil
 	return f
+}
+
+func isoRefund(no, trade string) RefundInput {
+	return RefundInput{OutRefundNo: no, OutTradeNo: trade, Amount: hkd(100), Reason: "returned"}
 }
 
 func isoCharge(no, contract string) ChargeInput {
@@ -58,7 +66,8 @@ func isoCharge(no, contract string) ChargeInput {
 func (f *isoFixture) calls() int64 {
 	f.wc.mu.Lock()
 	defer f.wc.mu.Unlock()
-	return f.remote.Load() + int64(len(f.wc.presigns)+len(f.wc.deductions)+len(f.wc.reverses)+len(f.wc.terminates))
+	return f.remote.Load() + int64(len(f.wc.presigns)+len(f.wc.deductions)+len(f.wc.reverses)+len(f.wc.terminates)+
+		len(f.wc.refunds)+len(f.wc.refundQueries))
 }
 
 // How a caller of A is answered about B's records.
@@ -69,7 +78,7 @@ const (
 	asEmpty          // an empty page
 )
 
-var caseIDs = regexp.MustCompile(`\b(code|pcode|wc|trade|pend|new|T-trade|mch|hook|evt)[ABZ]\b`)
+var caseIDs = regexp.MustCompile(`\b(code|pcode|wc|trade|pend|new|T-trade|mch|hook|evt|rfnd)[ABZ]\b`)
 
 // sameAnswer fails unless got and want are the same error but for the
 // records' identifiers: kind, reason, message, violations and text.
@@ -145,6 +154,13 @@ func TestSubMerchantIsolation(t *testing.T) {
 		var r result
 		for _, e := range es {
 			r = append(r, e.SubMchID)
+		}
+		return r, err
+	}
+	refunds := func(rs []Refund, _ string, err error) (result, error) {
+		var r result
+		for _, rf := range rs {
+			r = append(r, rf.SubMchID)
 		}
 		return r, err
 	}
@@ -285,6 +301,49 @@ func TestSubMerchantIsolation(t *testing.T) {
 		{"Redeliver", "", func(ctx context.Context, s *Service, x string) (result, error) {
 			return deliveries(s.Redeliver(ctx, "evt"+x))
 		}, asMissing, nil, false},
+		{"CreateRefund", "of the charge", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := s.CreateRefund(ctx, isoRefund("new"+x, "trade"+x))
+			return one(r.SubMchID, err)
+		}, asMissing, nil, false},
+		{"CreateRefund", "of the charge by transaction_id", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := s.CreateRefund(ctx, RefundInput{OutRefundNo: "new" + x, TransactionID: "T-trade" + x, Amount: hkd(100), Reason: "returned"})
+			return one(r.SubMchID, err)
+		}, asMissing, nil, false},
+		{"CreateRefund", "replay", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := s.CreateRefund(ctx, isoRefund("rfnd"+x, "trade"+x))
+			return one(r.SubMchID, err)
+		}, asMissing, nil, false},
+		{"CreateRefund", "out_refund_no on the caller's charge", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := s.CreateRefund(ctx, isoRefund("rfnd"+x, "tradeA"))
+			return one(r.SubMchID, err)
+		}, asReused, func(ctx context.Context, s *Service) error {
+			in := isoRefund("rfndA", "tradeA")
+			in.Amount = hkd(99)
+			_, err := s.CreateRefund(ctx, in)
+			return err
+		}, true},
+		{"GetRefund", "by out_refund_no", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := s.GetRefund(ctx, RefundKey{OutRefundNo: "rfnd" + x}, false)
+			return one(r.SubMchID, err)
+		}, asMissing, nil, false},
+		{"GetRefund", "by refund_id, refresh", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := s.GetRefund(ctx, RefundKey{RefundID: "R-rfnd" + x}, true)
+			return one(r.SubMchID, err)
+		}, asMissing, nil, false},
+		{"LookupRefund", "refresh", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, _, err := s.LookupRefund(ctx, RefundKey{OutRefundNo: "rfnd" + x}, true)
+			return one(r.SubMchID, err)
+		}, asMissing, nil, false},
+		{"ListRefunds", "sub_mchid filter", func(ctx context.Context, s *Service, x string) (result, error) {
+			return refunds(s.ListRefunds(ctx, RefundFilter{SubMchID: "mch" + x}))
+		}, asEmpty, nil, false},
+		{"ListRefunds", "by out_trade_no", func(ctx context.Context, s *Service, x string) (result, error) {
+			return refunds(s.ListRefunds(ctx, RefundFilter{OutTradeNo: "trade" + x}))
+		}, asEmpty, nil, false},
+		{"ListRefunds", "all", func(ctx context.Context, s *Service, x string) (result, error) {
+			r, err := refunds(s.ListRefunds(ctx, RefundFilter{}))
+			return slices.DeleteFunc(r, func(id string) bool { return id != "mch"+x }), err
+		}, asEmpty, nil, false},
 		{"TerminateAgreement", "signed", func(ctx context.Context, s *Service, x string) (result, error) {
 			a, err := s.TerminateAgreement(ctx, "wc"+x, "moved away")
 			return one(a.SubMchID, err)
