@@ -20,6 +20,9 @@ func refundFixture(t *testing.T) *fixture {
 	if c := f.charge(t, chargeIn("T1")); c.State != ChargeSucceeded {
 		t.Fatalf("charge %s", c.State)
 	}
+	// What WeChat says of T1 at the charge's re-checks.
+	f.wc.order = RemoteTransaction{OutTradeNo: "T1", TransactionID: "T-T1", ContractID: "W1", TradeState: TradeSuccess,
+		Amount: hkd(1000), PayerTotal: 1000, PayerCurrency: "HKD", BankType: "CFT"}
 	return f
 }
 
