@@ -343,3 +343,31 @@ func TestReconcileRefundsBacksOffAFailingStore(t *testing.T) {
 		t.Fatalf("%d sends: a resend went out that could not be recorded", n)
 	}
 }
+
+// TestRefundSpacingHoldsForResends: a resend of one refund (NOT_ENOUGH)
+// is a send too: the next refund of the charge waits a minute after it.
+func TestRefundSpacingHoldsForResends(t *testing.T) {
+	t.Parallel()
+	f := refundFixture(t)
+	log := &sendLog{clock: f.clock}
+	f.wc.refund = func(req RefundRequest) (RemoteRefund, error) {
+		log.record(req.OutRefundNo)
+		if req.OutRefundNo == "R1" && len(log.get()["R1"]) == 1 {
+			return RemoteRefund{}, &RemoteError{HTTPStatus: 403, Code: "NOT_ENOUGH"}
+		}
+		return acceptedRefund(req), nil
+	}
+	f.refund(t, refundIn("R1", 100)) // refused, resent at 5s
+	f.clock.advance(2 * time.Second)
+	if r := f.refund(t, refundIn("R2", 100)); r.State != RefundPending || !r.NextCheckTime.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("R2: %+v", r)
+	}
+	for range 80 {
+		f.clock.advance(time.Second)
+		reconcile(t, f)
+	}
+	want := map[string][]time.Duration{"R1": {0, 5 * time.Second}, "R2": {65 * time.Second}}
+	if diff := cmp.Diff(want, log.get()); diff != "" {
+		t.Fatalf("sends (-want +got):\n%s", diff)
+	}
+}

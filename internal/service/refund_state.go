@@ -36,13 +36,12 @@ func refundStateOf(status string) (RefundState, bool) {
 	return "", false
 }
 
-// next is the state r moves to when WeChat reports status.
+// next is the state r, not final or told SUCCESS (see apply), moves to
+// when WeChat reports status.
 func (r *Refund) next(status string) RefundState {
 	next, known := refundStateOf(status)
 	switch {
 	case !known:
-		return r.State
-	case r.State.Final() && next != RefundSucceeded:
 		return r.State
 	case r.State == RefundAbnormal && next == RefundProcessing:
 		// WeChat already found the money stuck: a PROCESSING answer (a
