@@ -249,8 +249,13 @@ func (s *Service) refundFailed(ctx context.Context, r Refund, resend bool, callE
 		s.log.WarnContext(ctx, "refund outcome unknown or to be retried", "out_refund_no", r.OutRefundNo, "code", code)
 		return s.noteRefundError(ctx, r.OutRefundNo, code)
 	case re.HTTPStatus == 401 || re.Code == "SIGN_ERROR":
-		// Not about this refund: it stays PENDING and the error is the answer.
-		if _, err := s.noteRefundError(ctx, r.OutRefundNo, re.Code); err != nil {
+		// Not about this refund: it stays PENDING (the reconciler tries
+		// again) and the error is the answer.
+		code := re.Code
+		if code == "" {
+			code = ErrWeChatAuth.Reason
+		}
+		if _, err := s.noteRefundError(ctx, r.OutRefundNo, code); err != nil {
 			return Refund{}, errors.Join(derr, err)
 		}
 		return Refund{}, derr

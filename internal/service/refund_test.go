@@ -256,6 +256,9 @@ func TestRefundStates(t *testing.T) {
 			if diff := cmp.Diff(r, f.storedRefund(t, "R1")); diff != "" {
 				t.Fatalf("answered is not stored (-answer +stored):\n%s", diff)
 			}
+			if n := f.refundQueryCount(); n != 0 {
+				t.Errorf("%d queries: a first send's answer is taken as it is", n)
+			}
 			switch {
 			case r.State.Final() && !r.NextCheckTime.IsZero():
 				t.Errorf("a final refund is scheduled at %v", r.NextCheckTime)
@@ -567,5 +570,30 @@ func TestRefundLookupAndList(t *testing.T) {
 		if _, _, err := f.svc.ListRefunds(ctx, field); AsError(err).Kind != KindInvalid || AsError(err).Violations[0].Field != f2 {
 			t.Fatalf("ListRefunds(%+v): %v", field, err)
 		}
+	}
+}
+
+// TestRefundWeChatRefusesPapaydsCredentials: a 401 is no refusal of the
+// refund: it stays PENDING for the reconciler, and the caller gets the
+// error.
+func TestRefundWeChatRefusesPapaydsCredentials(t *testing.T) {
+	t.Parallel()
+	f := refundFixture(t)
+	f.wc.refund = func(RefundRequest) (RemoteRefund, error) {
+		return RemoteRefund{}, &RemoteError{HTTPStatus: 401, Message: "signature"}
+	}
+	_, err := f.svc.CreateRefund(context.Background(), refundIn("R1", 300))
+	if !errors.Is(err, ErrWeChatAuth) {
+		t.Fatalf("err = %v, want ErrWeChatAuth", err)
+	}
+	r := f.storedRefund(t, "R1")
+	if r.State != RefundPending || r.LastError != "WECHATPAY_AUTH_FAILED" || r.NextCheckTime.IsZero() {
+		t.Fatalf("after a 401: %+v", r)
+	}
+	f.wc.refund = nil
+	f.clock.advance(5 * time.Second)
+	reconcile(t, f)
+	if r := f.storedRefund(t, "R1"); r.State != RefundProcessing || r.Attempts != 2 {
+		t.Fatalf("after the reconciler: %+v", r)
 	}
 }
