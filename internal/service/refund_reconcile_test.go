@@ -128,6 +128,8 @@ func TestRefundLostAnswer(t *testing.T) {
 		f.wc.refund = lost
 		f.refund(t, refundIn("R1", 300))
 		f.wc.refund = nil
+		// A new configuration changes nothing of what a resend sends.
+		f.svc.cfg.NotifyURL = "https://new.example/wechatpay/notify"
 		f.clock.advance(5 * time.Second)
 		reconcile(t, f)
 		r := f.storedRefund(t, "R1")
