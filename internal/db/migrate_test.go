@@ -263,6 +263,8 @@ func TestUpgradeFromVersion2(t *testing.T) {
 		// Columns of 0004: a charge of papayd before it has no notify_url
 		// and counts as sent when it was created.
 		c.NotifyURL, c.LastSendTime = "", c.CreateTime
+		// Column of 0011: nothing refunded.
+		c.RefundedTotal = 0
 		charges = append(charges, c)
 	}
 	oldDB(t, path, 2, func(sqlTx *sql.Tx) error {
