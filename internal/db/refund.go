@@ -9,8 +9,6 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
-var _ service.RefundReader = reader{}
-
 // refundColumns are the columns of service.Refund, in the order scanRefund
 // reads them after the id.
 const refundColumns = `out_refund_no, refund_id, out_trade_no, transaction_id,
