@@ -32,6 +32,8 @@ type tenant struct {
 	code, termCode           string // a SIGNED and a TERMINATED agreement's out_contract_code
 	contract, termContract   string
 	trade, txn, closed, news string // a SUCCEEDED charge, its transaction, a CLOSED charge, an unused out_trade_no
+	refund, refundID         string // a SUCCEEDED refund of trade, and WeChat's id of it
+	newRefund                string // an unused out_refund_no
 	event                    string // the id of one of its events
 	endpoint                 string // the id of its webhook endpoint
 }
@@ -40,7 +42,7 @@ type tenant struct {
 func (x tenant) ids() map[string]string {
 	return map[string]string{"sub": x.sub, "openid": x.openid, "code": x.code, "termCode": x.termCode,
 		"contract": x.contract, "termContract": x.termContract, "trade": x.trade, "txn": x.txn, "closed": x.closed, "new": x.news, "event": x.event,
-		"endpoint": x.endpoint}
+		"endpoint": x.endpoint, "refund": x.refund, "refundID": x.refundID, "newRefund": x.newRefund}
 }
 
 // The sandbox simulator acts for one sub-merchant, the one of its
@@ -88,8 +90,15 @@ func signedWith(t *testing.T, p *papayd, k apiKey, code, openid string) *papayv1
 	return a
 }
 
+// refundReq is a refund of amount HKD of the charge outTradeNo.
+func refundReq(no, outTradeNo string, amount int64) *papayv1.CreateRefundRequest {
+	return &papayv1.CreateRefundRequest{OutRefundNo: no, OutTradeNo: outTradeNo,
+		Amount: &papayv1.RefundAmount{Refund: amount, Currency: "HKD"}, Reason: "returned"}
+}
+
 // tenantRecords makes x's records with k: a SIGNED agreement with a
-// SUCCEEDED and a CLOSED charge, and a TERMINATED agreement.
+// SUCCEEDED charge, refunded in part (the refund SUCCEEDED), and a CLOSED
+// charge, and a TERMINATED agreement.
 func tenantRecords(t *testing.T, p *papayd, k apiKey, x tenant) tenant {
 	t.Helper()
 	ctx := k.ctx()
@@ -100,6 +109,15 @@ func tenantRecords(t *testing.T, p *papayd, k apiKey, x tenant) tenant {
 		t.Fatalf("charge %s: %v %v", x.trade, c, err)
 	}
 	x.txn = c.GetCharge().GetTransactionId()
+	refunds := papayv1.NewRefundServiceClient(p.conn)
+	if _, err := refunds.CreateRefund(ctx, refundReq(x.refund, x.trade, 100)); err != nil {
+		t.Fatalf("refund %s: %v", x.refund, err)
+	}
+	eventually(t, x.refund+" SUCCEEDED", func() bool {
+		r, err := refunds.GetRefund(ctx, &papayv1.GetRefundRequest{OutRefundNo: x.refund, Refresh: true})
+		x.refundID = r.GetRefund().GetRefundId()
+		return err == nil && r.GetRefund().GetState() == papayv1.RefundState_REFUND_STATE_SUCCEEDED && x.refundID != ""
+	})
 	p.configurePayer(x.openid, map[string]any{"behavior": "USERPAYING", "settle_after_ms": 600000})
 	if _, err := p.charges.CreateCharge(ctx, chargeReq(x.closed, x.contract, 500)); err != nil {
 		t.Fatalf("charge %s: %v", x.closed, err)
@@ -252,6 +270,43 @@ func tenantProbes() map[string][]tenantProbe {
 				return &papayv1.CloseChargeRequest{OutTradeNo: x.closed}
 			}, postPath(func(x tenant) string { return "/v1/charges/" + x.closed + ":close" })},
 		},
+		papayv1.RefundService_GetRefund_FullMethodName: {
+			{"by out_refund_no", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.GetRefundRequest{OutRefundNo: x.refund}
+			}, getPath(func(x tenant) string { return "/v1/refunds/" + x.refund })},
+			{"by out_refund_no, refresh", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.GetRefundRequest{OutRefundNo: x.refund, Refresh: true}
+			}, getPath(func(x tenant) string { return "/v1/refunds/" + x.refund + q("refresh", "true") })},
+			{"by refund_id, refresh", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.GetRefundRequest{RefundId: x.refundID, Refresh: true}
+			}, getPath(func(x tenant) string { return "/v1/refunds/refund-id/" + x.refundID + q("refresh", "true") })},
+		},
+		papayv1.RefundService_ListRefunds_FullMethodName: {
+			{"sub_mchid filter", tenantNothing, func(x, _ tenant) proto.Message {
+				return &papayv1.ListRefundsRequest{SubMchid: x.sub}
+			}, getPath(func(x tenant) string { return "/v1/refunds" + q("sub_mchid", x.sub) })},
+			{"out_trade_no filter", tenantNothing, func(x, _ tenant) proto.Message {
+				return &papayv1.ListRefundsRequest{OutTradeNo: x.trade}
+			}, getPath(func(x tenant) string { return "/v1/refunds" + q("out_trade_no", x.trade) })},
+			{"no filter", tenantNothing, func(tenant, tenant) proto.Message {
+				return &papayv1.ListRefundsRequest{}
+			}, getPath(func(tenant) string { return "/v1/refunds" })},
+		},
+		papayv1.RefundService_CreateRefund_FullMethodName: {
+			{"of the charge", tenantMissing, func(x, _ tenant) proto.Message {
+				return refundReq(x.newRefund, x.trade, 50)
+			}, func(tenant, tenant) (string, string) { return http.MethodPost, "/v1/refunds" }},
+			{"of the charge, by transaction_id", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.CreateRefundRequest{OutRefundNo: x.newRefund, TransactionId: x.txn,
+					Amount: &papayv1.RefundAmount{Refund: 50, Currency: "HKD"}, Reason: "returned"}
+			}, func(tenant, tenant) (string, string) { return http.MethodPost, "/v1/refunds" }},
+			{"replay of the refund", tenantMissing, func(x, _ tenant) proto.Message {
+				return refundReq(x.refund, x.trade, 100)
+			}, func(tenant, tenant) (string, string) { return http.MethodPost, "/v1/refunds" }},
+			{"the out_refund_no on the caller's charge", tenantReused, func(x, a tenant) proto.Message {
+				return refundReq(x.refund, a.trade, 60)
+			}, func(tenant, tenant) (string, string) { return http.MethodPost, "/v1/refunds" }},
+		},
 		papayv1.EventService_ListEvents_FullMethodName: {
 			{"sub_mchid filter", tenantNothing, func(x, _ tenant) proto.Message {
 				return &papayv1.ListEventsRequest{SubMchid: x.sub}
@@ -329,7 +384,7 @@ func TestCrossTenant(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	all := []service.Scope{service.ScopeAgreementsRead, service.ScopeAgreementsWrite, service.ScopeChargesRead, service.ScopeChargesWrite,
-		service.ScopeEventsRead, service.ScopeWebhooksWrite}
+		service.ScopeRefundsRead, service.ScopeRefundsWrite, service.ScopeEventsRead, service.ScopeWebhooksWrite}
 	keyA := createKey(t, dir, service.KeyInput{Name: "tenant-a", Scopes: all, SubMchIDs: []string{subMchA}})
 	keyB := createKey(t, dir, service.KeyInput{Name: "tenant-b", Scopes: all, SubMchIDs: []string{subMchB}})
 	admin := createKey(t, dir, service.KeyInput{Name: "operator", Scopes: []service.Scope{service.ScopeAdmin}})
@@ -349,14 +404,15 @@ func TestCrossTenant(t *testing.T) {
 		t.Fatalf("B's CreateWebhookEndpoint: %v", err)
 	}
 	b := tenantRecords(t, p, keyB, tenant{sub: subMchB, openid: "oTenantB", code: "CODE-B-1", termCode: "CODE-B-2",
-		trade: "TRADE-B-PAID", closed: "TRADE-B-SHUT", news: "TRADE-B-NEWX", endpoint: ep.GetEndpoint().GetId()})
+		trade: "TRADE-B-PAID", closed: "TRADE-B-SHUT", news: "TRADE-B-NEWX", refund: "REFUND-B-DONE", newRefund: "REFUND-B-NEWX",
+		endpoint: ep.GetEndpoint().GetId()})
 	p.stop()
 
 	// A's, with the simulator acting for A.
 	setSandboxSubMchID(t, dir, subMchA)
 	p = startWith(t, dir, settings)
 	a := tenantRecords(t, p, keyA, tenant{sub: subMchA, openid: "oTenantA", code: "CODE-A-1", termCode: "CODE-A-2",
-		trade: "TRADE-A-PAID", closed: "TRADE-A-SHUT", news: "TRADE-A-NEWX"})
+		trade: "TRADE-A-PAID", closed: "TRADE-A-SHUT", news: "TRADE-A-NEWX", refund: "REFUND-A-DONE", newRefund: "REFUND-A-NEWX"})
 	for _, x := range []*tenant{&a, &b} {
 		r, err := papayv1.NewEventServiceClient(p.conn).ListEvents(admin.ctx(), &papayv1.ListEventsRequest{SubMchid: x.sub, PageSize: 1})
 		if err != nil || len(r.GetEvents()) != 1 {
@@ -366,7 +422,8 @@ func TestCrossTenant(t *testing.T) {
 	}
 	z := tenant{event: "evt_" + strings.Repeat("Z", len(b.event)-4), endpoint: "we_" + strings.Repeat("Z", len(b.endpoint)-3), sub: "1900000399", openid: "oTenantZ", code: "CODE-Z-1", termCode: "CODE-Z-2",
 		contract: b.contract[:len(b.contract)-6] + "999999", termContract: b.termContract[:len(b.termContract)-6] + "999998",
-		trade: "TRADE-Z-PAID", txn: b.txn[:len(b.txn)-6] + "999999", closed: "TRADE-Z-SHUT", news: "TRADE-Z-NEWX"}
+		trade: "TRADE-Z-PAID", txn: b.txn[:len(b.txn)-6] + "999999", closed: "TRADE-Z-SHUT", news: "TRADE-Z-NEWX",
+		refund: "REFUND-Z-DONE", refundID: b.refundID[:len(b.refundID)-6] + "999999", newRefund: "REFUND-Z-NEWX"}
 
 	// Every method papayd serves has its cases.
 	methods := apiMethods(t, p)
@@ -399,7 +456,11 @@ func TestCrossTenant(t *testing.T) {
 			}
 			out = append(out, r.GetCharge())
 		}
-		return out
+		r, err := papayv1.NewRefundServiceClient(p.conn).GetRefund(admin.ctx(), &papayv1.GetRefundRequest{OutRefundNo: b.refund})
+		if err != nil {
+			t.Fatalf("admin GetRefund %s: %v", b.refund, err)
+		}
+		return append(out, r.GetRefund())
 	}
 	before := records()
 	wechatBefore := len(p.wechatCalls())
@@ -575,6 +636,21 @@ func tenantOwnCalls(t *testing.T, p *papayd, k apiKey, a tenant) {
 	}
 	if r, err := p.charges.CloseCharge(ctx, &papayv1.CloseChargeRequest{OutTradeNo: a.news}); err != nil || r.GetCharge().GetState() != papayv1.ChargeState_CHARGE_STATE_CLOSED {
 		t.Errorf("A's CloseCharge of its own: %v %v", r, err)
+	}
+	refunds := papayv1.NewRefundServiceClient(p.conn)
+	if r, err := refunds.GetRefund(ctx, &papayv1.GetRefundRequest{RefundId: a.refundID}); err != nil || r.GetRefund().GetOutRefundNo() != a.refund {
+		t.Errorf("A's GetRefund of its own: %v %v", r, err)
+	}
+	if r, err := refunds.ListRefunds(ctx, &papayv1.ListRefundsRequest{OutTradeNo: a.trade}); err != nil || len(r.GetRefunds()) != 1 {
+		t.Errorf("A's ListRefunds: %v %v, want its 1", r, err)
+	}
+	for _, path := range []string{"/v1/refunds/" + a.refund, "/v1/refunds?sub_mchid=" + a.sub} {
+		if st, raw := p.rest(k, http.MethodGet, path, nil); st != http.StatusOK || !strings.Contains(string(raw), a.sub) {
+			t.Errorf("A's GET %s: HTTP %d %s", path, st, raw)
+		}
+	}
+	if r, err := p.charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: a.trade}); err != nil || r.GetCharge().GetRefundedTotal() != 100 {
+		t.Errorf("A's charge after its refund: %v %v, want refunded_total 100", r, err)
 	}
 	if r, err := p.agreements.TerminateAgreement(ctx, &papayv1.TerminateAgreementRequest{ContractId: a.contract, TerminationNote: "done"}); err != nil ||
 		r.GetAgreement().GetState() != papayv1.AgreementState_AGREEMENT_STATE_TERMINATED {

@@ -95,6 +95,9 @@ func TestBackupCopiesEverything(t *testing.T) {
 		if err := tx.InsertAnomaly(ctx, service.Anomaly{Kind: "AMOUNT", OutTradeNo: "A", Time: created}); err != nil {
 			return err
 		}
+		if err := tx.CreateRefund(ctx, fullRefund("R1", "W1", created)); err != nil {
+			return err
+		}
 		id, err := tx.CreateIntent(ctx, service.Intent{Kind: service.IntentClose, Key: "A", CreateTime: created})
 		if err != nil {
 			return err
@@ -118,7 +121,7 @@ func TestBackupCopiesEverything(t *testing.T) {
 		t.Errorf("schema of the copy (-want +got):\n%s", diff)
 	}
 	got := dump(t, cp)
-	for _, table := range []string{"agreements", "charges", "notifications", "anomalies", "intents", "wechat_calls", "schema_migrations", "sqlite_sequence"} {
+	for _, table := range []string{"agreements", "charges", "refunds", "notifications", "anomalies", "intents", "wechat_calls", "schema_migrations", "sqlite_sequence"} {
 		if len(want[table]) == 0 {
 			t.Errorf("test data has no rows in %s", table)
 		}

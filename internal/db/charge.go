@@ -18,7 +18,7 @@ const chargeColumns = `out_trade_no, transaction_id, contract_id, out_contract_c
 	exchange_rate_type, exchange_rate, description, attach, goods_tag, merchant_category_code,
 	scene_device_id, scene_device_ip, bank_type, trade_state, trade_state_desc, state,
 	failure_code, failure_message, success_time, promotion_detail, create_time, update_time,
-	next_check_time, check_attempts, notify_url, last_send_time`
+	next_check_time, check_attempts, notify_url, last_send_time, refunded_total`
 
 // scanCharge reads a row of `id, ` + chargeColumns.
 func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
@@ -29,7 +29,7 @@ func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
 		&c.SceneInfo.DeviceID, &c.SceneInfo.DeviceIP, &c.BankType, &c.TradeState, &c.TradeStateDesc, &c.State,
 		&c.FailureCode, &c.FailureMessage, timeDest{&c.SuccessTime}, promotionsDest{&c.PromotionDetail},
 		timeDest{&c.CreateTime}, timeDest{&c.UpdateTime}, timeDest{&c.NextCheckTime}, &c.CheckAttempts,
-		&c.NotifyURL, timeDest{&c.LastSendTime})
+		&c.NotifyURL, timeDest{&c.LastSendTime}, &c.RefundedTotal)
 	return c, id, err
 }
 
@@ -59,6 +59,7 @@ func chargeArgs(c service.Charge) []any {
 		sql.Named("create_time", timeArg(c.CreateTime)), sql.Named("update_time", timeArg(c.UpdateTime)),
 		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
 		sql.Named("notify_url", c.NotifyURL), sql.Named("last_send_time", timeArg(c.LastSendTime)),
+		sql.Named("refunded_total", c.RefundedTotal),
 	}
 }
 
@@ -102,7 +103,7 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 	:exchange_rate_type, :exchange_rate, :description, :attach, :goods_tag, :merchant_category_code,
 	:scene_device_id, :scene_device_ip, :bank_type, :trade_state, :trade_state_desc, :state,
 	:failure_code, :failure_message, :success_time, :promotion_detail, :create_time, :update_time,
-	:next_check_time, :check_attempts, :notify_url, :last_send_time)`
+	:next_check_time, :check_attempts, :notify_url, :last_send_time, :refunded_total)`
 
 // CreateCharge inserts c. It returns service.ErrConflict when its
 // out_trade_no, or its non-empty transaction id, is already recorded.
@@ -128,7 +129,7 @@ const updateChargeSQL = `UPDATE charges SET
 	failure_message = :failure_message, success_time = :success_time,
 	promotion_detail = :promotion_detail, update_time = :update_time,
 	next_check_time = :next_check_time, check_attempts = :check_attempts,
-	last_send_time = :last_send_time
+	last_send_time = :last_send_time, refunded_total = :refunded_total
 WHERE out_trade_no = :out_trade_no`
 
 // updateChargeArgs are the arguments of updateChargeSQL.
@@ -144,11 +145,12 @@ func updateChargeArgs(c service.Charge) []any {
 		sql.Named("update_time", timeArg(c.UpdateTime)),
 		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
 		sql.Named("last_send_time", timeArg(c.LastSendTime)),
+		sql.Named("refunded_total", c.RefundedTotal),
 	}
 }
 
 // UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
-// answer, failure, schedule; see updateChargeSQL) of the charge with
+// answer, failure, schedule, refunded total; see updateChargeSQL) of the charge with
 // c.OutTradeNo; the fields fixed at creation keep their recorded values. It
 // returns service.ErrNotFound when there is none and service.ErrConflict
 // when c.TransactionID belongs to another charge.

@@ -59,6 +59,7 @@ func fullCharge(outTradeNo, transactionID string, created time.Time) service.Cha
 
 		NextCheckTime: created.Add(5*time.Minute + 13).In(shanghai),
 		CheckAttempts: 3,
+		RefundedTotal: 1<<53 - 1,
 	}
 }
 
@@ -170,6 +171,7 @@ func TestChargeRoundTrip(t *testing.T) {
 	u.TradeState, u.TradeStateDesc, u.State = service.TradeSuccess, "paid", service.ChargeSucceeded
 	u.FailureCode, u.FailureMessage = "", ""
 	u.SuccessTime, u.UpdateTime, u.NextCheckTime, u.CheckAttempts = time.Time{}, time.Time{}, time.Time{}, 4
+	u.RefundedTotal = 7
 	u.PromotionDetail = []service.PromotionDetail{}
 	inTx(t, db, func(tx service.Tx) error { return tx.UpdateCharge(ctx, u) })
 	u.PromotionDetail = nil

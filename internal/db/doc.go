@@ -28,9 +28,10 @@
 // being the file's only writer, which papayd enforces with a lock on its
 // data directory; `papayd backup` only reads.
 //
-// Reconciliation: open agreements (PENDING, SIGNED) and charges (PENDING,
-// PROCESSING, CLOSING), and final ones awaiting a re-check, carry a next
-// check time; DueAgreements and DueCharges read the due ones through
+// Reconciliation: open agreements (PENDING, SIGNED), charges (PENDING,
+// PROCESSING, CLOSING) and refunds (those the service schedules), and
+// final ones awaiting a re-check, carry a next check time; DueAgreements,
+// DueCharges and DueRefunds read the due ones through
 // partial indexes holding only scheduled records, named with INDEXED BY,
 // since without statistics SQLite prefers the state index and a sort. NULL
 // is "no check scheduled" and is never due. Intents are
@@ -42,9 +43,9 @@
 //
 // Encoding: times are INTEGER unix nanoseconds in UTC (they order as
 // integers), the zero time is NULL and reads back as the zero time, and
-// times come back in UTC. An empty contract id or transaction id is stored
-// as the empty string; partial unique indexes make the non-empty ones
-// unique. Money is INTEGER in the currency's minor unit, never REAL. A
+// times come back in UTC. An empty contract id, transaction id or refund
+// id is stored as the empty string; partial unique indexes make the
+// non-empty ones unique. Money is INTEGER in the currency's minor unit, never REAL. A
 // charge's promotion detail is a JSON array in a TEXT column, with JSON
 // names fixed by this package; none (nil or empty) is NULL and reads back
 // as nil.

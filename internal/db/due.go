@@ -27,6 +27,11 @@ ORDER BY next_check_time, id LIMIT :limit`
 FROM agreements INDEXED BY agreements_due
 WHERE next_check_time IS NOT NULL AND next_check_time <= :now
 ORDER BY next_check_time, id LIMIT :limit`
+
+	dueRefundsSQL = `SELECT id, ` + refundColumns + `
+FROM refunds INDEXED BY refunds_due
+WHERE next_check_time IS NOT NULL AND next_check_time <= :now
+ORDER BY next_check_time, id LIMIT :limit`
 )
 
 // DueCharges returns up to limit charges whose NextCheckTime is set and
@@ -50,6 +55,17 @@ func (r reader) DueAgreements(ctx context.Context, now time.Time, limit int) ([]
 		return nil, fmt.Errorf("due agreements: %w", err)
 	}
 	return as, nil
+}
+
+// DueRefunds returns up to limit refunds whose NextCheckTime is set and
+// not after now, earliest first. It reads the partial index refunds_due,
+// which holds the scheduled refunds only. limit must be positive.
+func (r reader) DueRefunds(ctx context.Context, now time.Time, limit int) ([]service.Refund, error) {
+	rs, err := queryDue(ctx, r.q, dueRefundsSQL, now, limit, scanRefund)
+	if err != nil {
+		return nil, fmt.Errorf("due refunds: %w", err)
+	}
+	return rs, nil
 }
 
 // queryDue runs a due scan. A now before every storable time (the zero

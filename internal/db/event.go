@@ -35,6 +35,7 @@ type eventResource struct {
 	Agreement *service.Agreement `json:"agreement,omitempty"`
 	Charge    *service.Charge    `json:"charge,omitempty"`
 	Anomaly   *service.Anomaly   `json:"anomaly,omitempty"`
+	Refund    *service.Refund    `json:"refund,omitempty"`
 }
 
 // events is the writer's side of the outbox: the watermark and the
@@ -103,7 +104,7 @@ const insertEventSQL = `INSERT INTO events (id, type, create_time, sub_mchid, re
 
 // AppendEvent appends e with a new id; SQLite assigns its sequence.
 func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
-	res, err := json.Marshal(eventResource{Agreement: e.Agreement, Charge: e.Charge, Anomaly: e.Anomaly})
+	res, err := json.Marshal(eventResource{Agreement: e.Agreement, Charge: e.Charge, Anomaly: e.Anomaly, Refund: e.Refund})
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
@@ -140,7 +141,7 @@ func scanEvent(row rowScanner) (service.Event, error) {
 	if err := json.Unmarshal([]byte(res), &r); err != nil {
 		return e, fmt.Errorf("event %s resource: %w", e.ID, err)
 	}
-	e.Agreement, e.Charge, e.Anomaly = r.Agreement, r.Charge, r.Anomaly
+	e.Agreement, e.Charge, e.Anomaly, e.Refund = r.Agreement, r.Charge, r.Anomaly, r.Refund
 	return e, nil
 }
 

@@ -210,6 +210,50 @@ func (w *eventWatch) problems(t *testing.T) []string {
 
 // TestEventsInCommitOrder: eight concurrent writers, and every sequence
 // is seen by a live poller and a live stream once, in order.
+// TestEventRefundResource: a refund event keeps the whole refund, stored
+// under "refund" in the event's JSON, and reads back as it was appended;
+// the other resources stay nil.
+func TestEventRefundResource(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	r := fullRefund("R1", "W1", evTime.In(shanghai))
+	want := []service.Event{
+		{Type: service.EventRefundCreated, CreateTime: evTime, SubMchID: r.SubMchID, Refund: &r},
+		{Type: service.EventRefundSucceeded, CreateTime: evTime.Add(time.Minute), SubMchID: r.SubMchID, Refund: &r},
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		for _, e := range want {
+			if err := tx.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	got, err := db.ListEvents(ctx, service.EventFilter{PageSize: 10, Types: []service.EventType{service.EventRefundSucceeded}})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("list refund.succeeded: %d, %v", len(got), err)
+	}
+	want[1].Sequence, want[1].ID = 2, got[0].ID
+	if diff := cmp.Diff(want[1:], got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	byID, err := db.EventByID(ctx, got[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[1], byID); diff != "" {
+		t.Errorf("EventByID (-want +got):\n%s", diff)
+	}
+	var keys string
+	if err := db.read.QueryRowContext(ctx, `SELECT group_concat(key) FROM events, json_each(events.resource) WHERE sequence = 1`).Scan(&keys); err != nil {
+		t.Fatal(err)
+	}
+	if keys != "refund" {
+		t.Errorf("the resource JSON holds %q, want refund only", keys)
+	}
+}
+
 func TestEventsInCommitOrder(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -263,6 +263,8 @@ func TestUpgradeFromVersion2(t *testing.T) {
 		// Columns of 0004: a charge of papayd before it has no notify_url
 		// and counts as sent when it was created.
 		c.NotifyURL, c.LastSendTime = "", c.CreateTime
+		// Column of 0011: nothing refunded.
+		c.RefundedTotal = 0
 		charges = append(charges, c)
 	}
 	oldDB(t, path, 2, func(sqlTx *sql.Tx) error {
@@ -392,5 +394,88 @@ VALUES (?, 'PAPAY.SIGN', '', 'APPLIED', '', '', ?)`
 		if err := db.read.QueryRowContext(ctx, `SELECT resource FROM notifications WHERE id = ?`, r.id).Scan(&resource); err != nil || string(resource) != r.resource {
 			t.Errorf("%s: resource %q (%v)", r.id, resource, err)
 		}
+	}
+}
+
+// insertV10NotificationSQL is how papayd wrote a notification under schema
+// version 10, before out_refund_no. Frozen, like insertV2ChargeSQL.
+const insertV10NotificationSQL = `INSERT INTO notifications
+	(id, sp_mchid, sub_mchid, event_type, summary, create_time, receive_time, outcome, out_contract_code,
+	contract_id, out_trade_no, transaction_id, resource)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// TestUpgradeFromVersion10 builds a database file the way papayd before
+// refunds (migrations 0001 to 0010) left it, with a charge and a
+// notification, and opens it: the charge has nothing refunded, the
+// notification no refund, and the file works as a new one.
+func TestUpgradeFromVersion10(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "papayd.db")
+	created := time.Date(2026, 2, 1, 8, 0, 0, 5, time.UTC)
+	c := fullCharge("T1", "X1", created)
+	// Columns of 0003 and 0004 the frozen insert does not write.
+	c.NextCheckTime, c.CheckAttempts, c.NotifyURL, c.LastSendTime = time.Time{}, 0, "", time.Time{}
+	c.RefundedTotal = 0
+	n := service.NotificationRecord{ID: "N1", SpMchID: "SP", SubMchID: "SUB", EventType: service.EventTransactionSuccess,
+		Summary: "paid", CreateTime: created, ReceiveTime: created.Add(time.Second), Outcome: service.OutcomeApplied,
+		OutTradeNo: "T1", TransactionID: "X1", Resource: []byte(`{"transaction_id":"X1"}`)}
+	oldDB(t, path, 10, func(sqlTx *sql.Tx) error {
+		if _, err := sqlTx.ExecContext(ctx, insertV2ChargeSQL, chargeArgs(c)...); err != nil {
+			return err
+		}
+		_, err := sqlTx.ExecContext(ctx, insertV10NotificationSQL, n.ID, n.SpMchID, n.SubMchID, n.EventType, n.Summary,
+			timeArg(n.CreateTime), timeArg(n.ReceiveTime), string(n.Outcome), n.OutContractCode, n.ContractID,
+			n.OutTradeNo, n.TransactionID, n.Resource)
+		return err
+	})
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open of a version 10 file: %v", err)
+	}
+	defer db.Close()
+	if diff := cmp.Diff(embeddedVersions(t), appliedVersions(t, db)); diff != "" {
+		t.Errorf("schema_migrations (-want +got):\n%s", diff)
+	}
+	got, err := db.ChargeByOutTradeNo(ctx, "T1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(c, got); diff != "" {
+		t.Errorf("charge (-want +got):\n%s", diff)
+	}
+	// readNotification does not read the key; NotificationRecorded finds
+	// the notification by it.
+	want := n
+	want.SpMchID, want.SubMchID = "", ""
+	if diff := cmp.Diff(want, readNotification(t, db, "N1")); diff != "" {
+		t.Errorf("notification (-want +got):\n%s", diff)
+	}
+	inTx(t, db, func(tx service.Tx) error {
+		seen, err := tx.NotificationRecorded(ctx, service.NotificationKey{SpMchID: "SP", SubMchID: "SUB", ID: "N1"})
+		if err != nil || !seen {
+			t.Errorf("notification N1 by its key after upgrade: %v, %v", seen, err)
+		}
+		return nil
+	})
+	if fresh := openTestDB(t); !cmp.Equal(schema(t, fresh), schema(t, db)) {
+		t.Errorf("schema of the upgraded file (-new file +upgraded):\n%s", cmp.Diff(schema(t, fresh), schema(t, db)))
+	}
+
+	// The old charge is refunded as a new one would be.
+	r := fullRefund("R1", "W1", created.Add(time.Hour))
+	c.RefundedTotal = 250
+	inTx(t, db, func(tx service.Tx) error {
+		if err := tx.CreateRefund(ctx, r); err != nil {
+			return err
+		}
+		return tx.UpdateCharge(ctx, c)
+	})
+	if got, err := db.RefundsOfCharge(ctx, "T1"); err != nil || len(got) != 1 || got[0].OutRefundNo != "R1" {
+		t.Errorf("refunds of T1 after upgrade: %v, %v", refundNos(got), err)
+	}
+	if got, err := db.ChargeByOutTradeNo(ctx, "T1"); err != nil || got.RefundedTotal != 250 {
+		t.Errorf("refunded_total after upgrade: %d, %v; want 250", got.RefundedTotal, err)
 	}
 }

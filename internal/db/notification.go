@@ -9,8 +9,8 @@ import (
 
 const insertNotificationSQL = `INSERT INTO notifications
 	(id, sp_mchid, sub_mchid, event_type, summary, create_time, receive_time, outcome, out_contract_code,
-	contract_id, out_trade_no, transaction_id, resource)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	contract_id, out_trade_no, transaction_id, out_refund_no, resource)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // InsertNotification records a processed notification, its decrypted
 // resource included. It returns service.ErrConflict when its key (n.SpMchID,
@@ -18,7 +18,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 func (t *tx) InsertNotification(ctx context.Context, n service.NotificationRecord) error {
 	_, err := t.q.ExecContext(ctx, insertNotificationSQL,
 		n.ID, n.SpMchID, n.SubMchID, n.EventType, n.Summary, timeArg(n.CreateTime), timeArg(n.ReceiveTime), string(n.Outcome),
-		n.OutContractCode, n.ContractID, n.OutTradeNo, n.TransactionID, n.Resource)
+		n.OutContractCode, n.ContractID, n.OutTradeNo, n.TransactionID, n.OutRefundNo, n.Resource)
 	if err != nil {
 		return fmt.Errorf("insert notification %s: %w", n.ID, conflictOr(err))
 	}

@@ -14,10 +14,10 @@ func readNotification(t *testing.T, db *DB, id string) service.NotificationRecor
 	t.Helper()
 	var n service.NotificationRecord
 	err := db.read.QueryRowContext(t.Context(), `SELECT id, event_type, summary, create_time, receive_time,
-		outcome, out_contract_code, contract_id, out_trade_no, transaction_id, resource
+		outcome, out_contract_code, contract_id, out_trade_no, transaction_id, out_refund_no, resource
 		FROM notifications WHERE id = ?`, id).Scan(
 		&n.ID, &n.EventType, &n.Summary, timeDest{&n.CreateTime}, timeDest{&n.ReceiveTime},
-		&n.Outcome, &n.OutContractCode, &n.ContractID, &n.OutTradeNo, &n.TransactionID, &n.Resource)
+		&n.Outcome, &n.OutContractCode, &n.ContractID, &n.OutTradeNo, &n.TransactionID, &n.OutRefundNo, &n.Resource)
 	if err != nil {
 		t.Fatalf("read notification %s: %v", id, err)
 	}
@@ -86,6 +86,45 @@ func TestInsertTransactionNotification(t *testing.T) {
 	}
 	if count != 2 {
 		t.Errorf("%d notifications of T1, want 2", count)
+	}
+}
+
+// TestInsertRefundNotification: a REFUND.* notification keeps the refund
+// it was about, and its charge, for the operator's look-ups.
+func TestInsertRefundNotification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	ns := []service.NotificationRecord{{
+		ID: "EV-R1", EventType: service.NotificationRefundSuccess, Summary: "refunded",
+		CreateTime:  time.Date(2026, 3, 2, 10, 0, 0, 1, shanghai),
+		ReceiveTime: time.Date(2026, 3, 2, 2, 0, 1, 999, time.UTC),
+		Outcome:     service.OutcomeApplied, OutTradeNo: "T1", TransactionID: "X1", OutRefundNo: "R1",
+		Resource: []byte(`{"refund_id":"W1"}`),
+	}, {
+		// A second notification of the same refund is its own record.
+		ID: "EV-R2", EventType: service.NotificationRefundAbnormal, Outcome: service.OutcomeNoop,
+		OutTradeNo: "T1", OutRefundNo: "R1",
+	}}
+	inTx(t, db, func(tx service.Tx) error {
+		for _, n := range ns {
+			if err := tx.InsertNotification(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, n := range ns {
+		if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", n.ID, diff)
+		}
+	}
+	var count int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM notifications WHERE out_refund_no = 'R1'`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != 2 {
+		t.Errorf("%d notifications of R1, want 2", count)
 	}
 }
 

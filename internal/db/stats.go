@@ -9,23 +9,25 @@ import (
 type Stats struct {
 	Charges    map[string]int64 // by state
 	Agreements map[string]int64 // by state
+	Refunds    map[string]int64 // by state
 	Anomalies  int64
 	Intents    int64 // open
 }
 
 const statsChargesSQL = `SELECT state, COUNT(*) FROM charges GROUP BY state`
 const statsAgreementsSQL = `SELECT state, COUNT(*) FROM agreements GROUP BY state`
+const statsRefundsSQL = `SELECT state, COUNT(*) FROM refunds GROUP BY state`
 const statsAnomaliesSQL = `SELECT COUNT(*) FROM anomalies`
 const statsIntentsSQL = `SELECT COUNT(*) FROM intents`
 
 // Stats reads the record counts. It scans the state indexes, so callers
 // should not ask more often than every few seconds on a large database.
 func (d *DB) Stats(ctx context.Context) (Stats, error) {
-	s := Stats{Charges: map[string]int64{}, Agreements: map[string]int64{}}
+	s := Stats{Charges: map[string]int64{}, Agreements: map[string]int64{}, Refunds: map[string]int64{}}
 	for _, q := range []struct {
 		sql string
 		dst map[string]int64
-	}{{statsChargesSQL, s.Charges}, {statsAgreementsSQL, s.Agreements}} {
+	}{{statsChargesSQL, s.Charges}, {statsAgreementsSQL, s.Agreements}, {statsRefundsSQL, s.Refunds}} {
 		rows, err := d.read.QueryContext(ctx, q.sql)
 		if err != nil {
 			return Stats{}, fmt.Errorf("stats: %w", err)

@@ -15,8 +15,9 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// reader implements service.AgreementReader and service.ChargeReader over
-// a querier: the read pool for *DB, the transaction for tx.
+// reader implements service.AgreementReader, service.ChargeReader and
+// service.RefundReader over a querier: the read pool for *DB, the
+// transaction for tx.
 type reader struct {
 	q querier
 }
@@ -24,6 +25,7 @@ type reader struct {
 var (
 	_ service.AgreementReader = reader{}
 	_ service.ChargeReader    = reader{}
+	_ service.RefundReader    = reader{}
 	_ service.Tx              = (*tx)(nil)
 )
 

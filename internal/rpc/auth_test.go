@@ -74,6 +74,7 @@ func token(id string) string { return "Bearer " + id + ".s3cret-" + id }
 type fakeServices struct {
 	papayv1.UnimplementedAgreementServiceServer
 	papayv1.UnimplementedChargeServiceServer
+	papayv1.UnimplementedRefundServiceServer
 	callers sync.Map
 }
 
@@ -101,6 +102,15 @@ func (*fakeServices) ListCharges(context.Context, *papayv1.ListChargesRequest) (
 }
 func (*fakeServices) CloseCharge(context.Context, *papayv1.CloseChargeRequest) (*papayv1.CloseChargeResponse, error) {
 	return &papayv1.CloseChargeResponse{}, nil
+}
+func (*fakeServices) CreateRefund(context.Context, *papayv1.CreateRefundRequest) (*papayv1.CreateRefundResponse, error) {
+	return &papayv1.CreateRefundResponse{}, nil
+}
+func (*fakeServices) GetRefund(context.Context, *papayv1.GetRefundRequest) (*papayv1.GetRefundResponse, error) {
+	return &papayv1.GetRefundResponse{}, nil
+}
+func (*fakeServices) ListRefunds(context.Context, *papayv1.ListRefundsRequest) (*papayv1.ListRefundsResponse, error) {
+	return &papayv1.ListRefundsResponse{}, nil
 }
 
 // env is a server with auth over gRPC, and its gateway over HTTP.
@@ -142,7 +152,7 @@ func newEnv(t *testing.T, keys rpc.Authenticator) *env {
 	e := &env{fake: &fakeServices{}, logs: &syncBuffer{}, fails: &counts{n: map[string]int{}}}
 	log := slog.New(rpc.LogHandler(slog.NewTextHandler(e.logs, nil)))
 	auth := rpc.Auth{Keys: keys, DefaultRate: 1e6, Failed: e.fails.add, Now: func() time.Time { return now }}
-	srv, _, local := rpc.NewServerWith(e.fake, e.fake, papayv1.UnimplementedAuditServiceServer{}, papayv1.UnimplementedEventServiceServer{},
+	srv, _, local := rpc.NewServerWith(e.fake, e.fake, e.fake, papayv1.UnimplementedAuditServiceServer{}, papayv1.UnimplementedEventServiceServer{},
 		papayv1.UnimplementedWebhookServiceServer{}, log, rpc.DefaultLimits, auth)
 	e.srv = srv
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -183,6 +193,10 @@ var methods = []method{
 	{papayv1.ChargeService_GetCharge_FullMethodName, &papayv1.GetChargeRequest{}, &papayv1.GetChargeResponse{}, "GET", "/v1/charges/o1", service.ScopeChargesRead, false},
 	{papayv1.ChargeService_ListCharges_FullMethodName, &papayv1.ListChargesRequest{}, &papayv1.ListChargesResponse{}, "GET", "/v1/charges", service.ScopeChargesRead, false},
 	{papayv1.ChargeService_CloseCharge_FullMethodName, &papayv1.CloseChargeRequest{}, &papayv1.CloseChargeResponse{}, "POST", "/v1/charges/o1:close", service.ScopeChargesWrite, true},
+	{papayv1.RefundService_CreateRefund_FullMethodName, &papayv1.CreateRefundRequest{}, &papayv1.CreateRefundResponse{}, "POST", "/v1/refunds", service.ScopeRefundsWrite, true},
+	{papayv1.RefundService_GetRefund_FullMethodName, &papayv1.GetRefundRequest{}, &papayv1.GetRefundResponse{}, "GET", "/v1/refunds/r1", service.ScopeRefundsRead, false},
+	{papayv1.RefundService_GetRefund_FullMethodName, &papayv1.GetRefundRequest{}, &papayv1.GetRefundResponse{}, "GET", "/v1/refunds/refund-id/x1", service.ScopeRefundsRead, false},
+	{papayv1.RefundService_ListRefunds_FullMethodName, &papayv1.ListRefundsRequest{}, &papayv1.ListRefundsResponse{}, "GET", "/v1/refunds", service.ScopeRefundsRead, false},
 }
 
 func (e *env) grpcCall(t *testing.T, m method, authz string) *status.Status {

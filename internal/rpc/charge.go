@@ -94,6 +94,8 @@ func chargeToProto(c service.Charge) *papayv1.Charge {
 		OutContractCode:      c.OutContractCode,
 		Openid:               c.OpenID,
 		SubMchid:             c.SubMchID,
+		SpAppid:              c.SPAppID,
+		SubAppid:             c.SubAppID,
 		Amount:               &papayv1.Amount{Total: c.Amount.Total, Currency: c.Amount.Currency},
 		PayerTotal:           c.PayerTotal,
 		PayerCurrency:        c.PayerCurrency,
@@ -110,6 +112,7 @@ func chargeToProto(c service.Charge) *papayv1.Charge {
 		SuccessTime:          timeToProto(c.SuccessTime),
 		CreateTime:           timeToProto(c.CreateTime),
 		UpdateTime:           timeToProto(c.UpdateTime),
+		RefundedTotal:        c.RefundedTotal,
 	}
 	if c.ExchangeRate != (service.ExchangeRate{}) {
 		p.ExchangeRate = &papayv1.ExchangeRate{Type: c.ExchangeRate.Type, Rate: c.ExchangeRate.Rate}

@@ -73,6 +73,8 @@ func eventToProto(e service.Event) *papayv1.Event {
 		p.Resource = &papayv1.Event_Agreement{Agreement: agreementToProto(*e.Agreement)}
 	case e.Charge != nil:
 		p.Resource = &papayv1.Event_Charge{Charge: chargeToProto(*e.Charge)}
+	case e.Refund != nil:
+		p.Resource = &papayv1.Event_Refund{Refund: refundToProto(*e.Refund)}
 	case e.Anomaly != nil:
 		a := e.Anomaly
 		p.Resource = &papayv1.Event_Anomaly{Anomaly: &papayv1.Anomaly{Kind: a.Kind, OutTradeNo: a.OutTradeNo,

@@ -16,6 +16,7 @@ import (
 type Local struct {
 	Agreements papayv1.AgreementServiceServer
 	Charges    papayv1.ChargeServiceServer
+	Refunds    papayv1.RefundServiceServer
 	Audit      papayv1.AuditServiceServer
 	Events     papayv1.EventServiceServer
 	Webhooks   papayv1.WebhookServiceServer

@@ -71,7 +71,7 @@ func TestLocalCallsRunTheInterceptors(t *testing.T) {
 	}
 }
 
-// TestLocalCoversEveryMethod: each RPC of both services goes through the
+// TestLocalCoversEveryMethod: each RPC of these services goes through the
 // interceptors in process; a method the wrapper lacks would fall through
 // to the embedded Unimplemented server and never reach them.
 func TestLocalCoversEveryMethod(t *testing.T) {
@@ -85,6 +85,9 @@ func TestLocalCoversEveryMethod(t *testing.T) {
 		}},
 		{papayv1.ChargeService_ServiceDesc, func(ic grpc.UnaryServerInterceptor) any {
 			return localCharges{srv: papayv1.UnimplementedChargeServiceServer{}, ic: ic}
+		}},
+		{papayv1.RefundService_ServiceDesc, func(ic grpc.UnaryServerInterceptor) any {
+			return localRefunds{srv: papayv1.UnimplementedRefundServiceServer{}, ic: ic}
 		}},
 	} {
 		for _, m := range tc.desc.Methods {

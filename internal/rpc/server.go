@@ -55,12 +55,12 @@ const (
 // error (InvalidArgument). redelivered, if not nil, is called after
 // RedeliverEvent queued deliveries again (it wakes the webhook engine).
 func NewServer(svc *service.Service, log *slog.Logger, limits Limits, auth Auth, redelivered func(), outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
-	return newServer(NewAgreementServer(svc), NewChargeServer(svc), NewAuditServer(svc), NewEventServer(svc),
+	return newServer(NewAgreementServer(svc), NewChargeServer(svc), NewRefundServer(svc), NewAuditServer(svc), NewEventServer(svc),
 		NewWebhookServer(svc, redelivered), log, limits, auth, outer...)
 }
 
-func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, audits papayv1.AuditServiceServer,
-	events papayv1.EventServiceServer, webhooks papayv1.WebhookServiceServer, log *slog.Logger,
+func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.ChargeServiceServer, refunds papayv1.RefundServiceServer,
+	audits papayv1.AuditServiceServer, events papayv1.EventServiceServer, webhooks papayv1.WebhookServiceServer, log *slog.Logger,
 	limits Limits, auth Auth, outer ...grpc.UnaryServerInterceptor) (*grpc.Server, *health.Server, Local) {
 	az := newAuthorizer(auth, log)
 	ics := slices.Concat([]grpc.UnaryServerInterceptor{RequestIDInterceptor()}, outer,
@@ -86,12 +86,14 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 	srv := grpc.NewServer(opts...)
 	srv.RegisterService(strictDecoding(&papayv1.AgreementService_ServiceDesc), agreements)
 	srv.RegisterService(strictDecoding(&papayv1.ChargeService_ServiceDesc), charges)
+	srv.RegisterService(strictDecoding(&papayv1.RefundService_ServiceDesc), refunds)
 	srv.RegisterService(strictDecoding(&papayv1.AuditService_ServiceDesc), audits)
 	srv.RegisterService(strictDecoding(&papayv1.EventService_ServiceDesc), events)
 	srv.RegisterService(strictDecoding(&papayv1.WebhookService_ServiceDesc), webhooks)
 	hs := health.NewServer()
 	srv.RegisterService(strictDecoding(&healthpb.Health_ServiceDesc), hs)
-	for _, name := range []string{"", papayv1.AgreementService_ServiceDesc.ServiceName, papayv1.ChargeService_ServiceDesc.ServiceName} {
+	for _, name := range []string{"", papayv1.AgreementService_ServiceDesc.ServiceName, papayv1.ChargeService_ServiceDesc.ServiceName,
+		papayv1.RefundService_ServiceDesc.ServiceName} {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	reflection.Register(srv)
@@ -99,6 +101,7 @@ func newServer(agreements papayv1.AgreementServiceServer, charges papayv1.Charge
 	return srv, hs, Local{
 		Agreements: localAgreements{srv: agreements, ic: ic},
 		Charges:    localCharges{srv: charges, ic: ic},
+		Refunds:    localRefunds{srv: refunds, ic: ic},
 		Audit:      localAudit{srv: audits, ic: ic},
 		Events:     localEvents{srv: events, ic: ic},
 		Webhooks:   localWebhooks{srv: webhooks, ic: ic},

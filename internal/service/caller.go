@@ -15,13 +15,16 @@ const (
 	ScopeAgreementsWrite Scope = "agreements:write"
 	ScopeChargesRead     Scope = "charges:read"
 	ScopeChargesWrite    Scope = "charges:write"
+	ScopeRefundsRead     Scope = "refunds:read"
+	ScopeRefundsWrite    Scope = "refunds:write"
 	ScopeEventsRead      Scope = "events:read"
 	ScopeWebhooksWrite   Scope = "webhooks:write"
 	ScopeAdmin           Scope = "admin"
 )
 
 // Scopes lists every scope, for validation and help texts.
-var Scopes = []Scope{ScopeAgreementsRead, ScopeAgreementsWrite, ScopeChargesRead, ScopeChargesWrite, ScopeEventsRead, ScopeWebhooksWrite, ScopeAdmin}
+var Scopes = []Scope{ScopeAgreementsRead, ScopeAgreementsWrite, ScopeChargesRead, ScopeChargesWrite,
+	ScopeRefundsRead, ScopeRefundsWrite, ScopeEventsRead, ScopeWebhooksWrite, ScopeAdmin}
 
 // Caller is who makes a call: the API key that authenticated it, or
 // Anonymous when authentication is off (PAPAYD_AUTH=none).

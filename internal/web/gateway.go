@@ -52,6 +52,9 @@ func NewGateway(ctx context.Context, local rpc.Local) (http.Handler, error) {
 	if err := papayv1.RegisterChargeServiceHandlerServer(ctx, mux, charges); err != nil {
 		return nil, fmt.Errorf("gateway: register: %w", err)
 	}
+	if err := papayv1.RegisterRefundServiceHandlerServer(ctx, mux, local.Refunds); err != nil {
+		return nil, fmt.Errorf("gateway: register: %w", err)
+	}
 	if err := papayv1.RegisterAuditServiceHandlerServer(ctx, mux, local.Audit); err != nil {
 		return nil, fmt.Errorf("gateway: register: %w", err)
 	}

@@ -80,7 +80,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	for path, ops := range doc.Paths {
 		for method, op := range ops {
 			if !slices.Contains(op.Tags, "AgreementService") && !slices.Contains(op.Tags, "ChargeService") &&
-				!slices.Contains(op.Tags, "AuditService") {
+				!slices.Contains(op.Tags, "RefundService") && !slices.Contains(op.Tags, "AuditService") {
 				continue
 			}
 			rpcs++
@@ -91,8 +91,8 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 	}
-	if rpcs != 11 {
-		t.Errorf("%d RPC operations documented, want 11 (9 RPCs, 2 of them with a second binding)", rpcs)
+	if rpcs != 15 {
+		t.Errorf("%d RPC operations documented, want 15 (12 RPCs, 3 of them with a second binding)", rpcs)
 	}
 	// Every operation needs the bearer key but the probes and WeChat's callback.
 	var sec struct {
@@ -152,6 +152,19 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 
+	// The two routes of GetRefund each document their own key only.
+	for path, key := range map[string]string{
+		"/v1/refunds/{out_refund_no}": "out_refund_no", "/v1/refunds/refund-id/{refund_id}": "refund_id",
+	} {
+		var got []string
+		for _, p := range doc.Paths[path]["get"].Parameters {
+			got = append(got, p.In+" "+p.Name)
+		}
+		if want := []string{"path " + key, "query refresh"}; !slices.Equal(got, want) {
+			t.Errorf("GET %s parameters %v, want %v", path, got, want)
+		}
+	}
+
 	for path, method := range map[string]string{"/healthz": "get", "/readyz": "get", "/v1/health": "get", "/wechatpay/notify": "post"} {
 		if _, ok := doc.Paths[path][method]; !ok {
 			t.Errorf("the document lacks %s %s", strings.ToUpper(method), path)
@@ -194,7 +207,7 @@ func TestOpenAPIPathsAreRouted(t *testing.T) {
 	t.Parallel()
 	doc, _ := servedOpenAPI(t)
 	gw, err := NewGateway(context.Background(), rpc.Local{Agreements: papayv1.UnimplementedAgreementServiceServer{},
-		Charges: papayv1.UnimplementedChargeServiceServer{}, Audit: papayv1.UnimplementedAuditServiceServer{}, Events: papayv1.UnimplementedEventServiceServer{},
+		Charges: papayv1.UnimplementedChargeServiceServer{}, Refunds: papayv1.UnimplementedRefundServiceServer{}, Audit: papayv1.UnimplementedAuditServiceServer{}, Events: papayv1.UnimplementedEventServiceServer{},
 		Webhooks: papayv1.UnimplementedWebhookServiceServer{}, Health: health.NewServer()})
 	if err != nil {
 		t.Fatal(err)

@@ -479,8 +479,13 @@ type Charge struct {
 	PromotionDetail []*PromotionDetail     `protobuf:"bytes,23,rep,name=promotion_detail,json=promotionDetail,proto3" json:"promotion_detail,omitempty"`
 	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime      *timestamppb.Timestamp `protobuf:"bytes,25,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	SpAppid         string                 `protobuf:"bytes,26,opt,name=sp_appid,json=spAppid,proto3" json:"sp_appid,omitempty"`
+	SubAppid        string                 `protobuf:"bytes,27,opt,name=sub_appid,json=subAppid,proto3" json:"sub_appid,omitempty"`
+	// The sum of the charge's SUCCEEDED refunds, in its currency (see
+	// RefundService).
+	RefundedTotal int64 `protobuf:"varint,28,opt,name=refunded_total,json=refundedTotal,proto3" json:"refunded_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Charge) Reset() {
@@ -686,6 +691,27 @@ func (x *Charge) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Charge) GetSpAppid() string {
+	if x != nil {
+		return x.SpAppid
+	}
+	return ""
+}
+
+func (x *Charge) GetSubAppid() string {
+	if x != nil {
+		return x.SubAppid
+	}
+	return ""
+}
+
+func (x *Charge) GetRefundedTotal() int64 {
+	if x != nil {
+		return x.RefundedTotal
+	}
+	return 0
 }
 
 type CreateChargeRequest struct {
@@ -1231,7 +1257,7 @@ const file_papay_v1_charge_proto_rawDesc = "" +
 	"\x1amerchant_contribute_amount\x18\t \x01(\x03R\x18merchantContributeAmount\x126\n" +
 	"\x17other_contribute_amount\x18\n" +
 	" \x01(\x03R\x15otherContributeAmount\x128\n" +
-	"\fgoods_detail\x18\v \x03(\v2\x15.papay.v1.GoodsDetailR\vgoodsDetail\"\xa3\b\n" +
+	"\fgoods_detail\x18\v \x03(\v2\x15.papay.v1.GoodsDetailR\vgoodsDetail\"\x82\t\n" +
 	"\x06Charge\x12 \n" +
 	"\fout_trade_no\x18\x01 \x01(\tR\n" +
 	"outTradeNo\x12%\n" +
@@ -1265,7 +1291,10 @@ const file_papay_v1_charge_proto_rawDesc = "" +
 	"\vcreate_time\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x19 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xc3\x02\n" +
+	"updateTime\x12\x19\n" +
+	"\bsp_appid\x18\x1a \x01(\tR\aspAppid\x12\x1b\n" +
+	"\tsub_appid\x18\x1b \x01(\tR\bsubAppid\x12%\n" +
+	"\x0erefunded_total\x18\x1c \x01(\x03R\rrefundedTotal\"\xc3\x02\n" +
 	"\x13CreateChargeRequest\x12 \n" +
 	"\fout_trade_no\x18\x01 \x01(\tR\n" +
 	"outTradeNo\x12\x1f\n" +

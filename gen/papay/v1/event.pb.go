@@ -31,7 +31,9 @@ type Event struct {
 	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// agreement.created, agreement.signed, agreement.terminated,
 	// agreement.expired, charge.created, charge.processing,
-	// charge.succeeded, charge.failed, charge.closed, anomaly.detected.
+	// charge.succeeded, charge.failed, charge.closed, anomaly.detected,
+	// refund.created, refund.succeeded, refund.closed, refund.abnormal,
+	// refund.failed.
 	Type       string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	SubMchid   string                 `protobuf:"bytes,5,opt,name=sub_mchid,json=subMchid,proto3" json:"sub_mchid,omitempty"`
@@ -40,6 +42,7 @@ type Event struct {
 	//	*Event_Agreement
 	//	*Event_Charge
 	//	*Event_Anomaly
+	//	*Event_Refund
 	Resource      isEvent_Resource `protobuf_oneof:"resource"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -144,6 +147,15 @@ func (x *Event) GetAnomaly() *Anomaly {
 	return nil
 }
 
+func (x *Event) GetRefund() *Refund {
+	if x != nil {
+		if x, ok := x.Resource.(*Event_Refund); ok {
+			return x.Refund
+		}
+	}
+	return nil
+}
+
 type isEvent_Resource interface {
 	isEvent_Resource()
 }
@@ -160,11 +172,17 @@ type Event_Anomaly struct {
 	Anomaly *Anomaly `protobuf:"bytes,8,opt,name=anomaly,proto3,oneof"`
 }
 
+type Event_Refund struct {
+	Refund *Refund `protobuf:"bytes,9,opt,name=refund,proto3,oneof"`
+}
+
 func (*Event_Agreement) isEvent_Resource() {}
 
 func (*Event_Charge) isEvent_Resource() {}
 
 func (*Event_Anomaly) isEvent_Resource() {}
+
+func (*Event_Refund) isEvent_Resource() {}
 
 // Anomaly is a disagreement with WeChat Pay that papayd does not resolve
 // on its own.
@@ -569,7 +587,7 @@ var File_papay_v1_event_proto protoreflect.FileDescriptor
 
 const file_papay_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x14papay/v1/event.proto\x12\bpapay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18papay/v1/agreement.proto\x1a\x15papay/v1/charge.proto\"\xbd\x02\n" +
+	"\x14papay/v1/event.proto\x12\bpapay.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18papay/v1/agreement.proto\x1a\x15papay/v1/charge.proto\x1a\x15papay/v1/refund.proto\"\xe9\x02\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x12\n" +
@@ -579,7 +597,8 @@ const file_papay_v1_event_proto_rawDesc = "" +
 	"\tsub_mchid\x18\x05 \x01(\tR\bsubMchid\x123\n" +
 	"\tagreement\x18\x06 \x01(\v2\x13.papay.v1.AgreementH\x00R\tagreement\x12*\n" +
 	"\x06charge\x18\a \x01(\v2\x10.papay.v1.ChargeH\x00R\x06charge\x12-\n" +
-	"\aanomaly\x18\b \x01(\v2\x11.papay.v1.AnomalyH\x00R\aanomalyB\n" +
+	"\aanomaly\x18\b \x01(\v2\x11.papay.v1.AnomalyH\x00R\aanomaly\x12*\n" +
+	"\x06refund\x18\t \x01(\v2\x10.papay.v1.RefundH\x00R\x06refundB\n" +
 	"\n" +
 	"\bresource\"\xb0\x01\n" +
 	"\aAnomaly\x12\x12\n" +
@@ -638,27 +657,29 @@ var file_papay_v1_event_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 	(*Agreement)(nil),             // 9: papay.v1.Agreement
 	(*Charge)(nil),                // 10: papay.v1.Charge
+	(*Refund)(nil),                // 11: papay.v1.Refund
 }
 var file_papay_v1_event_proto_depIdxs = []int32{
 	8,  // 0: papay.v1.Event.create_time:type_name -> google.protobuf.Timestamp
 	9,  // 1: papay.v1.Event.agreement:type_name -> papay.v1.Agreement
 	10, // 2: papay.v1.Event.charge:type_name -> papay.v1.Charge
 	1,  // 3: papay.v1.Event.anomaly:type_name -> papay.v1.Anomaly
-	8,  // 4: papay.v1.Anomaly.time:type_name -> google.protobuf.Timestamp
-	0,  // 5: papay.v1.ListEventsResponse.events:type_name -> papay.v1.Event
-	0,  // 6: papay.v1.GetEventResponse.event:type_name -> papay.v1.Event
-	0,  // 7: papay.v1.StreamEventsResponse.event:type_name -> papay.v1.Event
-	2,  // 8: papay.v1.EventService.ListEvents:input_type -> papay.v1.ListEventsRequest
-	4,  // 9: papay.v1.EventService.GetEvent:input_type -> papay.v1.GetEventRequest
-	6,  // 10: papay.v1.EventService.StreamEvents:input_type -> papay.v1.StreamEventsRequest
-	3,  // 11: papay.v1.EventService.ListEvents:output_type -> papay.v1.ListEventsResponse
-	5,  // 12: papay.v1.EventService.GetEvent:output_type -> papay.v1.GetEventResponse
-	7,  // 13: papay.v1.EventService.StreamEvents:output_type -> papay.v1.StreamEventsResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	11, // 4: papay.v1.Event.refund:type_name -> papay.v1.Refund
+	8,  // 5: papay.v1.Anomaly.time:type_name -> google.protobuf.Timestamp
+	0,  // 6: papay.v1.ListEventsResponse.events:type_name -> papay.v1.Event
+	0,  // 7: papay.v1.GetEventResponse.event:type_name -> papay.v1.Event
+	0,  // 8: papay.v1.StreamEventsResponse.event:type_name -> papay.v1.Event
+	2,  // 9: papay.v1.EventService.ListEvents:input_type -> papay.v1.ListEventsRequest
+	4,  // 10: papay.v1.EventService.GetEvent:input_type -> papay.v1.GetEventRequest
+	6,  // 11: papay.v1.EventService.StreamEvents:input_type -> papay.v1.StreamEventsRequest
+	3,  // 12: papay.v1.EventService.ListEvents:output_type -> papay.v1.ListEventsResponse
+	5,  // 13: papay.v1.EventService.GetEvent:output_type -> papay.v1.GetEventResponse
+	7,  // 14: papay.v1.EventService.StreamEvents:output_type -> papay.v1.StreamEventsResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_papay_v1_event_proto_init() }
@@ -668,10 +689,12 @@ func file_papay_v1_event_proto_init() {
 	}
 	file_papay_v1_agreement_proto_init()
 	file_papay_v1_charge_proto_init()
+	file_papay_v1_refund_proto_init()
 	file_papay_v1_event_proto_msgTypes[0].OneofWrappers = []any{
 		(*Event_Agreement)(nil),
 		(*Event_Charge)(nil),
 		(*Event_Anomaly)(nil),
+		(*Event_Refund)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -28,9 +28,9 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// EventService reads the outbox: one event per change of an agreement or a
-// charge, and per anomaly, appended in the transaction of the change, in
-// commit order. It needs the events:read scope; a key limited to
+// EventService reads the outbox: one event per change of an agreement, a
+// charge or a refund, and per anomaly, appended in the transaction of the
+// change, in commit order. It needs the events:read scope; a key limited to
 // sub-merchants sees only theirs.
 type EventServiceClient interface {
 	// ListEvents returns the events after a cursor, in sequence order.
@@ -94,9 +94,9 @@ type EventService_StreamEventsClient = grpc.ServerStreamingClient[StreamEventsRe
 // All implementations must embed UnimplementedEventServiceServer
 // for forward compatibility.
 //
-// EventService reads the outbox: one event per change of an agreement or a
-// charge, and per anomaly, appended in the transaction of the change, in
-// commit order. It needs the events:read scope; a key limited to
+// EventService reads the outbox: one event per change of an agreement, a
+// charge or a refund, and per anomaly, appended in the transaction of the
+// change, in commit order. It needs the events:read scope; a key limited to
 // sub-merchants sees only theirs.
 type EventServiceServer interface {
 	// ListEvents returns the events after a cursor, in sequence order.
