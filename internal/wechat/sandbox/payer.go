@@ -74,7 +74,8 @@ const (
 var ErrInvalidPayerConfig = errors.New("sandbox: invalid payer configuration")
 
 // PayerConfig scripts the WeChat user a contract belongs to (by openid). The zero value
-// is the default payer: unlimited balance in the order currency, deductions succeed.
+// is the default payer: unlimited balance in the order currency, deductions and refunds
+// succeed.
 type PayerConfig struct {
 	// Balance in minor units of the payer currency; nil is unlimited. A deduction whose
 	// payer_total exceeds it is refused with NOT_ENOUGH; a successful one lowers it.

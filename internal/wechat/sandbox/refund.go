@@ -318,7 +318,7 @@ func (s *Sandbox) createRefund(req *Refund) refundOutcome {
 		return refundOutcome{err: paramError("/amount/currency", locBody, req.Currency, "must be the order's currency")}
 	case len(s.refundsOf[o]) >= MaxRefundsPerOrder:
 		return refundOutcome{err: invalidRequest(fmt.Sprintf("the order already has %d refunds, the most allowed", MaxRefundsPerOrder))}
-	case refundedLocked(s.refundsOf[o])+req.Refund > o.Total:
+	case req.Refund > o.Total-refundedLocked(s.refundsOf[o]): // no overflow: both sides ≤ Total
 		return refundOutcome{err: invalidRequest("refund amount exceeds the refundable amount of the order")}
 	case !o.lastRefund.IsZero() && time.Since(o.lastRefund) < s.scaled(RefundSpacing):
 		return refundOutcome{err: orderError(http.StatusTooManyRequests, CodeFrequencyLimited,

@@ -307,6 +307,7 @@ func TestRefundRefusals(t *testing.T) {
 		{"other currency", with(func(b map[string]any) { b["amount"].(map[string]any)["currency"] = "USD" }), 400, sandbox.CodeParamError, "/amount/currency"},
 		{"exceeds the order", with(func(b map[string]any) { b["amount"].(map[string]any)["refund"] = 4001 }), 400, sandbox.CodeInvalidRequest, ""},
 		{"refund above total", with(func(b map[string]any) { b["amount"].(map[string]any)["refund"] = 10001 }), 400, sandbox.CodeInvalidRequest, ""},
+		{"refund near max int64", with(func(b map[string]any) { b["amount"].(map[string]any)["refund"] = int64(1<<63 - 1) }), 400, sandbox.CodeInvalidRequest, ""},
 		{"other provider", with(func(b map[string]any) { b["sp_mchid"] = "1230000109" }), 403, sandbox.CodeNoAuth, ""},
 		{"other sub-merchant", with(func(b map[string]any) { b["sub_mchid"] = "1230000999" }), 403, sandbox.CodeNoAuth, ""},
 		{"no order", with(func(b map[string]any) { delete(b, "out_trade_no") }), 400, sandbox.CodeParamError, "/out_trade_no"},
