@@ -119,7 +119,7 @@ func TestRefundAgainstSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := service.RefundRequest{Merchant: r.merchant(), TransactionID: tx.TransactionID, OutTradeNo: "TRIG1",
-		OutRefundNo: "RRIG1", Reason: "退款", Refund: 2500, Total: 10000, Currency: "HKD", NotifyURL: r.notify}
+		OutRefundNo: "R-RIG|1*@", Reason: "退款", Refund: 2500, Total: 10000, Currency: "HKD", NotifyURL: r.notify}
 
 	// NOT_ENOUGH: a RemoteError, not retried by the client, nothing recorded.
 	_, err := r.client.CreateRefund(ctx, req)
@@ -127,7 +127,7 @@ func TestRefundAgainstSandbox(t *testing.T) {
 	if !errors.As(err, &re) || re.Code != "NOT_ENOUGH" || re.HTTPStatus != http.StatusForbidden {
 		t.Fatalf("first attempt: %v, want NOT_ENOUGH", err)
 	}
-	_, err = r.client.QueryRefund(ctx, service.RefundQuery{SubMchID: r.creds.SubMchID, OutRefundNo: "RRIG1"})
+	_, err = r.client.QueryRefund(ctx, service.RefundQuery{SubMchID: r.creds.SubMchID, OutRefundNo: "R-RIG|1*@"})
 	if !errors.As(err, &re) || !re.NotFound() {
 		t.Fatalf("query after NOT_ENOUGH: %v, want not found", err)
 	}
@@ -137,14 +137,14 @@ func TestRefundAgainstSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateRefund: %v", err)
 	}
-	if created.RefundID == "" || created.OutRefundNo != "RRIG1" || created.Status != "" || created.Refund != 2500 ||
+	if created.RefundID == "" || created.OutRefundNo != "R-RIG|1*@" || created.Status != "" || created.Refund != 2500 ||
 		created.Currency != "HKD" || created.PayerRefund != 2500 || created.TransactionID != tx.TransactionID ||
 		created.SpMchID != r.creds.MchID || created.CreateTime.IsZero() {
 		t.Errorf("created %+v", created)
 	}
 	for _, q := range []service.RefundQuery{
 		{SubMchID: r.creds.SubMchID, RefundID: created.RefundID},
-		{SubMchID: r.creds.SubMchID, OutRefundNo: "RRIG1"},
+		{SubMchID: r.creds.SubMchID, OutRefundNo: "R-RIG|1*@"},
 	} {
 		got, err := r.client.QueryRefund(ctx, q)
 		if err != nil {
@@ -156,7 +156,7 @@ func TestRefundAgainstSandbox(t *testing.T) {
 		}
 	}
 	n := r.next(t, service.NotificationRefundSuccess)
-	if n.Refund == nil || n.Refund.RefundID != created.RefundID || n.Refund.OutRefundNo != "RRIG1" ||
+	if n.Refund == nil || n.Refund.RefundID != created.RefundID || n.Refund.OutRefundNo != "R-RIG|1*@" ||
 		n.Refund.Status != service.RefundStatusSuccess || n.SpMchID != r.creds.MchID || n.SubMchID != r.creds.SubMchID ||
 		n.Refund.PayerTotal != 10000 || n.Refund.Total != 10000 {
 		t.Errorf("REFUND.SUCCESS %+v refund %+v", n, n.Refund)
@@ -176,7 +176,25 @@ func TestRefundAgainstSandbox(t *testing.T) {
 	if again, err := r.client.CreateRefund(ctx, req); err != nil || again.RefundID != created.RefundID {
 		t.Errorf("replay: %+v, %v", again, err)
 	}
-	if got, _ := r.sb.Refund("", "RRIG1"); got.Applied != 1 || len(r.sb.Refunds()) != 1 {
+	got, _ := r.sb.Refund("", "R-RIG|1*@")
+	if got.Applied != 1 || len(r.sb.Refunds()) != 1 {
 		t.Errorf("sandbox ledger %+v", r.sb.Refunds())
+	}
+
+	// A forged REFUND.CLOSED (BuildNotification) verifies and decodes like a sent one.
+	forged := got.Resource()
+	forged.RefundStatus, forged.SuccessTime = sandbox.RefundClosed, ""
+	h, body, err := r.sb.BuildNotification(sandbox.EventRefundClosed, "", forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser, err := NewNotificationParser(r.client.Keys(), r.creds.APIv3Key, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = parser.Parse(h, body)
+	if err != nil || n.Refund == nil || n.Refund.Status != service.RefundStatusClosed || n.Refund.RefundID != created.RefundID ||
+		!n.Refund.SuccessTime.IsZero() {
+		t.Errorf("forged REFUND.CLOSED: %+v, %v", n.Refund, err)
 	}
 }
