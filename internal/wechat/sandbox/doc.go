@@ -36,6 +36,8 @@
 //	POST /v3/global/refunds                                             -> refund (accepted)
 //	GET  /v3/global/refunds/id/{refund_id}?sp_mchid=&sub_mchid=         -> refund
 //	GET  /v3/global/refunds/out-refund-no/{no}?sp_mchid=&sub_mchid=     -> refund
+//	GET  /v3/global/refunds?out_trade_no=|transaction_id=&sp_mchid=&sub_mchid=[&offset=&count=]
+//	     -> {total_num, current_total_num, offset, count, data: [refund...]} (oldest first)
 //	GET  /v3/global/certificates                                        -> {"data": [...]}
 //
 // Control API:
@@ -130,7 +132,9 @@
 //     letters, digits and _-|*@) are required, and one of transaction_id and
 //     out_trade_no; reason (≤ 80 bytes), source and notify_url are optional.
 //   - Refund queries: sp_mchid and sub_mchid are required (query); 404
-//     RESOURCE_NOT_EXISTS for an unknown refund or another sub-merchant's.
+//     RESOURCE_NOT_EXISTS for an unknown refund or another sub-merchant's. The refund
+//     list of an order needs transaction_id or out_trade_no; offset ≥ 0 (default 0),
+//     count 1 to 20 (default 10); 404 RESOURCE_NOT_EXISTS for an unknown order.
 //
 // # Sessions and notifications
 //

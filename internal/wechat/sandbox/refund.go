@@ -624,3 +624,73 @@ func (s *Sandbox) ResolveRefund(subMchID, outRefundNo string, status RefundStatu
 	s.notifyRefund(out)
 	return out, nil
 }
+
+// RefundList is the answer of GET /v3/global/refunds: one page of an order's refunds,
+// oldest first.
+type RefundList struct {
+	SPMchID         string          `json:"sp_mchid"`
+	SubMchID        string          `json:"sub_mchid"`
+	TransactionID   string          `json:"transaction_id"`
+	OutTradeNo      string          `json:"out_trade_no"`
+	TotalNum        int             `json:"total_num"`
+	CurrentTotalNum int             `json:"current_total_num"`
+	Offset          int             `json:"offset"`
+	Count           int             `json:"count"`
+	Data            []RefundQueried `json:"data"`
+}
+
+// Paging of the refund list.
+const (
+	DefaultRefundListCount = 10
+	MaxRefundListCount     = 20
+)
+
+// handleListRefunds serves GET /v3/global/refunds?transaction_id=|out_trade_no=
+// &sp_mchid=&sub_mchid=[&offset=&count=].
+func (s *Sandbox) handleListRefunds(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	c := fieldChecker{location: locQuery}
+	txID, no := q.Get("transaction_id"), q.Get("out_trade_no")
+	c.str("transaction_id", txID, 32, false)
+	if txID == "" && c.err == nil && no == "" {
+		c.fail("out_trade_no", nil, "transaction_id or out_trade_no is required")
+	}
+	c.str("out_trade_no", no, 32, false)
+	c.str("sp_mchid", q.Get("sp_mchid"), 32, true)
+	c.str("sub_mchid", q.Get("sub_mchid"), 32, true)
+	offset := c.nonNegative("offset", q.Get("offset"), 0)
+	count := c.nonNegative("count", q.Get("count"), DefaultRefundListCount)
+	if c.err == nil && (count < 1 || count > MaxRefundListCount) {
+		c.fail("count", count, fmt.Sprintf("must be 1 to %d", MaxRefundListCount))
+	}
+	e := c.err
+	if e == nil {
+		e = s.authorizeProvider(q.Get("sp_mchid"))
+	}
+	subMchID := q.Get("sub_mchid")
+	if e == nil {
+		e = s.authorizeSubMchID(subMchID)
+	}
+	if e != nil {
+		writeAPIError(w, e)
+		return
+	}
+	s.mu.Lock()
+	o := s.findOrderLocked(&Refund{SubMchID: subMchID, TransactionID: txID, OutTradeNo: no})
+	list := RefundList{SPMchID: s.creds.MchID, SubMchID: subMchID, Offset: offset, Count: count, Data: []RefundQueried{}}
+	if o != nil {
+		list.TransactionID, list.OutTradeNo = o.TransactionID, o.OutTradeNo
+		refunds := s.refundsOf[o]
+		list.TotalNum = len(refunds)
+		for _, each := range refunds[min(offset, len(refunds)):min(offset+count, len(refunds))] {
+			list.Data = append(list.Data, each.Queried())
+		}
+		list.CurrentTotalNum = len(list.Data)
+	}
+	s.mu.Unlock()
+	if o == nil {
+		writeAPIError(w, orderError(http.StatusNotFound, CodeResourceNotExists, "the order does not exist"))
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wechatpay-apiv3/wechatpay-go/core"
+
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
 
@@ -114,6 +116,64 @@ func TestRefundNotificationSchedule(t *testing.T) {
 	for i, d := range log {
 		if d.Delivered || d.Final != (i == len(log)-1) || d.StatusCode != http.StatusServiceUnavailable || d.Attempt != i+1 {
 			t.Errorf("attempt %d: %+v", i+1, d)
+		}
+	}
+}
+
+// TestListRefunds: GET /v3/global/refunds pages through one order's refunds.
+func TestListRefunds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sandbox.Options{})
+	tx := e.paidOrder(t, "CLS", "oList", "TLS", sandbox.PayerConfig{})
+	var ids []string
+	for _, no := range []string{"RLS0", "RLS1", "RLS2"} {
+		ids = append(ids, e.mustRefund(t, e.refundBody("TLS", no, 100, e.sinkURL)).ID)
+	}
+	list := func(query string) (sandbox.RefundList, error) {
+		t.Helper()
+		res, err := e.client.Get(ctx(t), e.apiURL+refundsV3+"?sp_mchid="+e.creds.MchID+"&sub_mchid="+e.creds.SubMchID+query)
+		if err != nil {
+			return sandbox.RefundList{}, err
+		}
+		var l sandbox.RefundList
+		if err := core.UnMarshalResponse(res.Response, &l); err != nil {
+			t.Fatal(err)
+		}
+		return l, nil
+	}
+	l, err := list("&out_trade_no=TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.TotalNum != 3 || l.CurrentTotalNum != 3 || len(l.Data) != 3 || l.Data[0].ID != ids[0] || l.Data[2].ID != ids[2] ||
+		l.TransactionID != tx.TransactionID || l.OutTradeNo != "TLS" || l.Count != sandbox.DefaultRefundListCount {
+		t.Errorf("list %+v", l)
+	}
+	l, err = list("&transaction_id=" + tx.TransactionID + "&offset=1&count=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.TotalNum != 3 || l.CurrentTotalNum != 1 || len(l.Data) != 1 || l.Data[0].ID != ids[1] || l.Data[0].Status != sandbox.RefundSuccess {
+		t.Errorf("page %+v", l)
+	}
+	if l, err = list("&out_trade_no=TLS&offset=5"); err != nil || l.CurrentTotalNum != 0 || l.Data == nil {
+		t.Errorf("past the end: %+v, %v", l, err)
+	}
+	for _, tc := range []struct {
+		query  string
+		status int
+		code   string
+	}{
+		{"&out_trade_no=NOPE", 404, sandbox.CodeResourceNotExists},
+		{"", 400, sandbox.CodeParamError},
+		{"&out_trade_no=TLS&count=21", 400, sandbox.CodeParamError},
+		{"&out_trade_no=TLS&count=0", 400, sandbox.CodeParamError},
+		{"&out_trade_no=TLS&offset=-1", 400, sandbox.CodeParamError},
+	} {
+		if _, err := list(tc.query); err == nil {
+			t.Errorf("%q answered", tc.query)
+		} else {
+			apiError(t, err, tc.status, tc.code)
 		}
 	}
 }

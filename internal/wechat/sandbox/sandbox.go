@@ -222,6 +222,7 @@ func (s *Sandbox) newAPIMux() *http.ServeMux {
 	mux.HandleFunc("POST "+transactions+"/out-trade-no/{out_trade_no}/reverse", s.handleReverse)
 	const refunds = "/v3/global/refunds"
 	mux.HandleFunc("POST "+refunds, s.handleRefund)
+	mux.HandleFunc("GET "+refunds, s.handleListRefunds)
 	mux.HandleFunc("GET "+refunds+"/id/{refund_id}", s.handleQueryRefundByID)
 	mux.HandleFunc("GET "+refunds+"/out-refund-no/{out_refund_no}", s.handleQueryRefundByNo)
 	mux.HandleFunc("GET /v3/global/certificates", s.handleCertificates)
