@@ -112,7 +112,8 @@ type Recorder interface {
 }
 
 // Client calls the WeChat Pay Global papay contract and deduction
-// (transaction) endpoints, and the Global refund endpoints. It is safe for concurrent use.
+// (transaction) endpoints, and the Global refund endpoints. It is safe for
+// concurrent use.
 //
 // Retries. One call is sent up to MaxAttempts times within its deadline
 // (Config.Timeout, or the caller's context if that ends first), after a
@@ -123,8 +124,8 @@ type Recorder interface {
 // fails verification or cannot be read. An unverifiable answer is an
 // unknown outcome like a lost one, and every call is keyed
 // (out_trade_no, out_contract_code, contract id, out_refund_no) so sending
-// it again is safe. Every attempt sends the same body bytes (marshalled once), signed
-// anew. Business refusals (other 4xx codes) and 401 / SIGN_ERROR are never
+// it again is safe. Every attempt sends the same body bytes (marshalled
+// once), signed anew. Business refusals (other 4xx codes) and 401 / SIGN_ERROR are never
 // retried. No retry is started when its pause would outlast the deadline.
 // Each attempt is its own audit record. When the attempts run out the last
 // outcome is returned: a *service.RemoteError for a WeChat answer, else an

@@ -85,8 +85,8 @@ func (p *NotificationParser) Parse(h http.Header, body []byte) (service.Notifica
 // Contract is set for PAPAY.SIGN and PAPAY.TERMINATE only, Transaction
 // for TRANSACTION.SUCCESS only, Refund for REFUND.SUCCESS, REFUND.CLOSED
 // and REFUND.ABNORMAL only (a refund resource without out_refund_no is
-// malformed); other event types carry the plaintext in Resource alone. ctx bounds an on-demand certificate fetch. It never
-// panics.
+// malformed); other event types carry the plaintext in Resource alone.
+// ctx bounds an on-demand certificate fetch. It never panics.
 func (p *NotificationParser) ParseContext(ctx context.Context, h http.Header, body []byte) (service.Notification, error) {
 	if err := p.verify(ctx, h, body); err != nil {
 		return service.Notification{}, err

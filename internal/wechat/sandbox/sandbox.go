@@ -59,8 +59,8 @@ type Options struct {
 	UsePublicKey bool
 }
 
-// Sandbox simulates the WeChat Pay Global papay API: contracts, deductions and refunds. It is
-// safe for concurrent use. Close it to stop notification deliveries and pending
+// Sandbox simulates the WeChat Pay Global papay API: contracts, deductions and refunds.
+// It is safe for concurrent use. Close it to stop notification deliveries and pending
 // settlements.
 type Sandbox struct {
 	creds             *Credentials
@@ -179,8 +179,8 @@ func New(opts Options) (*Sandbox, error) {
 	return s, nil
 }
 
-// APIHandler serves the WeChat Pay API (/v3/global/papay/..., /v3/global/refunds...). Mount it at the root of
-// its own listener: request signatures cover the path.
+// APIHandler serves the WeChat Pay API (/v3/global/papay/..., /v3/global/refunds...).
+// Mount it at the root of its own listener: request signatures cover the path.
 func (s *Sandbox) APIHandler() http.Handler { return s.api }
 
 // ControlHandler serves the unauthenticated control API (/sandbox/v1/...) through which
@@ -193,7 +193,7 @@ func (s *Sandbox) ControlHandler() http.Handler { return s.control }
 func (s *Sandbox) Credentials() *Credentials { return s.creds }
 
 // Close stops notification deliveries, including pending retries, and the settlement of
-// USERPAYING orders, and waits for their goroutines. The handlers keep working; later
+// USERPAYING orders and PROCESSING refunds, and waits for their goroutines. The handlers keep working; later
 // notifications are dropped and later USERPAYING orders never settle.
 func (s *Sandbox) Close() {
 	s.mu.Lock()
