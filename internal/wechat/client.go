@@ -42,7 +42,8 @@ type Config struct {
 	// BaseURL is scheme and host, no path: DefaultBaseURL when empty.
 	BaseURL string
 	// MchID is the service provider's merchant id (sp_mchid). It goes into
-	// the Authorization header only, never into a body.
+	// the Authorization header, and into the refund calls, which name it
+	// (sp_mchid in the body, or the query string); never into a papay body.
 	MchID string
 	// MchCertSerial and MchPrivateKey are the merchant API certificate's
 	// serial and private key; every request is signed with them.
@@ -96,6 +97,9 @@ type Config struct {
 	// service.ErrRateLimited; any other query waits (see queryGate).
 	OrderQueryLimit    Limit
 	ContractQueryLimit Limit
+	// RefundQueryLimit caps the refund queries the same way (defaults
+	// DefaultQueryRate, DefaultQueryBurst; WeChat publishes 150 qps).
+	RefundQueryLimit Limit
 }
 
 // Recorder stores the audit record of each call to WeChat Pay. internal/db
@@ -108,7 +112,8 @@ type Recorder interface {
 }
 
 // Client calls the WeChat Pay Global papay contract and deduction
-// (transaction) endpoints. It is safe for concurrent use.
+// (transaction) endpoints, and the Global refund endpoints. It is safe for
+// concurrent use.
 //
 // Retries. One call is sent up to MaxAttempts times within its deadline
 // (Config.Timeout, or the caller's context if that ends first), after a
@@ -117,10 +122,10 @@ type Recorder interface {
 // the codes SYSTEM_ERROR, SERVICE_UNAVAILABLE, RATELIMIT_EXCEEDED,
 // RATE_LIMITED, FREQUENCY_LIMITED, BIZERR_NEED_RETRY, and an answer that
 // fails verification or cannot be read. An unverifiable answer is an
-// unknown outcome like a lost one, and every papay call is keyed
-// (out_trade_no, out_contract_code, contract id) so sending it again is
-// safe. Every attempt sends the same body bytes (marshalled once), signed
-// anew. Business refusals (other 4xx codes) and 401 / SIGN_ERROR are never
+// unknown outcome like a lost one, and every call is keyed
+// (out_trade_no, out_contract_code, contract id, out_refund_no) so sending
+// it again is safe. Every attempt sends the same body bytes (marshalled
+// once), signed anew. Business refusals (other 4xx codes) and 401 / SIGN_ERROR are never
 // retried. No retry is started when its pause would outlast the deadline.
 // Each attempt is its own audit record. When the attempts run out the last
 // outcome is returned: a *service.RemoteError for a WeChat answer, else an
@@ -136,6 +141,7 @@ type Client struct {
 	// certificate download verifies its answer itself.
 	raw         *core.Client
 	base        string
+	mchID       string
 	timeout     time.Duration
 	keys        *Keys
 	rec         Recorder
@@ -147,8 +153,8 @@ type Client struct {
 	sleep       func(context.Context, time.Duration) error
 	// onUnknownSerial is the CertRefresher's on-demand hook, if any.
 	onUnknownSerial atomic.Pointer[serialHook]
-	// orderGate and contractGate limit and merge the queries.
-	orderGate, contractGate *queryGate
+	// orderGate, contractGate and refundGate limit and merge the queries.
+	orderGate, contractGate, refundGate *queryGate
 }
 
 // serialHook fetches keys on demand and reports whether serial is known
@@ -178,7 +184,8 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 	case rec == nil:
 		return nil, errors.New("wechat client: a Recorder is required")
 	}
-	if err := errors.Join(cfg.OrderQueryLimit.check("OrderQueryLimit"), cfg.ContractQueryLimit.check("ContractQueryLimit")); err != nil {
+	if err := errors.Join(cfg.OrderQueryLimit.check("OrderQueryLimit"), cfg.ContractQueryLimit.check("ContractQueryLimit"),
+		cfg.RefundQueryLimit.check("RefundQueryLimit")); err != nil {
 		return nil, err
 	}
 	keys, err := newKeys(cfg.PlatformCerts, cfg.PublicKeyID, cfg.PublicKey, cfg.DownloadCertificates)
@@ -212,7 +219,7 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 	}
 	c := &Client{
 		sdk: sdk, raw: core.NewClientWithValidator(sdk, announceOnly{keys}),
-		base: base, timeout: timeout, keys: keys, rec: rec, log: log, now: cfg.Now,
+		base: base, mchID: cfg.MchID, timeout: timeout, keys: keys, rec: rec, log: log, now: cfg.Now,
 		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
 		retryBase:   cmp.Or(cfg.RetryBase, DefaultRetryBase),
 		retryCap:    cmp.Or(cfg.RetryCap, DefaultRetryCap),
@@ -220,6 +227,7 @@ func NewClient(cfg Config, rec Recorder, log *slog.Logger) (*Client, error) {
 
 		orderGate:    newQueryGate(transactionsPath, cfg.OrderQueryLimit),
 		contractGate: newQueryGate(contractsPath, cfg.ContractQueryLimit),
+		refundGate:   newQueryGate(refundsPath, cfg.RefundQueryLimit),
 	}
 	if c.now == nil {
 		c.now = time.Now

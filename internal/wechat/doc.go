@@ -2,6 +2,17 @@
 // ("papay") in institutional (service provider) mode, and the parser of the
 // notifications WeChat Pay sends back.
 //
+// Refunds of papay orders go through the generic Global refund API:
+// CreateRefund (POST /v3/global/refunds, sp_mchid in the body) and
+// QueryRefund (GET /v3/global/refunds/id/{id} or
+// /out-refund-no/{out_refund_no}, sp_mchid and sub_mchid in the query
+// string). Their answers and the REFUND.SUCCESS, REFUND.CLOSED and
+// REFUND.ABNORMAL resources are read liberally (id or refund_id, status or
+// refund_status, recv_account or user_received_account, exchange_rate as
+// an object or a bare rate); statuses are kept as WeChat gives them
+// (SUCCESS, PROCESSING, ABNORMAL, CLOSED, REFUNDCLOSE): the service maps
+// them.
+//
 // The Client implements service.WeChat on top of the official wechatpay-go
 // core.Client, which signs every request with the merchant key and verifies
 // every 2xx answer. Keys holds the WeChat Pay verification keys (platform

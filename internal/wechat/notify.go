@@ -83,9 +83,10 @@ func (p *NotificationParser) Parse(h http.Header, body []byte) (service.Notifica
 // signature) wraps service.ErrNotificationUnauthentic; a verified one that
 // cannot be decrypted or decoded wraps service.ErrNotificationMalformed.
 // Contract is set for PAPAY.SIGN and PAPAY.TERMINATE only, Transaction
-// for TRANSACTION.SUCCESS only; other event types carry the plaintext in
-// Resource alone. ctx bounds an on-demand certificate fetch. It never
-// panics.
+// for TRANSACTION.SUCCESS only, Refund for REFUND.SUCCESS, REFUND.CLOSED
+// and REFUND.ABNORMAL only (a refund resource without out_refund_no is
+// malformed); other event types carry the plaintext in Resource alone.
+// ctx bounds an on-demand certificate fetch. It never panics.
 func (p *NotificationParser) ParseContext(ctx context.Context, h http.Header, body []byte) (service.Notification, error) {
 	if err := p.verify(ctx, h, body); err != nil {
 		return service.Notification{}, err
@@ -192,6 +193,11 @@ func (p *NotificationParser) decode(body []byte) (service.Notification, error) {
 	}
 	if n.EventType == service.EventTransactionSuccess {
 		if n.Transaction, err = decodeTransactionEvent(plain); err != nil {
+			return service.Notification{}, err
+		}
+	}
+	if _, ok := refundEventStatus[n.EventType]; ok {
+		if n.Refund, err = decodeRefundEvent(n.EventType, plain); err != nil {
 			return service.Notification{}, err
 		}
 	}

@@ -89,13 +89,14 @@ func FuzzParse(f *testing.F) {
 			if selfSigned && errors.Is(err, service.ErrNotificationUnauthentic) {
 				t.Fatalf("validly signed input rejected: %v", err)
 			}
-			if n.ID != "" || n.Contract != nil || n.Transaction != nil || n.Resource != nil {
+			if n.ID != "" || n.Contract != nil || n.Transaction != nil || n.Refund != nil || n.Resource != nil {
 				t.Fatalf("error %v with a non-zero notification", err)
 			}
 			return
 		}
 		isContract := n.EventType == service.EventContractSigned || n.EventType == service.EventContractTerminated
 		isTransaction := n.EventType == service.EventTransactionSuccess
+		_, isRefund := refundEventStatus[n.EventType]
 		switch {
 		case n.ID == "":
 			t.Fatal("notification without an id")
@@ -107,6 +108,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%s without a transaction: %+v", n.EventType, n.Transaction)
 		case !isTransaction && n.Transaction != nil:
 			t.Fatalf("%s with a transaction", n.EventType)
+		case isRefund && (n.Refund == nil || n.Refund.OutRefundNo == ""):
+			t.Fatalf("%s without a refund: %+v", n.EventType, n.Refund)
+		case !isRefund && n.Refund != nil:
+			t.Fatalf("%s with a refund", n.EventType)
 		}
 	})
 }
@@ -160,6 +165,10 @@ func fuzzSeeds() []fuzzSeed {
 				`"promotion_detail":[{"amount":1,"goods_detail":[{"quantity":1}]}]}`)}, nil},
 		{"encrypted-transaction-float-amount", fuzzInput{mode: 2, nonce: "n8", eventType: "TRANSACTION.SUCCESS",
 			plaintext: []byte(`{"out_trade_no":"T3","amount":{"total":1.5}}`)}, malformed},
+		{"encrypted-refund", fuzzInput{mode: 2, ts: "2018-06-08T10:34:57+08:00", nonce: "n9", eventType: "REFUND.SUCCESS",
+			plaintext: []byte(refundPlaintext)}, nil},
+		{"encrypted-refund-no-out-refund-no", fuzzInput{mode: 2, nonce: "n10", eventType: "REFUND.CLOSED",
+			plaintext: []byte(`{"refund_id":"5","refund_status":"CLOSED"}`)}, malformed},
 	}
 }
 

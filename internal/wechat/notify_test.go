@@ -119,8 +119,8 @@ func TestParseValid(t *testing.T) {
 			plaintext: `{"out_contract_code":"X","plan_id":null,"sp_openid":"o-sp","sub_openid":"o-sub"}`},
 			service.Notification{ID: "EV-3", EventType: "PAPAY.SIGN", Summary: "签约成功",
 				Contract: &service.ContractEvent{OutContractCode: "X", OpenID: "o-sp"}}},
-		{"other event keeps plaintext only", notif{id: "EV-4", eventType: "REFUND.SUCCESS", plaintext: `not even json`},
-			service.Notification{ID: "EV-4", EventType: "REFUND.SUCCESS", Summary: "签约成功", Resource: []byte(`not even json`)}},
+		{"other event keeps plaintext only", notif{id: "EV-4", eventType: "COUPON.USE", plaintext: `not even json`},
+			service.Notification{ID: "EV-4", EventType: "COUPON.USE", Summary: "签约成功", Resource: []byte(`not even json`)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

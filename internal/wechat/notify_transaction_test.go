@@ -98,7 +98,7 @@ func TestParseTransactionSuccessMalformed(t *testing.T) {
 
 func TestParseOtherEventsCarryNoTransaction(t *testing.T) {
 	t.Parallel()
-	for _, ev := range []string{"PAPAY.SIGN", "REFUND.SUCCESS"} {
+	for _, ev := range []string{"PAPAY.SIGN", "COUPON.USE"} {
 		plain := signPlaintext
 		if ev != "PAPAY.SIGN" {
 			plain = txPlaintext

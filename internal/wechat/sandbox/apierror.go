@@ -7,19 +7,22 @@ import (
 
 // Error codes the sandbox returns, with their HTTP statuses (see the package doc).
 const (
-	CodeParamError       = "PARAM_ERROR"        // 400
-	CodeInvalidRequest   = "INVALID_REQUEST"    // 400
-	CodeSignError        = "SIGN_ERROR"         // 401
-	CodeNoAuth           = "NO_AUTH"            // 403
-	CodeContractNotExist = "CONTRACT_NOT_EXIST" // 403
-	CodeNotFound         = "NOT_FOUND"          // 404
-	CodeNotEnough        = "NOT_ENOUGH"         // 403 deduction refused: balance insufficient
-	CodeOutTradeNoUsed   = "OUT_TRADE_NO_USED"  // 400 out_trade_no reused with other parameters
-	CodeOrderPaid        = "ORDER_PAID"         // 400 reverse of a paid order
-	CodeOrderClosed      = "ORDER_CLOSED"       // 400 reverse or deduction of a closed order
-	CodeOrderNotExist    = "ORDER_NOT_EXIST"    // 404 query of an unknown order
-	CodeRateLimited      = "RATELIMIT_EXCEEDED" // 429 (fault injection)
-	CodeSystemError      = "SYSTEM_ERROR"       // 500 (fault injection)
+	CodeParamError        = "PARAM_ERROR"         // 400
+	CodeInvalidRequest    = "INVALID_REQUEST"     // 400
+	CodeSignError         = "SIGN_ERROR"          // 401
+	CodeNoAuth            = "NO_AUTH"             // 403
+	CodeContractNotExist  = "CONTRACT_NOT_EXIST"  // 403
+	CodeNotFound          = "NOT_FOUND"           // 404
+	CodeNotEnough         = "NOT_ENOUGH"          // 403 deduction refused: balance insufficient
+	CodeOutTradeNoUsed    = "OUT_TRADE_NO_USED"   // 400 out_trade_no reused with other parameters
+	CodeOrderPaid         = "ORDER_PAID"          // 400 reverse of a paid order
+	CodeOrderClosed       = "ORDER_CLOSED"        // 400 reverse or deduction of a closed order
+	CodeOrderNotExist     = "ORDER_NOT_EXIST"     // 404 query of an unknown order
+	CodeResourceNotExists = "RESOURCE_NOT_EXISTS" // 404 refund of an unknown order, query of an unknown refund
+	CodeOutRefundNoUsed   = "OUT_REFUND_NO_USED"  // 400 out_refund_no reused with other parameters
+	CodeFrequencyLimited  = "FREQUENCY_LIMITED"   // 429 refunds of one order less than a minute apart
+	CodeRateLimited       = "RATELIMIT_EXCEEDED"  // 429 (fault injection)
+	CodeSystemError       = "SYSTEM_ERROR"        // 500 (fault injection)
 )
 
 // Locations of a PARAM_ERROR's offending field.

@@ -28,6 +28,10 @@ func (s *Sandbox) newControlMux() *http.ServeMux {
 	mux.HandleFunc("POST /sandbox/v1/payers/{action}", s.controlPayerAction)
 	mux.HandleFunc("GET /sandbox/v1/orders", s.controlOrders)
 	mux.HandleFunc("GET /sandbox/v1/orders/{out_trade_no}", s.controlGetOrder)
+	mux.HandleFunc("GET /sandbox/v1/orders/{out_trade_no}/refunds", s.controlOrderRefunds)
+	mux.HandleFunc("GET /sandbox/v1/refunds", s.controlRefunds)
+	mux.HandleFunc("GET /sandbox/v1/refunds/{out_refund_no}", s.controlGetRefund)
+	mux.HandleFunc("POST /sandbox/v1/refunds/{action}", s.controlRefundAction)
 	mux.HandleFunc("GET /sandbox/v1/faults", s.controlGetFaults)
 	mux.HandleFunc("POST /sandbox/v1/faults", s.controlSetFaults)
 	mux.HandleFunc("DELETE /sandbox/v1/faults", s.controlClearFaults)
@@ -273,7 +277,8 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any) bool {
 func writeControlError(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, "INTERNAL"
 	switch {
-	case errors.Is(err, ErrSessionNotFound), errors.Is(err, ErrContractNotFound), errors.Is(err, ErrOrderNotFound):
+	case errors.Is(err, ErrSessionNotFound), errors.Is(err, ErrContractNotFound), errors.Is(err, ErrOrderNotFound),
+		errors.Is(err, ErrRefundNotFound):
 		status, code = http.StatusNotFound, "NOT_FOUND"
 	case errors.Is(err, ErrSessionExpired):
 		status, code = http.StatusGone, "SESSION_EXPIRED"
@@ -285,8 +290,10 @@ func writeControlError(w http.ResponseWriter, err error) {
 		status, code = http.StatusConflict, "CONTRACT_TERMINATED"
 	case errors.Is(err, ErrUserMismatch):
 		status, code = http.StatusForbidden, "USER_MISMATCH"
-	case errors.Is(err, ErrInvalidPayerConfig):
+	case errors.Is(err, ErrInvalidPayerConfig), errors.Is(err, ErrInvalidResolution):
 		status, code = http.StatusBadRequest, "INVALID_ARGUMENT"
+	case errors.Is(err, ErrRefundNotAbnormal):
+		status, code = http.StatusConflict, "REFUND_NOT_ABNORMAL"
 	}
 	writeJSON(w, status, controlError{code, err.Error()})
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,29 @@ func RetryDelays() []time.Duration { return slices.Clone(retryDelays[:]) }
 
 // MaxAttempts is how often a notification is tried before the sandbox gives up.
 const MaxAttempts = 10
+
+// refundRetryDelays is WeChat Pay Global's refund (and payment) notification schedule:
+// 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h, 16 attempts.
+var refundRetryDelays = [RefundMaxAttempts - 1]time.Duration{
+	15 * time.Second, 15 * time.Second, 30 * time.Second, 3 * time.Minute, 10 * time.Minute,
+	20 * time.Minute, 30 * time.Minute, 30 * time.Minute, 30 * time.Minute, 60 * time.Minute,
+	3 * time.Hour, 3 * time.Hour, 3 * time.Hour, 6 * time.Hour, 6 * time.Hour,
+}
+
+// RefundMaxAttempts is how often a REFUND.* notification is tried before the sandbox
+// gives up.
+const RefundMaxAttempts = 16
+
+// RefundRetryDelays returns the unscaled delays between REFUND.* notification attempts.
+func RefundRetryDelays() []time.Duration { return slices.Clone(refundRetryDelays[:]) }
+
+// scheduleFor returns the delays between the attempts of a notification of eventType.
+func scheduleFor(eventType string) []time.Duration {
+	if strings.HasPrefix(eventType, "REFUND.") {
+		return refundRetryDelays[:]
+	}
+	return retryDelays[:]
+}
 
 // Delivery is one attempt to deliver a notification.
 type Delivery struct {
@@ -228,6 +252,7 @@ func (s *Sandbox) deliver(o *outgoing) {
 	if !s.awaitFirstAttempt(o) {
 		return
 	}
+	delays := scheduleFor(o.eventType)
 	for attempt := 1; ; attempt++ {
 		d := Delivery{NotificationID: o.id, EventType: o.eventType, URL: o.url, Attempt: attempt,
 			Time: s.now(), Fault: o.fault}
@@ -244,7 +269,7 @@ func (s *Sandbox) deliver(o *outgoing) {
 			}
 			d.Delivered = err == nil && status >= 200 && status < 300
 		}
-		d.Final = d.Delivered || attempt == MaxAttempts
+		d.Final = d.Delivered || attempt == len(delays)+1
 		s.record(d)
 		if attempt == 1 {
 			o.markFirstDone()
@@ -255,7 +280,7 @@ func (s *Sandbox) deliver(o *outgoing) {
 		if d.Final {
 			return
 		}
-		t := time.NewTimer(s.scaled(retryDelays[attempt-1]))
+		t := time.NewTimer(s.scaled(delays[attempt-1]))
 		select {
 		case <-t.C:
 		case <-s.ctx.Done():

@@ -1,7 +1,8 @@
 // Package sandbox simulates the WeChat Pay Global auto-debit ("papay") API v3 in
-// institutional (service-provider) mode — contracts and deductions — so that papayd and
-// its tests run the whole signing and charging flow locally with real signatures, real
-// AES-256-GCM encryption and the real notification retry schedule.
+// institutional (service-provider) mode — contracts, deductions and refunds — so that
+// papayd and its tests run the whole signing, charging and refunding flow locally with
+// real signatures, real AES-256-GCM encryption and the real notification retry
+// schedules.
 //
 // A Sandbox serves two handlers:
 //
@@ -12,10 +13,11 @@
 //     -Serial) and carries a Request-ID, so wechatpay-go's validator accepts it.
 //   - ControlHandler: the unauthenticated /sandbox/v1 API through which a test or a
 //     developer plays the WeChat user: sign or decline a session, terminate a contract,
-//     script how the user's deductions go, and inspect contracts, the order ledger and
-//     the notification log, rotate the platform certificate and inject faults.
-//     SignSession, DeclineSession, UserTerminate, PlatformTerminate, ConfigurePayer,
-//     Payer, Order, Orders, Deductions, Contracts, RotatePlatformCertificate,
+//     script how the user's deductions and refunds go, and inspect contracts, the order
+//     and refund ledgers and the notification log, resolve an ABNORMAL refund, rotate
+//     the platform certificate and inject faults. SignSession, DeclineSession,
+//     UserTerminate, PlatformTerminate, ConfigurePayer, Payer, Order, Orders,
+//     Deductions, Refund, Refunds, ResolveRefund, Contracts, RotatePlatformCertificate,
 //     RetireOldCertificates, SetFaults, ClearFaults and FaultLog are the same in Go.
 //
 // Endpoints of the API (paths exact):
@@ -31,6 +33,11 @@
 //	GET  /v3/global/papay/transactions/out-trade-no/{no}?sub_mchid=     -> transaction
 //	     (also /out_trade_no/{no}, the spelling of the official examples)
 //	POST /v3/global/papay/transactions/out-trade-no/{no}/reverse        -> 204
+//	POST /v3/global/refunds                                             -> refund (accepted)
+//	GET  /v3/global/refunds/id/{refund_id}?sp_mchid=&sub_mchid=         -> refund
+//	GET  /v3/global/refunds/out-refund-no/{no}?sp_mchid=&sub_mchid=     -> refund
+//	GET  /v3/global/refunds?out_trade_no=|transaction_id=&sp_mchid=&sub_mchid=[&offset=&count=]
+//	     -> {total_num, current_total_num, offset, count, data: [refund...]} (oldest first)
 //	GET  /v3/global/certificates                                        -> {"data": [...]}
 //
 // Control API:
@@ -46,6 +53,10 @@
 //	GET  /sandbox/v1/payers/{openid}                 -> payer (defaults if never configured)
 //	GET  /sandbox/v1/orders                          -> {"orders": [...], "deductions": n}
 //	GET  /sandbox/v1/orders/{out_trade_no}[?sub_mchid=] -> Order (ledger entry)
+//	GET  /sandbox/v1/orders/{out_trade_no}/refunds[?sub_mchid=] -> {"refunds": [...], "applied": n}
+//	GET  /sandbox/v1/refunds[?out_trade_no=&sub_mchid=] -> {"refunds": [...], "applied": n} (oldest first)
+//	GET  /sandbox/v1/refunds/{out_refund_no}[?sub_mchid=] -> Refund (ledger entry)
+//	POST /sandbox/v1/refunds/{out_refund_no}:resolve {"status": "SUCCESS"|"CLOSED", "sub_mchid"?} -> 200 refund
 //	GET  /sandbox/v1/platform                        -> {signing_serial_no, certificates: [{serial_no, effective_time, expire_time, certificate (PEM)}]}
 //	POST /sandbox/v1/platform:rotate                 -> 200 the same view, the new certificate first
 //	POST /sandbox/v1/platform:retire                 -> 200 the same view plus "retired": [serials]
@@ -53,11 +64,13 @@
 //	POST /sandbox/v1/faults                          Faults -> 200 the same view (replaces the rules)
 //	DELETE /sandbox/v1/faults                        -> 200 the same view (no rules; the log is kept)
 //
-// Control errors are {"code","message"}: 404 NOT_FOUND (unknown session, contract or
-// order), 410 SESSION_EXPIRED, 409 SESSION_CLOSED (already signed or declined), 409
+// Control errors are {"code","message"}: 404 NOT_FOUND (unknown session, contract,
+// order or refund), 409 REFUND_NOT_ABNORMAL (resolving a refund that is not ABNORMAL),
+// 410 SESSION_EXPIRED, 409 SESSION_CLOSED (already signed or declined), 409
 // CONTRACT_EXISTS, 409 CONTRACT_TERMINATED, 403 USER_MISMATCH (other openid, or H5
 // client IP differing from user_client_ip), 400 INVALID_ARGUMENT (also an invalid payer
-// configuration or an unknown field in it, an invalid fault configuration).
+// configuration or an unknown field in it, an invalid fault configuration, a refund
+// resolution other than SUCCESS or CLOSED).
 //
 // # Error decisions
 //
@@ -102,6 +115,26 @@
 //     NO_AUTH for a sub_mchid that is not the provider's; sub_mchid is required (query).
 //   - Reverse: sub_mchid in the JSON body (documented) or, if the body has none, the
 //     query string; 404 NOT_FOUND (unknown), 400 ORDER_PAID (SUCCESS), 400 ORDER_CLOSED.
+//   - Refund (checked in this order, after PARAM_ERROR and authorisation): an
+//     out_refund_no already used by the sub-merchant answers that refund as it stands
+//     when the request repeats its parameters (the order, named by transaction_id or
+//     out_trade_no, amount, reason, source, notify_url, app ids), else 400
+//     OUT_REFUND_NO_USED; 404 RESOURCE_NOT_EXISTS for an unknown order (or another
+//     sub-merchant's); 400 INVALID_REQUEST for an order not paid (SUCCESS or REFUND) or
+//     paid more than a year ago (RefundWindow, by Options.Now); 400 PARAM_ERROR
+//     (detail.field /amount/total or /amount/currency) when amount.total or currency is
+//     not the order's; 400 INVALID_REQUEST when the order has 50 refunds
+//     (MaxRefundsPerOrder) or when the refunds not CLOSED would exceed its total
+//     ("refund amount exceeds"); 429 FREQUENCY_LIMITED when the order's previous refund
+//     was accepted less than a minute ago (RefundSpacing × TimeScale, real time); then
+//     the payer's refund behaviour (403 NOT_ENOUGH). 403 NO_AUTH when sp_mchid is not
+//     the signing merchant. sp_mchid, sub_mchid, sp_appid and out_refund_no (1 to 64
+//     letters, digits and _-|*@) are required, and one of transaction_id and
+//     out_trade_no; reason (≤ 80 bytes), source and notify_url are optional.
+//   - Refund queries: sp_mchid and sub_mchid are required (query); 404
+//     RESOURCE_NOT_EXISTS for an unknown refund or another sub-merchant's. The refund
+//     list of an order needs transaction_id or out_trade_no; offset ≥ 0 (default 0),
+//     count 1 to 20 (default 10); 404 RESOURCE_NOT_EXISTS for an unknown order.
 //
 // # Sessions and notifications
 //
@@ -111,7 +144,9 @@
 // declined session sends nothing. Notification URLs must be absolute and carry no query;
 // unlike WeChat Pay the sandbox also accepts http. Each notification is delivered by its
 // own goroutine: any 2xx acknowledges it; otherwise it is retried after 15s, 15s, 30s,
-// 3m, 30m, 30m, 30m, 30m and 60m (times Options.TimeScale), each attempt re-signed with
+// 3m, 30m, 30m, 30m, 30m and 60m (times Options.TimeScale; REFUND.* follow the refund
+// schedule, 16 attempts: 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h,
+// 6h, 6h), each attempt re-signed with
 // a fresh timestamp and nonce while the id and body stay the same, and signed with the
 // signing key of the moment (a retry after a certificate rotation uses the new key).
 // Deliveries logs every attempt; WaitAttempts, WaitDelivered and WaitIdle let tests wait
@@ -119,8 +154,8 @@
 //
 // Times are RFC 3339 with a +08:00 offset, as WeChat Pay writes them. The resource of a
 // notification is AEAD_AES_256_GCM under the APIv3 key with associated data "papay",
-// original_type "papay" for PAPAY.* (WeChat's value is undocumented), and "transaction"
-// for TRANSACTION.SUCCESS.
+// original_type "papay" for PAPAY.* (WeChat's value is undocumented), "transaction"
+// for TRANSACTION.SUCCESS and "refund" for REFUND.* (associated data alike).
 //
 // # Deductions
 //
@@ -173,6 +208,55 @@
 // and Deductions) and Contracts (contract_id, out_contract_code, state, termination
 // mode) list the ledger in creation order for reconciliation; they only copy under the
 // lock.
+//
+// # Refunds
+//
+// POST /v3/global/refunds refunds a paid order (see Error decisions for what is
+// refused). Each accepted refund enters the refund ledger, keyed by (sub_mchid,
+// out_refund_no), with a 29-digit refund id; Refund.Requests counts the accepted
+// requests that named it (replays included), Refund.NotEnoughRefusals the NOT_ENOUGH
+// refusals before it was accepted, and Refund.Applied the times it was taken off its
+// order (0 or 1), so a reconciliation can assert that no out_refund_no refunded twice.
+// Requests are applied under one lock: concurrent identical requests refund once.
+//
+// The answer (RefundCreated) means "accepted" and carries no status: id, out_refund_no,
+// create_time, amount {refund, currency, payer_refund, payer_currency, exchange_rate
+// {SETTLEMENT_RATE, rate}}. The queries (RefundQueried) add transaction_id,
+// out_trade_no, channel ORIGINAL, recv_account, fund_source
+// REFUND_SOURCE_UNSETTLED_FUNDS, success_time (once SUCCESS), status (SUCCESS,
+// PROCESSING, ABNORMAL or CLOSED; never the older REFUNDCLOSE) and amount with total
+// and payer_total. REFUND.SUCCESS, REFUND.CLOSED and REFUND.ABNORMAL carry
+// RefundResource (refund_id, refund_status, user_received_account, ...) to the refund's
+// notify_url (without one, none is sent).
+//
+// Cross-border: payer_refund is the refund at the order's exchange rate, rounded half
+// up like payer_total (ConvertAmount), capped so that the refunds never return more
+// than payer_total; the refund that completes the order's total returns exactly the
+// rest. A successful refund raises a configured payer balance by payer_refund.
+//
+// After its first accepted refund an order's trade_state is REFUND ("转入退款"), the
+// papay enum's "refund initiated" (reference/wechatpay-global-papay-api.md); payer_total
+// stays reported. Order.Refunds and Order.Refunded (the sum of its refunds but CLOSED
+// ones, never above the total) show it in the order ledger.
+//
+// The order's payer (PayerConfig) scripts refunds with refund_behavior:
+//
+//   - SUCCEED (default): SUCCESS at once, REFUND.SUCCESS.
+//   - PROCESSING: PROCESSING; after refund_settle_after_ms (real time, default 200 ms)
+//     SUCCESS and REFUND.SUCCESS. Pending settlements count for WaitIdle; Close drops
+//     them.
+//   - NOT_ENOUGH: the first refund_not_enough_attempts (default 1) requests of each
+//     out_refund_no are refused 403 NOT_ENOUGH and leave no trace; the next one is
+//     accepted as SUCCEED.
+//   - ABNORMAL: ABNORMAL and REFUND.ABNORMAL; the amount stays taken. ResolveRefund
+//     (POST /sandbox/v1/refunds/{no}:resolve) plays the merchant's staff: SUCCESS or
+//     CLOSED, with REFUND.SUCCESS or REFUND.CLOSED.
+//   - CLOSED: CLOSED and REFUND.CLOSED; the amount may be refunded again.
+//
+// For example POST /sandbox/v1/payers/{openid}:configure with
+// {"refund_behavior": "NOT_ENOUGH", "refund_not_enough_attempts": 3}. Fault injection
+// applies to the refund paths like to any other (e.g. lose_response on POST
+// /v3/global/refunds: the refund is applied, its answer lost).
 //
 // # Platform certificates
 //

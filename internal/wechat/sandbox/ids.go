@@ -80,6 +80,12 @@ func newTransactionID(now time.Time) string {
 	return "42000" + randomString(5, decimal) + now.In(chinaTime).Format("20060102") + randomString(10, decimal)
 }
 
+// newRefundID returns a WeChat refund id of 29 digits like
+// "50300000382019052709732678859": "503" + 5 digits + the date + 13 digits.
+func newRefundID(now time.Time) string {
+	return "503" + randomString(5, decimal) + now.In(chinaTime).Format("20060102") + randomString(13, decimal)
+}
+
 // derivedOpenID returns the stable openid of the user openID under another app
 // (sub_openid): WeChat openids are per app.
 func derivedOpenID(appID, openID string) string {

@@ -14,10 +14,14 @@ const (
 	EventSign               = "PAPAY.SIGN"
 	EventTerminate          = "PAPAY.TERMINATE"
 	EventTransactionSuccess = "TRANSACTION.SUCCESS"
+	EventRefundSuccess      = "REFUND.SUCCESS"
+	EventRefundClosed       = "REFUND.CLOSED"
+	EventRefundAbnormal     = "REFUND.ABNORMAL"
 )
 
 // Constants of the notification envelope. Contract events (PAPAY.*) use the papay
-// original type and associated data, TRANSACTION.* events the transaction ones.
+// original type and associated data, TRANSACTION.* events the transaction ones,
+// REFUND.* events the refund ones.
 const (
 	ResourceTypeEncrypted     = "encrypt-resource"
 	AlgorithmAESGCM           = "AEAD_AES_256_GCM"
@@ -25,12 +29,17 @@ const (
 	AssociatedDataPapay       = "papay"
 	OriginalTypeTransaction   = "transaction"
 	AssociatedDataTransaction = "transaction"
+	OriginalTypeRefund        = "refund"
+	AssociatedDataRefund      = "refund"
 )
 
 // resourceTypes returns the original_type and associated data of eventType's resource.
 func resourceTypes(eventType string) (originalType, associatedData string) {
 	if strings.HasPrefix(eventType, "TRANSACTION.") {
 		return OriginalTypeTransaction, AssociatedDataTransaction
+	}
+	if strings.HasPrefix(eventType, "REFUND.") {
+		return OriginalTypeRefund, AssociatedDataRefund
 	}
 	return OriginalTypePapay, AssociatedDataPapay
 }
@@ -114,7 +123,7 @@ func EncryptResource(apiV3Key, plaintext []byte, associatedData string) (Encrypt
 // BuildNotification returns exactly what the sandbox would POST for a notification:
 // the signed headers (timestamp now) and the body whose resource is resource encrypted
 // under the APIv3 key (original_type and associated data "transaction" for
-// TRANSACTION.* events, "papay" otherwise). resource, typically a ContractResource or a
+// TRANSACTION.* events, "refund" for REFUND.* events, "papay" otherwise). resource, typically a ContractResource or a
 // TransactionResource altered at will, is marshalled to JSON unless it is already
 // []byte. An empty id gets a fresh one.
 func (s *Sandbox) BuildNotification(eventType, id string, resource any) (http.Header, []byte, error) {
@@ -167,6 +176,12 @@ func summary(eventType string) string {
 		return "解约成功"
 	case EventTransactionSuccess:
 		return "支付成功"
+	case EventRefundSuccess:
+		return "退款成功"
+	case EventRefundClosed:
+		return "退款关闭"
+	case EventRefundAbnormal:
+		return "退款异常"
 	default:
 		return "通知"
 	}

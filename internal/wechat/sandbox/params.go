@@ -129,6 +129,19 @@ func (c *fieldChecker) planIDString(v string) int64 {
 	return n
 }
 
+// nonNegative checks an optional non-negative integer query parameter; "" is def.
+func (c *fieldChecker) nonNegative(field, v string, def int) int {
+	if !c.str(field, v, 10, false) {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		c.fail(field, v, "must be a non-negative integer")
+		return def
+	}
+	return n
+}
+
 // decodeBody unmarshals a JSON object; unknown fields are ignored.
 func decodeBody(body []byte, v any) *apiError {
 	trimmed := bytes.TrimSpace(body)

@@ -29,10 +29,36 @@ const (
 	BehaviorNotifyFirst PayerBehavior = "NOTIFY_FIRST"
 )
 
+// RefundBehavior scripts what happens when an order of a contract's user is refunded.
+type RefundBehavior string
+
+// Refund behaviours (see the package doc).
+const (
+	// RefundBehaviorSucceed accepts the refund and settles it at once: SUCCESS, then
+	// REFUND.SUCCESS.
+	RefundBehaviorSucceed RefundBehavior = "SUCCEED"
+	// RefundBehaviorProcessing accepts the refund as PROCESSING and settles it to SUCCESS
+	// (and REFUND.SUCCESS) after PayerConfig.RefundSettleAfterMS.
+	RefundBehaviorProcessing RefundBehavior = "PROCESSING"
+	// RefundBehaviorNotEnough refuses the first PayerConfig.RefundNotEnoughAttempts
+	// requests of each out_refund_no with 403 NOT_ENOUGH, recording nothing, then
+	// behaves like SUCCEED.
+	RefundBehaviorNotEnough RefundBehavior = "NOT_ENOUGH"
+	// RefundBehaviorAbnormal accepts the refund and ends it ABNORMAL (REFUND.ABNORMAL):
+	// the money did not reach the payer; ResolveRefund settles it.
+	RefundBehaviorAbnormal RefundBehavior = "ABNORMAL"
+	// RefundBehaviorClosed accepts the refund and ends it CLOSED (REFUND.CLOSED): the
+	// money stays with the merchant and the amount may be refunded again.
+	RefundBehaviorClosed RefundBehavior = "CLOSED"
+)
+
 // Defaults of the payer scenarios. Delays are real time: TimeScale does not apply.
 const (
-	DefaultSettleAfter = 200 * time.Millisecond // USERPAYING -> SUCCESS
-	DefaultSlowDelay   = time.Second            // SLOW answer delay
+	DefaultSettleAfter = 200 * time.Millisecond // USERPAYING -> SUCCESS, refund PROCESSING -> SUCCESS
+	// DefaultRefundNotEnoughAttempts is how many requests of one out_refund_no a
+	// NOT_ENOUGH refund behaviour refuses when RefundNotEnoughAttempts is 0.
+	DefaultRefundNotEnoughAttempts = 1
+	DefaultSlowDelay               = time.Second // SLOW answer delay
 	// NotifyFirstBound is how long a NOTIFY_FIRST deduction waits for the acknowledgement.
 	NotifyFirstBound = 5 * time.Second
 	// RateScale is the scale of exchange rates: 100000000 is 1:1.
@@ -48,7 +74,8 @@ const (
 var ErrInvalidPayerConfig = errors.New("sandbox: invalid payer configuration")
 
 // PayerConfig scripts the WeChat user a contract belongs to (by openid). The zero value
-// is the default payer: unlimited balance in the order currency, deductions succeed.
+// is the default payer: unlimited balance in the order currency, deductions and refunds
+// succeed.
 type PayerConfig struct {
 	// Balance in minor units of the payer currency; nil is unlimited. A deduction whose
 	// payer_total exceeds it is refused with NOT_ENOUGH; a successful one lowers it.
@@ -70,6 +97,16 @@ type PayerConfig struct {
 	// promotion_detail entry (currency defaulting to the order's) and the payer pays
 	// total minus its amount.
 	Promotion *Promotion `json:"promotion,omitempty"`
+
+	// RefundBehavior of refunds of this payer's orders; "" is SUCCEED.
+	RefundBehavior RefundBehavior `json:"refund_behavior,omitempty"`
+	// RefundNotEnoughAttempts is how many requests of each out_refund_no a NOT_ENOUGH
+	// refund behaviour refuses before it accepts one (0: DefaultRefundNotEnoughAttempts).
+	// Only with refund_behavior NOT_ENOUGH.
+	RefundNotEnoughAttempts int `json:"refund_not_enough_attempts,omitempty"`
+	// RefundSettleAfterMS delays a PROCESSING refund's settlement (real time, 0:
+	// DefaultSettleAfter). Only with refund_behavior PROCESSING.
+	RefundSettleAfterMS int64 `json:"refund_settle_after_ms,omitempty"`
 }
 
 // Payer is a payer's configuration with the remaining balance.
@@ -144,6 +181,20 @@ func (c PayerConfig) validate() error {
 	case len(c.BankType) > 32:
 		return bad("bank_type is longer than 32 bytes")
 	}
+	switch c.RefundBehavior {
+	case "", RefundBehaviorSucceed, RefundBehaviorProcessing, RefundBehaviorNotEnough, RefundBehaviorAbnormal,
+		RefundBehaviorClosed:
+	default:
+		return bad("unknown refund_behavior %q", c.RefundBehavior)
+	}
+	switch {
+	case c.RefundNotEnoughAttempts < 0 || c.RefundSettleAfterMS < 0:
+		return bad("refund_not_enough_attempts and refund_settle_after_ms must not be negative")
+	case c.RefundNotEnoughAttempts != 0 && c.RefundBehavior != RefundBehaviorNotEnough:
+		return bad("refund_not_enough_attempts applies to refund_behavior NOT_ENOUGH only")
+	case c.RefundSettleAfterMS != 0 && c.RefundBehavior != RefundBehaviorProcessing:
+		return bad("refund_settle_after_ms applies to refund_behavior PROCESSING only")
+	}
 	if p := c.Promotion; p != nil {
 		switch {
 		case p.PromotionID == "" || len(p.PromotionID) > 32:
@@ -167,8 +218,8 @@ func (c PayerConfig) validate() error {
 }
 
 // ConfigurePayer sets the whole scenario of the user openid (fields left zero take their
-// defaults; the balance restarts at cfg.Balance). It applies to deductions attempted
-// from then on.
+// defaults; the balance restarts at cfg.Balance). It applies to deductions and refunds
+// attempted from then on.
 //
 // Errors: ErrInvalidPayerConfig.
 func (s *Sandbox) ConfigurePayer(openID string, cfg PayerConfig) (Payer, error) {
@@ -210,6 +261,27 @@ func (c *PayerConfig) behavior() PayerBehavior {
 		return BehaviorSucceed
 	}
 	return c.Behavior
+}
+
+func (c *PayerConfig) refundBehavior() RefundBehavior {
+	if c.RefundBehavior == "" {
+		return RefundBehaviorSucceed
+	}
+	return c.RefundBehavior
+}
+
+func (c *PayerConfig) refundNotEnoughAttempts() int {
+	if c.RefundNotEnoughAttempts == 0 {
+		return DefaultRefundNotEnoughAttempts
+	}
+	return c.RefundNotEnoughAttempts
+}
+
+func (c *PayerConfig) refundSettleAfter() time.Duration {
+	if c.RefundSettleAfterMS == 0 {
+		return DefaultSettleAfter
+	}
+	return time.Duration(c.RefundSettleAfterMS) * time.Millisecond
 }
 
 func (c *PayerConfig) bankType() string {

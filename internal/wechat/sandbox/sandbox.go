@@ -59,8 +59,8 @@ type Options struct {
 	UsePublicKey bool
 }
 
-// Sandbox simulates the WeChat Pay Global papay API: contracts and deductions. It is
-// safe for concurrent use. Close it to stop notification deliveries and pending
+// Sandbox simulates the WeChat Pay Global papay API: contracts, deductions and refunds.
+// It is safe for concurrent use. Close it to stop notification deliveries and pending
 // settlements.
 type Sandbox struct {
 	creds             *Credentials
@@ -85,20 +85,26 @@ type Sandbox struct {
 	platform platformCerts // the platform certificates; rotation swaps them atomically
 	faults   faultState    // fault injection: its own leaf lock
 
-	mu            sync.Mutex
-	closed        bool
-	sessions      map[string]*Session
-	contracts     map[string]*Contract
-	contractList  []*Contract             // contracts in signing order
-	byCode        map[codeKey]string      // newest contract id per (sub_mchid, plan_id, out_contract_code)
-	orders        map[orderKey]*Order     // the ledger
-	byTransaction map[string]*Order       // by transaction_id
-	ledger        []*Order                // orders in creation order
-	orderSeq      uint64                  // creation order of the ledger
-	payers        map[string]*PayerConfig // configured payers by openid; balance is the remaining one
-	deliveries    []Delivery
-	inflight      int
-	changed       chan struct{} // closed and replaced whenever deliveries or inflight change
+	mu             sync.Mutex
+	closed         bool
+	sessions       map[string]*Session
+	contracts      map[string]*Contract
+	contractList   []*Contract             // contracts in signing order
+	byCode         map[codeKey]string      // newest contract id per (sub_mchid, plan_id, out_contract_code)
+	orders         map[orderKey]*Order     // the ledger
+	byTransaction  map[string]*Order       // by transaction_id
+	ledger         []*Order                // orders in creation order
+	orderSeq       uint64                  // creation order of the ledger
+	payers         map[string]*PayerConfig // configured payers by openid; balance is the remaining one
+	refunds        map[refundKey]*Refund   // the refund ledger
+	byRefundID     map[string]*Refund
+	refundsOf      map[*Order][]*Refund // the refunds of each order, oldest first
+	refundLedger   []*Refund            // refunds in creation order
+	refundSeq      uint64
+	refundRefusals map[refundKey]int // NOT_ENOUGH refusals so far, per out_refund_no
+	deliveries     []Delivery
+	inflight       int
+	changed        chan struct{} // closed and replaced whenever deliveries or inflight change
 }
 
 // codeKey identifies a merchant contract number.
@@ -137,6 +143,10 @@ func New(opts Options) (*Sandbox, error) {
 		orders:            map[orderKey]*Order{},
 		byTransaction:     map[string]*Order{},
 		payers:            map[string]*PayerConfig{},
+		refunds:           map[refundKey]*Refund{},
+		byRefundID:        map[string]*Refund{},
+		refundsOf:         map[*Order][]*Refund{},
+		refundRefusals:    map[refundKey]int{},
 		changed:           make(chan struct{}),
 	}
 	for _, id := range opts.SubMchIDs {
@@ -169,8 +179,8 @@ func New(opts Options) (*Sandbox, error) {
 	return s, nil
 }
 
-// APIHandler serves the WeChat Pay API (/v3/global/papay/...). Mount it at the root of
-// its own listener: request signatures cover the path.
+// APIHandler serves the WeChat Pay API (/v3/global/papay/..., /v3/global/refunds...).
+// Mount it at the root of its own listener: request signatures cover the path.
 func (s *Sandbox) APIHandler() http.Handler { return s.api }
 
 // ControlHandler serves the unauthenticated control API (/sandbox/v1/...) through which
@@ -183,7 +193,7 @@ func (s *Sandbox) ControlHandler() http.Handler { return s.control }
 func (s *Sandbox) Credentials() *Credentials { return s.creds }
 
 // Close stops notification deliveries, including pending retries, and the settlement of
-// USERPAYING orders, and waits for their goroutines. The handlers keep working; later
+// USERPAYING orders and PROCESSING refunds, and waits for their goroutines. The handlers keep working; later
 // notifications are dropped and later USERPAYING orders never settle.
 func (s *Sandbox) Close() {
 	s.mu.Lock()
@@ -210,6 +220,11 @@ func (s *Sandbox) newAPIMux() *http.ServeMux {
 	mux.HandleFunc("GET "+transactions+"/out-trade-no/{out_trade_no}", s.handleQueryByOutTradeNo)
 	mux.HandleFunc("GET "+transactions+"/out_trade_no/{out_trade_no}", s.handleQueryByOutTradeNo)
 	mux.HandleFunc("POST "+transactions+"/out-trade-no/{out_trade_no}/reverse", s.handleReverse)
+	const refunds = "/v3/global/refunds"
+	mux.HandleFunc("POST "+refunds, s.handleRefund)
+	mux.HandleFunc("GET "+refunds, s.handleListRefunds)
+	mux.HandleFunc("GET "+refunds+"/id/{refund_id}", s.handleQueryRefundByID)
+	mux.HandleFunc("GET "+refunds+"/out-refund-no/{out_refund_no}", s.handleQueryRefundByNo)
 	mux.HandleFunc("GET /v3/global/certificates", s.handleCertificates)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, notFound("no such API: "+r.Method+" "+r.URL.Path))

@@ -16,8 +16,9 @@ import (
 // TradeState is the trade_state of a papay order.
 type TradeState string
 
-// Trade states of Global papay. The sandbox produces SUCCESS, PAYERROR, USERPAYING and
-// CLOSED; REFUND and NOTPAY are listed for clients that switch over the enum.
+// Trade states of Global papay. The sandbox produces SUCCESS, PAYERROR, USERPAYING,
+// CLOSED and REFUND (a paid order once a refund of it was accepted); NOTPAY is listed for
+// clients that switch over the enum.
 const (
 	TradeSuccess    TradeState = "SUCCESS"
 	TradeRefund     TradeState = "REFUND"
@@ -39,6 +40,7 @@ var tradeStateDesc = map[TradeState]string{
 	TradePayError:   "支付失败，余额不足",
 	TradeUserPaying: "用户支付中",
 	TradeClosed:     "已关闭",
+	TradeRefund:     "转入退款",
 }
 
 // globalCurrencies is the ISO 4217 list of WeChat Pay Global (terms_definition).
@@ -142,8 +144,13 @@ type Order struct {
 	Requests int `json:"requests"`
 	// Deductions counts the times money was taken for this order (0 or 1).
 	Deductions int `json:"deductions"`
+	// Refunds counts the refunds accepted for this order; Refunded is what they take
+	// off its total (every refund but CLOSED ones), never more than Total.
+	Refunds  int   `json:"refunds"`
+	Refunded int64 `json:"refunded"`
 
-	seq uint64
+	seq        uint64
+	lastRefund time.Time // real (monotonic) time of the last accepted refund
 }
 
 // orderKey identifies an order: out_trade_no is unique per sub-merchant.
@@ -216,7 +223,14 @@ func (s *Sandbox) Order(outTradeNo string) (Order, bool) {
 	if found == nil {
 		return Order{}, false
 	}
-	return found.clone(), true
+	return s.orderViewLocked(found), true
+}
+
+// orderViewLocked copies o for the ledger views, with its refund counts.
+func (s *Sandbox) orderViewLocked(o *Order) Order {
+	out := o.clone()
+	out.Refunds, out.Refunded = len(s.refundsOf[o]), refundedLocked(s.refundsOf[o])
+	return out
 }
 
 // Orders returns the ledger, oldest order first: copies of every order, with
@@ -227,7 +241,7 @@ func (s *Sandbox) Orders() []Order {
 	defer s.mu.Unlock()
 	out := make([]Order, len(s.ledger))
 	for i, o := range s.ledger {
-		out[i] = o.clone()
+		out[i] = s.orderViewLocked(o)
 	}
 	return out
 }
@@ -312,8 +326,12 @@ func checkDeduction(req *deductionRequest) (*Order, *apiError) {
 }
 
 // outTradeNo checks a merchant order number: 1 to 32 letters, digits and _-|*@.
-func (c *fieldChecker) outTradeNo(field, v string) {
-	if !c.str(field, v, 32, true) {
+func (c *fieldChecker) outTradeNo(field, v string) { c.merchantNo(field, v, 32) }
+
+// merchantNo checks a required merchant number (out_trade_no, out_refund_no): 1 to max
+// letters, digits and _-|*@.
+func (c *fieldChecker) merchantNo(field, v string, max int) {
+	if !c.str(field, v, max, true) {
 		return
 	}
 	if strings.ContainsFunc(v, func(r rune) bool {
