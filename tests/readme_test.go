@@ -317,6 +317,8 @@ var readmePlaceholders = []struct{ placeholder, field string }{
 	{"CONTRACT_ID", "contract_id"},
 	{"TRANSACTION_ID", "transaction_id"},
 	{"PA...", "out_contract_code"},
+	{"we_...", "webhook_endpoint_id"}, // set by the webhook walkthrough's test
+	{"evt_...", "event_id"},
 }
 
 // readmeRequest turns curl's words into a request to host, the

@@ -21,10 +21,10 @@ import (
 // Figure 7: webhook deliveries per second to one endpoint while charges
 // write events. One endpoint (every event type) on a receiver in the bench
 // process (127.0.0.1) is created. Callers create charges that succeed at
-// once (each writes several events) for three load times. The receiver
-// answers its first request 503 with a Retry-After of two load times, so
-// a backlog builds (per endpoint deliveries leave in order: the first
-// holds back the rest); then it answers 200 at once. The figure is the
+// once (each writes several events) for three load times. For the first
+// two the receiver answers 503 with a Retry-After up to their end, so a
+// backlog builds (a delivery that fails holds back those not sent yet);
+// then it answers 200 at once. The figure is the
 // distinct webhook-ids received from its first 200 to the end of the
 // load, while the charges still write: the engine's delivery rate, not the
 // rate events are written at, as long as a backlog remains at the end of
@@ -46,6 +46,10 @@ type webhookThroughput struct {
 
 const webhookTargetRate = 1000
 
+// webhookInFlight is papayd's default PAPAYD_WEBHOOK_IN_FLIGHT, which the
+// bench runs with.
+const webhookInFlight = 8
+
 func (w webhookThroughput) rate() float64 {
 	if w.Window <= 0 {
 		return 0
@@ -64,10 +68,11 @@ func (w webhookThroughput) drainRate() float64 {
 // window ended, so the window measured the engine, not the writers.
 func (w webhookThroughput) backlogHeld() bool { return w.Drained > 0 }
 
-// hookSink is the receiver: it defers its first request, then counts
-// distinct webhook-ids and keeps the first requests for signature checks.
+// hookSink is the receiver: it defers the requests that arrive before
+// holdUntil, then counts distinct webhook-ids and keeps the first requests
+// for signature checks.
 type hookSink struct {
-	retryAfter int // seconds, of the first request's 503
+	holdUntil time.Time
 
 	mu       sync.Mutex
 	requests int
@@ -86,17 +91,15 @@ const hookSample = 20
 
 func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("webhook-id")
-	s.mu.Lock()
-	first := s.requests == 0
-	s.requests++
-	keep := !first && len(s.sample) < hookSample
-	s.mu.Unlock()
-	if first {
+	if wait := time.Until(s.holdUntil); wait > 0 {
 		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Retry-After", strconv.Itoa(s.retryAfter))
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
+	s.mu.Lock()
+	keep := len(s.sample) < hookSample
+	s.mu.Unlock()
 	var body []byte
 	if keep {
 		body, _ = io.ReadAll(r.Body)
@@ -133,7 +136,7 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 		return err
 	}
 	hold := 2 * o.duration
-	sink := &hookSink{ids: map[string]struct{}{}, retryAfter: int(hold.Round(time.Second) / time.Second)}
+	sink := &hookSink{ids: map[string]struct{}{}}
 	srv := httptest.NewUnstartedServer(sink)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.Start()
@@ -149,6 +152,7 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	}()
 	charge := papaydCharge(p, contracts, "WHK")
 	w := &rep.Webhooks
+	sink.holdUntil = time.Now().Add(hold)
 	w.Charges = measure(p.pid(), nil, func() result {
 		return runLoad(ctx, "CreateCharge feeding a webhook endpoint", o.concurrency, 1_000_000, hold+o.duration,
 			func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err })
