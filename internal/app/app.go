@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			FirstCheck: cfg.ReconcileFirstCheck, Schedule: schedule,
 			UnpaidTimeout: cfg.ChargeUnpaidTimeout, SignedRecheck: cfg.AgreementRecheck,
 			InFlight: cfg.ChargeInFlight, FinalRechecks: rechecks, EventRetention: cfg.EventRetention,
+			RefundSpacing: cfg.RefundSpacing, AbnormalRefundCheck: cfg.RefundAbnormalCheck,
 		},
 	}, a.store, client, systemClock{}, randomIDs{}, log)
 	a.svc = svc

@@ -71,6 +71,12 @@ type Config struct {
 	// WebhookRetrySchedule is the delay before each attempt of a webhook
 	// delivery, the first included.
 	WebhookRetrySchedule []time.Duration
+	// RefundSpacing is how long after a send of one of a charge's refunds
+	// the next may be sent; RefundAbnormalCheck how often an ABNORMAL
+	// refund is queried.
+	RefundSpacing       time.Duration
+	RefundAbnormalCheck time.Duration
+
 	// WebhookInFlight bounds the webhook attempts under way at once to one
 	// endpoint.
 	WebhookInFlight int
@@ -293,6 +299,8 @@ func (c *Config) settings() []setting {
 		{"tls-key-file", "PAPAYD_TLS_KEY_FILE", "", "private key (PEM) of PAPAYD_TLS_CERT_FILE", str(&c.TLSKeyFile)},
 		{"tls-client-ca-file", "PAPAYD_TLS_CLIENT_CA_FILE", "", "CA certificates (PEM): gRPC and the HTTP port then require a client certificate they signed (mTLS); needs PAPAYD_NOTIFY_ADDR, as WeChat Pay presents none", str(&c.TLSClientCAFile)},
 		{"webhook-retry-schedule", "PAPAYD_WEBHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h", "delay before each attempt of a webhook delivery, the first included; its length is the number of attempts (a 2xx answer delivers, 410 Gone disables the endpoint)", durListOf(&c.WebhookRetrySchedule, true)},
+		{"refund-spacing", "PAPAYD_REFUND_SPACING", "1m", "how long after a send of one of a charge's refunds the next may be sent (WeChat Pay's minute: a refund asked for sooner is recorded PENDING and sent when its time comes)", dur(&c.RefundSpacing)},
+		{"refund-abnormal-check", "PAPAYD_REFUND_ABNORMAL_CHECK", "1h", "how often an ABNORMAL refund (money that could not reach the user, which a person resolves in the merchant platform) is queried", dur(&c.RefundAbnormalCheck)},
 		{"webhook-in-flight", "PAPAYD_WEBHOOK_IN_FLIGHT", "8", "webhook attempts under way at once to one endpoint; they start in event order, and one that fails holds back those not started yet (1: each waits until the one before is delivered or failed)", positiveInt(&c.WebhookInFlight)},
 	}
 }

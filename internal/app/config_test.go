@@ -29,6 +29,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		ChargeInFlight: 2 * time.Minute, FinalRechecks: []time.Duration{10 * time.Minute, 24 * time.Hour}, VerifyQPS: 10,
 		WebhookRetrySchedule: service.DefaultWebhookRetrySchedule,
 		WebhookInFlight:      8,
+		RefundSpacing:        time.Minute,
+		RefundAbnormalCheck:  time.Hour,
 		WeChatQueryRate:      100, WeChatQueryBurst: 20,
 		HTTPReadTimeout: 30 * time.Second, HTTPIdleTimeout: time.Minute, GRPCMaxConcurrentStreams: 256,
 		Auth: AuthNone, KeyRate: 50,

@@ -37,12 +37,12 @@ func runReconciler(ctx context.Context, svc *service.Service, m *metrics.Metrics
 				"error", err.Error())
 		case err != nil:
 			failures = 0
-			log.Warn("reconciler pass incomplete", "intents", r.Intents, "charges", r.Charges,
+			log.Warn("reconciler pass incomplete", "intents", r.Intents, "charges", r.Charges, "refunds", r.Refunds,
 				"agreements", r.Agreements, "closed", r.Closed, "errors", r.Errors, "error", err.Error())
 		default:
 			failures = 0
 			if r != (service.ReconcileReport{}) {
-				log.Info("reconciler pass", "intents", r.Intents, "charges", r.Charges,
+				log.Info("reconciler pass", "intents", r.Intents, "charges", r.Charges, "refunds", r.Refunds,
 					"agreements", r.Agreements, "closed", r.Closed, "rechecked", r.Rechecked)
 			}
 		}

@@ -30,6 +30,10 @@ type ReconcileConfig struct {
 	// AbnormalRefundCheck is how often an ABNORMAL refund is queried
 	// while a person resolves it in the merchant platform (default 1h).
 	AbnormalRefundCheck time.Duration
+	// RefundSpacing is how long after a send of one of a charge's refunds
+	// the next may be sent (default RefundSpacing, WeChat's minute; a
+	// shorter one only meets FREQUENCY_LIMITED, which is retried).
+	RefundSpacing time.Duration
 	// EventRetention is how long events are kept; each pass prunes older
 	// ones (default 720h, PAPAYD_EVENT_RETENTION).
 	EventRetention time.Duration
@@ -61,6 +65,9 @@ func (c ReconcileConfig) withDefaults() ReconcileConfig {
 	}
 	if c.AbnormalRefundCheck <= 0 {
 		c.AbnormalRefundCheck = time.Hour
+	}
+	if c.RefundSpacing <= 0 {
+		c.RefundSpacing = RefundSpacing
 	}
 	if c.EventRetention <= 0 {
 		c.EventRetention = DefaultEventRetention

@@ -53,7 +53,8 @@ const (
 	// RefundWindow: no refund of an order older than one year (counted
 	// from the charge's success time).
 	RefundWindow = 365 * 24 * time.Hour
-	// RefundSpacing: refunds of one order at least one minute apart.
+	// RefundSpacing: refunds of one order at least one minute apart (the
+	// default of ReconcileConfig.RefundSpacing).
 	RefundSpacing = time.Minute
 )
 

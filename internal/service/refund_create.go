@@ -83,13 +83,13 @@ func refundable(c Charge, amount Money, refunds []Refund, now time.Time) error {
 }
 
 // sendSlot is the earliest time r may be sent, given the other refunds of
-// its charge: RefundSpacing after the last send of any other, and after
+// its charge: spacing after the last send of any other, and after
 // the planned first send of any other waiting ahead of it (created
 // before it). The zero time when nothing holds it back.
-func sendSlot(refunds []Refund, r Refund) time.Time {
+func sendSlot(refunds []Refund, r Refund, spacing time.Duration) time.Time {
 	var at time.Time
 	later := func(t time.Time) {
-		if t = t.Add(RefundSpacing); t.After(at) {
+		if t = t.Add(spacing); t.After(at) {
 			at = t
 		}
 	}
@@ -119,7 +119,7 @@ func sendSlot(refunds []Refund, r Refund) time.Time {
 // refunds (ErrRefundLimitReached), and the refunds that count (not FAILED
 // or CLOSED) within its total (ErrRefundExceedsCharge). The refund is
 // recorded PENDING before WeChat is called. A refund asked for less than
-// RefundSpacing after the previous send of one of the charge's refunds is
+// ReconcileConfig.RefundSpacing after the previous send of one of the charge's refunds is
 // not sent: it stays PENDING, and the reconciler sends it when its time
 // comes. A lost answer (timeout, 5xx) or a refusal to be retried
 // (NOT_ENOUGH, BIZERR_NEED_RETRY, SYSTEM_ERROR, FREQUENCY_LIMITED) leaves
@@ -184,7 +184,7 @@ func (s *Service) CreateRefund(ctx context.Context, in RefundInput) (Refund, err
 			Reason: in.Reason, Amount: in.Amount, ChargeTotal: c.Amount.Total, NotifyURL: s.cfg.NotifyURL,
 			State: RefundPending, CreateTime: now, UpdateTime: now,
 		}
-		if slot := sendSlot(refunds, r); slot.After(now) {
+		if slot := sendSlot(refunds, r, s.cfg.Reconcile.RefundSpacing); slot.After(now) {
 			r.NextCheckTime = slot // sent by the reconciler
 		} else {
 			send = true

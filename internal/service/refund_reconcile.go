@@ -10,7 +10,7 @@ import (
 // reconcileRefund moves one due refund on, under its charge's lock:
 //
 //   - PENDING, never sent (waiting for the spacing): sent, once
-//     RefundSpacing has passed since the charge's last refund send.
+//     ReconcileConfig.RefundSpacing has passed since the charge's last refund send.
 //   - PENDING, sent (answer lost, or a refusal to be retried): queried
 //     first; WeChat's answer is recorded, and when WeChat does not know it,
 //     it is sent again with the same out_refund_no (and the same spacing).
@@ -63,7 +63,7 @@ func (s *Service) reconcileRefund(ctx context.Context, no string) (err error) {
 
 // resendRefund sends a PENDING refund from the reconciler: it records the
 // send (on the backoff, in case its answer is lost) and makes it, or, when
-// another refund of the charge was sent less than RefundSpacing ago (or
+// another refund of the charge was sent less than the spacing ago (or
 // waits ahead of it), schedules it for then. The caller holds the charge's
 // lock.
 func (s *Service) resendRefund(ctx context.Context, r Refund, resend bool) (Refund, error) {
@@ -82,7 +82,7 @@ func (s *Service) resendRefund(ctx context.Context, r Refund, resend bool) (Refu
 			return err
 		}
 		now := s.clock.Now()
-		if slot := sendSlot(refunds, r); slot.After(now) {
+		if slot := sendSlot(refunds, r, s.cfg.Reconcile.RefundSpacing); slot.After(now) {
 			r.NextCheckTime = slot
 		} else {
 			send = true
