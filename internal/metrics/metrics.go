@@ -73,7 +73,7 @@ func New() *Metrics {
 			Name: "papayd_reconciler_actions_total", Help: "What the reconciler did, by action (intent_resumed, charge_queried, agreement_queried, charge_closed, final_rechecked, error).",
 		}, []string{"action"}),
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "papayd_reconciler_backlog", Help: "Records the last reconciler pass found due, by kind (intents, charges, agreements); a full batch means more are waiting.",
+			Name: "papayd_reconciler_backlog", Help: "Records the last reconciler pass found due, by kind (intents, charges, agreements, refunds); a full batch means more are waiting.",
 		}, []string{"kind"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "papayd_auth_failures_total", Help: "Calls refused by API key authentication, by reason (missing, malformed, rejected, unusable, error, scope, rate_limited).",
@@ -174,9 +174,11 @@ func (m *Metrics) Reconciled(r service.ReconcileReport) {
 	m.backlog.WithLabelValues("intents").Set(float64(r.Intents))
 	m.backlog.WithLabelValues("charges").Set(float64(r.Charges))
 	m.backlog.WithLabelValues("agreements").Set(float64(r.Agreements))
+	m.backlog.WithLabelValues("refunds").Set(float64(r.Refunds))
 	m.reconcile.WithLabelValues("intent_resumed").Add(float64(r.Intents))
 	m.reconcile.WithLabelValues("charge_queried").Add(float64(r.Charges))
 	m.reconcile.WithLabelValues("agreement_queried").Add(float64(r.Agreements))
+	m.reconcile.WithLabelValues("refund_checked").Add(float64(r.Refunds))
 	m.reconcile.WithLabelValues("charge_closed").Add(float64(r.Closed))
 	m.reconcile.WithLabelValues("final_rechecked").Add(float64(r.Rechecked))
 	m.reconcile.WithLabelValues("error").Add(float64(r.Errors))
@@ -208,6 +210,9 @@ var endpoints = []struct {
 	{regexp.MustCompile(`^/v3/global/papay/transactions/out-trade-no/[^/]+/reverse$`), "/v3/global/papay/transactions/out-trade-no/{out_trade_no}/reverse"},
 	{regexp.MustCompile(`^/v3/global/papay/transactions/out-trade-no/[^/]+$`), "/v3/global/papay/transactions/out-trade-no/{out_trade_no}"},
 	{regexp.MustCompile(`^/v3/global/papay/transactions/[^/]+$`), "/v3/global/papay/transactions/{transaction_id}"},
+	{regexp.MustCompile(`^/v3/global/refunds$`), ""},
+	{regexp.MustCompile(`^/v3/global/refunds/out-refund-no/[^/]+$`), "/v3/global/refunds/out-refund-no/{out_refund_no}"},
+	{regexp.MustCompile(`^/v3/global/refunds/id/[^/]+$`), "/v3/global/refunds/id/{refund_id}"},
 	{regexp.MustCompile(`^/v3/global/certificates$`), ""},
 }
 

@@ -37,6 +37,9 @@ func TestWeChatCallLabels(t *testing.T) {
 		{"GET", tx + "/out-trade-no/T1", "GET " + tx + "/out-trade-no/{out_trade_no}"},
 		{"POST", tx + "/out-trade-no/T1/reverse", "POST " + tx + "/out-trade-no/{out_trade_no}/reverse"},
 		{"GET", "/v3/global/certificates", "GET /v3/global/certificates"},
+		{"POST", "/v3/global/refunds", "POST /v3/global/refunds"},
+		{"GET", "/v3/global/refunds/out-refund-no/R1", "GET /v3/global/refunds/out-refund-no/{out_refund_no}"},
+		{"GET", "/v3/global/refunds/id/5030001", "GET /v3/global/refunds/id/{refund_id}"},
 		{"GET", "/v3/refund/domestic/refunds/123", "GET other"},
 	} {
 		m := New()
@@ -101,7 +104,7 @@ func (s stats) Stats(context.Context) (db.Stats, error) { return db.Stats(s), ni
 // record is in it.
 func TestRecordsEveryState(t *testing.T) {
 	t.Parallel()
-	src := stats{Charges: map[string]int64{"SUCCEEDED": 2}, Agreements: map[string]int64{"SIGNED": 1}}
+	src := stats{Charges: map[string]int64{"SUCCEEDED": 2}, Agreements: map[string]int64{"SIGNED": 1}, Refunds: map[string]int64{"SUCCEEDED": 3}}
 	c := NewRecordsCollector(src, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
@@ -132,6 +135,12 @@ func TestRecordsEveryState(t *testing.T) {
 		"papayd_charges{state=PROCESSING} 0",
 		"papayd_charges{state=SUCCEEDED} 2",
 		"papayd_open_intents{} 0",
+		"papayd_refunds{state=ABNORMAL} 0",
+		"papayd_refunds{state=CLOSED} 0",
+		"papayd_refunds{state=FAILED} 0",
+		"papayd_refunds{state=PENDING} 0",
+		"papayd_refunds{state=PROCESSING} 0",
+		"papayd_refunds{state=SUCCEEDED} 3",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("records (-want +got):\n%s", diff)

@@ -12,7 +12,7 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
-// chargeStates and agreementStates are exported even when no record is in
+// chargeStates, agreementStates and service.RefundStates are exported even when no record is in
 // them (as 0), so a state's series never disappears and reappears.
 var (
 	chargeStates = []service.ChargeState{
@@ -40,16 +40,18 @@ type records struct {
 	at    time.Time
 	stats db.Stats
 
-	charges, agreements, anomalies, intents *prometheus.Desc
+	charges, agreements, refunds, anomalies, intents *prometheus.Desc
 }
 
 // NewRecordsCollector returns the collector of papayd_charges{state},
-// papayd_agreements{state}, papayd_anomalies and papayd_open_intents.
+// papayd_agreements{state}, papayd_refunds{state}, papayd_anomalies and
+// papayd_open_intents.
 func NewRecordsCollector(src StatsSource, log *slog.Logger) prometheus.Collector {
 	return &records{
 		src: src, log: log, maxAge: 10 * time.Second,
 		charges:    prometheus.NewDesc("papayd_charges", "Charges recorded, by state.", []string{"state"}, nil),
 		agreements: prometheus.NewDesc("papayd_agreements", "Agreements recorded, by state.", []string{"state"}, nil),
+		refunds:    prometheus.NewDesc("papayd_refunds", "Refunds recorded, by state (ABNORMAL: money stuck until a person acts in the merchant platform).", []string{"state"}, nil),
 		anomalies:  prometheus.NewDesc("papayd_anomalies", "Anomalies recorded: WeChat disagreed with a charge on money or contract.", nil, nil),
 		intents:    prometheus.NewDesc("papayd_open_intents", "WeChat calls recorded as intents and not yet resolved.", nil, nil),
 	}
@@ -58,6 +60,7 @@ func NewRecordsCollector(src StatsSource, log *slog.Logger) prometheus.Collector
 func (r *records) Describe(ch chan<- *prometheus.Desc) {
 	ch <- r.charges
 	ch <- r.agreements
+	ch <- r.refunds
 	ch <- r.anomalies
 	ch <- r.intents
 }
@@ -81,6 +84,9 @@ func (r *records) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range withStates(s.Agreements, agreementStates) {
 		ch <- prometheus.MustNewConstMetric(r.agreements, prometheus.GaugeValue, float64(n), state)
+	}
+	for state, n := range withStates(s.Refunds, service.RefundStates) {
+		ch <- prometheus.MustNewConstMetric(r.refunds, prometheus.GaugeValue, float64(n), state)
 	}
 	ch <- prometheus.MustNewConstMetric(r.anomalies, prometheus.GaugeValue, float64(s.Anomalies))
 	ch <- prometheus.MustNewConstMetric(r.intents, prometheus.GaugeValue, float64(s.Intents))
