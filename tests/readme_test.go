@@ -26,6 +26,7 @@ const readmePath = "../README.md"
 var readmeWalkthroughs = []string{
 	"## Walkthrough: signing an agreement (sandbox)",
 	"## Walkthrough: charging against the agreement (sandbox)",
+	"## Walkthrough: refunding a charge (sandbox)",
 }
 
 // TestREADMEWalkthrough runs the curl commands of the README's walkthroughs,
@@ -317,6 +318,7 @@ var readmePlaceholders = []struct{ placeholder, field string }{
 	{"CONTRACT_ID", "contract_id"},
 	{"TRANSACTION_ID", "transaction_id"},
 	{"PA...", "out_contract_code"},
+	{"REFUND_ID", "refund_id"},
 	{"we_...", "webhook_endpoint_id"}, // set by the webhook walkthrough's test
 	{"evt_...", "event_id"},
 }
