@@ -452,11 +452,11 @@ func TestRefundIdempotency(t *testing.T) {
 	if n := len(f.store.view().refunds); n != 1 {
 		t.Fatalf("%d refunds recorded", n)
 	}
-	mark := f.lastSeq()
+
 	// Later replays, even once the charge is fully refunded, answer it.
 	f.clock.advance(time.Minute)
 	f.refund(t, refundIn("R2", 700))
-	mark = f.lastSeq()
+	mark := f.lastSeq()
 	if again := f.refund(t, refundIn("R1", 300)); !cmp.Equal(again, f.storedRefund(t, "R1")) || len(f.refundSends()) != 2 {
 		t.Fatalf("replay: %+v, %d sends", again, len(f.refundSends()))
 	}

@@ -74,12 +74,11 @@ func (w webhookThroughput) backlogHeld() bool { return w.Drained > 0 }
 type hookSink struct {
 	holdUntil time.Time
 
-	mu       sync.Mutex
-	requests int
-	ids      map[string]struct{}
-	dups     int
-	firstOK  time.Time
-	sample   []sampledHook
+	mu      sync.Mutex
+	ids     map[string]struct{}
+	dups    int
+	firstOK time.Time
+	sample  []sampledHook
 }
 
 type sampledHook struct {

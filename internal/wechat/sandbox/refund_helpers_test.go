@@ -131,19 +131,3 @@ func refundNotice(t *testing.T, rcv *receiver, eventType string) map[string]any 
 	}
 	return n.content
 }
-
-// waitRefund polls the ledger until outRefundNo has status, within waitTimeout.
-func (e *env) waitRefund(t *testing.T, outRefundNo string, status sandbox.RefundStatus) sandbox.Refund {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		r := e.ledgerRefund(t, outRefundNo)
-		if r.Status == status {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("refund %s is %s, want %s", outRefundNo, r.Status, status)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
