@@ -572,17 +572,23 @@ func TestRefundNotEnoughRetried(t *testing.T) {
 }
 
 // TestRefundNotificationDuplicated: WeChat delivers REFUND.SUCCESS twice
-// (same id and body, concurrently). papayd applies it once: one
-// refund.succeeded event, the amount counted once.
+// (same id and body, concurrently), and late: a refresh has already
+// recorded the refund SUCCEEDED by asking WeChat. papayd applies the
+// outcome once: one refund.succeeded event, the amount counted once.
 func TestRefundNotificationDuplicated(t *testing.T) {
 	t.Parallel()
 	p := start(t, "")
 	sb := p.app.Sandbox()
 	paidCharge(t, p, "oRefund-dup", "RF-DUP", 1000,
 		map[string]any{"refund_behavior": "PROCESSING", "refund_settle_after_ms": 100})
-	withFaults(t, sb, sandbox.FaultRule{Kind: sandbox.FaultDuplicateNotification, EventType: "REFUND.SUCCESS", Count: 1})
+	withFaults(t, sb,
+		sandbox.FaultRule{Kind: sandbox.FaultDuplicateNotification, EventType: "REFUND.SUCCESS", Count: 1},
+		sandbox.FaultRule{Kind: sandbox.FaultDelayNotification, EventType: "REFUND.SUCCESS", Count: 1, DelayMS: 500})
 	createRefund(t, p, refundReq("RF-DUP-1", "RF-DUP", 600))
-	waitRefund(t, p, "RF-DUP-1", papayv1.RefundState_REFUND_STATE_SUCCEEDED)
+	eventually(t, "settled at WeChat", func() bool { wx, _ := p.wxRefund("RF-DUP-1"); return wx.Status == sandbox.RefundSuccess })
+	if r := getRefund(t, p, "RF-DUP-1", true); r.GetState() != papayv1.RefundState_REFUND_STATE_SUCCEEDED {
+		t.Fatalf("refreshed refund %v", r)
+	}
 	eventually(t, "both copies of REFUND.SUCCESS delivered", func() bool {
 		n := 0
 		for _, d := range sb.Deliveries() {
@@ -600,6 +606,9 @@ func TestRefundNotificationDuplicated(t *testing.T) {
 	}
 	if wx, _ := p.wxRefund("RF-DUP-1"); wx.Applied != 1 {
 		t.Fatalf("WeChat's refund %+v", wx)
+	}
+	if got := sb.FaultCounts(); got[sandbox.FaultDuplicateNotification] == 0 || got[sandbox.FaultDelayNotification] == 0 {
+		t.Fatalf("faults injected %v", got)
 	}
 }
 
