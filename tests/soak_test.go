@@ -472,9 +472,9 @@ func TestSoak(t *testing.T) {
 	line := fmt.Sprintf("soak: %d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d, refunds %d, refunded twice %d, over-refunded %d, refunds unresolved %d",
 		created.Load(), faults, restarts.Load(), lost, doubled, unresolved, rl.refunds, rl.twice, rl.over, rl.unresolved)
 	mix := fmt.Sprintf("soak: %d closes racing deductions, %d presign retries after signing, %d cancelled calls, %d notify URLs, "+
-		"%d refunds asked (%d retried, %d asked again after a restart, %d NOT_ENOUGH payers, %d over-refunds refused)",
+		"%d refunds asked (%d at WeChat, %d retried after an error, %d asked again after a restart, %d NOT_ENOUGH refusals from %d payers, %d over-refunds refused)",
 		closes.Load(), represigns.Load(), cancelled.Load(), min(proc.starts, len(proc.notifyURLs)),
-		refundsAsked.Load(), refundRetries.Load(), refundsAfterKill.Load(), notEnoughPayers.Load(), overAsked.Load())
+		refundsAsked.Load(), rl.atWeChat, refundRetries.Load(), refundsAfterKill.Load(), rl.notEnough, notEnoughPayers.Load(), overAsked.Load())
 	// papayd verify, beside the running papayd: every record against WeChat.
 	cmd := exec.Command(bin, "verify")
 	cmd.Env = append(slices.Clip(proc.env), "PAPAYD_NOTIFY_URL="+notifyURL)
@@ -504,7 +504,7 @@ func TestSoak(t *testing.T) {
 		t.Error(m)
 	}
 	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 || closes.Load() == 0 || represigns.Load() == 0 || cancelled.Load() == 0 ||
-		rl.refunds == 0 || refundsAfterKill.Load() == 0 || notEnoughPayers.Load() == 0 {
+		rl.refunds == 0 || refundsAfterKill.Load() == 0 || rl.notEnough == 0 {
 		t.Errorf("the soak did not exercise anything: %s\n%s", line, mix)
 	}
 	if lost != 0 || doubled != 0 || unresolved != 0 || rl.twice != 0 || rl.over != 0 || rl.unresolved != 0 {
@@ -704,6 +704,8 @@ type refundLedger struct {
 	twice      int // out_refund_no taken off its order more than once at WeChat
 	over       int // orders refunded beyond their total, at WeChat or in papayd
 	unresolved int // a refund still open, or papayd and WeChat disagreeing
+	atWeChat   int // refunds in the simulator's ledger
+	notEnough  int // NOT_ENOUGH refusals the simulator made before accepting
 	mismatches []string
 }
 
@@ -750,6 +752,8 @@ func compareRefunds(t *testing.T, sb *sandbox.Sandbox, refunds papayv1.RefundSer
 	applied := map[string]int{}
 	taken, succeeded, totals := map[string]int64{}, map[string]int64{}, map[string]int64{}
 	for _, r := range sb.Refunds() {
+		rl.atWeChat++
+		rl.notEnough += r.NotEnoughRefusals
 		wx[r.OutRefundNo] = r
 		applied[r.OutRefundNo] += r.Applied
 		totals[r.OutTradeNo] = r.Total
