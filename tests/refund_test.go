@@ -187,7 +187,7 @@ func TestRefundProcessingThenSucceeds(t *testing.T) {
 	t.Parallel()
 	p := start(t, "")
 	paidCharge(t, p, "oRefund-slow", "RF-SLOW", 2000,
-		map[string]any{"refund_behavior": "PROCESSING", "refund_settle_after_ms": 400})
+		map[string]any{"refund_behavior": "PROCESSING", "refund_settle_after_ms": 1000})
 	r := createRefund(t, p, refundReq("RF-SLOW-1", "RF-SLOW", 500))
 	if r.GetState() != papayv1.RefundState_REFUND_STATE_PROCESSING || r.GetRefundId() == "" {
 		t.Fatalf("refund answer %v, want PROCESSING", r)
@@ -489,14 +489,16 @@ func TestRefundSpacing(t *testing.T) {
 		sent = append(sent, r.GetLastSendTime().AsTime())
 		arrived = append(arrived, wx.CreateTime)
 	}
-	// papayd spaces its sends exactly; WeChat sees them arrive as far apart,
-	// give or take how long each took to reach it (a few ms here, more under
-	// the race detector on a busy machine).
+	// papayd spaces its sends exactly (by the times it records them); WeChat
+	// sees them arrive about as far apart, give or take how long each took
+	// to reach it (a few ms here, more under the race detector on a busy
+	// machine): at least half the spacing, where sends made together would
+	// arrive a few ms apart.
 	for i := 1; i < len(sent); i++ {
 		if gap := sent[i].Sub(sent[i-1]); gap < 300*time.Millisecond {
 			t.Fatalf("refunds %d and %d were sent %v apart, under the 300ms spacing", i, i+1, gap)
 		}
-		if gap := arrived[i].Sub(arrived[i-1]); gap < 250*time.Millisecond {
+		if gap := arrived[i].Sub(arrived[i-1]); gap < 150*time.Millisecond {
 			t.Fatalf("refunds %d and %d reached WeChat %v apart, under the 300ms spacing", i, i+1, gap)
 		}
 	}

@@ -112,9 +112,13 @@ func (s *soakProcess) kill() {
 // each time with another notify URL. Deductions slower than papayd's
 // WeChat deadline race closes; callers with deadlines of a millisecond or
 // two cancel their calls inside group commits; presigns are retried after
-// the session ended while the PAPAY.SIGN was lost. At the end every local
-// record must equal the simulator's ledger, and `papayd verify` must find
-// no mismatch.
+// the session ended while the PAPAY.SIGN was lost. Half the paid charges
+// are refunded in one to three parts (some payers' refunds are refused
+// NOT_ENOUGH at first, some settle later; the refunds asked just before a
+// kill are asked again after it under the same out_refund_no, and some
+// ask for more than is left). At the end every local record must equal
+// the simulator's ledger (refunds included: compareRefunds), and `papayd
+// verify` must find no mismatch.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak test takes about a minute; run without -short")
