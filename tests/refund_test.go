@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -236,20 +237,25 @@ func TestRefundClosed(t *testing.T) {
 // TestRefundAbnormalResolved: the money cannot reach the user (ABNORMAL);
 // it still counts against the charge. The merchant's staff resolve it in
 // the merchant platform (the sandbox's :resolve), and REFUND.SUCCESS or
-// REFUND.CLOSED ends it.
+// REFUND.CLOSED ends it; when that notification is lost, the reconciler's
+// periodic query of ABNORMAL refunds (PAPAYD_REFUND_ABNORMAL_CHECK) does.
 func TestRefundAbnormalResolved(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		resolution string
-		state      papayv1.RefundState
-		refunded   int64
+		name, resolution string
+		lost             bool // the resolution's notification is dropped
+		state            papayv1.RefundState
+		refunded         int64
 	}{
-		{"SUCCESS", papayv1.RefundState_REFUND_STATE_SUCCEEDED, 700},
-		{"CLOSED", papayv1.RefundState_REFUND_STATE_CLOSED, 0},
+		{"SUCCESS", "SUCCESS", false, papayv1.RefundState_REFUND_STATE_SUCCEEDED, 700},
+		{"CLOSED", "CLOSED", false, papayv1.RefundState_REFUND_STATE_CLOSED, 0},
+		{"SUCCESS, notification lost", "SUCCESS", true, papayv1.RefundState_REFUND_STATE_SUCCEEDED, 700},
 	} {
-		t.Run(tc.resolution, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := startWith(t, "", refundFast)
+			settings := maps.Clone(refundFast)
+			settings["PAPAYD_REFUND_ABNORMAL_CHECK"] = "300ms"
+			p := startWith(t, "", settings)
 			paidCharge(t, p, "oRefund-abnormal", "RF-ABN", 1000, map[string]any{"refund_behavior": "ABNORMAL"})
 			createRefund(t, p, refundReq("RF-ABN-1", "RF-ABN", 700))
 			abn := waitRefund(t, p, "RF-ABN-1", papayv1.RefundState_REFUND_STATE_ABNORMAL)
@@ -264,6 +270,9 @@ func TestRefundAbnormalResolved(t *testing.T) {
 			if code, reason, _ := statusDetails(err); code != codes.FailedPrecondition || reason != "REFUND_EXCEEDS_CHARGE" {
 				t.Fatalf("refund beyond an ABNORMAL one: %v %q", code, reason)
 			}
+			if tc.lost {
+				withFaults(t, p.app.Sandbox(), sandbox.FaultRule{Kind: sandbox.FaultDropNotification, EventType: "REFUND." + tc.resolution, Count: 1})
+			}
 			var resolved sandbox.Refund
 			if code := p.do(http.MethodPost, "/sandbox/v1/refunds/RF-ABN-1:resolve", map[string]any{"status": tc.resolution}, &resolved); code != http.StatusOK {
 				t.Fatalf("resolve: HTTP %d", code)
@@ -277,6 +286,15 @@ func TestRefundAbnormalResolved(t *testing.T) {
 			}
 			if wx, _ := p.wxRefund("RF-ABN-1"); wx.Applied != 1 || string(wx.Status) != tc.resolution {
 				t.Fatalf("WeChat's refund %+v", wx)
+			}
+			resolvedBy := 0
+			for _, n := range p.notificationsAbout("RF-ABN") {
+				if n.EventType == "REFUND."+tc.resolution {
+					resolvedBy++
+				}
+			}
+			if want := map[bool]int{false: 1, true: 0}[tc.lost]; resolvedBy != want {
+				t.Fatalf("%d REFUND.%s notifications recorded, want %d", resolvedBy, tc.resolution, want)
 			}
 		})
 	}
