@@ -703,3 +703,35 @@ func TestRefundOverREST(t *testing.T) {
 		t.Fatalf("unknown refund: HTTP %d %+v", code, e)
 	}
 }
+
+// TestRefundFrequencyLimitedRetried: papayd's spacing (1ms here) is
+// shorter than WeChat's (the sandbox's minute × 0.01 = 600ms), so WeChat
+// refuses the second refund of the charge with 429 FREQUENCY_LIMITED. The
+// refusal is not final: the refund is sent again under the same
+// out_refund_no (by papayd's WeChat client within the call, else by the
+// reconciler once it is PENDING) until WeChat takes it; one refund at
+// WeChat.
+func TestRefundFrequencyLimitedRetried(t *testing.T) {
+	t.Parallel()
+	settings := maps.Clone(refundFast)
+	settings["PAPAYD_REFUND_SPACING"] = "1ms"
+	settings["PAPAYD_SANDBOX_TIME_SCALE"] = "0.01"
+	p := startWith(t, "", settings)
+	paidCharge(t, p, "oRefund-freq", "RF-FREQ", 2000, nil)
+	createRefund(t, p, refundReq("RF-FREQ-1", "RF-FREQ", 500))
+	second := createRefund(t, p, refundReq("RF-FREQ-2", "RF-FREQ", 500))
+	if second.GetState() == papayv1.RefundState_REFUND_STATE_FAILED {
+		t.Fatalf("a refund refused as too frequent is FAILED: %v", second)
+	}
+	done := waitRefund(t, p, "RF-FREQ-2", papayv1.RefundState_REFUND_STATE_SUCCEEDED)
+	wx, ok := p.wxRefund("RF-FREQ-2")
+	if !ok || wx.Applied != 1 || wx.RefundID != done.GetRefundId() {
+		t.Fatalf("WeChat's refund %+v", wx)
+	}
+	if calls := p.callsTo(refundPath); calls[http.StatusTooManyRequests] == 0 || calls[http.StatusOK] != 2 {
+		t.Fatalf("audited refund sends %v, want at least one 429 and two 200", calls)
+	}
+	if c := getCharge(t, p, "RF-FREQ", false); c.GetRefundedTotal() != 1000 {
+		t.Fatalf("refunded_total %d", c.GetRefundedTotal())
+	}
+}
