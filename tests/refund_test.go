@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"os"
@@ -733,5 +734,99 @@ func TestRefundFrequencyLimitedRetried(t *testing.T) {
 	}
 	if c := getCharge(t, p, "RF-FREQ", false); c.GetRefundedTotal() != 1000 {
 		t.Fatalf("refunded_total %d", c.GetRefundedTotal())
+	}
+}
+
+// TestRefundConcurrentPartsNeverExceedCharge: ten different refunds of 300
+// asked at once of a 1000 charge. Three fit: they are recorded (one sent,
+// two waiting for the spacing) and SUCCEED; the other seven are refused
+// REFUND_EXCEEDS_CHARGE before WeChat. WeChat never refunds more than the
+// order's total.
+func TestRefundConcurrentPartsNeverExceedCharge(t *testing.T) {
+	t.Parallel()
+	p := startWith(t, "", refundFast)
+	paidCharge(t, p, "oRefund-race", "RF-RACE", 1000, nil)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var accepted []string
+	refused := 0
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			no := fmt.Sprintf("RF-RACE-%d", i)
+			_, err := p.refunds().CreateRefund(context.Background(), refundReq(no, "RF-RACE", 300))
+			mu.Lock()
+			defer mu.Unlock()
+			switch _, reason, _ := statusDetails(err); {
+			case err == nil:
+				accepted = append(accepted, no)
+			case reason == "REFUND_EXCEEDS_CHARGE":
+				refused++
+			default:
+				t.Errorf("%s: %v", no, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(accepted) != 3 || refused != 7 {
+		t.Fatalf("%d accepted (%v), %d refused; want 3 and 7", len(accepted), accepted, refused)
+	}
+	for _, no := range accepted {
+		waitRefund(t, p, no, papayv1.RefundState_REFUND_STATE_SUCCEEDED)
+	}
+	wx, applied := p.wxRefundsOf("RF-RACE")
+	if len(wx) != 3 || applied != 3 {
+		t.Fatalf("WeChat's refunds of RF-RACE: %d (applied %d)", len(wx), applied)
+	}
+	if o, _ := p.app.Sandbox().Order("RF-RACE"); o.Refunded != 900 {
+		t.Fatalf("WeChat refunded %d of the order", o.Refunded)
+	}
+	if c := getCharge(t, p, "RF-RACE", false); c.GetRefundedTotal() != 900 {
+		t.Fatalf("refunded_total %d", c.GetRefundedTotal())
+	}
+}
+
+// TestRefundLimit: WeChat takes at most 50 refunds of one order. The 51st
+// is refused REFUND_LIMIT_REACHED by papayd, without a call; CLOSED refunds
+// count (WeChat keeps them), so the limit holds with money left.
+func TestRefundLimit(t *testing.T) {
+	t.Parallel()
+	settings := maps.Clone(refundFast)
+	settings["PAPAYD_REFUND_SPACING"] = "10ms" // the sandbox's is 6ms
+	p := startWith(t, "", settings)
+	paidCharge(t, p, "oRefund-many", "RF-MANY", 1000, map[string]any{"refund_behavior": "CLOSED"})
+	for i := range 50 {
+		if i == 45 {
+			p.configurePayer("oRefund-many", map[string]any{"refund_behavior": "SUCCEED"})
+		}
+		createRefund(t, p, refundReq(fmt.Sprintf("RF-MANY-%d", i), "RF-MANY", 1))
+	}
+	eventually(t, "50 refunds final", func() bool {
+		resp, err := p.refunds().ListRefunds(context.Background(), &papayv1.ListRefundsRequest{OutTradeNo: "RF-MANY", PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := 0
+		for _, r := range resp.GetRefunds() {
+			if s := r.GetState(); s == papayv1.RefundState_REFUND_STATE_SUCCEEDED || s == papayv1.RefundState_REFUND_STATE_CLOSED {
+				final++
+			}
+		}
+		return final == 50
+	})
+	if wx, applied := p.wxRefundsOf("RF-MANY"); len(wx) != 50 || applied != 50 {
+		t.Fatalf("WeChat holds %d refunds (applied %d)", len(wx), applied)
+	}
+	before := p.callsTo(refundPath)
+	_, err := p.refunds().CreateRefund(context.Background(), refundReq("RF-MANY-50", "RF-MANY", 1))
+	if code, reason, _ := statusDetails(err); code != codes.FailedPrecondition || reason != "REFUND_LIMIT_REACHED" {
+		t.Fatalf("51st refund: %v %q", code, reason)
+	}
+	if after := p.callsTo(refundPath); !equalCounts(before, after) {
+		t.Fatalf("the 51st refund called WeChat: %v -> %v", before, after)
+	}
+	if c := getCharge(t, p, "RF-MANY", false); c.GetRefundedTotal() != 5 {
+		t.Fatalf("refunded_total %d, want 5", c.GetRefundedTotal())
 	}
 }
