@@ -830,3 +830,50 @@ func TestRefundLimit(t *testing.T) {
 		t.Fatalf("refunded_total %d, want 5", c.GetRefundedTotal())
 	}
 }
+
+// TestRefundWaitingSurvivesRestart: a refund waiting for the spacing is
+// only a PENDING record; papayd stops before its time comes. Once
+// restarted, its reconciler sends it when its time comes, and it SUCCEEDS:
+// one refund at WeChat, sent no sooner than the spacing allows.
+func TestRefundWaitingSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	sb, env := liveSimulator(t, "2s")
+	env["PAPAYD_MERCHANT_CATEGORY_CODE"] = "5999"
+	maps.Copy(env, refundFast)
+	env["PAPAYD_REFUND_SPACING"] = "800ms"
+	dir := env["PAPAYD_DATA_DIR"]
+	p := startWith(t, dir, env)
+	pre := presign(t, p, "oRefund-restart")
+	if _, err := sb.SignSession(pre.GetSessionId(), sandbox.User{}); err != nil {
+		t.Fatal(err)
+	}
+	a := waitState(t, p, pre.GetAgreement().GetOutContractCode(), papayv1.AgreementState_AGREEMENT_STATE_SIGNED)
+	createCharge(t, p, chargeReq("RF-RESTART", a.GetContractId(), 1000))
+	waitCharge(t, p, "RF-RESTART", papayv1.ChargeState_CHARGE_STATE_SUCCEEDED)
+	first := createRefund(t, p, refundReq("RF-RESTART-1", "RF-RESTART", 400))
+	second := createRefund(t, p, refundReq("RF-RESTART-2", "RF-RESTART", 600))
+	if second.GetState() != papayv1.RefundState_REFUND_STATE_PENDING || second.GetAttempts() != 0 {
+		t.Fatalf("second refund %v, want PENDING and not sent", second)
+	}
+	p.stop()
+	if _, ok := sb.Refund("", "RF-RESTART-2"); ok {
+		t.Fatal("the waiting refund was sent before the restart")
+	}
+
+	q := startWith(t, dir, env)
+	done := waitRefund(t, q, "RF-RESTART-2", papayv1.RefundState_REFUND_STATE_SUCCEEDED)
+	wx, ok := sb.Refund("", "RF-RESTART-2")
+	if !ok || wx.Applied != 1 || wx.Requests != 1 || wx.RefundID != done.GetRefundId() {
+		t.Fatalf("WeChat's refund %+v", wx)
+	}
+	if gap := done.GetLastSendTime().AsTime().Sub(first.GetLastSendTime().AsTime()); gap < 800*time.Millisecond {
+		t.Fatalf("sent %v after the first, under the 800ms spacing", gap)
+	}
+	waitRefund(t, q, "RF-RESTART-1", papayv1.RefundState_REFUND_STATE_SUCCEEDED)
+	if c := getCharge(t, q, "RF-RESTART", false); c.GetRefundedTotal() != 1000 {
+		t.Fatalf("refunded_total %d", c.GetRefundedTotal())
+	}
+	if o, _ := sb.Order("RF-RESTART"); o.Refunded != 1000 {
+		t.Fatalf("WeChat refunded %d of the order", o.Refunded)
+	}
+}
