@@ -111,6 +111,11 @@ func paidCharge(t *testing.T, p *papayd, openid, no string, total int64, cfg map
 	return c
 }
 
+func grpcCode(err error) codes.Code {
+	code, _, _ := statusDetails(err)
+	return code
+}
+
 // eventsOfType lists papayd's events of one type, oldest first.
 func eventsOfType(t *testing.T, p *papayd, typ string) []*papayv1.Event {
 	t.Helper()
@@ -301,12 +306,13 @@ func TestRefundAbnormalResolved(t *testing.T) {
 	}
 }
 
-// TestRefundRefusedAtFirstSendIsFailed: the one final refusal of a first
-// send that papayd's own rules cannot foresee is OUT_REFUND_NO_USED for a
-// number papayd does not know: here a papayd restored from a copy of its
-// data directory taken before the refund was made, asked again under the
-// same number for another amount. WeChat refuses; the refund is FAILED
-// with WeChat's code, and nothing more is refunded.
+// TestRefundRefusedAtFirstSendIsFailed: papayd checks every refusal of
+// the simulator it can foresee before calling (an unpaid or unknown
+// charge, another currency, the total, the 50, the year). One it cannot is
+// OUT_REFUND_NO_USED for a number it does not know: here a papayd restored
+// from a copy of its data directory taken before the refund was made,
+// asked again under the same number for another amount. WeChat refuses;
+// the refund is FAILED with WeChat's code, and nothing more is refunded.
 func TestRefundRefusedAtFirstSendIsFailed(t *testing.T) {
 	t.Parallel()
 	sb, env := liveSimulator(t, "2s")
@@ -412,11 +418,6 @@ func TestRefundRulesCheckedBeforeWeChat(t *testing.T) {
 	if c := getCharge(t, p, "RF-OVER", false); c.GetRefundedTotal() != 1000 {
 		t.Fatalf("refunded_total %d", c.GetRefundedTotal())
 	}
-}
-
-func grpcCode(err error) codes.Code {
-	code, _, _ := statusDetails(err)
-	return code
 }
 
 // TestRefundIdempotentUnderConcurrency: ten identical CreateRefund calls
