@@ -112,9 +112,13 @@ func (s *soakProcess) kill() {
 // each time with another notify URL. Deductions slower than papayd's
 // WeChat deadline race closes; callers with deadlines of a millisecond or
 // two cancel their calls inside group commits; presigns are retried after
-// the session ended while the PAPAY.SIGN was lost. At the end every local
-// record must equal the simulator's ledger, and `papayd verify` must find
-// no mismatch.
+// the session ended while the PAPAY.SIGN was lost. Half the paid charges
+// are refunded in one to three parts (some payers' refunds are refused
+// NOT_ENOUGH at first, some settle later; the refunds asked just before a
+// kill are asked again after it under the same out_refund_no, and some
+// ask for more than is left). At the end every local record must equal
+// the simulator's ledger (refunds included: compareRefunds), and `papayd
+// verify` must find no mismatch.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak test takes about a minute; run without -short")
@@ -156,6 +160,8 @@ func TestSoak(t *testing.T) {
 	env["PAPAYD_CHARGE_IN_FLIGHT"] = "6s"
 	env["PAPAYD_FINAL_RECHECK"] = "2s,10s"
 	env["PAPAYD_VERIFY_QPS"] = "500"
+	// The simulator spaces one order's refunds by its minute × 0.001.
+	env["PAPAYD_REFUND_SPACING"] = "150ms"
 	delete(env, "PAPAYD_NOTIFY_URL")
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "papayd.log"))
 	if err != nil {
@@ -177,6 +183,7 @@ func TestSoak(t *testing.T) {
 	}
 	defer conn.Close()
 	agreements, charges := papayv1.NewAgreementServiceClient(conn), papayv1.NewChargeServiceClient(conn)
+	refunds := papayv1.NewRefundServiceClient(conn)
 	// A StreamEvents consumer from the first event, across every restart.
 	consumer := &streamConsumer{}
 	consumerCtx, stopConsumer := context.WithCancel(context.Background())
@@ -205,20 +212,6 @@ func TestSoak(t *testing.T) {
 	duration := soakDuration(t)
 	loadEnd := time.Now().Add(duration)
 	var wg sync.WaitGroup
-	var restarts atomic.Int64
-	wg.Add(1)
-	go func() { // the killer
-		defer wg.Done()
-		every := duration / 4
-		for time.Now().Add(every).Before(loadEnd) {
-			time.Sleep(every)
-			proc.kill()
-			time.Sleep(200 * time.Millisecond)
-			proc.start()
-			restarts.Add(1)
-		}
-	}()
-
 	// retry calls ctx-bounded RPCs until they answer: papayd may be down,
 	// WeChat may be failing. Answers other than Unavailable/Deadline end it.
 	retry := func(call func(ctx context.Context) error) error {
@@ -238,6 +231,35 @@ func TestSoak(t *testing.T) {
 		}
 		return err
 	}
+
+	var restarts, refundsAsked, refundRetries, refundsAfterKill, notEnoughPayers, overAsked atomic.Int64
+	var recentRef recentRefunds
+	wg.Add(1)
+	go func() { // the killer
+		defer wg.Done()
+		every := duration / 4
+		for time.Now().Add(every).Before(loadEnd) {
+			time.Sleep(every)
+			proc.kill()
+			time.Sleep(200 * time.Millisecond)
+			proc.start()
+			restarts.Add(1)
+			// The refunds asked just before the kill, asked again with the
+			// same out_refund_no, as a merchant who lost the answers would.
+			for _, req := range recentRef.last(5) {
+				var resp *papayv1.CreateRefundResponse
+				err := retry(func(ctx context.Context) (err error) {
+					resp, err = refunds.CreateRefund(ctx, req)
+					return err
+				})
+				if err != nil || resp.GetRefund().GetAmount().GetRefund() != req.GetAmount().GetRefund() {
+					t.Errorf("refund %s asked again after a restart: %v %v", req.GetOutRefundNo(), resp.GetRefund(), err)
+					continue
+				}
+				refundsAfterKill.Add(1)
+			}
+		}
+	}()
 
 	var created, closes, represigns, cancelled atomic.Int64
 	var recent recentCharges
@@ -329,6 +351,7 @@ func TestSoak(t *testing.T) {
 				case 1, 2:
 					_, _ = sb.ConfigurePayer(openid, sandbox.PayerConfig{Behavior: sandbox.BehaviorUserPaying, SettleAfterMS: 150})
 				}
+				var paid []*papayv1.CreateChargeRequest
 				for k := range 3 {
 					no := fmt.Sprintf("SOAK%dA%dC%d", w, i, k)
 					req := &papayv1.CreateChargeRequest{OutTradeNo: no, ContractId: c.ContractID,
@@ -346,6 +369,9 @@ func TestSoak(t *testing.T) {
 					}
 					created.Add(1)
 					recent.add(req)
+					if resp.GetCharge().GetState() == papayv1.ChargeState_CHARGE_STATE_SUCCEEDED {
+						paid = append(paid, req)
+					}
 					// Half the charges whose outcome is still open are closed at
 					// once: a deduction may be executing right now.
 					if st := resp.GetCharge().GetState(); (st == papayv1.ChargeState_CHARGE_STATE_PENDING ||
@@ -358,6 +384,63 @@ func TestSoak(t *testing.T) {
 							t.Errorf("close %s: %v", no, err)
 						}
 						closes.Add(1)
+					}
+				}
+				// Refunds: half the paid charges get one to three partial
+				// refunds, with a payer whose refunds are refused NOT_ENOUGH
+				// at first, or settle later, or succeed at once.
+				switch rng.IntN(4) {
+				case 0:
+					_, _ = sb.ConfigurePayer(openid, sandbox.PayerConfig{RefundBehavior: sandbox.RefundBehaviorNotEnough, RefundNotEnoughAttempts: 1 + rng.IntN(3)})
+					notEnoughPayers.Add(1)
+				case 1:
+					_, _ = sb.ConfigurePayer(openid, sandbox.PayerConfig{RefundBehavior: sandbox.RefundBehaviorProcessing, RefundSettleAfterMS: 100})
+				}
+				for _, c := range paid {
+					if rng.IntN(2) == 0 {
+						continue
+					}
+					left := c.GetAmount().GetTotal()
+					for k := range 1 + rng.IntN(3) {
+						amount := max(left/2, 1)
+						if k == 2 {
+							amount = left // the last of three refunds the rest
+						}
+						req := &papayv1.CreateRefundRequest{OutRefundNo: fmt.Sprintf("%sR%d", c.GetOutTradeNo(), k), OutTradeNo: c.GetOutTradeNo(),
+							Amount: &papayv1.RefundAmount{Refund: amount, Currency: "HKD"}, Reason: "soak"}
+						tries := 0
+						var resp *papayv1.CreateRefundResponse
+						if err := retry(func(ctx context.Context) (err error) { // the same request each time
+							tries++
+							resp, err = refunds.CreateRefund(ctx, req)
+							return err
+						}); err != nil {
+							t.Errorf("refund %s: %v", req.GetOutRefundNo(), err)
+							break
+						}
+						if got := resp.GetRefund(); got.GetOutRefundNo() != req.GetOutRefundNo() || got.GetAmount().GetRefund() != amount {
+							t.Errorf("refund %s answered %v", req.GetOutRefundNo(), got)
+						}
+						refundsAsked.Add(1)
+						if tries > 1 {
+							refundRetries.Add(1)
+						}
+						recentRef.add(req)
+						if left -= amount; left == 0 {
+							break
+						}
+					}
+					if left > 0 && rng.IntN(4) == 0 { // more than is left: refused before WeChat
+						over := &papayv1.CreateRefundRequest{OutRefundNo: c.GetOutTradeNo() + "RX", OutTradeNo: c.GetOutTradeNo(),
+							Amount: &papayv1.RefundAmount{Refund: left + 1, Currency: "HKD"}, Reason: "soak"}
+						err := retry(func(ctx context.Context) error {
+							_, err := refunds.CreateRefund(ctx, over)
+							return err
+						})
+						if _, reason, _ := statusDetails(err); reason != "REFUND_EXCEEDS_CHARGE" {
+							t.Errorf("refund %s of %d with %d left: %v, want REFUND_EXCEEDS_CHARGE", over.GetOutRefundNo(), left+1, left, err)
+						}
+						overAsked.Add(1)
 					}
 				}
 				switch rng.IntN(8) {
@@ -380,17 +463,22 @@ func TestSoak(t *testing.T) {
 	settleEnd := time.Now().Add(60 * time.Second)
 	var lost, doubled, unresolved int
 	var mismatches []string
+	var rl refundLedger
 	for {
 		lost, doubled, unresolved, mismatches = compareLedgers(t, sb, charges, agreements)
-		if unresolved == 0 || time.Now().After(settleEnd) {
+		rl = compareRefunds(t, sb, refunds, charges)
+		if unresolved+rl.unresolved == 0 || time.Now().After(settleEnd) {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	line := fmt.Sprintf("soak: %d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d",
-		created.Load(), faults, restarts.Load(), lost, doubled, unresolved)
-	mix := fmt.Sprintf("soak: %d closes racing deductions, %d presign retries after signing, %d cancelled calls, %d notify URLs",
-		closes.Load(), represigns.Load(), cancelled.Load(), min(proc.starts, len(proc.notifyURLs)))
+	mismatches = append(mismatches, rl.mismatches...)
+	line := fmt.Sprintf("soak: %d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d, refunds %d, refunded twice %d, over-refunded %d, refunds unresolved %d",
+		created.Load(), faults, restarts.Load(), lost, doubled, unresolved, rl.refunds, rl.twice, rl.over, rl.unresolved)
+	mix := fmt.Sprintf("soak: %d closes racing deductions, %d presign retries after signing, %d cancelled calls, %d notify URLs, "+
+		"%d refunds asked (%d at WeChat, %d retried after an error, %d asked again after a restart, %d NOT_ENOUGH refusals from %d payers, %d over-refunds refused)",
+		closes.Load(), represigns.Load(), cancelled.Load(), min(proc.starts, len(proc.notifyURLs)),
+		refundsAsked.Load(), rl.atWeChat, refundRetries.Load(), refundsAfterKill.Load(), rl.notEnough, notEnoughPayers.Load(), overAsked.Load())
 	// papayd verify, beside the running papayd: every record against WeChat.
 	cmd := exec.Command(bin, "verify")
 	cmd.Env = append(slices.Clip(proc.env), "PAPAYD_NOTIFY_URL="+notifyURL)
@@ -419,10 +507,11 @@ func TestSoak(t *testing.T) {
 	for _, m := range append(mismatches, eventMismatches...) {
 		t.Error(m)
 	}
-	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 || closes.Load() == 0 || represigns.Load() == 0 || cancelled.Load() == 0 {
-		t.Errorf("the soak did not exercise anything: %s", line)
+	if created.Load() == 0 || faults == 0 || restarts.Load() == 0 || closes.Load() == 0 || represigns.Load() == 0 || cancelled.Load() == 0 ||
+		rl.refunds == 0 || refundsAfterKill.Load() == 0 || rl.notEnough == 0 {
+		t.Errorf("the soak did not exercise anything: %s\n%s", line, mix)
 	}
-	if lost != 0 || doubled != 0 || unresolved != 0 {
+	if lost != 0 || doubled != 0 || unresolved != 0 || rl.twice != 0 || rl.over != 0 || rl.unresolved != 0 {
 		t.Errorf("records disagree with WeChat: %s (papayd log: %s)", line, logFile.Name())
 	}
 }
@@ -611,4 +700,135 @@ func (s *streamConsumer) check(t *testing.T, ev papayv1.EventServiceClient, char
 		bad = append(bad[:20], strconv.Itoa(len(bad)-20)+" more")
 	}
 	return line, bad
+}
+
+// refundLedger is the comparison of papayd's refunds with the simulator's.
+type refundLedger struct {
+	refunds    int // refunds papayd recorded
+	twice      int // out_refund_no taken off its order more than once at WeChat
+	over       int // orders refunded beyond their total, at WeChat or in papayd
+	unresolved int // a refund still open, or papayd and WeChat disagreeing
+	atWeChat   int // refunds in the simulator's ledger
+	notEnough  int // NOT_ENOUGH refusals the simulator made before accepting
+	mismatches []string
+}
+
+// wxRefundState is the local state a WeChat refund status corresponds to.
+var wxRefundState = map[sandbox.RefundStatus]papayv1.RefundState{
+	sandbox.RefundSuccess:    papayv1.RefundState_REFUND_STATE_SUCCEEDED,
+	sandbox.RefundProcessing: papayv1.RefundState_REFUND_STATE_PROCESSING,
+	sandbox.RefundAbnormal:   papayv1.RefundState_REFUND_STATE_ABNORMAL,
+	sandbox.RefundClosed:     papayv1.RefundState_REFUND_STATE_CLOSED,
+}
+
+// compareRefunds checks papayd's refunds against the simulator's refund
+// ledger: the same out_refund_no set (but refunds WeChat refused, FAILED
+// locally), the same order, amount, refund id and state; none open;
+// no number applied twice; no order refunded beyond its total; and each
+// charge's refunded_total equal to what WeChat refunded of it.
+func compareRefunds(t *testing.T, sb *sandbox.Sandbox, refunds papayv1.RefundServiceClient, charges papayv1.ChargeServiceClient) refundLedger {
+	t.Helper()
+	var rl refundLedger
+	bad := func(unresolved bool, format string, args ...any) {
+		if unresolved {
+			rl.unresolved++
+		}
+		rl.mismatches = append(rl.mismatches, fmt.Sprintf(format, args...))
+	}
+	local := map[string]*papayv1.Refund{}
+	token := ""
+	for {
+		resp, err := refunds.ListRefunds(context.Background(), &papayv1.ListRefundsRequest{PageSize: 500, PageToken: token})
+		if err != nil {
+			bad(true, "list refunds: %v", err)
+			return rl
+		}
+		for _, r := range resp.GetRefunds() {
+			local[r.GetOutRefundNo()] = r
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	rl.refunds = len(local)
+
+	wx := map[string]sandbox.Refund{}
+	applied := map[string]int{}
+	taken, succeeded, totals := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	for _, r := range sb.Refunds() {
+		rl.atWeChat++
+		rl.notEnough += r.NotEnoughRefusals
+		wx[r.OutRefundNo] = r
+		applied[r.OutRefundNo] += r.Applied
+		totals[r.OutTradeNo] = r.Total
+		if r.Status != sandbox.RefundClosed {
+			taken[r.OutTradeNo] += r.Refund
+		}
+		if r.Status == sandbox.RefundSuccess {
+			succeeded[r.OutTradeNo] += r.Refund
+		}
+		if _, ok := local[r.OutRefundNo]; !ok {
+			bad(true, "refund %s at WeChat (%s), not recorded", r.OutRefundNo, r.Status)
+		}
+	}
+	for no, n := range applied {
+		if n > 1 {
+			rl.twice++
+			bad(false, "refund %s applied %d times at WeChat", no, n)
+		}
+	}
+	for no, sum := range taken {
+		if sum > totals[no] {
+			rl.over++
+			bad(false, "order %s refunded %d of %d at WeChat", no, sum, totals[no])
+		}
+	}
+	for no, r := range local {
+		switch w, ok := wx[no]; {
+		case r.GetState() == papayv1.RefundState_REFUND_STATE_PENDING || r.GetState() == papayv1.RefundState_REFUND_STATE_PROCESSING:
+			bad(true, "refund %s still %v (WeChat: %s)", no, r.GetState(), w.Status)
+		case !ok:
+			if r.GetState() != papayv1.RefundState_REFUND_STATE_FAILED {
+				bad(true, "refund %s %v, unknown to WeChat", no, r.GetState())
+			}
+		case w.OutTradeNo != r.GetOutTradeNo() || w.Refund != r.GetAmount().GetRefund() || w.RefundID != r.GetRefundId():
+			bad(true, "refund %s: recorded %s %d %s, WeChat %s %d %s", no, r.GetOutTradeNo(), r.GetAmount().GetRefund(), r.GetRefundId(),
+				w.OutTradeNo, w.Refund, w.RefundID)
+		case wxRefundState[w.Status] != r.GetState():
+			bad(true, "refund %s: recorded %v, WeChat %s", no, r.GetState(), w.Status)
+		}
+	}
+	for no, c := range listAllCharges(t, charges) {
+		if c.GetRefundedTotal() > c.GetAmount().GetTotal() {
+			rl.over++
+			bad(false, "charge %s refunded_total %d of %d", no, c.GetRefundedTotal(), c.GetAmount().GetTotal())
+		}
+		if c.GetRefundedTotal() != succeeded[no] {
+			bad(true, "charge %s refunded_total %d, WeChat refunded %d", no, c.GetRefundedTotal(), succeeded[no])
+		}
+	}
+	if len(rl.mismatches) > 20 {
+		rl.mismatches = append(rl.mismatches[:20], strconv.Itoa(len(rl.mismatches)-20)+" more")
+	}
+	return rl
+}
+
+// recentRefunds are refund requests already made, for the restarts that
+// ask them again.
+type recentRefunds struct {
+	mu   sync.Mutex
+	reqs []*papayv1.CreateRefundRequest
+}
+
+func (r *recentRefunds) add(req *papayv1.CreateRefundRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, req)
+}
+
+// last returns the last n requests (fewer if there are not as many).
+func (r *recentRefunds) last(n int) []*papayv1.CreateRefundRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.reqs[len(r.reqs)-min(n, len(r.reqs)):])
 }
