@@ -678,7 +678,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 // UNAVAILABLE (SHUTTING_DOWN), to be resumed from its last sequence.
 func TestOpenStreamDoesNotHoldShutdown(t *testing.T) {
 	t.Parallel()
-	p := startWith(t, "", map[string]string{"PAPAYD_SHUTDOWN_TIMEOUT": "30s"})
+	p := startWith(t, "", map[string]string{"PAPAYD_SHUTDOWN_TIMEOUT": "60s"})
 	signed(t, p, "oEv-shutdown")
 	conn, err := grpc.NewClient(p.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -694,8 +694,8 @@ func TestOpenStreamDoesNotHoldShutdown(t *testing.T) {
 	}
 	begin := time.Now()
 	p.stop()
-	if took := time.Since(begin); took > 5*time.Second {
-		t.Errorf("papayd took %v to stop with a stream open (shutdown timeout 30s)", took)
+	if took := time.Since(begin); took > 12*time.Second { // p.stop gives up at 15 s
+		t.Errorf("papayd took %v to stop with a stream open (shutdown timeout 60s)", took)
 	}
 	for {
 		_, err := s.Recv()

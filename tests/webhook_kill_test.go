@@ -110,14 +110,18 @@ func TestWebhookSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("events before the kill: %v; the delivery in flight is of %s", before, first)
 	}
 
+	// Other deliveries may have started beside the held one (up to
+	// PAPAYD_WEBHOOK_IN_FLIGHT at once): none of the batch is recorded
+	// while one of it is under way.
+	atKill := len(requests())
 	proc.kill()
 	proc.start()
 
-	// Every event before the kill reaches the receiver, the held one again
-	// with its id; every request is signed.
+	// Every event before the kill reaches the receiver after the restart,
+	// the held one again with its id; every request is signed.
 	eventually(t, "the events delivered after the restart", func() bool {
 		ids := map[string]bool{}
-		for _, r := range requests()[1:] {
+		for _, r := range requests()[atKill:] {
 			ids[r.header.Get("webhook-id")] = true
 		}
 		for _, e := range before {
@@ -128,9 +132,6 @@ func TestWebhookSurvivesSIGKILL(t *testing.T) {
 		return true
 	})
 	rs := requests()
-	if id := rs[1].header.Get("webhook-id"); id != first {
-		t.Errorf("first request after the restart: webhook-id %q, want %q (the one in flight at the kill)", id, first)
-	}
 	for i, r := range rs {
 		if err := wh.Verify(r.body, r.header); err != nil {
 			t.Errorf("request %d (%s): signature: %v", i, r.header.Get("webhook-id"), err)
