@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -51,5 +52,55 @@ func TestEveryHTTPServerIsBounded(t *testing.T) {
 		if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
 			t.Errorf("%s: MaxHeaderBytes %d", name, srv.MaxHeaderBytes)
 		}
+	}
+}
+
+// TestShutdownClosesFreshConnections: a connection that sent no request
+// does not hold a graceful Shutdown (net/http waits 5 s for one), while a
+// request under way is still answered.
+func TestShutdownClosesFreshConnections(t *testing.T) {
+	t.Parallel()
+	a := &App{cfg: Config{HTTPReadTimeout: 10 * time.Second, HTTPIdleTimeout: 10 * time.Second, WeChatTimeout: time.Second}}
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	srv := a.newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(inHandler)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	}))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	fresh, err := net.Dial("tcp", lis.Addr().String()) // sends nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + lis.Addr().String() + "/slow")
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		answer <- string(b)
+	}()
+	<-inHandler
+	begin := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("Shutdown took %v with a connection that sent no request", took)
+	}
+	if got := <-answer; got != "done" {
+		t.Errorf("the request under way got %q, want its answer", got)
 	}
 }
