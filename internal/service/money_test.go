@@ -398,3 +398,41 @@ func TestChargeAmountIsBounded(t *testing.T) {
 		t.Fatalf("charge over the configured bound: %v", err)
 	}
 }
+
+func TestRefundDisagreement(t *testing.T) {
+	t.Parallel()
+	rf := func(st RefundState, id string) Refund {
+		return Refund{OutRefundNo: "R1", OutTradeNo: "T1", RefundID: id, Amount: hkd(300), ChargeTotal: 1000, State: st, Attempts: 1}
+	}
+	remote := func(status string) RemoteRefund {
+		return RemoteRefund{OutRefundNo: "R1", OutTradeNo: "T1", RefundID: "W1", Refund: 300, Total: 1000, Currency: "HKD", Status: status}
+	}
+	for _, tc := range []struct {
+		name     string
+		rf       Refund
+		found    bool
+		rr       RemoteRefund
+		disagree bool
+	}{
+		{"succeeded, both", rf(RefundSucceeded, "W1"), true, remote("SUCCESS"), false},
+		{"processing, WeChat too", rf(RefundProcessing, "W1"), true, remote("PROCESSING"), false},
+		{"pending, WeChat processing", rf(RefundPending, ""), true, remote("PROCESSING"), false},
+		{"pending, unknown to WeChat", rf(RefundPending, ""), false, RemoteRefund{}, false},
+		{"failed, unknown to WeChat", rf(RefundFailed, ""), false, RemoteRefund{}, false},
+		{"abnormal, WeChat too", rf(RefundAbnormal, "W1"), true, remote("ABNORMAL"), false},
+		{"closed, REFUNDCLOSE", rf(RefundClosed, "W1"), true, remote("REFUNDCLOSE"), false},
+		{"processing, WeChat settled", rf(RefundProcessing, "W1"), true, remote("SUCCESS"), true},
+		{"pending, WeChat closed", rf(RefundPending, ""), true, remote("CLOSED"), true},
+		{"succeeded, WeChat closed", rf(RefundSucceeded, "W1"), true, remote("CLOSED"), true},
+		{"closed, WeChat succeeded", rf(RefundClosed, "W1"), true, remote("SUCCESS"), true},
+		{"failed, WeChat has it", rf(RefundFailed, ""), true, remote("PROCESSING"), true},
+		{"succeeded, unknown to WeChat", rf(RefundSucceeded, "W1"), false, RemoteRefund{}, true},
+		{"processing with an id, unknown to WeChat", rf(RefundProcessing, "W1"), false, RemoteRefund{}, true},
+		{"another amount", rf(RefundSucceeded, "W1"), true, func() RemoteRefund { r := remote("SUCCESS"); r.Refund = 301; return r }(), true},
+		{"another refund id", rf(RefundSucceeded, "W1"), true, func() RemoteRefund { r := remote("SUCCESS"); r.RefundID = "W2"; return r }(), true},
+	} {
+		if d := refundDisagreement(tc.rf, tc.found, tc.rr); (d != "") != tc.disagree {
+			t.Errorf("%s: disagreement %q, want one: %v", tc.name, d, tc.disagree)
+		}
+	}
+}

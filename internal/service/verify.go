@@ -15,8 +15,8 @@ type VerifyReport struct {
 
 // VerifyFinding is one record Verify reports.
 type VerifyFinding struct {
-	Kind   string // "charge" or "agreement"
-	Key    string // out_trade_no or out_contract_code
+	Kind   string // "charge", "agreement" or "refund"
+	Key    string // out_trade_no, out_contract_code or out_refund_no
 	Detail string
 }
 
@@ -26,14 +26,16 @@ func (f VerifyFinding) String() string { return f.Kind + " " + f.Key + ": " + f.
 type Records interface {
 	AgreementReader
 	ChargeReader
+	RefundReader
 }
 
-// Verify compares every charge and agreement in records with WeChat, one
-// query each, and changes nothing. wait is called before every query (a
+// Verify compares every charge, agreement and refund in records with
+// WeChat, one query each, and changes nothing. wait is called before every query (a
 // rate limiter); its error stops Verify. A record that is still open
 // (PENDING, PROCESSING, CLOSING charges; PENDING agreements) disagrees only
 // when WeChat has already settled what papayd does not know yet: money
-// taken, or a contract signed or ended.
+// taken, or a contract signed or ended, or a refund settled. A refund
+// never sent is not asked about.
 func Verify(ctx context.Context, records Records, wc WeChat, wait func(context.Context) error) (VerifyReport, error) {
 	var r VerifyReport
 	// check waits its turn, then compares one record by compare, which
@@ -72,6 +74,20 @@ func Verify(ctx context.Context, records Records, wc WeChat, wait func(context.C
 				rc, err := wc.QueryContract(ctx, q)
 				found, _ := queried(err)
 				return agreementDisagreement(a, found, rc), err
+			})
+		})
+	}
+	if err == nil {
+		err = eachPage(func(token string) ([]Refund, string, error) {
+			return records.ListRefunds(ctx, RefundFilter{PageSize: MaxPageSize, PageToken: token})
+		}, func(rf Refund) error {
+			if rf.Attempts == 0 && rf.RefundID == "" {
+				return nil // never sent: WeChat cannot know it
+			}
+			return check("refund", rf.OutRefundNo, func() (string, error) {
+				rr, err := wc.QueryRefund(ctx, RefundQuery{SubMchID: rf.SubMchID, RefundID: rf.RefundID, OutRefundNo: rf.OutRefundNo})
+				found, _ := queried(err)
+				return refundDisagreement(rf, found, rr), err
 			})
 		})
 	}
@@ -149,6 +165,34 @@ func agreementDisagreement(a Agreement, found bool, rc RemoteContract) string {
 		return fmt.Sprintf("recorded %s; WeChat says %s", a.State, rc.State)
 	case a.ContractID != "" && rc.ContractID != "" && a.ContractID != rc.ContractID:
 		return fmt.Sprintf("contract %s, recorded %s", rc.ContractID, a.ContractID)
+	}
+	return ""
+}
+
+// refundDisagreement says how WeChat's refund (found, rr) disagrees with
+// rf, or "". An open refund (PENDING, PROCESSING, ABNORMAL) disagrees only
+// when WeChat has settled it (SUCCESS or CLOSED); a FAILED one when WeChat
+// holds it after all.
+func refundDisagreement(rf Refund, found bool, rr RemoteRefund) string {
+	if !found {
+		if rf.RefundID != "" || rf.State == RefundSucceeded || rf.State == RefundClosed || rf.State == RefundAbnormal {
+			return fmt.Sprintf("recorded %s; WeChat does not know the refund", rf.State)
+		}
+		return ""
+	}
+	if m := rf.mismatch(rr); m != "" {
+		return m
+	}
+	remote, known := refundStateOf(rr.Status)
+	switch {
+	case !known:
+		return ""
+	case rf.State == RefundFailed:
+		return "recorded FAILED; WeChat says " + rr.Status
+	case rf.State.Final() && remote != rf.State:
+		return fmt.Sprintf("recorded %s; WeChat says %s", rf.State, rr.Status)
+	case !rf.State.Final() && remote.Final():
+		return fmt.Sprintf("recorded %s; WeChat says %s", rf.State, rr.Status)
 	}
 	return ""
 }
