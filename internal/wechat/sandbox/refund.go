@@ -404,27 +404,7 @@ func (s *Sandbox) refundSucceededLocked(r *Refund, payer *PayerConfig, now time.
 // settleRefundLaterLocked moves a PROCESSING refund to SUCCESS after d (real time) and
 // notifies, unless the sandbox closed first. The pending settlement counts for WaitIdle.
 func (s *Sandbox) settleRefundLaterLocked(key refundKey, d time.Duration) {
-	if s.closed {
-		return
-	}
-	s.inflight++
-	s.broadcastLocked()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			s.mu.Lock()
-			s.inflight--
-			s.broadcastLocked()
-			s.mu.Unlock()
-		}()
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		}
+	s.laterLocked(d, func() {
 		now := s.now()
 		s.mu.Lock()
 		r := s.refunds[key]
@@ -436,8 +416,8 @@ func (s *Sandbox) settleRefundLaterLocked(key refundKey, d time.Duration) {
 		s.refundSucceededLocked(r, s.payerLocked(o.OpenID), now)
 		out := *r
 		s.mu.Unlock()
-		s.notifyRefund(out) // before the deferred inflight--: WaitIdle sees no gap
-	}()
+		s.notifyRefund(out)
+	})
 }
 
 // notifyRefund sends the REFUND.* notification of r's status, if it has one.

@@ -441,6 +441,16 @@ func (s *Sandbox) payLocked(o *Order, payer *PayerConfig, now time.Time) {
 // settleLaterLocked settles a USERPAYING order after d unless it is reversed (or the
 // sandbox closed) first. The pending settlement counts for WaitIdle.
 func (s *Sandbox) settleLaterLocked(key orderKey, d time.Duration) {
+	s.laterLocked(d, func() {
+		if o, ok := s.settle(key); ok {
+			s.notifyTransaction(o)
+		}
+	})
+}
+
+// laterLocked runs fn after d (real time) unless the sandbox closes first.
+// fn counts for WaitIdle until it returns: what it notifies is not missed.
+func (s *Sandbox) laterLocked(d time.Duration, fn func()) {
 	if s.closed {
 		return
 	}
@@ -462,9 +472,7 @@ func (s *Sandbox) settleLaterLocked(key orderKey, d time.Duration) {
 			t.Stop()
 			return
 		}
-		if o, ok := s.settle(key); ok {
-			s.notifyTransaction(o) // before the deferred inflight--: WaitIdle sees no gap
-		}
+		fn()
 	}()
 }
 
