@@ -134,7 +134,9 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	if err != nil {
 		return err
 	}
-	hold := 2 * o.duration
+	// At least 6 s: a 503's Retry-After shorter than the retry schedule's
+	// next delay (5 s) does not shorten it.
+	hold := max(2*o.duration, 6*time.Second)
 	sink := &hookSink{ids: map[string]struct{}{}}
 	srv := httptest.NewUnstartedServer(sink)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
