@@ -21,8 +21,8 @@ import (
 // Figure 7: webhook deliveries per second to one endpoint while charges
 // write events. One endpoint (every event type) on a receiver in the bench
 // process (127.0.0.1) is created. Callers create charges that succeed at
-// once (each writes several events) for three load times. For the first
-// two the receiver answers 503 with a Retry-After up to their end, so a
+// once (each writes several events) for four load times. For the first
+// three the receiver answers 503 with a Retry-After up to their end, so a
 // backlog builds (a delivery that fails holds back those not sent yet);
 // then it answers 200 at once. The figure is the
 // distinct webhook-ids received from its first 200 to the end of the
@@ -136,7 +136,7 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	}
 	// At least 6 s: a 503's Retry-After shorter than the retry schedule's
 	// next delay (5 s) does not shorten it.
-	hold := max(2*o.duration, 6*time.Second)
+	hold := max(3*o.duration, 6*time.Second)
 	sink := &hookSink{ids: map[string]struct{}{}}
 	srv := httptest.NewUnstartedServer(sink)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
