@@ -343,6 +343,11 @@ func tenantProbes() map[string][]tenantProbe {
 				return &papayv1.GetWebhookEndpointRequest{Id: x.endpoint}
 			}, getPath(func(x tenant) string { return "/v1/webhook-endpoints/" + x.endpoint })},
 		},
+		papayv1.WebhookService_EnableWebhookEndpoint_FullMethodName: {
+			{"by id", tenantMissing, func(x, _ tenant) proto.Message {
+				return &papayv1.EnableWebhookEndpointRequest{Id: x.endpoint}
+			}, postPath(func(x tenant) string { return "/v1/webhook-endpoints/" + x.endpoint + ":enable" })},
+		},
 		papayv1.WebhookService_DeleteWebhookEndpoint_FullMethodName: {
 			{"by id", tenantMissing, func(x, _ tenant) proto.Message {
 				return &papayv1.DeleteWebhookEndpointRequest{Id: x.endpoint}

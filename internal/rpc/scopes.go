@@ -32,6 +32,7 @@ var scopes = map[string]service.Scope{
 	papayv1.WebhookService_ListWebhookEndpoints_FullMethodName:   service.ScopeWebhooksWrite,
 	papayv1.WebhookService_GetWebhookEndpoint_FullMethodName:     service.ScopeWebhooksWrite,
 	papayv1.WebhookService_DeleteWebhookEndpoint_FullMethodName:  service.ScopeWebhooksWrite,
+	papayv1.WebhookService_EnableWebhookEndpoint_FullMethodName:  service.ScopeWebhooksWrite,
 	papayv1.WebhookService_ListWebhookDeliveries_FullMethodName:  service.ScopeWebhooksWrite,
 	papayv1.WebhookService_RedeliverEvent_FullMethodName:         service.ScopeWebhooksWrite,
 }

@@ -20,7 +20,8 @@ type WebhookServer struct {
 }
 
 // NewWebhookServer returns the webhook endpoints' gRPC server; queued, if
-// not nil, is called after RedeliverEvent queued deliveries again.
+// not nil, is called after RedeliverEvent queued deliveries again and
+// after EnableWebhookEndpoint.
 func NewWebhookServer(svc *service.Service, queued func()) *WebhookServer {
 	return &WebhookServer{svc: svc, queued: queued}
 }
@@ -56,6 +57,18 @@ func (s *WebhookServer) GetWebhookEndpoint(ctx context.Context, req *papayv1.Get
 		return nil, err
 	}
 	return &papayv1.GetWebhookEndpointResponse{Endpoint: endpointToProto(e)}, nil
+}
+
+// EnableWebhookEndpoint enables again an endpoint a 410 disabled.
+func (s *WebhookServer) EnableWebhookEndpoint(ctx context.Context, req *papayv1.EnableWebhookEndpointRequest) (*papayv1.EnableWebhookEndpointResponse, error) {
+	e, err := s.svc.EnableWebhookEndpoint(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if s.queued != nil {
+		s.queued() // it has events to catch up on
+	}
+	return &papayv1.EnableWebhookEndpointResponse{Endpoint: endpointToProto(e)}, nil
 }
 
 // DeleteWebhookEndpoint deletes one endpoint.
@@ -151,6 +164,10 @@ func (l localWebhooks) ListWebhookEndpoints(ctx context.Context, req *papayv1.Li
 
 func (l localWebhooks) GetWebhookEndpoint(ctx context.Context, req *papayv1.GetWebhookEndpointRequest) (*papayv1.GetWebhookEndpointResponse, error) {
 	return invoke(ctx, l.ic, l.srv, papayv1.WebhookService_GetWebhookEndpoint_FullMethodName, req, l.srv.GetWebhookEndpoint)
+}
+
+func (l localWebhooks) EnableWebhookEndpoint(ctx context.Context, req *papayv1.EnableWebhookEndpointRequest) (*papayv1.EnableWebhookEndpointResponse, error) {
+	return invoke(ctx, l.ic, l.srv, papayv1.WebhookService_EnableWebhookEndpoint_FullMethodName, req, l.srv.EnableWebhookEndpoint)
 }
 
 func (l localWebhooks) DeleteWebhookEndpoint(ctx context.Context, req *papayv1.DeleteWebhookEndpointRequest) (*papayv1.DeleteWebhookEndpointResponse, error) {

@@ -283,6 +283,10 @@ func TestSubMerchantIsolation(t *testing.T) {
 			ep, err := s.GetWebhookEndpoint(ctx, "hook"+x)
 			return ep.SubMchIDs, err
 		}, asMissing, nil, false},
+		{"EnableWebhookEndpoint", "", func(ctx context.Context, s *Service, x string) (result, error) {
+			ep, err := s.EnableWebhookEndpoint(ctx, "hook"+x)
+			return ep.SubMchIDs, err
+		}, asMissing, nil, false},
 		{"DeleteWebhookEndpoint", "", func(ctx context.Context, s *Service, x string) (result, error) {
 			return one("mch"+x, s.DeleteWebhookEndpoint(ctx, "hook"+x))
 		}, asMissing, nil, false},

@@ -216,6 +216,32 @@ func (s *Service) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEnd
 	return e.WebhookEndpoint, nil
 }
 
+// EnableWebhookEndpoint enables again the endpoint id, disabled by a 410
+// Gone answer: it resumes where it stopped, so the events appended while
+// it was disabled are delivered, in order (the delivery the 410 failed
+// stays FAILED: RedeliverEvent sends it again). An enabled endpoint is
+// answered as it is. ErrWebhookEndpointNotFound when there is none the
+// caller sees (a deleted one included).
+func (s *Service) EnableWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
+	var e StoredWebhookEndpoint
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		var err error
+		if e, err = visibleEndpoint(ctx, tx, id); err != nil || e.State == WebhookEndpointEnabled {
+			return err
+		}
+		e.State, e.DisableReason, e.UpdateTime = WebhookEndpointEnabled, "", s.clock.Now()
+		if err := tx.UpdateWebhookEndpoint(ctx, e.WebhookEndpoint); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, "EnableWebhookEndpoint", "webhook-endpoints/"+id)
+	})
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("enable webhook endpoint %s: %w", id, err)
+	}
+	s.log.InfoContext(ctx, "webhook endpoint enabled", "endpoint_id", id)
+	return e.WebhookEndpoint, nil
+}
+
 // DeleteWebhookEndpoint marks the endpoint id DELETED: it receives nothing
 // more, and no caller sees it; its row and deliveries are kept.
 // ErrWebhookEndpointNotFound when there is none the caller sees.

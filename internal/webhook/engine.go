@@ -221,8 +221,17 @@ var errMoved = errors.New("endpoint changed")
 // it receives, and moves the cursor past them.
 func (e *Engine) fill(ctx context.Context, ep service.StoredWebhookEndpoint) error {
 	for {
-		evs, err := e.store.ListEvents(ctx, service.EventFilter{AfterSequence: ep.Cursor, Types: ep.EventTypes,
-			SubMchIDs: ep.SubMchIDs, PageSize: e.cfg.BatchSize})
+		f := service.EventFilter{AfterSequence: ep.Cursor, Types: ep.EventTypes, SubMchIDs: ep.SubMchIDs, PageSize: e.cfg.BatchSize}
+		evs, err := e.store.ListEvents(ctx, f)
+		if errors.Is(err, service.ErrEventCursorExpired) {
+			// It fell behind PAPAYD_EVENT_RETENTION (disabled for long):
+			// the events after its cursor that were pruned are lost to it.
+			// It goes on from the oldest kept, all of them after its cursor.
+			e.cfg.Log.Error("webhook endpoint fell behind the event retention: events pruned before it received them are not delivered",
+				"endpoint_id", ep.ID, "cursor", ep.Cursor)
+			f.AfterSequence = 0
+			evs, err = e.store.ListEvents(ctx, f)
+		}
 		if err != nil || len(evs) == 0 {
 			return err
 		}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -463,5 +464,59 @@ func TestInFlightWindow(t *testing.T) {
 		if wait := arrived[id].Sub(failAt); wait < retry*2/3 {
 			t.Errorf("%s arrived %v after the 503 of %s, want about %v", id, wait, stalled, retry)
 		}
+	}
+}
+
+// TestEnableResumesAfterGone: an endpoint a 410 disabled, enabled again,
+// receives the events appended while it was disabled, in order.
+func TestEnableResumesAfterGone(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.inFlight = 1
+	var mu sync.Mutex
+	gone := true
+	rc := newReceiver(t, func(w http.ResponseWriter, _ int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			w.WriteHeader(http.StatusGone)
+		}
+	})
+	ep, secret := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	first := f.store.add("1900000109")
+	f.start(t)
+	f.waitFor(t, ep.ID, func(ds []service.WebhookDelivery) bool {
+		return len(ds) == 1 && ds[0].State == service.WebhookDeliveryFailed
+	})
+	var later []string
+	for range 3 {
+		later = append(later, f.store.add("1900000109").ID)
+	}
+	time.Sleep(100 * time.Millisecond) // a disabled endpoint takes none of them
+	if n := len(rc.requests()); n != 1 {
+		t.Fatalf("%d requests to a disabled endpoint, want 1", n)
+	}
+	mu.Lock()
+	gone = false
+	mu.Unlock()
+	got, err := f.svc.EnableWebhookEndpoint(t.Context(), ep.ID)
+	if err != nil || got.State != service.WebhookEndpointEnabled || got.DisableReason != "" {
+		t.Fatalf("enable: %+v, %v", got, err)
+	}
+	f.waitFor(t, ep.ID, func(ds []service.WebhookDelivery) bool {
+		return len(ds) == 4 && ds[3].State == service.WebhookDeliveryDelivered
+	})
+	ids := verify(t, secret, rc.requests())
+	if want := append([]string{first.ID}, later...); !slices.Equal(ids, want) {
+		t.Errorf("webhook-ids = %v, want %v (the 410, then the events appended while disabled)", ids, want)
+	}
+	if _, err := f.svc.EnableWebhookEndpoint(t.Context(), "we_none"); !errors.Is(err, service.ErrWebhookEndpointNotFound) {
+		t.Errorf("enabling an unknown endpoint: %v", err)
+	}
+	if err := f.svc.DeleteWebhookEndpoint(t.Context(), ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.EnableWebhookEndpoint(t.Context(), ep.ID); !errors.Is(err, service.ErrWebhookEndpointNotFound) {
+		t.Errorf("enabling a deleted endpoint: %v", err)
 	}
 }

@@ -558,6 +558,94 @@ func (x *GetWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
 	return nil
 }
 
+type EnableWebhookEndpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableWebhookEndpointRequest) Reset() {
+	*x = EnableWebhookEndpointRequest{}
+	mi := &file_papay_v1_webhook_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableWebhookEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableWebhookEndpointRequest) ProtoMessage() {}
+
+func (x *EnableWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_papay_v1_webhook_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableWebhookEndpointRequest.ProtoReflect.Descriptor instead.
+func (*EnableWebhookEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EnableWebhookEndpointRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type EnableWebhookEndpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      *WebhookEndpoint       `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableWebhookEndpointResponse) Reset() {
+	*x = EnableWebhookEndpointResponse{}
+	mi := &file_papay_v1_webhook_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableWebhookEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableWebhookEndpointResponse) ProtoMessage() {}
+
+func (x *EnableWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_papay_v1_webhook_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableWebhookEndpointResponse.ProtoReflect.Descriptor instead.
+func (*EnableWebhookEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EnableWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
 type DeleteWebhookEndpointRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -567,7 +655,7 @@ type DeleteWebhookEndpointRequest struct {
 
 func (x *DeleteWebhookEndpointRequest) Reset() {
 	*x = DeleteWebhookEndpointRequest{}
-	mi := &file_papay_v1_webhook_proto_msgTypes[8]
+	mi := &file_papay_v1_webhook_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +667,7 @@ func (x *DeleteWebhookEndpointRequest) String() string {
 func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_papay_v1_webhook_proto_msgTypes[8]
+	mi := &file_papay_v1_webhook_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +680,7 @@ func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{8}
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteWebhookEndpointRequest) GetId() string {
@@ -610,7 +698,7 @@ type DeleteWebhookEndpointResponse struct {
 
 func (x *DeleteWebhookEndpointResponse) Reset() {
 	*x = DeleteWebhookEndpointResponse{}
-	mi := &file_papay_v1_webhook_proto_msgTypes[9]
+	mi := &file_papay_v1_webhook_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +710,7 @@ func (x *DeleteWebhookEndpointResponse) String() string {
 func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_papay_v1_webhook_proto_msgTypes[9]
+	mi := &file_papay_v1_webhook_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +723,7 @@ func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{9}
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{11}
 }
 
 type ListWebhookDeliveriesRequest struct {
@@ -652,7 +740,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_papay_v1_webhook_proto_msgTypes[10]
+	mi := &file_papay_v1_webhook_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -664,7 +752,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_papay_v1_webhook_proto_msgTypes[10]
+	mi := &file_papay_v1_webhook_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -677,7 +765,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{10}
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
@@ -718,7 +806,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_papay_v1_webhook_proto_msgTypes[11]
+	mi := &file_papay_v1_webhook_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +818,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_papay_v1_webhook_proto_msgTypes[11]
+	mi := &file_papay_v1_webhook_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +831,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{11}
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -770,7 +858,7 @@ type RedeliverEventRequest struct {
 
 func (x *RedeliverEventRequest) Reset() {
 	*x = RedeliverEventRequest{}
-	mi := &file_papay_v1_webhook_proto_msgTypes[12]
+	mi := &file_papay_v1_webhook_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +870,7 @@ func (x *RedeliverEventRequest) String() string {
 func (*RedeliverEventRequest) ProtoMessage() {}
 
 func (x *RedeliverEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_papay_v1_webhook_proto_msgTypes[12]
+	mi := &file_papay_v1_webhook_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +883,7 @@ func (x *RedeliverEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeliverEventRequest.ProtoReflect.Descriptor instead.
 func (*RedeliverEventRequest) Descriptor() ([]byte, []int) {
-	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{12}
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RedeliverEventRequest) GetId() string {
@@ -815,7 +903,7 @@ type RedeliverEventResponse struct {
 
 func (x *RedeliverEventResponse) Reset() {
 	*x = RedeliverEventResponse{}
-	mi := &file_papay_v1_webhook_proto_msgTypes[13]
+	mi := &file_papay_v1_webhook_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +915,7 @@ func (x *RedeliverEventResponse) String() string {
 func (*RedeliverEventResponse) ProtoMessage() {}
 
 func (x *RedeliverEventResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_papay_v1_webhook_proto_msgTypes[13]
+	mi := &file_papay_v1_webhook_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +928,7 @@ func (x *RedeliverEventResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeliverEventResponse.ProtoReflect.Descriptor instead.
 func (*RedeliverEventResponse) Descriptor() ([]byte, []int) {
-	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{13}
+	return file_papay_v1_webhook_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RedeliverEventResponse) GetDeliveries() []*WebhookDelivery {
@@ -904,6 +992,10 @@ const file_papay_v1_webhook_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"S\n" +
 	"\x1aGetWebhookEndpointResponse\x125\n" +
 	"\bendpoint\x18\x01 \x01(\v2\x19.papay.v1.WebhookEndpointR\bendpoint\".\n" +
+	"\x1cEnableWebhookEndpointRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"V\n" +
+	"\x1dEnableWebhookEndpointResponse\x125\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x19.papay.v1.WebhookEndpointR\bendpoint\".\n" +
 	"\x1cDeleteWebhookEndpointRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1f\n" +
 	"\x1dDeleteWebhookEndpointResponse\"\x91\x01\n" +
@@ -924,11 +1016,12 @@ const file_papay_v1_webhook_proto_rawDesc = "" +
 	"\x16RedeliverEventResponse\x129\n" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x19.papay.v1.WebhookDeliveryR\n" +
-	"deliveries2\xeb\x04\n" +
+	"deliveries2\xd5\x05\n" +
 	"\x0eWebhookService\x12h\n" +
 	"\x15CreateWebhookEndpoint\x12&.papay.v1.CreateWebhookEndpointRequest\x1a'.papay.v1.CreateWebhookEndpointResponse\x12e\n" +
 	"\x14ListWebhookEndpoints\x12%.papay.v1.ListWebhookEndpointsRequest\x1a&.papay.v1.ListWebhookEndpointsResponse\x12_\n" +
 	"\x12GetWebhookEndpoint\x12#.papay.v1.GetWebhookEndpointRequest\x1a$.papay.v1.GetWebhookEndpointResponse\x12h\n" +
+	"\x15EnableWebhookEndpoint\x12&.papay.v1.EnableWebhookEndpointRequest\x1a'.papay.v1.EnableWebhookEndpointResponse\x12h\n" +
 	"\x15DeleteWebhookEndpoint\x12&.papay.v1.DeleteWebhookEndpointRequest\x1a'.papay.v1.DeleteWebhookEndpointResponse\x12h\n" +
 	"\x15ListWebhookDeliveries\x12&.papay.v1.ListWebhookDeliveriesRequest\x1a'.papay.v1.ListWebhookDeliveriesResponse\x12S\n" +
 	"\x0eRedeliverEvent\x12\x1f.papay.v1.RedeliverEventRequest\x1a .papay.v1.RedeliverEventResponseB/Z-github.com/papayd/papayd/gen/papay/v1;papayv1b\x06proto3"
@@ -945,7 +1038,7 @@ func file_papay_v1_webhook_proto_rawDescGZIP() []byte {
 	return file_papay_v1_webhook_proto_rawDescData
 }
 
-var file_papay_v1_webhook_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_papay_v1_webhook_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_papay_v1_webhook_proto_goTypes = []any{
 	(*WebhookEndpoint)(nil),               // 0: papay.v1.WebhookEndpoint
 	(*WebhookDelivery)(nil),               // 1: papay.v1.WebhookDelivery
@@ -955,43 +1048,48 @@ var file_papay_v1_webhook_proto_goTypes = []any{
 	(*ListWebhookEndpointsResponse)(nil),  // 5: papay.v1.ListWebhookEndpointsResponse
 	(*GetWebhookEndpointRequest)(nil),     // 6: papay.v1.GetWebhookEndpointRequest
 	(*GetWebhookEndpointResponse)(nil),    // 7: papay.v1.GetWebhookEndpointResponse
-	(*DeleteWebhookEndpointRequest)(nil),  // 8: papay.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil), // 9: papay.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),  // 10: papay.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil), // 11: papay.v1.ListWebhookDeliveriesResponse
-	(*RedeliverEventRequest)(nil),         // 12: papay.v1.RedeliverEventRequest
-	(*RedeliverEventResponse)(nil),        // 13: papay.v1.RedeliverEventResponse
-	(*timestamppb.Timestamp)(nil),         // 14: google.protobuf.Timestamp
+	(*EnableWebhookEndpointRequest)(nil),  // 8: papay.v1.EnableWebhookEndpointRequest
+	(*EnableWebhookEndpointResponse)(nil), // 9: papay.v1.EnableWebhookEndpointResponse
+	(*DeleteWebhookEndpointRequest)(nil),  // 10: papay.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil), // 11: papay.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),  // 12: papay.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil), // 13: papay.v1.ListWebhookDeliveriesResponse
+	(*RedeliverEventRequest)(nil),         // 14: papay.v1.RedeliverEventRequest
+	(*RedeliverEventResponse)(nil),        // 15: papay.v1.RedeliverEventResponse
+	(*timestamppb.Timestamp)(nil),         // 16: google.protobuf.Timestamp
 }
 var file_papay_v1_webhook_proto_depIdxs = []int32{
-	14, // 0: papay.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	14, // 1: papay.v1.WebhookEndpoint.update_time:type_name -> google.protobuf.Timestamp
-	14, // 2: papay.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	14, // 3: papay.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
-	14, // 4: papay.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	14, // 5: papay.v1.WebhookDelivery.update_time:type_name -> google.protobuf.Timestamp
+	16, // 0: papay.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	16, // 1: papay.v1.WebhookEndpoint.update_time:type_name -> google.protobuf.Timestamp
+	16, // 2: papay.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	16, // 3: papay.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
+	16, // 4: papay.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	16, // 5: papay.v1.WebhookDelivery.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: papay.v1.CreateWebhookEndpointResponse.endpoint:type_name -> papay.v1.WebhookEndpoint
 	0,  // 7: papay.v1.ListWebhookEndpointsResponse.endpoints:type_name -> papay.v1.WebhookEndpoint
 	0,  // 8: papay.v1.GetWebhookEndpointResponse.endpoint:type_name -> papay.v1.WebhookEndpoint
-	1,  // 9: papay.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> papay.v1.WebhookDelivery
-	1,  // 10: papay.v1.RedeliverEventResponse.deliveries:type_name -> papay.v1.WebhookDelivery
-	2,  // 11: papay.v1.WebhookService.CreateWebhookEndpoint:input_type -> papay.v1.CreateWebhookEndpointRequest
-	4,  // 12: papay.v1.WebhookService.ListWebhookEndpoints:input_type -> papay.v1.ListWebhookEndpointsRequest
-	6,  // 13: papay.v1.WebhookService.GetWebhookEndpoint:input_type -> papay.v1.GetWebhookEndpointRequest
-	8,  // 14: papay.v1.WebhookService.DeleteWebhookEndpoint:input_type -> papay.v1.DeleteWebhookEndpointRequest
-	10, // 15: papay.v1.WebhookService.ListWebhookDeliveries:input_type -> papay.v1.ListWebhookDeliveriesRequest
-	12, // 16: papay.v1.WebhookService.RedeliverEvent:input_type -> papay.v1.RedeliverEventRequest
-	3,  // 17: papay.v1.WebhookService.CreateWebhookEndpoint:output_type -> papay.v1.CreateWebhookEndpointResponse
-	5,  // 18: papay.v1.WebhookService.ListWebhookEndpoints:output_type -> papay.v1.ListWebhookEndpointsResponse
-	7,  // 19: papay.v1.WebhookService.GetWebhookEndpoint:output_type -> papay.v1.GetWebhookEndpointResponse
-	9,  // 20: papay.v1.WebhookService.DeleteWebhookEndpoint:output_type -> papay.v1.DeleteWebhookEndpointResponse
-	11, // 21: papay.v1.WebhookService.ListWebhookDeliveries:output_type -> papay.v1.ListWebhookDeliveriesResponse
-	13, // 22: papay.v1.WebhookService.RedeliverEvent:output_type -> papay.v1.RedeliverEventResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	0,  // 9: papay.v1.EnableWebhookEndpointResponse.endpoint:type_name -> papay.v1.WebhookEndpoint
+	1,  // 10: papay.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> papay.v1.WebhookDelivery
+	1,  // 11: papay.v1.RedeliverEventResponse.deliveries:type_name -> papay.v1.WebhookDelivery
+	2,  // 12: papay.v1.WebhookService.CreateWebhookEndpoint:input_type -> papay.v1.CreateWebhookEndpointRequest
+	4,  // 13: papay.v1.WebhookService.ListWebhookEndpoints:input_type -> papay.v1.ListWebhookEndpointsRequest
+	6,  // 14: papay.v1.WebhookService.GetWebhookEndpoint:input_type -> papay.v1.GetWebhookEndpointRequest
+	8,  // 15: papay.v1.WebhookService.EnableWebhookEndpoint:input_type -> papay.v1.EnableWebhookEndpointRequest
+	10, // 16: papay.v1.WebhookService.DeleteWebhookEndpoint:input_type -> papay.v1.DeleteWebhookEndpointRequest
+	12, // 17: papay.v1.WebhookService.ListWebhookDeliveries:input_type -> papay.v1.ListWebhookDeliveriesRequest
+	14, // 18: papay.v1.WebhookService.RedeliverEvent:input_type -> papay.v1.RedeliverEventRequest
+	3,  // 19: papay.v1.WebhookService.CreateWebhookEndpoint:output_type -> papay.v1.CreateWebhookEndpointResponse
+	5,  // 20: papay.v1.WebhookService.ListWebhookEndpoints:output_type -> papay.v1.ListWebhookEndpointsResponse
+	7,  // 21: papay.v1.WebhookService.GetWebhookEndpoint:output_type -> papay.v1.GetWebhookEndpointResponse
+	9,  // 22: papay.v1.WebhookService.EnableWebhookEndpoint:output_type -> papay.v1.EnableWebhookEndpointResponse
+	11, // 23: papay.v1.WebhookService.DeleteWebhookEndpoint:output_type -> papay.v1.DeleteWebhookEndpointResponse
+	13, // 24: papay.v1.WebhookService.ListWebhookDeliveries:output_type -> papay.v1.ListWebhookDeliveriesResponse
+	15, // 25: papay.v1.WebhookService.RedeliverEvent:output_type -> papay.v1.RedeliverEventResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_papay_v1_webhook_proto_init() }
@@ -1005,7 +1103,7 @@ func file_papay_v1_webhook_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_papay_v1_webhook_proto_rawDesc), len(file_papay_v1_webhook_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

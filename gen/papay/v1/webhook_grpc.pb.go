@@ -22,6 +22,7 @@ const (
 	WebhookService_CreateWebhookEndpoint_FullMethodName = "/papay.v1.WebhookService/CreateWebhookEndpoint"
 	WebhookService_ListWebhookEndpoints_FullMethodName  = "/papay.v1.WebhookService/ListWebhookEndpoints"
 	WebhookService_GetWebhookEndpoint_FullMethodName    = "/papay.v1.WebhookService/GetWebhookEndpoint"
+	WebhookService_EnableWebhookEndpoint_FullMethodName = "/papay.v1.WebhookService/EnableWebhookEndpoint"
 	WebhookService_DeleteWebhookEndpoint_FullMethodName = "/papay.v1.WebhookService/DeleteWebhookEndpoint"
 	WebhookService_ListWebhookDeliveries_FullMethodName = "/papay.v1.WebhookService/ListWebhookDeliveries"
 	WebhookService_RedeliverEvent_FullMethodName        = "/papay.v1.WebhookService/RedeliverEvent"
@@ -46,6 +47,10 @@ type WebhookServiceClient interface {
 	ListWebhookEndpoints(ctx context.Context, in *ListWebhookEndpointsRequest, opts ...grpc.CallOption) (*ListWebhookEndpointsResponse, error)
 	// GetWebhookEndpoint returns one endpoint.
 	GetWebhookEndpoint(ctx context.Context, in *GetWebhookEndpointRequest, opts ...grpc.CallOption) (*GetWebhookEndpointResponse, error)
+	// EnableWebhookEndpoint enables again an endpoint that a 410 Gone
+	// answer disabled: it resumes where it stopped, so the events appended
+	// meanwhile are delivered, in order.
+	EnableWebhookEndpoint(ctx context.Context, in *EnableWebhookEndpointRequest, opts ...grpc.CallOption) (*EnableWebhookEndpointResponse, error)
 	// DeleteWebhookEndpoint stops an endpoint for good.
 	DeleteWebhookEndpoint(ctx context.Context, in *DeleteWebhookEndpointRequest, opts ...grpc.CallOption) (*DeleteWebhookEndpointResponse, error)
 	// ListWebhookDeliveries returns an endpoint's deliveries, in event order.
@@ -87,6 +92,16 @@ func (c *webhookServiceClient) GetWebhookEndpoint(ctx context.Context, in *GetWe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetWebhookEndpointResponse)
 	err := c.cc.Invoke(ctx, WebhookService_GetWebhookEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *webhookServiceClient) EnableWebhookEndpoint(ctx context.Context, in *EnableWebhookEndpointRequest, opts ...grpc.CallOption) (*EnableWebhookEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableWebhookEndpointResponse)
+	err := c.cc.Invoke(ctx, WebhookService_EnableWebhookEndpoint_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +157,10 @@ type WebhookServiceServer interface {
 	ListWebhookEndpoints(context.Context, *ListWebhookEndpointsRequest) (*ListWebhookEndpointsResponse, error)
 	// GetWebhookEndpoint returns one endpoint.
 	GetWebhookEndpoint(context.Context, *GetWebhookEndpointRequest) (*GetWebhookEndpointResponse, error)
+	// EnableWebhookEndpoint enables again an endpoint that a 410 Gone
+	// answer disabled: it resumes where it stopped, so the events appended
+	// meanwhile are delivered, in order.
+	EnableWebhookEndpoint(context.Context, *EnableWebhookEndpointRequest) (*EnableWebhookEndpointResponse, error)
 	// DeleteWebhookEndpoint stops an endpoint for good.
 	DeleteWebhookEndpoint(context.Context, *DeleteWebhookEndpointRequest) (*DeleteWebhookEndpointResponse, error)
 	// ListWebhookDeliveries returns an endpoint's deliveries, in event order.
@@ -167,6 +186,9 @@ func (UnimplementedWebhookServiceServer) ListWebhookEndpoints(context.Context, *
 }
 func (UnimplementedWebhookServiceServer) GetWebhookEndpoint(context.Context, *GetWebhookEndpointRequest) (*GetWebhookEndpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetWebhookEndpoint not implemented")
+}
+func (UnimplementedWebhookServiceServer) EnableWebhookEndpoint(context.Context, *EnableWebhookEndpointRequest) (*EnableWebhookEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableWebhookEndpoint not implemented")
 }
 func (UnimplementedWebhookServiceServer) DeleteWebhookEndpoint(context.Context, *DeleteWebhookEndpointRequest) (*DeleteWebhookEndpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteWebhookEndpoint not implemented")
@@ -252,6 +274,24 @@ func _WebhookService_GetWebhookEndpoint_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WebhookService_EnableWebhookEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableWebhookEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WebhookServiceServer).EnableWebhookEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WebhookService_EnableWebhookEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WebhookServiceServer).EnableWebhookEndpoint(ctx, req.(*EnableWebhookEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _WebhookService_DeleteWebhookEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteWebhookEndpointRequest)
 	if err := dec(in); err != nil {
@@ -324,6 +364,10 @@ var WebhookService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetWebhookEndpoint",
 			Handler:    _WebhookService_GetWebhookEndpoint_Handler,
+		},
+		{
+			MethodName: "EnableWebhookEndpoint",
+			Handler:    _WebhookService_EnableWebhookEndpoint_Handler,
 		},
 		{
 			MethodName: "DeleteWebhookEndpoint",
