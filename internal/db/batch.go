@@ -189,8 +189,8 @@ func (w *writer) runBatch(batch []*txRequest) {
 		(*obs)(len(batch), time.Since(start))
 	}
 	if err == nil && len(w.appended) > 0 {
-		// Published after the commit and before any caller is answered:
-		// a caller that appended an event finds it listed.
+		// Readers are woken after the commit and before any caller is
+		// answered (the watermark was raised before it).
 		w.events.published(w.through, w.appended)
 	}
 	if err != nil {
@@ -280,6 +280,13 @@ func (w *writer) runTx(batch []*txRequest, results []txResult) error {
 			return fmt.Errorf("events watermark: %w", err)
 		}
 		w.through = uint64(through)
+		// Admitted just before the commit, so that a reader that sees the
+		// batch's writes also lists their events (after the commit a
+		// reader of the state could find its event not listed yet). It
+		// admits only this batch's sequences, above every committed one:
+		// a reader before the commit lists what is committed, and can
+		// still never be shown a sequence and later a lower one.
+		w.events.admit(w.through)
 	}
 	if err := q.tx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)

@@ -24,11 +24,12 @@ import (
 // later commit fills.
 //
 // Readers are kept safe anyway: they list only sequences up to the
-// writer's watermark, the highest sequence of the last commit, published
-// after that commit. Were sequences ever handed out before the write lock
-// (a counter in the caller), the watermark would still be read in commit
-// order, and TestEventsInCommitOrder shows a reader then misses events,
-// so such a change cannot pass unnoticed.
+// writer's watermark, the highest sequence of the batch being committed,
+// raised just before its commit (so that a reader that sees a batch's
+// writes lists its events too). Were sequences ever handed out before the
+// write lock (a counter in the caller), the watermark would still be read
+// in commit order, and TestEventsInCommitOrder shows a reader then misses
+// events, so such a change cannot pass unnoticed.
 
 // eventResource is the JSON of an event's record.
 type eventResource struct {
@@ -57,6 +58,14 @@ func (e *events) watermark() uint64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.committed
+}
+
+// admit lets readers list sequences up to through: the writer's batch about
+// to commit.
+func (e *events) admit(through uint64) {
+	e.mu.Lock()
+	e.committed = max(e.committed, through)
+	e.mu.Unlock()
 }
 
 // published records a commit that appended types, up to sequence through,

@@ -316,3 +316,50 @@ func TestEventsOutOfCommitOrderAreCaught(t *testing.T) {
 		t.Fatal("sequences committed out of order went unnoticed")
 	}
 }
+
+// TestEventListedOnceItsWriteIsSeen: a reader that sees a transaction's
+// writes also lists its event (the watermark admits a batch before its
+// commit; admitted after it, a reader could see the record and miss its
+// event for a moment).
+func TestEventListedOnceItsWriteIsSeen(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	const n = 300
+	done := make(chan struct{})
+	var missed atomic.Int64
+	go func() {
+		defer close(done)
+		for seen := 0; seen < n; {
+			ins, err := db.OpenIntents(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(ins) == seen {
+				continue
+			}
+			seen = len(ins)
+			evs, err := db.ListEvents(ctx, service.EventFilter{PageSize: n + 1})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if len(evs) < seen {
+				missed.Add(1)
+			}
+		}
+	}()
+	for i := range n {
+		inTx(t, db, func(tx service.Tx) error {
+			if _, err := tx.CreateIntent(ctx, service.Intent{Kind: service.IntentClose, Key: fmt.Sprint("T", i), CreateTime: evTime}); err != nil {
+				return err
+			}
+			return tx.AppendEvent(ctx, service.Event{Type: service.EventChargeClosed, CreateTime: evTime})
+		})
+	}
+	<-done
+	if m := missed.Load(); m > 0 {
+		t.Errorf("%d times a reader saw a transaction's intent but not its event", m)
+	}
+}
