@@ -229,11 +229,15 @@ func (c *Cluster) Stop() error {
 
 // stop ends the postmaster and waits for it: SIGINT is PostgreSQL's fast
 // shutdown (what pg_ctl stop -m fast sends), after which the postmaster waits
-// for its children and removes its shared memory.
+// for its children and removes its shared memory. A postmaster that does not
+// stop in time is killed, and so are its children; the shared memory of a
+// killed server (or one that died before Stop) is removed here.
 func (c *Cluster) stop() error {
 	if c.proc == nil {
 		return nil
 	}
+	key, shm := shmOf(filepath.Join(c.dir, "data"))
+	defer removeShm(key, shm, 5*time.Second)
 	select {
 	case <-c.exited:
 		return nil
@@ -246,11 +250,10 @@ func (c *Cluster) stop() error {
 	case <-time.After(stopWait):
 	}
 	kids := childPIDs(c.proc.Pid)
-	key, shm := shmOf(filepath.Join(c.dir, "data"))
 	_ = c.proc.Kill()
 	<-c.exited
 	killAll(kids)
-	removeShm(key, shm)
+	waitGone(kids, 5*time.Second)
 	return fmt.Errorf("pgtest: postgres did not stop within %v; killed", stopWait)
 }
 

@@ -123,6 +123,7 @@ func TestStartStop(t *testing.T) {
 
 	pm := c.proc.Pid
 	pids := append(childPIDs(pm), pm)
+	key, shm := shmOf(filepath.Join(c.dir, "data"))
 	if len(pids) < 3 {
 		t.Fatalf("postmaster %d has children %v; want its background processes", pm, pids[:len(pids)-1])
 	}
@@ -134,6 +135,7 @@ func TestStartStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGone(t, c.dir, pids)
+	checkNoShm(t, key, shm)
 	if err := c.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
@@ -160,17 +162,20 @@ func checkGone(t *testing.T, dir string, pids []int) {
 
 func TestStopAfterExit(t *testing.T) {
 	c := startOwn(t)
-	// A server that died on its own: Stop still removes the directory.
+	// A server that died on its own: Stop still removes the directory and
+	// the shared memory the postmaster could not remove.
+	pids := append(childPIDs(c.proc.Pid), c.proc.Pid)
+	key, shm := shmOf(filepath.Join(c.dir, "data"))
 	if err := c.proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-c.exited
-	kids := childPIDs(c.proc.Pid)
-	waitGone(kids, 5*time.Second)
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	checkGone(t, c.dir, []int{c.proc.Pid})
+	waitGone(pids, 5*time.Second) // the children exit on seeing the postmaster gone
+	checkGone(t, c.dir, pids)
+	checkNoShm(t, key, shm)
 }
 
 func TestShared(t *testing.T) {
@@ -316,15 +321,23 @@ func TestKilledOwner(t *testing.T) {
 	}
 	reapStale(os.TempDir())
 	checkGone(t, dir, pids)
-	if shm >= 0 {
-		if _, err := os.Stat("/proc/sysvipc/shm"); err == nil {
-			b, _ := os.ReadFile("/proc/sysvipc/shm")
-			for _, l := range strings.Split(string(b), "\n")[1:] {
-				f := strings.Fields(l)
-				if len(f) > 1 && f[0] == strconv.Itoa(key) && f[1] == strconv.Itoa(shm) {
-					t.Errorf("shared memory segment %d (key %d) left: %s", shm, key, l)
-				}
-			}
+	checkNoShm(t, key, shm)
+}
+
+// checkNoShm fails t if the System V shared memory segment id with key exists.
+func checkNoShm(t *testing.T, key, id int) {
+	t.Helper()
+	if id < 0 {
+		t.Fatal("no shared memory segment recorded in postmaster.pid")
+	}
+	b, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) > 1 && f[0] == strconv.Itoa(key) && f[1] == strconv.Itoa(id) {
+			t.Errorf("shared memory segment %d (key %d) left: %s", id, key, l)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,14 +91,22 @@ func commandLine(pid int) string {
 }
 
 // removeShm removes the System V shared memory segment id if it still has
-// the key a dead server recorded and no process attaches it.
-func removeShm(key, id int) {
-	var d unix.SysvShmDesc
-	if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil {
-		return
+// the key a dead server recorded, once no process attaches it: the server's
+// last children may take a moment to exit, so it waits up to wait.
+func removeShm(key, id int, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for {
+		var d unix.SysvShmDesc
+		if _, err := unix.SysvShmCtl(id, unix.IPC_STAT, &d); err != nil || int(d.Perm.Key) != key {
+			return
+		}
+		if d.Nattch == 0 {
+			_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+			return
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if int(int32(d.Perm.Key)) != key || d.Nattch != 0 {
-		return
-	}
-	_, _ = unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 }

@@ -5,6 +5,7 @@ package pgtest
 import (
 	"errors"
 	"syscall"
+	"time"
 )
 
 // supported reports whether Start can run a server on this system: the
@@ -20,4 +21,4 @@ func childPIDs(pid int) []int { return nil }
 
 func commandLine(pid int) string { return "" }
 
-func removeShm(key, id int) {}
+func removeShm(key, id int, wait time.Duration) {}

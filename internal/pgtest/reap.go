@@ -74,7 +74,7 @@ func reap(dir string) {
 		waitGone(append(kids, pid), 5*time.Second)
 	}
 	key, shm := shmOf(data)
-	removeShm(key, shm)
+	removeShm(key, shm, 5*time.Second)
 	_ = os.RemoveAll(dir)
 }
 
