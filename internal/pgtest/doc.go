@@ -40,7 +40,9 @@
 // shared memory segment; the next Start on the machine reaps them: each
 // directory records the pid (and start time) of the test process that owns
 // it, and a directory whose owner is gone is cleaned (any process still
-// serving it killed, the segment removed, the directory deleted). On systems
-// without /proc and the parent-death signal, only that reaping applies, so a
-// killed binary's server runs until the next Start.
+// serving it killed, the segment removed, the directory deleted). The
+// processes of a killed server are reparented to init, which reaps them.
+//
+// Starting a server needs Linux (the parent-death signal, /proc); elsewhere
+// Start returns an error unless PAPAYD_TEST_DATABASE_URL is set.
 package pgtest

@@ -84,6 +84,9 @@ func childPIDs(pid int) []int {
 	return out
 }
 
+// kill sends SIGKILL to process pid.
+func kill(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
+
 // commandLine returns the arguments of process pid joined by spaces.
 func commandLine(pid int) string {
 	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))

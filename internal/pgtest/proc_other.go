@@ -19,6 +19,8 @@ func processStart(pid int) (uint64, error) { return 0, errors.ErrUnsupported }
 
 func childPIDs(pid int) []int { return nil }
 
+func kill(pid int) {}
+
 func commandLine(pid int) string { return "" }
 
 func removeShm(key, id int, wait time.Duration) {}

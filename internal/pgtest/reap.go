@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -69,7 +68,7 @@ func reap(dir string) {
 	data := filepath.Join(dir, "data")
 	if pid := postmasterPID(data); pid > 0 && strings.Contains(commandLine(pid), data) {
 		kids := childPIDs(pid)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		kill(pid)
 		killAll(kids)
 		waitGone(append(kids, pid), 5*time.Second)
 	}
@@ -115,10 +114,10 @@ func pidFileLines(data string) []string {
 	return strings.Split(string(b), "\n")
 }
 
-// killAll sends SIGKILL to each pid.
+// killAll kills each pid.
 func killAll(pids []int) {
 	for _, p := range pids {
-		_ = syscall.Kill(p, syscall.SIGKILL)
+		kill(p)
 	}
 }
 
