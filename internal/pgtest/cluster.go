@@ -88,15 +88,17 @@ func Start(ctx context.Context) (*Cluster, error) {
 			return nil, fmt.Errorf("pgtest: %w", err)
 		}
 	}
-	run := func(name string, args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(bin, name), args...)
+	// run prepares a program; ctx ends it (the server gets a context that
+	// never ends: Stop ends it).
+	run := func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
 		cmd.SysProcAttr = sysProcAttr(uid, gid, asPostgres)
 		return cmd
 	}
 	data := filepath.Join(dir, "data")
-	initdb := run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+	initdb := run(ctx, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
 		"--no-locale", "--no-sync", "--no-instructions")
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
@@ -116,7 +118,7 @@ func Start(ctx context.Context) (*Cluster, error) {
 }
 
 // serve starts postgres on a free port and waits until it accepts connections.
-func (c *Cluster) serve(ctx context.Context, run func(string, ...string) *exec.Cmd, data string) error {
+func (c *Cluster) serve(ctx context.Context, run func(context.Context, string, ...string) *exec.Cmd, data string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -126,7 +128,7 @@ func (c *Cluster) serve(ctx context.Context, run func(string, ...string) *exec.C
 		return err
 	}
 	defer logf.Close() // the server holds its own descriptor
-	cmd := run("postgres", "-D", data, "-p", strconv.Itoa(port),
+	cmd := run(context.Background(), "postgres", "-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+c.dir,
 		"-c", "fsync=off",

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -338,6 +339,25 @@ func checkNoShm(t *testing.T, key, id int) {
 		f := strings.Fields(l)
 		if len(f) > 1 && f[0] == strconv.Itoa(key) && f[1] == strconv.Itoa(id) {
 			t.Errorf("shared memory segment %d (key %d) left: %s", id, key, l)
+		}
+	}
+}
+
+func TestStartCanceled(t *testing.T) {
+	t.Setenv(urlEnv, "")
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if c, err := Start(ctx); !errors.Is(err, context.Canceled) {
+		if c != nil {
+			c.Stop()
+		}
+		t.Fatalf("Start(canceled) = %v; want context.Canceled", err)
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, d := range after {
+		if !slices.Contains(before, d) {
+			t.Errorf("Start(canceled) left %s", d)
 		}
 	}
 }
