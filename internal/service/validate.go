@@ -25,28 +25,19 @@ func (v violations) err() error {
 // code checks an identifier: 1..max characters of letters, digits, '_' and
 // '-'. Empty is allowed unless required.
 func (v *violations) code(field, val string, max int, required bool) {
-	if val == "" {
-		if required {
-			v.add(field, "is required")
-		}
-		return
-	}
-	if len(val) > max {
-		v.add(field, "must be at most %d characters", max)
-		return
-	}
-	for _, r := range val {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-') {
-			v.add(field, "may contain only letters, digits, '_' and '-'")
-			return
-		}
-	}
+	v.codeOf(field, val, max, required, "_-", "'_', '-'")
 }
 
 // refundCode checks a merchant refund number: 1..max characters of
 // letters, digits and '_', '-', '|', '*', '@'. Empty is allowed unless
 // required.
 func (v *violations) refundCode(field, val string, max int, required bool) {
+	v.codeOf(field, val, max, required, "_-|*@", "'_', '-', '|', '*', '@'")
+}
+
+// codeOf checks 1..max characters of letters, digits and the punctuation
+// extra (named so in the violation). Empty is allowed unless required.
+func (v *violations) codeOf(field, val string, max int, required bool, extra, named string) {
 	if val == "" {
 		if required {
 			v.add(field, "is required")
@@ -58,8 +49,8 @@ func (v *violations) refundCode(field, val string, max int, required bool) {
 		return
 	}
 	for _, r := range val {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("_-|*@", r)) {
-			v.add(field, "may contain only letters, digits and '_', '-', '|', '*', '@'")
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune(extra, r)) {
+			v.add(field, "may contain only letters, digits and %s", named)
 			return
 		}
 	}
