@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	wcfg.OrderQueryLimit = wechat.Limit{PerSecond: cfg.WeChatQueryRate, Burst: cfg.WeChatQueryBurst}
-	wcfg.ContractQueryLimit = wcfg.OrderQueryLimit
+	wcfg.ContractQueryLimit, wcfg.RefundQueryLimit = wcfg.OrderQueryLimit, wcfg.OrderQueryLimit
 	if a.store, err = db.OpenWith(ctx, filepath.Join(cfg.DataDir, "papayd.db"), db.Options{CacheRecords: cfg.RecordCache}); err != nil {
 		return nil, err
 	}

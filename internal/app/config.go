@@ -82,7 +82,7 @@ type Config struct {
 	WebhookInFlight int
 
 	// WeChatQueryRate and WeChatQueryBurst bound this process's queries of
-	// WeChat, per endpoint (order query, contract query); a refresh beyond
+	// WeChat, per endpoint (order query, contract query, refund query); a refresh beyond
 	// them serves the local record, flagged not refreshed.
 	WeChatQueryRate  float64
 	WeChatQueryBurst int
@@ -280,7 +280,7 @@ func (c *Config) settings() []setting {
 		{"final-recheck", "PAPAYD_FINAL_RECHECK", "10m,24h", "after these delays a final charge or an EXPIRED agreement is queried again, once each", durList(&c.FinalRechecks)},
 		{"agreement-recheck", "PAPAYD_AGREEMENT_RECHECK", "24h", "how often a SIGNED agreement is queried again", dur(&c.AgreementRecheck)},
 		{"max-charge-amount", "PAPAYD_MAX_CHARGE_AMOUNT", "", "bound of one charge by currency, in minor units, such as HKD=500000,USD=100000 (default: about USD 15,000 in each currency)", amounts(&c.MaxChargeAmount)},
-		{"wechatpay-query-rate", "PAPAYD_WECHATPAY_QUERY_RATE", "100", "queries of WeChat Pay a second, per endpoint (order query, contract query); a refresh beyond it serves the local record flagged RATE_LIMITED", positiveFloat(&c.WeChatQueryRate)},
+		{"wechatpay-query-rate", "PAPAYD_WECHATPAY_QUERY_RATE", "100", "queries of WeChat Pay a second, per endpoint (order query, contract query, refund query); a refresh beyond it serves the local record flagged RATE_LIMITED", positiveFloat(&c.WeChatQueryRate)},
 		{"wechatpay-query-burst", "PAPAYD_WECHATPAY_QUERY_BURST", "20", "queries of WeChat Pay at once, per endpoint, above the rate", positiveInt(&c.WeChatQueryBurst)},
 		{"verify-qps", "PAPAYD_VERIFY_QPS", "10", "queries a second of papayd verify (live mode)", positiveFloat(&c.VerifyQPS)},
 		{"sandbox-addr", "PAPAYD_SANDBOX_ADDR", "127.0.0.1:0", "listen address of the simulated WeChat Pay API (sandbox mode)", str(&c.SandboxAddr)},
