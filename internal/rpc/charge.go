@@ -114,9 +114,7 @@ func chargeToProto(c service.Charge) *papayv1.Charge {
 		UpdateTime:           timeToProto(c.UpdateTime),
 		RefundedTotal:        c.RefundedTotal,
 	}
-	if c.ExchangeRate != (service.ExchangeRate{}) {
-		p.ExchangeRate = &papayv1.ExchangeRate{Type: c.ExchangeRate.Type, Rate: c.ExchangeRate.Rate}
-	}
+	p.ExchangeRate = exchangeRateToProto(c.ExchangeRate)
 	if c.SceneInfo != (service.SceneInfo{}) {
 		p.SceneInfo = &papayv1.SceneInfo{DeviceId: c.SceneInfo.DeviceID, DeviceIp: c.SceneInfo.DeviceIP}
 	}
@@ -152,4 +150,12 @@ func chargeStateFromProto(s papayv1.ChargeState) (service.ChargeState, error) {
 		return st, nil
 	}
 	return "", fieldError("state", "unknown charge state")
+}
+
+// exchangeRateToProto is r, or nil when WeChat gave none.
+func exchangeRateToProto(r service.ExchangeRate) *papayv1.ExchangeRate {
+	if r == (service.ExchangeRate{}) {
+		return nil
+	}
+	return &papayv1.ExchangeRate{Type: r.Type, Rate: r.Rate}
 }

@@ -94,9 +94,7 @@ func refundToProto(r service.Refund) *papayv1.Refund {
 		CreateTime:     timeToProto(r.CreateTime),
 		UpdateTime:     timeToProto(r.UpdateTime),
 	}
-	if r.ExchangeRate != (service.ExchangeRate{}) {
-		p.ExchangeRate = &papayv1.ExchangeRate{Type: r.ExchangeRate.Type, Rate: r.ExchangeRate.Rate}
-	}
+	p.ExchangeRate = exchangeRateToProto(r.ExchangeRate)
 	return p
 }
 
