@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,8 +35,13 @@ type reader struct {
 var (
 	_ service.AgreementReader = (*DB)(nil)
 	_ service.ChargeReader    = (*DB)(nil)
+	_ service.RefundReader    = (*DB)(nil)
 	_ interface {
 		Ping(ctx context.Context) error
+		DueCharges(ctx context.Context, now time.Time, limit int) ([]service.Charge, error)
+		DueAgreements(ctx context.Context, now time.Time, limit int) ([]service.Agreement, error)
+		DueRefunds(ctx context.Context, now time.Time, limit int) ([]service.Refund, error)
+		OpenIntents(ctx context.Context) ([]service.Intent, error)
 	} = (*DB)(nil)
 )
 

@@ -118,6 +118,14 @@ func chargeFilterHash(f service.ChargeFilter) uint64 {
 		time(f.CreatedFrom).time(f.CreatedTo).strs(f.SubMchIDs).hash()
 }
 
+// refundFilterHash identifies what f selects. It starts with the table
+// name, so a token of ListAgreements or ListCharges is not one of
+// ListRefunds. f.SubMchIDs must be in the form subMchIDScope returns.
+func refundFilterHash(f service.RefundFilter) uint64 {
+	return filterKey(nil).str("refunds").
+		str(f.OutTradeNo).str(string(f.State)).str(f.SubMchID).strs(f.SubMchIDs).hash()
+}
+
 // queryPage runs a page query, whose parameter @limit is the row limit
 // (pageSize+1: the extra row tells whether a next page exists), and
 // returns the page and the token of the next ("" on the last). scan reads

@@ -26,11 +26,19 @@ const (
 type Tx interface {
 	service.AgreementReader
 	service.ChargeReader
+	service.RefundReader
 	CreateAgreement(ctx context.Context, a service.Agreement) error
 	UpdateAgreement(ctx context.Context, a service.Agreement) error
 	DeleteAgreement(ctx context.Context, outContractCode string) error
 	CreateCharge(ctx context.Context, c service.Charge) error
 	UpdateCharge(ctx context.Context, c service.Charge) error
+	CreateRefund(ctx context.Context, r service.Refund) error
+	UpdateRefund(ctx context.Context, r service.Refund) error
+	NotificationRecorded(ctx context.Context, key service.NotificationKey) (bool, error)
+	InsertNotification(ctx context.Context, n service.NotificationRecord) error
+	InsertAnomaly(ctx context.Context, a service.Anomaly) error
+	CreateIntent(ctx context.Context, in service.Intent) (int64, error)
+	DeleteIntent(ctx context.Context, id int64) error
 }
 
 var _ Tx = (*tx)(nil)
