@@ -120,3 +120,66 @@ func TestPageTokensAgreeWithSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestRefundPageTokensAgreeWithSQLite: as above, for ListRefunds.
+func TestRefundPageTokensAgreeWithSQLite(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pg := openTestDB(t)
+	lite, err := db.Open(ctx, filepath.Join(t.TempDir(), "papayd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lite.Close() })
+
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var rs []service.Refund
+	for i, at := range []time.Duration{0, time.Second, time.Second, time.Second, 2 * time.Second, 3 * time.Second} {
+		r := fullRefund(string(rune('A'+i)), "", base.Add(at))
+		r.SubMchID = []string{"m1", "m2"}[i%2]
+		rs = append(rs, r)
+	}
+	inTx(t, pg, func(tx Tx) error {
+		for _, r := range rs {
+			if err := tx.CreateRefund(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err := lite.InTx(ctx, func(tx service.Tx) error {
+		for _, r := range rs {
+			if err := tx.CreateRefund(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, set := range [][]string{nil, {"m1", "m2"}} {
+		f := service.RefundFilter{PageSize: 2, OutTradeNo: "T1", SubMchIDs: set}
+		p, pnext, err1 := pg.ListRefunds(ctx, f)
+		l, lnext, err2 := lite.ListRefunds(ctx, f)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("first pages: %v, %v", err1, err2)
+		}
+		if diff := cmp.Diff(refundNos(l), refundNos(p)); diff != "" || pnext != lnext || pnext == "" {
+			t.Errorf("set %v: refund pages differ (-sqlite +pg):\n%s\ntokens %q, %q", set, diff, lnext, pnext)
+		}
+		f.PageToken = lnext // SQLite's token, on PostgreSQL
+		p2, _, err := pg.ListRefunds(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.PageToken = pnext
+		l2, _, err := lite.ListRefunds(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(refundNos(l2), refundNos(p2)); diff != "" || len(p2) == 0 {
+			t.Errorf("set %v: second refund pages differ or are empty (-sqlite +pg):\n%s", set, diff)
+		}
+	}
+}

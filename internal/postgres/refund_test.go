@@ -319,3 +319,20 @@ func TestRefundedTotal(t *testing.T) {
 		}
 	}
 }
+
+func TestRefundTimeOutOfRange(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	r := fullRefund("R1", "", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	r.NextCheckTime = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := db.InTx(ctx, func(tx Tx) error { return tx.CreateRefund(ctx, r) }); err == nil {
+		t.Fatal("CreateRefund of a check time in 2300 succeeded, want an error")
+	}
+	r.NextCheckTime = time.Time{}
+	createRefunds(t, db, r)
+	r.SuccessTime = time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := db.InTx(ctx, func(tx Tx) error { return tx.UpdateRefund(ctx, r) }); err == nil {
+		t.Fatal("UpdateRefund of a success time in 1600 succeeded, want an error")
+	}
+}
