@@ -14,8 +14,10 @@ import (
 // after @now, earliest first (ties in id order), at most @limit of them:
 // open records, and final ones awaiting a re-check. Their WHERE repeats the
 // condition of the partial index (*_due: it holds only scheduled records),
-// so the planner can use it; PostgreSQL has no INDEXED BY, and the choice
-// is the planner's.
+// so the planner can use it (PostgreSQL has no INDEXED BY: plan_test.go
+// checks that it can). The index gives next_check_time order; the id that
+// breaks ties is sorted within each run of equal times (an incremental
+// sort), never across the whole scan.
 const (
 	dueChargesSQL = `SELECT id, ` + chargeColumns + `
 FROM charges
