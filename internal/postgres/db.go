@@ -15,6 +15,7 @@ import (
 type DB struct {
 	reader // q is the pool: reads outside a transaction
 	pool   *pgxpool.Pool
+	events *eventHub // the wake-ups of EventsCommitted (eventhub.go)
 }
 
 // querier is what *pgxpool.Pool and pgx.Tx have in common: the read
@@ -66,11 +67,18 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{reader: reader{q: pool}, pool: pool}, nil
+	var seen int64
+	if err := pool.QueryRow(ctx, maxEventSeqSQL).Scan(&seen); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return &DB{reader: reader{q: pool}, pool: pool, events: startEventHub(pool, uint64(seen))}, nil
 }
 
-// Close closes the pool, waiting for the connections in use to return.
+// Close stops the events listener and closes the pool, waiting for the
+// connections in use to return.
 func (db *DB) Close() error {
+	db.events.close()
 	db.pool.Close()
 	return nil
 }

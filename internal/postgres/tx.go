@@ -39,13 +39,15 @@ type Tx interface {
 	InsertAnomaly(ctx context.Context, a service.Anomaly) error
 	CreateIntent(ctx context.Context, in service.Intent) (int64, error)
 	DeleteIntent(ctx context.Context, id int64) error
+	AppendEvent(ctx context.Context, e service.Event) error
 }
 
 var _ Tx = (*tx)(nil)
 
 // tx implements Tx on one transaction.
 type tx struct {
-	reader // q is the pgx.Tx; the write methods use it too
+	reader                // q is the pgx.Tx; the write methods use it too
+	events []pendingEvent // appended, inserted by flushEvents before COMMIT
 }
 
 // InTx runs fn in one SERIALIZABLE transaction: its changes commit when fn
@@ -95,11 +97,20 @@ func (db *DB) runTx(ctx context.Context, fn func(Tx) error) (err error) {
 			_ = ptx.Rollback(context.WithoutCancel(ctx)) // a no-op after a failed COMMIT
 		}
 	}()
-	if err := fn(&tx{reader: reader{q: ptx}}); err != nil {
+	t := &tx{reader: reader{q: ptx}}
+	if err := fn(t); err != nil {
+		return err
+	}
+	// Under the events lock from here to the end of COMMIT (event.go).
+	through, err := t.flushEvents(ctx, ptx)
+	if err != nil {
 		return err
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if through > 0 {
+		db.events.published(through, t.eventTypes())
 	}
 	return nil
 }

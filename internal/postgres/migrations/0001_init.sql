@@ -230,7 +230,7 @@ CREATE TABLE events (
     type        TEXT   NOT NULL,        -- agreement.signed, charge.succeeded, ...
     create_time BIGINT NOT NULL,
     sub_mchid   TEXT   NOT NULL,        -- '' for an anomaly of no charge
-    resource    TEXT   NOT NULL CHECK (resource::jsonb IS NOT NULL) -- the record's JSON
+    resource    TEXT   NOT NULL CHECK (resource::json IS NOT NULL) -- the record's JSON (json, not jsonb: jsonb refuses \u0000)
 );
 
 -- A sub-merchant's events in sequence order.
