@@ -15,7 +15,8 @@ import (
 type DB struct {
 	reader // q is the pool: reads outside a transaction
 	pool   *pgxpool.Pool
-	events *eventHub // the wake-ups of EventsCommitted (eventhub.go)
+	events *eventHub    // the wake-ups of EventsCommitted (eventhub.go)
+	async  *asyncWriter // the writes queued without waiting (async.go)
 }
 
 // querier is what *pgxpool.Pool and pgx.Tx have in common: the read
@@ -43,7 +44,10 @@ var (
 		DueAgreements(ctx context.Context, now time.Time, limit int) ([]service.Agreement, error)
 		DueRefunds(ctx context.Context, now time.Time, limit int) ([]service.Refund, error)
 		OpenIntents(ctx context.Context) ([]service.Intent, error)
+		ListAuditEntries(ctx context.Context, f service.AuditFilter) ([]service.AuditEntry, string, error)
+		RecordAuditEntry(ctx context.Context, e service.AuditEntry, failed func(error)) error
 	} = (*DB)(nil)
+	_ service.KeyStore = (*DB)(nil)
 )
 
 // Open connects to the PostgreSQL database at url (postgres://...) with a
@@ -72,12 +76,15 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	return &DB{reader: reader{q: pool}, pool: pool, events: startEventHub(pool, uint64(seen))}, nil
+	return &DB{reader: reader{q: pool}, pool: pool, events: startEventHub(pool, uint64(seen)),
+		async: startAsyncWriter(pool)}, nil
 }
 
-// Close stops the events listener and closes the pool, waiting for the
-// connections in use to return.
+// Close writes what TouchKey, RecordAuditEntry and RecordWeChatCall
+// queued (later ones return ErrClosed), stops the events listener and
+// closes the pool, waiting for the connections in use to return.
 func (db *DB) Close() error {
+	db.async.close()
 	db.events.close()
 	db.pool.Close()
 	return nil

@@ -40,6 +40,8 @@ type Tx interface {
 	CreateIntent(ctx context.Context, in service.Intent) (int64, error)
 	DeleteIntent(ctx context.Context, id int64) error
 	AppendEvent(ctx context.Context, e service.Event) error
+	service.KeyWriter
+	InsertAuditEntry(ctx context.Context, e service.AuditEntry) error
 }
 
 var _ Tx = (*tx)(nil)
