@@ -135,6 +135,21 @@
 // not committed yet, or never). A reader takes the channel before it reads,
 // as the interface says, so no commit is missed between the two.
 //
+// Writes off the caller's path. TouchKey, RecordAuditEntry and
+// RecordWeChatCall return once queued, as in internal/db. Each replica
+// runs one writer goroutine on a bounded queue (async.go): it sends what
+// is queued as one pgx batch (one round trip, one commit), and when that
+// batch fails it reruns its statements one at a time, so each row gets its
+// own outcome. A touch is `UPDATE api_keys SET last_used_time = $t WHERE
+// id = $id AND (last_used_time IS NULL OR last_used_time < $t)` in READ
+// COMMITTED: an UPDATE that waited for another replica's row lock
+// re-checks the WHERE on the committed row, so LastUsedTime never goes
+// back whatever order the replicas' touches commit in; a batch collapses
+// one key's touches to the latest and sends them in key id order, so two
+// replicas' batches cannot deadlock. Close writes the queue before it
+// closes the pool. These must not be called inside InTx: fn may run more
+// than once.
+//
 // Leases (planned, design only). The reconciler's due scans (charges,
 // agreements, refunds), open intents and webhook deliveries are work items
 // every replica sees. A replica claims a batch in a short READ COMMITTED
