@@ -18,7 +18,7 @@ func TestAsyncBadRowCostsNoOther(t *testing.T) {
 	db := openTestDB(t)
 	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	const n = 50
-	failed := make(chan error, n+1)
+	failed := make(chan error, 2*n) // room for every row: a failing writer must not block
 	for i := range n {
 		e := service.AuditEntry{Time: at, Method: "GetCharge", Resource: fmt.Sprintf("charges/T%d", i), Outcome: "NOT_FOUND"}
 		if i == n/2 {

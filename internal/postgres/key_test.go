@@ -3,6 +3,7 @@ package postgres
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -151,5 +152,54 @@ func TestTouchKeyAcrossReplicas(t *testing.T) {
 	}
 	if got := keys[0].LastUsedTime; !got.Equal(latest) {
 		t.Fatalf("LastUsedTime %v, want the latest touch %v", got, latest)
+	}
+}
+
+// TestTouchWhileRevoking: touches written while transactions revoke the
+// same key are absorbed by InTx's retries: every revocation
+// succeeds, the first stands, and the latest touch is recorded.
+func TestTouchWhileRevoking(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	k := service.StoredKey{APIKey: service.APIKey{ID: "dddddddddddd", Name: "d", CreateTime: t0}}
+	inTx(t, db, func(tx Tx) error { return tx.CreateKey(ctx, k) })
+	const n = 100
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range n {
+			if err := db.TouchKey(ctx, k.ID, t0.Add(time.Duration(i+1)*time.Second)); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := db.async.flush(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for i := range 20 {
+		err := db.InTx(ctx, func(t Tx) error {
+			// Read, then write: a touch committed between is a conflict.
+			var keys int
+			if err := t.(*tx).q.QueryRow(ctx, `SELECT count(*) FROM api_keys`).Scan(&keys); err != nil || keys != 1 {
+				return fmt.Errorf("%d keys: %w", keys, err)
+			}
+			_, err := t.RevokeKey(ctx, k.ID, t0.Add(time.Duration(i+1)*time.Minute))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("revocation %d: %v", i, err)
+		}
+	}
+	wg.Wait()
+	keys, err := db.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys[0]; !got.RevokeTime.Equal(t0.Add(time.Minute)) || !got.LastUsedTime.Equal(t0.Add(n*time.Second)) {
+		t.Fatalf("revoked %v, last used %v; want %v and %v", got.RevokeTime, got.LastUsedTime,
+			t0.Add(time.Minute), t0.Add(n*time.Second))
 	}
 }
