@@ -30,7 +30,9 @@
 // Errors: a missing row is service.ErrNotFound, a unique violation (SQLSTATE
 // 23505) is service.ErrConflict, a page token this package did not issue for
 // the same filter is service.ErrInvalidPageToken. Page tokens are those of
-// internal/db, byte for byte (pagetoken.go).
+// internal/db, byte for byte (pagetoken.go). A database claimed by another
+// mode or sp_mchid is ErrOtherIdentity (identity.go), and a write queued
+// after Close is ErrClosed (async.go).
 //
 // # DESIGN
 //
