@@ -7,16 +7,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// jsonArg binds a list of strings to a JSON array column (TEXT, see the
-// package doc); nil is [], as internal/db writes it.
-type jsonArg[T ~string] []T
+// jsonArg binds a list of strings, v, to a JSON array column (TEXT, see
+// the package doc); nil is [], as internal/db writes it. A struct, not a
+// slice type: pgx binds a nil slice as NULL without asking its TextValue.
+type jsonArg[T ~string] struct{ v []T }
 
 // TextValue implements pgtype.TextValuer.
 func (a jsonArg[T]) TextValue() (pgtype.Text, error) {
-	if a == nil {
+	if a.v == nil {
 		return pgtype.Text{String: "[]", Valid: true}, nil
 	}
-	b, err := json.Marshal([]T(a))
+	b, err := json.Marshal(a.v)
 	if err != nil {
 		return pgtype.Text{}, err
 	}
