@@ -194,6 +194,17 @@ const (
 // after f.AfterSequence) in event sequence order, then endpoint id, at most
 // f.PageSize of them (0 or less: all).
 func (r reader) ListWebhookDeliveries(ctx context.Context, f service.WebhookDeliveryFilter) ([]service.WebhookDelivery, error) {
+	query, args := listWebhookDeliveriesQuery(f)
+	ds, err := queryRows(ctx, r.q, query, []any{args}, scanWebhookDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// listWebhookDeliveriesQuery returns the query of ListWebhookDeliveries for
+// f and its arguments.
+func listWebhookDeliveriesQuery(f service.WebhookDeliveryFilter) (string, pgx.NamedArgs) {
 	query := listWebhookDeliveriesSQL
 	// No sequence is above math.MaxInt64, so a cursor there selects nothing.
 	args := pgx.NamedArgs{"after": int64(min(f.AfterSequence, math.MaxInt64))}
@@ -219,9 +230,5 @@ func (r reader) ListWebhookDeliveries(ctx context.Context, f service.WebhookDeli
 	} else {
 		args["limit"] = nil // LIMIT NULL: all
 	}
-	ds, err := queryRows(ctx, r.q, query, []any{args}, scanWebhookDelivery)
-	if err != nil {
-		return nil, fmt.Errorf("list webhook deliveries: %w", err)
-	}
-	return ds, nil
+	return query, args
 }

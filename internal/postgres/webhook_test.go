@@ -291,24 +291,33 @@ func TestWebhookQueryPlans(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db := openTestDB(t)
-	base, tie, limit := listWebhookDeliveriesSQL, listWebhookDeliveriesTieSQL, listWebhookDeliveriesLimitSQL
-	tests := []struct {
-		name, query, index string
-		args               pgx.NamedArgs
-		sortFree           bool
-	}{
-		{"engine head of line", base + listWebhookDeliveriesEndpointSQL + listWebhookDeliveriesStateSQL + listWebhookDeliveriesOrderSQL + limit,
-			"webhook_deliveries_endpoint",
-			pgx.NamedArgs{"after": int64(0), "endpoint_id": "we_1", "state": "PENDING", "limit": int64(100)}, true},
-		{"an endpoint's deliveries, all", base + listWebhookDeliveriesEndpointSQL + listWebhookDeliveriesOrderSQL + limit,
-			"webhook_deliveries_endpoint", pgx.NamedArgs{"after": int64(0), "endpoint_id": "we_1", "limit": nil}, false},
-		{"an event's deliveries", base + listWebhookDeliveriesEventSQL + listWebhookDeliveriesOrderSQL + tie + limit,
-			"webhook_deliveries_event", pgx.NamedArgs{"after": int64(0), "event_id": "evt_1", "limit": nil}, false},
-		{"update delivery", updateWebhookDeliverySQL, "webhook_deliveries_pkey", pgx.NamedArgs{
-			"state": "PENDING", "attempts": 1, "next_attempt_time": int64(1), "last_attempt_time": int64(1),
-			"last_status": 500, "last_error": "", "update_time": int64(1), "id": int64(1)}, false},
-		{"endpoint", webhookEndpointSQL, "webhook_endpoints_pkey", nil, false},
+	list := func(f service.WebhookDeliveryFilter) (string, []any) {
+		query, args := listWebhookDeliveriesQuery(f)
+		return query, []any{args}
 	}
+	tests := []struct {
+		name, index string
+		query       string
+		args        []any
+		sortFree    bool
+	}{
+		{name: "engine head of line", index: "webhook_deliveries_endpoint", sortFree: true},
+		{name: "an endpoint's FAILED deliveries", index: "webhook_deliveries_endpoint", sortFree: true},
+		{name: "an endpoint's deliveries", index: "webhook_deliveries_endpoint"},
+		{name: "an event's deliveries", index: "webhook_deliveries_event"},
+		{name: "update delivery", index: "webhook_deliveries_pkey", query: updateWebhookDeliverySQL, args: []any{pgx.NamedArgs{
+			"state": "PENDING", "attempts": 1, "next_attempt_time": int64(1), "last_attempt_time": int64(1),
+			"last_status": 500, "last_error": "", "update_time": int64(1), "id": int64(1)}}},
+		{name: "endpoint", index: "webhook_endpoints_pkey", query: webhookEndpointSQL, args: []any{"we_1"}},
+	}
+	// The filters as their callers pass them: the engine's sendBatch, the
+	// ListWebhookDeliveries RPC (with and without a state), Redeliver.
+	tests[0].query, tests[0].args = list(service.WebhookDeliveryFilter{EndpointID: "we_1",
+		State: service.WebhookDeliveryPending, PageSize: 100})
+	tests[1].query, tests[1].args = list(service.WebhookDeliveryFilter{EndpointID: "we_1",
+		State: service.WebhookDeliveryFailed, AfterSequence: 7, PageSize: 51})
+	tests[2].query, tests[2].args = list(service.WebhookDeliveryFilter{EndpointID: "we_1", PageSize: 51})
+	tests[3].query, tests[3].args = list(service.WebhookDeliveryFilter{EventID: "evt_1"})
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -323,11 +332,7 @@ func TestWebhookQueryPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		args := []any{tt.args}
-		if tt.args == nil {
-			args = []any{"we_1"}
-		}
-		plan := explain(t, ptx, tt.query, args...)
+		plan := explain(t, ptx, tt.query, tt.args...)
 		if !strings.Contains(plan, " "+tt.index+" ") && !strings.Contains(plan, " "+tt.index+"\n") {
 			t.Errorf("%s: plan does not use %s:\n%s", tt.name, tt.index, plan)
 		}
