@@ -341,3 +341,63 @@ func TestWebhookQueryPlans(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookOrderIsByteOrder: ties of create_time (endpoints) and of
+// event sequence (deliveries of one event) go in byte order of the
+// endpoint id, as SQLite orders them, even when the columns collate
+// otherwise (here ICU English, where "we_a" sorts before "we_B").
+func TestWebhookOrderIsByteOrder(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	var natural bool
+	if err := db.pool.QueryRow(ctx, `SELECT 'we_a' < 'we_B' COLLATE "en-x-icu"`).Scan(&natural); err != nil {
+		t.Fatal(err)
+	}
+	if !natural {
+		t.Fatal(`"en-x-icu" orders "we_B" before "we_a": the test would prove nothing`)
+	}
+	// The foreign key goes first: it ties the two columns' collations.
+	if _, err := db.pool.Exec(ctx, `ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_endpoint_id_fkey;
+ALTER TABLE webhook_endpoints ALTER COLUMN id TYPE text COLLATE "en-x-icu";
+ALTER TABLE webhook_deliveries ALTER COLUMN endpoint_id TYPE text COLLATE "en-x-icu"`); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"we_a", "we_B"}
+	inTx(t, db, func(tx Tx) error {
+		for _, id := range ids {
+			if err := tx.CreateWebhookEndpoint(ctx, service.StoredWebhookEndpoint{WebhookEndpoint: service.WebhookEndpoint{
+				ID: id, URL: "https://x.example", State: service.WebhookEndpointEnabled,
+				CreateTime: webhookBase, UpdateTime: webhookBase}, Secret: "whsec_eA=="}); err != nil {
+				return err
+			}
+			if _, err := tx.CreateWebhookDelivery(ctx, service.NewWebhookDelivery(id, webhookEvent(1), webhookBase)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	want := []string{"we_B", "we_a"}
+	es, err := db.WebhookEndpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.ID)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("endpoints (-want +got):\n%s", diff)
+	}
+	ds, err := db.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{EventID: "evt_1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, d := range ds {
+		got = append(got, d.EndpointID)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deliveries of an event (-want +got):\n%s", diff)
+	}
+}
