@@ -3,6 +3,7 @@ package postgres
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -285,8 +286,9 @@ func TestWebhookEndpointAgreesWithSQLite(t *testing.T) {
 // TestWebhookQueryPlans: the webhook engine's head of line (an endpoint's
 // PENDING deliveries in event order, LIMIT its batch) is read from
 // webhook_deliveries_endpoint in index order, with no sort; an event's
-// deliveries (Redeliver) from webhook_deliveries_event. As in
-// TestQueryPlans, sequential scans are off for the check.
+// deliveries (Redeliver) from webhook_deliveries_event. The head of line
+// is checked in its custom and its generic plan. As in TestQueryPlans,
+// sequential scans are off for the check.
 func TestWebhookQueryPlans(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -339,6 +341,39 @@ func TestWebhookQueryPlans(t *testing.T) {
 		if tt.sortFree && strings.Contains(plan, "Sort") {
 			t.Errorf("%s: plan sorts:\n%s", tt.name, plan)
 		}
+	}
+
+	// pgx prepares each statement once per connection, and after a few
+	// runs PostgreSQL may plan it once for every value (a generic plan):
+	// the head of line must not need a sort in that plan either.
+	query, args := listWebhookDeliveriesQuery(service.WebhookDeliveryFilter{EndpointID: "we_1",
+		State: service.WebhookDeliveryPending, PageSize: 100})
+	sql, params, err := args.RewriteQuery(ctx, conn.Conn(), query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ptx.Exec(ctx, `PREPARE head AS `+sql); err != nil {
+		t.Fatal(err)
+	}
+	// EXECUTE takes no bound parameters: its arguments are literals.
+	literals := make([]string, len(params))
+	for i, p := range params {
+		switch v := p.(type) {
+		case string:
+			literals[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		case int64:
+			literals[i] = fmt.Sprint(v)
+		default:
+			t.Fatalf("argument %d: %T", i+1, p)
+		}
+	}
+	plan := explain(t, ptx, `EXECUTE head(`+strings.Join(literals, ", ")+`)`)
+	if !strings.Contains(plan, " webhook_deliveries_endpoint ") || strings.Contains(plan, "Sort") ||
+		!strings.Contains(plan, "$") {
+		t.Errorf("generic plan of the head of line: not a sort-free scan of webhook_deliveries_endpoint:\n%s", plan)
 	}
 }
 
