@@ -42,6 +42,15 @@ type Tx interface {
 	AppendEvent(ctx context.Context, e service.Event) error
 	service.KeyWriter
 	InsertAuditEntry(ctx context.Context, e service.AuditEntry) error
+
+	// webhooks
+	WebhookEndpoint(ctx context.Context, id string) (service.StoredWebhookEndpoint, error)
+	WebhookEndpoints(ctx context.Context) ([]service.StoredWebhookEndpoint, error)
+	ListWebhookDeliveries(ctx context.Context, f service.WebhookDeliveryFilter) ([]service.WebhookDelivery, error)
+	CreateWebhookEndpoint(ctx context.Context, e service.StoredWebhookEndpoint) error
+	UpdateWebhookEndpoint(ctx context.Context, e service.WebhookEndpoint) error
+	CreateWebhookDelivery(ctx context.Context, d service.WebhookDelivery) (int64, error)
+	UpdateWebhookDelivery(ctx context.Context, d service.WebhookDelivery) error
 }
 
 var _ Tx = (*tx)(nil)
