@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,22 +32,8 @@ type reader struct {
 	q querier
 }
 
-// The parts of service.Store built so far (Tx: tx.go).
-var (
-	_ service.AgreementReader = (*DB)(nil)
-	_ service.ChargeReader    = (*DB)(nil)
-	_ service.RefundReader    = (*DB)(nil)
-	_ interface {
-		Ping(ctx context.Context) error
-		DueCharges(ctx context.Context, now time.Time, limit int) ([]service.Charge, error)
-		DueAgreements(ctx context.Context, now time.Time, limit int) ([]service.Agreement, error)
-		DueRefunds(ctx context.Context, now time.Time, limit int) ([]service.Refund, error)
-		OpenIntents(ctx context.Context) ([]service.Intent, error)
-		ListAuditEntries(ctx context.Context, f service.AuditFilter) ([]service.AuditEntry, string, error)
-		RecordAuditEntry(ctx context.Context, e service.AuditEntry, failed func(error)) error
-	} = (*DB)(nil)
-	_ service.KeyStore = (*DB)(nil)
-)
+// DB is a service.Store (and its transactions service.Tx: tx.go).
+var _ service.Store = (*DB)(nil)
 
 // Open connects to the PostgreSQL database at url (postgres://...) with a
 // pool and applies the migrations it has not recorded (see Migrate). The

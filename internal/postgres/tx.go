@@ -19,41 +19,11 @@ const (
 	maxBackoff  = 100 * time.Millisecond
 )
 
-// Tx is the part of service.Tx this package implements so far. InTx takes
-// a func(Tx) until tx implements the whole of service.Tx, then a
-// func(service.Tx), as service.Store declares it; until then a DB is no
-// service.Store.
-type Tx interface {
-	service.AgreementReader
-	service.ChargeReader
-	service.RefundReader
-	CreateAgreement(ctx context.Context, a service.Agreement) error
-	UpdateAgreement(ctx context.Context, a service.Agreement) error
-	DeleteAgreement(ctx context.Context, outContractCode string) error
-	CreateCharge(ctx context.Context, c service.Charge) error
-	UpdateCharge(ctx context.Context, c service.Charge) error
-	CreateRefund(ctx context.Context, r service.Refund) error
-	UpdateRefund(ctx context.Context, r service.Refund) error
-	NotificationRecorded(ctx context.Context, key service.NotificationKey) (bool, error)
-	InsertNotification(ctx context.Context, n service.NotificationRecord) error
-	InsertAnomaly(ctx context.Context, a service.Anomaly) error
-	CreateIntent(ctx context.Context, in service.Intent) (int64, error)
-	DeleteIntent(ctx context.Context, id int64) error
-	AppendEvent(ctx context.Context, e service.Event) error
-	service.KeyWriter
-	InsertAuditEntry(ctx context.Context, e service.AuditEntry) error
+// Tx is service.Tx: InTx takes the domain's transaction functions as they
+// are (they may run more than once: see InTx).
+type Tx = service.Tx
 
-	// webhooks
-	WebhookEndpoint(ctx context.Context, id string) (service.StoredWebhookEndpoint, error)
-	WebhookEndpoints(ctx context.Context) ([]service.StoredWebhookEndpoint, error)
-	ListWebhookDeliveries(ctx context.Context, f service.WebhookDeliveryFilter) ([]service.WebhookDelivery, error)
-	CreateWebhookEndpoint(ctx context.Context, e service.StoredWebhookEndpoint) error
-	UpdateWebhookEndpoint(ctx context.Context, e service.WebhookEndpoint) error
-	CreateWebhookDelivery(ctx context.Context, d service.WebhookDelivery) (int64, error)
-	UpdateWebhookDelivery(ctx context.Context, d service.WebhookDelivery) error
-}
-
-var _ Tx = (*tx)(nil)
+var _ service.Tx = (*tx)(nil)
 
 // tx implements Tx on one transaction.
 type tx struct {
