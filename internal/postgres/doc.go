@@ -1,0 +1,177 @@
+// Package postgres is the PostgreSQL implementation of service.Store, on
+// github.com/jackc/pgx/v5 and its pool (pgxpool), for papayd run as several
+// replicas on one database. internal/db is the SQLite one; both implement the
+// store interface internal/service declares, with the same semantics, and
+// the domain does not know which one it runs on.
+//
+// Open connects a pool to a postgres:// URL (PAPAYD_DATABASE_URL) and
+// applies the numbered migrations embedded from migrations/*.sql, each once,
+// in its own transaction, recorded in schema_migrations, under a session
+// advisory lock (see Migrate), so replicas starting together do not race.
+// The pool uses pgx's default query mode: every statement is prepared once
+// per connection and cached by its text (the SQL is constant text in a
+// const beside its method, with $n parameters).
+//
+// Encoding: as internal/db, so that a row means the same in both stores.
+// Times are BIGINT unix nanoseconds in UTC (internal/db/timecol.go), the
+// zero time is NULL and reads back as the zero time, times come back in UTC,
+// and a time outside the years 1677 to 2262 is refused. Not timestamptz: it
+// holds microseconds only, and every time papayd records keeps its
+// nanoseconds (page cursors compare them). Money is BIGINT in the
+// currency's minor unit. An empty contract id, transaction id or refund id
+// is the empty string; partial unique indexes make the non-empty ones
+// unique. JSON columns (a charge's promotion detail, an event's resource,
+// an API key's or an endpoint's lists) are TEXT with a CHECK that the text
+// is valid JSON of the expected type, not JSONB: papayd never queries
+// inside them, and TEXT keeps the bytes it wrote (JSONB reorders keys,
+// drops duplicates and refuses \u0000), so an event reads back exactly as
+// appended, as it does from SQLite.
+//
+// Errors: a missing row is service.ErrNotFound, a unique violation (SQLSTATE
+// 23505) is service.ErrConflict, a page token this package did not issue for
+// the same filter is service.ErrInvalidPageToken. Page tokens are those of
+// internal/db, byte for byte (pagetoken.go). A database claimed by another
+// mode or sp_mchid is ErrOtherIdentity (identity.go), and a write queued
+// after Close is ErrClosed (async.go).
+//
+// # DESIGN
+//
+// This section decides how the store stays correct with several papayd
+// replicas on one database, under every interleaving. Parts marked
+// (planned) are not built yet.
+//
+// Isolation and retries. InTx runs fn in one SERIALIZABLE transaction.
+// service.Store promises that "write transactions are serialised, so a
+// read-modify-write inside fn is safe"; SQLite keeps it with a single
+// writer, and SERIALIZABLE keeps it across connections and processes
+// without a global lock: PostgreSQL aborts one of two transactions whose
+// concurrent run would not be equivalent to some serial order. An abort for
+// that (40001 serialization_failure) or a deadlock (40P01
+// deadlock_detected), whether from a statement or from COMMIT, rolls the
+// transaction back and InTx runs fn again from the start, on a fresh
+// transaction, transparently: up to maxAttempts (8) runs in all, sleeping a
+// jittered, doubling backoff between them (from 2 ms, at most 100 ms) and
+// stopping early when ctx ends. After the last attempt InTx returns the
+// failure, wrapped (errors.Is finds neither ErrConflict nor ErrNotFound in
+// it: it is an internal error, and the caller may retry the use case). Any
+// other error, and fn's own error, is returned at once without a retry.
+// fn may therefore run more than once: it must have no effect outside the
+// transaction (the same rule internal/db states: "must not block on
+// anything but the database"), and anything it gathers in variables of its
+// caller must be reset at its start. service.Store's InTx comment must say
+// so before the domain runs on this store (planned, a one-line doc change).
+// Reads outside InTx run on the pool in autocommit (READ COMMITTED, one
+// snapshot per statement), as the SQLite store's read pool does.
+//
+// Per-key serialization across replicas. The domain serializes the use
+// cases of one charge, contract or presign with an in-process keyed mutex
+// (service/keyedmutex.go: "charge/"+out_trade_no, "contract/"+id,
+// "presign/"+code) held across a WeChat call and the transactions around
+// it. With replicas that is not enough, and row locks cannot replace it: a
+// row lock lives in one transaction, and the use case spans several plus a
+// network call. Decided: (planned) the store provides the lock, the domain
+// takes it where it takes the keyed mutex today: a session-level
+// pg_advisory_lock(hashtextextended('papayd/' || key, 0)) on a connection
+// taken from the pool and held until unlock (pg_advisory_unlock, then the
+// connection returns to the pool). It waits (ctx ends the wait:
+// pg_advisory_lock is canceled and the connection discarded), it is
+// released by PostgreSQL if the replica dies (the session ends), and a
+// 64-bit hash collision only serializes two unrelated keys, never breaks
+// correctness. The lock is taken before InTx, so same-key transactions never
+// overlap and do not abort each other. Inside transactions no
+// SELECT ... FOR UPDATE is needed for correctness: under SERIALIZABLE a
+// read-modify-write of the charge or refund row that raced another is an
+// abort and a retry; FOR UPDATE there would only turn the abort into a
+// wait followed by the same abort (under SERIALIZABLE a row updated after
+// the snapshot cannot be locked). pg_advisory_xact_lock is not used per key
+// either: taken inside a SERIALIZABLE transaction it waits after the
+// snapshot was taken, so it orders nothing.
+//
+// Event sequences, gap-safe across replicas. A reader that has listed
+// sequence n must never later find a committed event below n. A BIGSERIAL
+// alone breaks that: numbers are drawn at INSERT, transactions commit in
+// any order, and replica B's event 41 can commit after replica A's 42 was
+// read. Decided: AppendEvent buffers the events in the transaction; InTx,
+// after fn returns nil and just before COMMIT, flushes them: it takes
+// pg_advisory_xact_lock(eventsLock) (a constant), draws their numbers from
+// the sequence events_sequence (nextval, in append order) and inserts them,
+// then commits, which releases the lock. PostgreSQL makes a transaction
+// visible before it releases its locks, and the next flusher draws its
+// numbers only after it holds the lock, so sequence order is commit order
+// and a snapshot that sees sequence n sees every committed sequence below
+// it. A sequence object, not a counter row: an UPDATE of a counter row
+// under SERIALIZABLE aborts every transaction that waited for it (the row
+// changed after its snapshot), so every concurrent appender would retry
+// once; nextval and advisory locks are outside the snapshot and SSI, so a
+// waiter just waits. A transaction that draws numbers and then aborts
+// (COMMIT can fail with 40001) burns them: sequences may skip numbers, but
+// a skipped number is never committed later, which is what readers need
+// ("rising in commit order", never "dense"). The cost: event-appending
+// transactions serialize, across all replicas, over the flush (a lock, one
+// INSERT of the events, COMMIT and its WAL flush): roughly one commit
+// round-trip each, some hundreds to a few thousand per second. The rest
+// of fn runs concurrently. Nearly every write use case appends an event,
+// so this is the store's write ceiling; it is the SQLite store's single
+// writer, narrowed to the commit.
+//
+// ListEvents bounds its reads: one statement (one snapshot) reads the
+// pruning horizon and the page, `sequence > $after ... ORDER BY sequence
+// LIMIT $pageSize` on the primary key (with the type and sub-merchant terms
+// as internal/db has them, sub_mchid through the (sub_mchid, sequence)
+// index), so a page reads at most pageSize matching rows in index order and
+// needs no watermark: what the snapshot sees is a prefix of the committed
+// sequences. A positive AfterSequence below the horizon is
+// ErrEventCursorExpired, as in SQLite.
+//
+// EventsCommitted across replicas. The flush also runs
+// NOTIFY papayd_events (pg_notify, payload the highest sequence), which
+// PostgreSQL delivers at commit, to every session listening. Each replica
+// keeps one connection outside the pool in LISTEN papayd_events, and a
+// goroutine closing and replacing the wake channel on every notification
+// (and on each local commit that appended events, without waiting for the
+// round trip). Notifications can be lost when that connection drops, so
+// on reconnecting it wakes every reader once (a spurious wake costs a
+// ListEvents that finds nothing), and a poll fallback wakes them every
+// second when SELECT max(sequence) FROM events moved since the last wake
+// (not the sequence's last_value: it counts numbers drawn by transactions
+// not committed yet, or never). A reader takes the channel before it reads,
+// as the interface says, so no commit is missed between the two.
+//
+// Writes off the caller's path. TouchKey, RecordAuditEntry and
+// RecordWeChatCall return once queued, as in internal/db. Each replica
+// runs one writer goroutine on a bounded queue (async.go): it sends what
+// is queued as one pgx batch (one round trip, one commit), and when that
+// batch fails it reruns its statements one at a time, so each row gets its
+// own outcome. A touch is `UPDATE api_keys SET last_used_time = $t WHERE
+// id = $id AND (last_used_time IS NULL OR last_used_time < $t)` in READ
+// COMMITTED: an UPDATE that waited for another replica's row lock
+// re-checks the WHERE on the committed row, so LastUsedTime never goes
+// back whatever order the replicas' touches commit in; a batch collapses
+// one key's touches to the latest and sends them in key id order, so two
+// replicas' batches cannot deadlock. Close writes the queue before it
+// closes the pool. These must not be called inside InTx: fn may run more
+// than once.
+//
+// Leases (planned, design only). The reconciler's due scans (charges,
+// agreements, refunds), open intents and webhook deliveries are work items
+// every replica sees. A replica claims a batch in a short READ COMMITTED
+// transaction:
+//
+//	UPDATE charges SET lease_owner = $me, lease_until = $now + $ttl
+//	WHERE id IN (SELECT id FROM charges
+//	    WHERE next_check_time <= $now AND (lease_until IS NULL OR lease_until < $now)
+//	    ORDER BY next_check_time LIMIT $n FOR UPDATE SKIP LOCKED)
+//	RETURNING ...
+//
+// SKIP LOCKED lets replicas claim disjoint batches without waiting on each
+// other; lease_until (BIGINT unix nanoseconds, a new nullable column,
+// migration 0002 of this dialect) makes a claim of a replica that died
+// expire, so another replica takes it over after ttl. The work itself
+// still runs under the per-key lock above and re-reads the record in its
+// transaction, so a lease that expired while its holder was still working
+// costs a duplicate WeChat query, never a wrong state. Finishing a record
+// clears its lease in the transaction that records the outcome. The same
+// shape holds for intents (ordered by id) and deliveries (ordered by
+// next_attempt_time, one endpoint's deliveries in event order: the claim
+// takes the head of each endpoint's line only).
+package postgres

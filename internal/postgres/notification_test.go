@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/papayd/papayd/internal/service"
+)
+
+// readNotification reads a notification back; the Store has no reader yet.
+func readNotification(t *testing.T, db *DB, id string) service.NotificationRecord {
+	t.Helper()
+	var n service.NotificationRecord
+	err := db.pool.QueryRow(t.Context(), `SELECT id, event_type, summary, create_time, receive_time,
+		outcome, out_contract_code, contract_id, out_trade_no, transaction_id, out_refund_no, resource
+		FROM notifications WHERE id = $1`, id).Scan(
+		&n.ID, &n.EventType, &n.Summary, timeDest{&n.CreateTime}, timeDest{&n.ReceiveTime},
+		&n.Outcome, &n.OutContractCode, &n.ContractID, &n.OutTradeNo, &n.TransactionID, &n.OutRefundNo, &n.Resource)
+	if err != nil {
+		t.Fatalf("read notification %s: %v", id, err)
+	}
+	return n
+}
+
+func TestInsertNotification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	n := service.NotificationRecord{
+		ID: "EV-2018-001", EventType: service.EventContractSigned, Summary: "signed",
+		CreateTime:  time.Date(2026, 3, 1, 10, 0, 0, 1, shanghai),
+		ReceiveTime: time.Date(2026, 3, 1, 2, 0, 1, 999, time.UTC),
+		Outcome:     service.OutcomeApplied, OutContractCode: "OCC1", ContractID: "C1",
+		Resource: []byte(`{"contract_id":"C1"}`),
+		// OutTradeNo and TransactionID stay empty: a PAPAY.* event has none.
+	}
+	inTx(t, db, func(tx Tx) error { return tx.InsertNotification(ctx, n) })
+	if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	dup := n
+	dup.Outcome = service.OutcomeNoop
+	err := db.InTx(ctx, func(tx Tx) error { return tx.InsertNotification(ctx, dup) })
+	if !errors.Is(err, service.ErrConflict) {
+		t.Errorf("duplicate: err = %v, want ErrConflict", err)
+	}
+	if got := readNotification(t, db, n.ID).Outcome; got != n.Outcome {
+		t.Errorf("outcome after duplicate = %s, want %s", got, n.Outcome)
+	}
+}
+
+func TestInsertTransactionNotification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	ns := []service.NotificationRecord{{
+		ID: "EV-2", EventType: service.EventTransactionSuccess, Summary: "paid",
+		CreateTime:  time.Date(2026, 3, 1, 10, 0, 0, 1, shanghai),
+		ReceiveTime: time.Date(2026, 3, 1, 2, 0, 1, 999, time.UTC),
+		Outcome:     service.OutcomeAnomaly, ContractID: "C1", OutTradeNo: "T1", TransactionID: "X1",
+		Resource: []byte(`{"transaction_id":"X1"}`),
+	}, {
+		// A second notification of the same trade is its own record.
+		ID: "EV-3", EventType: service.EventTransactionSuccess, Outcome: service.OutcomeNoop,
+		OutTradeNo: "T1", TransactionID: "X1",
+	}}
+	inTx(t, db, func(tx Tx) error {
+		for _, n := range ns {
+			if err := tx.InsertNotification(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, n := range ns {
+		if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", n.ID, diff)
+		}
+	}
+	var count int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE out_trade_no = 'T1'`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != 2 {
+		t.Errorf("%d notifications of T1, want 2", count)
+	}
+}
+
+// TestInsertRefundNotification: a REFUND.* notification keeps the refund
+// it was about, and its charge, for the operator's look-ups.
+func TestInsertRefundNotification(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	ns := []service.NotificationRecord{{
+		ID: "EV-R1", EventType: service.NotificationRefundSuccess, Summary: "refunded",
+		CreateTime:  time.Date(2026, 3, 2, 10, 0, 0, 1, shanghai),
+		ReceiveTime: time.Date(2026, 3, 2, 2, 0, 1, 999, time.UTC),
+		Outcome:     service.OutcomeApplied, OutTradeNo: "T1", TransactionID: "X1", OutRefundNo: "R1",
+		Resource: []byte(`{"refund_id":"W1"}`),
+	}, {
+		// A second notification of the same refund is its own record.
+		ID: "EV-R2", EventType: service.NotificationRefundAbnormal, Outcome: service.OutcomeNoop,
+		OutTradeNo: "T1", OutRefundNo: "R1",
+	}}
+	inTx(t, db, func(tx Tx) error {
+		for _, n := range ns {
+			if err := tx.InsertNotification(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, n := range ns {
+		if diff := cmp.Diff(n, readNotification(t, db, n.ID)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", n.ID, diff)
+		}
+	}
+	var count int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE out_refund_no = 'R1'`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if count != 2 {
+		t.Errorf("%d notifications of R1, want 2", count)
+	}
+}
+
+func TestNotificationRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	recorded := func(id string) bool {
+		t.Helper()
+		var seen bool
+		inTx(t, db, func(tx Tx) (err error) {
+			seen, err = tx.NotificationRecorded(ctx, service.NotificationKey{SpMchID: "SP", SubMchID: "SUB", ID: id})
+			return err
+		})
+		return seen
+	}
+	if recorded("N1") {
+		t.Fatal("N1 recorded before it was inserted")
+	}
+	inTx(t, db, func(tx Tx) error {
+		if err := tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", SpMchID: "SP", SubMchID: "SUB", Outcome: service.OutcomeApplied}); err != nil {
+			return err
+		}
+		// Inside the transaction that inserted it, too.
+		if seen, err := tx.NotificationRecorded(ctx, service.NotificationKey{SpMchID: "SP", SubMchID: "SUB", ID: "N1"}); err != nil || !seen {
+			t.Errorf("in its own transaction: %v, %v", seen, err)
+		}
+		return nil
+	})
+	if !recorded("N1") || recorded("N2") {
+		t.Fatal("after the insert: N1 must be recorded, N2 not")
+	}
+	// The id is scoped by the merchants: N1 of another sub-merchant is
+	// another notification, and the same key again is a conflict.
+	for _, k := range []service.NotificationKey{{SpMchID: "SP", SubMchID: "OTHER", ID: "N1"}, {SubMchID: "SUB", ID: "N1"}} {
+		inTx(t, db, func(tx Tx) error {
+			if seen, err := tx.NotificationRecorded(ctx, k); err != nil || seen {
+				t.Errorf("%+v recorded before its insert: %v %v", k, seen, err)
+			}
+			return tx.InsertNotification(ctx, service.NotificationRecord{ID: k.ID, SpMchID: k.SpMchID, SubMchID: k.SubMchID, Outcome: service.OutcomeApplied})
+		})
+	}
+	err := db.InTx(ctx, func(tx Tx) error {
+		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N1", SpMchID: "SP", SubMchID: "OTHER", Outcome: service.OutcomeApplied})
+	})
+	if !errors.Is(err, service.ErrConflict) {
+		t.Fatalf("the same key twice: %v, want ErrConflict", err)
+	}
+}
