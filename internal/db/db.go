@@ -26,6 +26,7 @@ type DB struct {
 
 	readStmts *stmtQuerier // prepared statements of the read pool
 	caches    *caches      // recently read records (cache.go)
+	leases    *leases      // the leases of this process (lease.go)
 }
 
 // dsnPragmas are applied by the driver to every connection it opens.
@@ -91,7 +92,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 }
 
 func open(ctx context.Context, path string, o Options) (_ *DB, err error) {
-	db := &DB{path: path, caches: newCaches(o.CacheRecords)}
+	db := &DB{path: path, caches: newCaches(o.CacheRecords), leases: &leases{}}
 	defer func() {
 		if err != nil {
 			db.Close()

@@ -17,7 +17,7 @@ func (s *Service) CloseCharge(ctx context.Context, outTradeNo string) (Charge, e
 	if err := k.validate(); err != nil {
 		return Charge{}, err
 	}
-	unlock, err := s.locks.lock(ctx, "charge/"+outTradeNo)
+	unlock, err := s.lock(ctx, "charge/"+outTradeNo)
 	if err != nil {
 		return Charge{}, fmt.Errorf("close %s: %w", k, err)
 	}

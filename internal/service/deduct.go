@@ -69,7 +69,7 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	if err := in.validate(s.cfg.maxChargeAmount); err != nil {
 		return Charge{}, err
 	}
-	unlock, err := s.locks.lock(ctx, "charge/"+in.OutTradeNo)
+	unlock, err := s.lock(ctx, "charge/"+in.OutTradeNo)
 	if err != nil {
 		return Charge{}, fmt.Errorf("charge %s: %w", in.OutTradeNo, err)
 	}

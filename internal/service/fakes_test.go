@@ -26,6 +26,7 @@ type memStore struct {
 	keysHook func()
 	// committed is closed and replaced by a commit that appended events.
 	committed chan struct{}
+	leases    memLeases
 }
 
 type memState struct {

@@ -2,8 +2,33 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 )
+
+// lock locks key in this process, then across every process on the store
+// (Store.LockKey), and returns the unlock function of both, or ctx's error
+// if ctx ends first (nothing is then locked).
+func (s *Service) lock(ctx context.Context, key string) (unlock func(), err error) {
+	local, err := s.locks.lock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := s.store.LockKey(ctx, key)
+	if err != nil {
+		local()
+		return nil, err
+	}
+	return func() {
+		shared()
+		local()
+	}, nil
+}
+
+// randomReplicaName names a Service that was given no Config.Replica.
+func randomReplicaName() string {
+	return "replica-" + rand.Text()[:12]
+}
 
 // keyedMutex is a set of mutexes created on demand, one per key, and
 // dropped when nobody holds or waits for them.

@@ -103,7 +103,7 @@ func (s *Service) CreatePresignSession(ctx context.Context, in PresignInput) (Pr
 	// One presign per code at a time in this process: a retry waits for the
 	// attempt in flight (and replays its session), so a refused first
 	// attempt never discards a record that a concurrent retry sent.
-	unlock, err := s.locks.lock(ctx, "presign/"+a.OutContractCode)
+	unlock, err := s.lock(ctx, "presign/"+a.OutContractCode)
 	if err != nil {
 		return PresignOutput{}, fmt.Errorf("presign %s: %w", a.OutContractCode, err)
 	}

@@ -48,22 +48,27 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		}
 		return nil
 	}
-	intents, err := s.store.OpenIntents(ctx)
+	// Every replica on the store runs passes: each claims what it works on,
+	// so two never query, close or resend one record at the same moment,
+	// and lets its claims go once the pass is over (a replica that dies
+	// loses them when they expire).
+	now := s.clock.Now()
+	due, err := s.store.ClaimDue(ctx, now, s.cfg.Reconcile.Batch, Lease{Owner: s.cfg.Replica, TTL: s.cfg.LeaseTTL})
 	if err != nil {
-		return r, fmt.Errorf("reconcile: intents: %w: %w", ErrStoreFailing, err)
+		return r, fmt.Errorf("reconcile: claim due records: %w: %w", ErrStoreFailing, err)
 	}
-	for _, in := range intents {
+	defer func() {
+		if err := s.store.ReleaseClaims(context.WithoutCancel(ctx), s.cfg.Replica); err != nil {
+			s.log.WarnContext(ctx, "reconciler claims not released; they expire", "ttl", s.cfg.LeaseTTL.String(), "error", err.Error())
+		}
+	}()
+	for _, in := range due.Intents {
 		r.Intents++
 		if err := note(s.resumeIntent(ctx, in)); err != nil {
 			return r, err
 		}
 	}
-	now := s.clock.Now()
-	charges, err := s.store.DueCharges(ctx, now, s.cfg.Reconcile.Batch)
-	if err != nil {
-		return r, fmt.Errorf("reconcile: due charges: %w: %w", ErrStoreFailing, err)
-	}
-	for _, c := range charges {
+	for _, c := range due.Charges {
 		if c.State.Final() {
 			r.Rechecked++
 		} else {
@@ -77,11 +82,7 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			return r, err
 		}
 	}
-	agreements, err := s.store.DueAgreements(ctx, now, s.cfg.Reconcile.Batch)
-	if err != nil {
-		return r, fmt.Errorf("reconcile: due agreements: %w: %w", ErrStoreFailing, err)
-	}
-	for _, a := range agreements {
+	for _, a := range due.Agreements {
 		if a.State == AgreementExpired {
 			r.Rechecked++
 		} else {
@@ -91,11 +92,7 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			return r, err
 		}
 	}
-	refunds, err := s.store.DueRefunds(ctx, now, s.cfg.Reconcile.Batch)
-	if err != nil {
-		return r, fmt.Errorf("reconcile: due refunds: %w: %w", ErrStoreFailing, err)
-	}
-	for _, rf := range refunds {
+	for _, rf := range due.Refunds {
 		r.Refunds++
 		if err := note(s.reconcileRefund(ctx, rf.OutRefundNo)); err != nil {
 			return r, err
@@ -128,7 +125,7 @@ func storeFailure(err error) bool {
 func (s *Service) resumeIntent(ctx context.Context, in Intent) error {
 	switch in.Kind {
 	case IntentTerminate:
-		unlock, err := s.locks.lock(ctx, "contract/"+in.Key)
+		unlock, err := s.lock(ctx, "contract/"+in.Key)
 		if err != nil {
 			return err
 		}
@@ -144,7 +141,7 @@ func (s *Service) resumeIntent(ctx context.Context, in Intent) error {
 		_, err = s.terminateLocked(ctx, a, in)
 		return err
 	case IntentClose:
-		unlock, err := s.locks.lock(ctx, "charge/"+in.Key)
+		unlock, err := s.lock(ctx, "charge/"+in.Key)
 		if err != nil {
 			return err
 		}
@@ -174,7 +171,7 @@ func (s *Service) resumeIntent(ctx context.Context, in Intent) error {
 // its last send; an unpaid order that turned up is reversed. A final charge
 // is re-checked (recheckCharge).
 func (s *Service) reconcileCharge(ctx context.Context, outTradeNo string) (closed bool, err error) {
-	unlock, err := s.locks.lock(ctx, "charge/"+outTradeNo)
+	unlock, err := s.lock(ctx, "charge/"+outTradeNo)
 	if err != nil {
 		return false, err
 	}

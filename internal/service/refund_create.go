@@ -143,7 +143,7 @@ func (s *Service) CreateRefund(ctx context.Context, in RefundInput) (Refund, err
 	if err != nil {
 		return fail(err)
 	}
-	unlock, err := s.locks.lock(ctx, "charge/"+found.OutTradeNo)
+	unlock, err := s.lock(ctx, "charge/"+found.OutTradeNo)
 	if err != nil {
 		return fail(err)
 	}

@@ -24,7 +24,7 @@ func (s *Service) reconcileRefund(ctx context.Context, no string) (err error) {
 	if err != nil {
 		return err
 	}
-	unlock, err := s.locks.lock(ctx, "charge/"+r.OutTradeNo)
+	unlock, err := s.lock(ctx, "charge/"+r.OutTradeNo)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,17 @@ type Config struct {
 	MaxChargeAmount map[string]int64
 	// Reconcile configures the reconciler.
 	Reconcile ReconcileConfig
+	// Replica names this process among those sharing the store: the owner
+	// of the leases it claims. Default: a random name per Service.
+	Replica string
+	// LeaseTTL is how long a claim on shared work (due records, a webhook
+	// endpoint) lasts unless renewed: a replica that dies holds its claims
+	// this long (default DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
+
+// DefaultLeaseTTL is the lifetime of a claim when none is configured.
+const DefaultLeaseTTL = 2 * time.Minute
 
 // DefaultSessionTTL is the signing-session lifetime when none is configured.
 const DefaultSessionTTL = time.Hour
@@ -41,7 +51,8 @@ type Service struct {
 	// locks serialises the WeChat calls about one charge ("charge/" +
 	// out_trade_no), one contract ("contract/" + contract id) or one
 	// presign ("presign/" + out_contract_code) in this process, so
-	// concurrent retries and the reconciler make one call.
+	// concurrent retries and the reconciler make one call; the store's
+	// LockKey does it across processes (lock).
 	locks keyedMutex
 	// refusals bounds the audit entries of refused calls.
 	refusals refusalSampler
@@ -60,6 +71,12 @@ func New(cfg Config, store Store, wechat WeChat, clock Clock, ids IDs, log *slog
 		cfg.SessionTTL = DefaultSessionTTL
 	}
 	cfg.Reconcile = cfg.Reconcile.withDefaults()
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.Replica == "" {
+		cfg.Replica = randomReplicaName()
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -15,7 +15,37 @@ type Store interface {
 	// InTx runs fn in one write transaction: committed when fn returns nil,
 	// rolled back otherwise (fn's error is returned as is). Write
 	// transactions are serialised, so a read-modify-write inside fn is safe.
+	// fn may run more than once (a store shared by replicas runs it again
+	// on a fresh transaction when a concurrent one made it abort): it must
+	// have no effect outside the transaction, and whatever it gathers in
+	// its caller's variables must be set afresh on each run.
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// LockKey locks key ("charge/"+out_trade_no, "contract/"+id,
+	// "presign/"+code) across every process on the store, and returns its
+	// unlock function, or ctx's error if ctx ends first (the key is then
+	// not locked). The domain holds it across a WeChat call and the
+	// transactions around it; it takes its in-process lock of the key
+	// first, so one process waits for a key at most once. A store only one
+	// process can open (SQLite, under the data directory's lock) needs no
+	// more than that in-process lock.
+	LockKey(ctx context.Context, key string) (unlock func(), err error)
+	// ClaimDue claims the reconciler's work that is due at now and that no
+	// other owner holds a lease on: every open intent, oldest first, and up
+	// to limit due charges, agreements and refunds each, earliest first
+	// (as DueCharges and the others). Each is leased to l.Owner until now +
+	// l.TTL, so that replicas never work on one record at the same moment
+	// and a replica that dies loses its claims when they expire. Records
+	// leased to l.Owner itself are claimed again.
+	ClaimDue(ctx context.Context, now time.Time, limit int, l Lease) (Due, error)
+	// ReleaseClaims ends every lease of owner that ClaimDue took.
+	ReleaseClaims(ctx context.Context, owner string) error
+	// ClaimLease takes the lease called name for l.Owner until now + l.TTL
+	// when nobody holds it, its holder's lease expired, or l.Owner holds it
+	// already (a renewal), and reports whether l.Owner holds it now.
+	ClaimLease(ctx context.Context, name string, now time.Time, l Lease) (bool, error)
+	// ReleaseLease ends owner's lease called name; a lease owner does not
+	// hold is left as it is.
+	ReleaseLease(ctx context.Context, name, owner string) error
 	// DueCharges returns up to limit charges whose NextCheckTime is set and
 	// not after now, earliest first, by index (the cost follows the
 	// scheduled charges: open ones and final ones awaiting a re-check).
@@ -47,6 +77,20 @@ type Store interface {
 	// written is reported to failed. It must not be called inside InTx.
 	RecordAuditEntry(ctx context.Context, e AuditEntry, failed func(error)) error
 	WebhookReader
+}
+
+// Lease names who claims shared work, and for how long.
+type Lease struct {
+	Owner string        // the claiming replica (Service's Config.Replica)
+	TTL   time.Duration // the claim expires this long after it is taken
+}
+
+// Due is the work one reconciliation pass claimed.
+type Due struct {
+	Intents    []Intent
+	Charges    []Charge
+	Agreements []Agreement
+	Refunds    []Refund
 }
 
 // AgreementReader reads agreements.

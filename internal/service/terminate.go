@@ -20,7 +20,7 @@ func (s *Service) TerminateAgreement(ctx context.Context, contractID, note strin
 		return Agreement{}, err
 	}
 	k := AgreementKey{ContractID: contractID}
-	unlock, err := s.locks.lock(ctx, "contract/"+contractID)
+	unlock, err := s.lock(ctx, "contract/"+contractID)
 	if err != nil {
 		return Agreement{}, fmt.Errorf("terminate %s: %w", k, err)
 	}

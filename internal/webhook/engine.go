@@ -1,12 +1,15 @@
 // Package webhook delivers events to webhook endpoints: at least once, in
 // event order per endpoint, signed as the Standard Webhooks specification
 // says, retried on a schedule, durably (the deliveries are rows of the
-// store, so a restart, even after SIGKILL, resumes them). One engine runs
-// per database.
+// store, so a restart, even after SIGKILL, resumes them). Every replica on
+// a shared store runs an engine; an endpoint is served by the one replica
+// holding its lease ("webhook-endpoint/" + id), renewed while it serves,
+// so two replicas never deliver one endpoint's events at the same moment.
 package webhook
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +35,9 @@ type Store interface {
 	InTx(ctx context.Context, fn func(service.Tx) error) error
 	// ListEvents returns the events f selects, in sequence order.
 	ListEvents(ctx context.Context, f service.EventFilter) ([]service.Event, error)
+	// ClaimLease and ReleaseLease are service.Store's.
+	ClaimLease(ctx context.Context, name string, now time.Time, l service.Lease) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
 }
 
 // Config tunes an Engine. Zero fields take the defaults.
@@ -54,6 +60,13 @@ type Config struct {
 	// start in sequence order. 1 sends each delivery only after the one
 	// before was delivered or failed. Default: DefaultInFlight.
 	InFlight int
+	// Owner names this replica: the holder of the endpoints' leases it
+	// takes. Default: a random name.
+	Owner string
+	// LeaseTTL is how long an endpoint's lease lasts unless renewed; it is
+	// renewed every third of it while the endpoint is served. Default:
+	// service.DefaultLeaseTTL.
+	LeaseTTL time.Duration
 	// Clock tells the time. Default: the system clock.
 	Clock service.Clock
 	// Log receives failures; nil discards them.
@@ -79,6 +92,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InFlight <= 0 {
 		c.InFlight = DefaultInFlight
+	}
+	if c.Owner == "" {
+		c.Owner = "replica-" + rand.Text()[:12]
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = service.DefaultLeaseTTL
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
@@ -174,7 +193,7 @@ func (e *Engine) round(ctx context.Context, wg *sync.WaitGroup) {
 // work serves ep until a round no longer asks for it again.
 func (e *Engine) work(ctx context.Context, ep service.StoredWebhookEndpoint) {
 	for {
-		if err := e.serve(ctx, ep); err != nil && ctx.Err() == nil {
+		if err := e.serveLeased(ctx, ep); err != nil && ctx.Err() == nil {
 			e.cfg.Log.Error("webhook endpoint not served", "endpoint_id", ep.ID, "error", err.Error())
 		}
 		e.mu.Lock()
@@ -196,6 +215,51 @@ func (e *Engine) work(ctx context.Context, ep service.StoredWebhookEndpoint) {
 		}
 		ep = cur
 	}
+}
+
+// serveLeased serves ep if this replica holds, or can take, the endpoint's
+// lease, renewing it while it serves, and lets it go after. Serving stops
+// (its attempts under way are cut short, not recorded, and made again by
+// the next holder) if a renewal fails: another replica may take it over.
+func (e *Engine) serveLeased(ctx context.Context, ep service.StoredWebhookEndpoint) error {
+	name := "webhook-endpoint/" + ep.ID
+	l := service.Lease{Owner: e.cfg.Owner, TTL: e.cfg.LeaseTTL}
+	held, err := e.store.ClaimLease(ctx, name, e.cfg.Clock.Now(), l)
+	if err != nil || !held {
+		return err // held: another replica serves it
+	}
+	leased, lost := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(l.TTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-leased.Done():
+				return
+			case <-t.C:
+			}
+			held, err := e.store.ClaimLease(leased, name, e.cfg.Clock.Now(), l)
+			if err == nil && !held {
+				err = errors.New("another replica took the lease over")
+			}
+			if err != nil {
+				lost(fmt.Errorf("lease of endpoint %s not renewed: %w", ep.ID, err))
+				return
+			}
+		}
+	}()
+	err = e.serve(leased, ep)
+	if cause := context.Cause(leased); ctx.Err() == nil && leased.Err() != nil {
+		err = errors.Join(err, cause)
+	}
+	lost(nil)
+	<-renewed
+	if rerr := e.store.ReleaseLease(context.WithoutCancel(ctx), name, l.Owner); rerr != nil {
+		e.cfg.Log.Warn("webhook endpoint lease not released; it expires", "endpoint_id", ep.ID, "error", rerr.Error())
+	}
+	return err
 }
 
 // serve takes the endpoint's new events, then sends its due deliveries
