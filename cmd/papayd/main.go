@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "backup":
 			return backup(ctx, args[1:], stderr)
+		case "migrate":
+			return migrate(ctx, args[1:], stderr)
 		case "verify":
 			return verify(ctx, args[1:], stdout, stderr)
 		case "keys":
@@ -95,6 +97,20 @@ func backup(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr, "papayd: backup written to", rest[0])
 	return nil
+}
+
+// migrate is "papayd migrate [flags]": the database's migrations applied
+// alone (PostgreSQL: under its advisory lock), as papayd applies them at
+// start.
+func migrate(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return errors.New("usage: papayd migrate [flags]")
+	}
+	return app.Migrate(ctx, cfg, stderr)
 }
 
 // verify is "papayd verify [flags]": every record in PAPAYD_DATA_DIR's

@@ -39,8 +39,9 @@ type App struct {
 	// adminLis serves /metrics and /debug/pprof/; nil unless cfg.AdminAddr.
 	adminLis   net.Listener
 	tls        *tls.Config // of gRPC and the HTTP port; nil: plaintext
-	store      *db.DB
-	unlock     func() // releases the data directory's lock
+	store      store
+	replica    string // this process's name among the replicas (lease owner)
+	unlock     func() // releases the data directory's lock (SQLite), or the sandbox's (PostgreSQL)
 	sandbox    *sandbox.Sandbox
 	sandboxSrv *http.Server
 	grpcSrv    *grpc.Server
@@ -101,8 +102,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 	}
-	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
-		return nil, err
+	if !cfg.usesPostgres() {
+		// One process per SQLite database. On PostgreSQL, replicas share it.
+		if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	// The WeChat configuration first: in sandbox mode it knows sp_mchid
 	// only once the simulator's credentials are loaded.
@@ -112,20 +116,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	wcfg.OrderQueryLimit = wechat.Limit{PerSecond: cfg.WeChatQueryRate, Burst: cfg.WeChatQueryBurst}
 	wcfg.ContractQueryLimit, wcfg.RefundQueryLimit = wcfg.OrderQueryLimit, wcfg.OrderQueryLimit
-	if a.store, err = db.OpenWith(ctx, filepath.Join(cfg.DataDir, "papayd.db"), db.Options{CacheRecords: cfg.RecordCache}); err != nil {
+	a.replica = replicaName(cfg.Replica)
+	if a.store, err = openStore(ctx, cfg, cfg.RecordCache); err != nil {
 		return nil, err
 	}
 	if err := a.store.ClaimIdentity(ctx, cfg.Mode, a.cfg.SPMchID); err != nil {
+		if cfg.usesPostgres() {
+			return nil, fmt.Errorf("%w (each mode and sp_mchid needs its own database)", err)
+		}
 		return nil, fmt.Errorf("%w (each mode and sp_mchid needs its own PAPAYD_DATA_DIR)", err)
+	}
+	if cfg.usesPostgres() && cfg.Mode == ModeSandbox {
+		if a.unlock, err = lockSandbox(ctx, a.store, a.cfg.SPMchID); err != nil {
+			return nil, err
+		}
 	}
 	a.metrics = metrics.New()
 	if err := a.metrics.Register(metrics.NewRecordsCollector(a.store, log)); err != nil {
 		return nil, err
 	}
-	a.store.ObserveCommits(a.metrics.Commit)
 	a.store.ObserveEvents(a.metrics.Events)
-	if err := a.metrics.RecordCache(a.store.CacheStats); err != nil {
-		return nil, err
+	if sq, ok := a.store.(*db.DB); ok {
+		// The SQLite store's group commits and record cache.
+		sq.ObserveCommits(a.metrics.Commit)
+		if err := a.metrics.RecordCache(sq.CacheStats); err != nil {
+			return nil, err
+		}
 	}
 	client, err := wechat.NewClient(wcfg, auditRecorder{a.store, a.metrics, log}, log)
 	if err != nil {
@@ -149,6 +165,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		rechecks[i] = time.Duration(float64(d) * cfg.ReconcileTimeScale)
 	}
 	svc := service.New(service.Config{
+		Replica: a.replica, LeaseTTL: cfg.LeaseTTL,
 		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
 		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL, MerchantCategoryCode: a.cfg.MerchantCategoryCode,
 		MaxChargeAmount: cfg.MaxChargeAmount,
@@ -180,7 +197,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	case AuthMTLS:
 		auth.Keys, auth.Names = svc, svc
 	}
-	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, InFlight: cfg.WebhookInFlight, Log: log.With("component", "webhooks")},
+	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, InFlight: cfg.WebhookInFlight,
+		Owner: a.replica, LeaseTTL: cfg.LeaseTTL, Log: log.With("component", "webhooks")},
 		webhookStore{a.store, a.metrics.WebhookDelivery}, encodeEvent)
 	if err := a.metrics.WebhookBacklog(a.store, log); err != nil {
 		return nil, err
@@ -194,7 +212,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	routes := web.Routes{
 		Gateway: gateway, Notify: notify, Store: a.store,
 		OpenAPI: papayd.OpenAPI, Log: log,
-		Ready: storeReadiness{a.store, systemClock{}},
+		Ready: newStoreReadiness(a.store),
 		Guard: web.Guard{AllowedHosts: cfg.AllowedHosts, CORSOrigins: cfg.CORSOrigins},
 	}
 	if len(routes.Guard.AllowedHosts) == 0 {
@@ -427,13 +445,17 @@ func (a *App) closeListeners() {
 // Nothing may use the store any more.
 func (a *App) closeAll() {
 	a.closeListeners()
+	if a.unlock != nil && a.cfg.usesPostgres() {
+		a.unlock() // the sandbox's lock is a session of the store's
+		a.unlock = nil
+	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Error("closing the store", "error", err.Error())
 		}
 	}
 	if a.unlock != nil {
-		a.unlock()
+		a.unlock() // the data directory's, once the database is closed
 	}
 }
 
@@ -447,7 +469,7 @@ func orDefault(v, def string) string {
 // auditRecorder queues each WeChat call's audit row and counts it; a row
 // the writer could not store is logged.
 type auditRecorder struct {
-	store   *db.DB
+	store   store
 	metrics *metrics.Metrics
 	log     *slog.Logger
 }

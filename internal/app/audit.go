@@ -4,19 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/service"
 )
 
 // PrintAudit writes the audit trail of cfg's database that f selects,
 // newest first, at most limit entries, as a table. The database is opened
-// read-only (a running papayd may use it).
+// read-only (a running papayd may use it); a PostgreSQL one is only read.
 func PrintAudit(ctx context.Context, cfg Config, f service.AuditFilter, limit int, out io.Writer) error {
-	r, err := db.OpenReader(ctx, filepath.Join(cfg.DataDir, "papayd.db"))
+	r, err := openReader(ctx, cfg)
 	if err != nil {
 		return err
 	}

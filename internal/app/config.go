@@ -30,6 +30,14 @@ type Config struct {
 	GRPCAddr string
 	HTTPAddr string
 	DataDir  string
+	// DatabaseURL, when set (postgres://...), is the PostgreSQL database
+	// several replicas share; empty: SQLite in DataDir.
+	DatabaseURL string
+	// Replica names this process among the replicas on one database (the
+	// owner of its leases); LeaseTTL is how long a lease of a replica that
+	// stopped renewing it lasts.
+	Replica  string
+	LeaseTTL time.Duration
 	LogLevel string
 	// LogFormat is "text" or "json".
 	LogFormat       string
@@ -252,6 +260,9 @@ func (c *Config) settings() []setting {
 		{"grpc-addr", "PAPAYD_GRPC_ADDR", "127.0.0.1:9090", "gRPC listen address", str(&c.GRPCAddr)},
 		{"http-addr", "PAPAYD_HTTP_ADDR", "127.0.0.1:8080", "HTTP listen address: REST gateway, /wechatpay/notify, /healthz, /openapi.json, sandbox control API", str(&c.HTTPAddr)},
 		{"data-dir", "PAPAYD_DATA_DIR", "./papayd-data", "directory of the SQLite database (and sandbox keys)", str(&c.DataDir)},
+		{"database-url", "PAPAYD_DATABASE_URL", "", "PostgreSQL database shared by the replicas, postgres://user:password@host:5432/name?sslmode=verify-full&pool_max_conns=20 (empty: SQLite in PAPAYD_DATA_DIR)", str(&c.DatabaseURL)},
+		{"replica", "PAPAYD_REPLICA", "", "name of this replica among those on one database, the holder of its leases (empty: the host name, the process id and a random suffix)", str(&c.Replica)},
+		{"lease-ttl", "PAPAYD_LEASE_TTL", "2m", "how long work a replica claimed (due records, a webhook endpoint) stays claimed if it stops renewing it: how long a dead replica's work waits", dur(&c.LeaseTTL)},
 		{"log-level", "PAPAYD_LOG_LEVEL", "info", "debug, info, warn or error", str(&c.LogLevel)},
 		{"log-format", "PAPAYD_LOG_FORMAT", "text", "text or json", str(&c.LogFormat)},
 		{"shutdown-timeout", "PAPAYD_SHUTDOWN_TIMEOUT", "10s", "how long a graceful shutdown may take", dur(&c.ShutdownTimeout)},
@@ -348,6 +359,9 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 	if err := c.resolveAuth(); err != nil {
 		return Config{}, nil, err
 	}
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		return Config{}, nil, err
+	}
 	if c.Mode == ModeSandbox {
 		var given []string
 		for _, s := range ss {
@@ -414,7 +428,8 @@ const usageHeader = `papayd serves WeChat Pay Global auto-debit contracts and ch
 
 Usage:
   papayd [flags]               serve (sandbox mode, a built-in WeChat Pay simulator, unless -mode live)
-  papayd backup [flags] DEST   write a consistent copy of the database, safe while papayd runs
+  papayd backup [flags] DEST   write a consistent copy of the SQLite database, safe while papayd runs
+  papayd migrate [flags]       apply the database's migrations and exit (papayd also applies them at start)
   papayd verify [flags]        compare every record with WeChat Pay, read-only (live mode)
   papayd keys [flags] create|list|revoke ...   manage API keys (see papayd keys)
   papayd audit [flags] [list -resource R -key-id K -limit N]   print the audit trail, newest first

@@ -20,7 +20,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Mode: ModeSandbox, GRPCAddr: "127.0.0.1:9090", HTTPAddr: "127.0.0.1:8080", DataDir: "./papayd-data",
+		Mode: ModeSandbox, GRPCAddr: "127.0.0.1:9090", HTTPAddr: "127.0.0.1:8080", DataDir: "./papayd-data", LeaseTTL: 2 * time.Minute,
 		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 10 * time.Second, RecordCache: 16384,
 		WeChatBaseURL: "https://apihk.mch.weixin.qq.com", WeChatTimeout: 10 * time.Second, SessionTTL: time.Hour,
 		SandboxAddr: "127.0.0.1:0", SandboxTimeScale: 1,

@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/service"
 )
 
-// The `papayd keys` subcommands work on the database of cfg.DataDir
-// whether or not a papayd serves it: they take no data-directory lock and
+// The `papayd keys` subcommands work on cfg's database (PAPAYD_DATABASE_URL,
+// or the one in cfg.DataDir) whether or not a papayd serves it: they take no data-directory lock and
 // open the database as papayd does (migrating it if needed; SQLite's busy
 // timeout waits out the other writer). A running papayd sees a change
 // within 5 s (it reloads its keys that often).
@@ -27,7 +25,7 @@ var cliCaller = service.Caller{Name: "papayd keys (command line)", Peer: "local"
 // withKeys runs fn on a Service over cfg's database.
 func withKeys(ctx context.Context, cfg Config, fn func(context.Context, *service.Service) error) error {
 	ctx = service.WithCaller(ctx, cliCaller)
-	store, err := db.OpenWith(ctx, filepath.Join(cfg.DataDir, "papayd.db"), db.Options{})
+	store, err := openStore(ctx, cfg, 0)
 	if err != nil {
 		return err
 	}

@@ -25,9 +25,22 @@ const readyProbe service.IntentKind = "READYZ_PROBE"
 type storeReadiness struct {
 	store interface {
 		InTx(ctx context.Context, fn func(service.Tx) error) error
+	}
+	// failures is the SQLite store's record of failed commits; nil on
+	// PostgreSQL, whose probe write fails as soon as the database does.
+	failures interface {
 		LastCommitFailure() (time.Time, error)
 	}
 	clock systemClock
+}
+
+// newStoreReadiness is the readiness check of s.
+func newStoreReadiness(s store) storeReadiness {
+	r := storeReadiness{store: s}
+	if f, ok := s.(interface{ LastCommitFailure() (time.Time, error) }); ok {
+		r.failures = f
+	}
+	return r
 }
 
 // readyFailureWindow is how long a failed commit keeps papayd not ready.
@@ -38,8 +51,10 @@ var _ web.Readier = storeReadiness{}
 // Ready returns nil once the probe's transaction has committed and no
 // commit failed in the last readyFailureWindow.
 func (s storeReadiness) Ready(ctx context.Context) error {
-	if at, cause := s.store.LastCommitFailure(); !at.IsZero() && s.clock.Now().Sub(at) < readyFailureWindow {
-		return fmt.Errorf("a write transaction failed to commit %s ago: %w", s.clock.Now().Sub(at).Round(time.Millisecond), cause)
+	if s.failures != nil {
+		if at, cause := s.failures.LastCommitFailure(); !at.IsZero() && s.clock.Now().Sub(at) < readyFailureWindow {
+			return fmt.Errorf("a write transaction failed to commit %s ago: %w", s.clock.Now().Sub(at).Round(time.Millisecond), cause)
+		}
 	}
 	err := s.store.InTx(ctx, func(tx service.Tx) error {
 		id, err := tx.CreateIntent(ctx, service.Intent{Kind: readyProbe, Key: "readyz", Note: "readiness probe", CreateTime: s.clock.Now()})

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -21,7 +20,7 @@ import (
 // answers "unavailable". Its other methods are not called.
 type blockingWeChat struct {
 	service.WeChat
-	store    *db.DB
+	store    store
 	release  chan struct{}
 	entered  chan struct{} // closed by the first call
 	once     sync.Once

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 
 	"golang.org/x/time/rate"
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/wechat"
 )
@@ -33,7 +31,7 @@ func Verify(ctx context.Context, cfg Config, qps float64, out io.Writer, log *sl
 	if !(qps > 0) {
 		return errors.New("verify: the query rate must be positive")
 	}
-	records, err := db.OpenReader(ctx, filepath.Join(cfg.DataDir, "papayd.db"))
+	records, err := openReader(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/rpc"
 	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/web"
@@ -19,7 +18,7 @@ func encodeEvent(e service.Event) ([]byte, error) {
 // webhookStore is the store as the webhook engine sees it: each delivery
 // the engine records is counted by outcome once its transaction commits.
 type webhookStore struct {
-	*db.DB
+	store
 	outcome func(string)
 }
 
@@ -27,7 +26,7 @@ var _ webhook.Store = webhookStore{}
 
 func (s webhookStore) InTx(ctx context.Context, fn func(service.Tx) error) error {
 	var outcomes []string
-	err := s.DB.InTx(ctx, func(tx service.Tx) error {
+	err := s.store.InTx(ctx, func(tx service.Tx) error {
 		outcomes = outcomes[:0] // a retried transaction starts over
 		return fn(outcomeTx{tx, &outcomes})
 	})
