@@ -32,6 +32,10 @@ type memStore struct {
 	// runs of fn.
 	runOnce bool
 	runs    atomic.Int64
+	// meanwhile, when set, changes the state between the aborted run and
+	// the next one of the next InTx (the concurrent transaction that made
+	// the first abort), then is cleared.
+	meanwhile func(*memState)
 }
 
 type memState struct {
@@ -66,6 +70,10 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	if !m.runOnce {
 		m.runs.Add(1)
 		_ = fn(m.begin())
+		if m.meanwhile != nil {
+			m.meanwhile(&m.state)
+			m.meanwhile = nil
+		}
 	}
 	m.runs.Add(1)
 	tx := m.begin()
@@ -79,6 +87,13 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 		m.committed = make(chan struct{})
 	}
 	return nil
+}
+
+// beforeRerun sets meanwhile.
+func (m *memStore) beforeRerun(fn func(*memState)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.meanwhile = fn
 }
 
 // begin is a transaction on a copy of the state.
