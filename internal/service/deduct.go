@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // ChargeInput is a request to deduct against an agreement.
@@ -79,9 +80,12 @@ func (s *Service) CreateCharge(ctx context.Context, in ChargeInput) (Charge, err
 	var agreement Agreement
 	// resend: an earlier send of this charge has an unknown outcome (the
 	// charge is PENDING), so a refusal of this one is not final.
-	call, resend := false, false
+	var call, resend bool
 	caller := CallerFrom(ctx)
 	err = s.inTx(ctx, func(tx Tx) error {
+		// Set afresh on each run: a rerun may find the charge moved on
+		// (paid meanwhile), and must then not send it.
+		c, agreement, call, resend = Charge{}, Agreement{}, false, false
 		old, err := tx.ChargeByOutTradeNo(ctx, in.OutTradeNo)
 		// foreign: the number is another sub-merchant's charge. It is
 		// answered as a new number would be, up to where that would record
@@ -269,7 +273,7 @@ func (s *Service) recordTransaction(ctx context.Context, outTradeNo string, rt R
 func (s *Service) applyTransaction(ctx context.Context, tx Tx, c *Charge, rt RemoteTransaction, notificationID string) (Outcome, error) {
 	now := s.clock.Now()
 	if m := c.mismatch(rt); m != "" {
-		s.log.ErrorContext(ctx, "ANOMALY: WeChat disagrees with the recorded charge; nothing changed",
+		s.logCommitted(ctx, tx, slog.LevelError, "ANOMALY: WeChat disagrees with the recorded charge; nothing changed",
 			"out_trade_no", c.OutTradeNo, "notification_id", notificationID, "detail", m)
 		return OutcomeAnomaly, tx.InsertAnomaly(ctx, Anomaly{Kind: "MISMATCH", OutTradeNo: c.OutTradeNo,
 			NotificationID: notificationID, Detail: m, Time: now})
@@ -280,7 +284,7 @@ func (s *Service) applyTransaction(ctx context.Context, tx Tx, c *Charge, rt Rem
 	}
 	if prev.Final() && prev != c.State {
 		detail := fmt.Sprintf("%s charge reported %s by WeChat", prev, rt.TradeState)
-		s.log.ErrorContext(ctx, "ANOMALY: a final charge changed state", "out_trade_no", c.OutTradeNo, "detail", detail)
+		s.logCommitted(ctx, tx, slog.LevelError, "ANOMALY: a final charge changed state", "out_trade_no", c.OutTradeNo, "detail", detail)
 		if err := tx.InsertAnomaly(ctx, Anomaly{Kind: "FINAL_STATE_CHANGED", OutTradeNo: c.OutTradeNo,
 			NotificationID: notificationID, Detail: detail, Time: now}); err != nil {
 			return "", err

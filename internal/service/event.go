@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -131,9 +132,20 @@ func chargeEvent(prev *Charge, next Charge) (EventType, bool) {
 // anomaly, appends its event in the same transaction, with the record as
 // stored after the write. Writing through it is the only way the domain
 // writes these records, so no transition can forget its event.
+//
+// It also holds the log records its run of fn makes (logCommitted): the
+// store may run fn more than once, and only the run that commits is told.
 type outboxTx struct {
 	Tx
-	now func() time.Time
+	now  func() time.Time
+	logs *[]txLog
+}
+
+// txLog is a log record held until its transaction commits.
+type txLog struct {
+	level slog.Level
+	msg   string
+	args  []any
 }
 
 func (t outboxTx) CreateAgreement(ctx context.Context, a Agreement) error {
@@ -257,9 +269,31 @@ func (t outboxTx) InsertAnomaly(ctx context.Context, a Anomaly) error {
 	return t.AppendEvent(ctx, Event{Type: EventAnomalyDetected, CreateTime: t.now(), SubMchID: sub, Anomaly: &a})
 }
 
-// inTx is store.InTx through outboxTx: every use case's transaction.
+// inTx is store.InTx through outboxTx: every use case's transaction. The
+// log records of fn's run that commits are written once it has committed;
+// those of a run the store aborted (and ran again), or of a transaction
+// that failed, are not.
 func (s *Service) inTx(ctx context.Context, fn func(Tx) error) error {
-	return s.store.InTx(ctx, func(tx Tx) error {
-		return fn(outboxTx{Tx: tx, now: s.clock.Now})
+	var logs []txLog
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		logs = nil // a rerun starts over
+		return fn(outboxTx{Tx: tx, now: s.clock.Now, logs: &logs})
 	})
+	if err != nil {
+		return err
+	}
+	for _, l := range logs {
+		s.log.Log(ctx, l.level, l.msg, l.args...)
+	}
+	return nil
+}
+
+// logCommitted logs msg once tx, a use case's transaction, commits; a tx
+// of no use case's logs it at once.
+func (s *Service) logCommitted(ctx context.Context, tx Tx, level slog.Level, msg string, args ...any) {
+	if t, ok := tx.(outboxTx); ok && t.logs != nil {
+		*t.logs = append(*t.logs, txLog{level: level, msg: msg, args: args})
+		return
+	}
+	s.log.Log(ctx, level, msg, args...)
 }

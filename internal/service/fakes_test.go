@@ -27,6 +27,15 @@ type memStore struct {
 	// committed is closed and replaced by a commit that appended events.
 	committed chan struct{}
 	leases    memLeases
+	// runOnce, when set, makes InTx run fn once, as SQLite does; otherwise
+	// it runs fn a first time on a transaction it aborts. runs counts the
+	// runs of fn.
+	runOnce bool
+	runs    atomic.Int64
+	// meanwhile, when set, changes the state between the aborted run and
+	// the next one of the next InTx (the concurrent transaction that made
+	// the first abort), then is cleared.
+	meanwhile func(*memState)
 }
 
 type memState struct {
@@ -48,17 +57,26 @@ func newMemStore() *memStore {
 	return &memStore{state: memState{agreements: map[string]Agreement{}, notifications: map[string]NotificationRecord{}, charges: map[string]Charge{}, refunds: map[string]Refund{}, intents: map[int64]Intent{}, keys: map[string]StoredKey{}}, committed: make(chan struct{})}
 }
 
+// InTx runs fn twice unless runOnce is set: first on a clone it then
+// discards whatever fn returned (a transaction the database aborted for a
+// concurrent one), then on a fresh clone it commits if fn returns nil. The
+// error of the second run is what InTx returns.
 func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failWrites != nil {
 		return m.failWrites
 	}
-	tx := &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
-		charges: maps.Clone(m.state.charges), refunds: maps.Clone(m.state.refunds), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
-		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys),
-		events: slices.Clone(m.state.events), prunedThrough: m.state.prunedThrough,
-		webhooks: m.state.webhooks.clone()}}
+	if !m.runOnce {
+		m.runs.Add(1)
+		_ = fn(m.begin())
+		if m.meanwhile != nil {
+			m.meanwhile(&m.state)
+			m.meanwhile = nil
+		}
+	}
+	m.runs.Add(1)
+	tx := m.begin()
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -69,6 +87,22 @@ func (m *memStore) InTx(ctx context.Context, fn func(Tx) error) error {
 		m.committed = make(chan struct{})
 	}
 	return nil
+}
+
+// beforeRerun sets meanwhile.
+func (m *memStore) beforeRerun(fn func(*memState)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.meanwhile = fn
+}
+
+// begin is a transaction on a copy of the state.
+func (m *memStore) begin() *memTx {
+	return &memTx{memState{agreements: maps.Clone(m.state.agreements), notifications: maps.Clone(m.state.notifications),
+		charges: maps.Clone(m.state.charges), refunds: maps.Clone(m.state.refunds), anomalies: slices.Clone(m.state.anomalies), audit: slices.Clone(m.state.audit),
+		intents: maps.Clone(m.state.intents), nextIntent: m.state.nextIntent, keys: maps.Clone(m.state.keys),
+		events: slices.Clone(m.state.events), prunedThrough: m.state.prunedThrough,
+		webhooks: m.state.webhooks.clone()}}
 }
 
 func (m *memStore) view() *memTx {

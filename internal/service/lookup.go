@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 )
 
@@ -155,7 +156,7 @@ func (s *Service) refreshAgreement(ctx context.Context, a Agreement) (Agreement,
 			return nil
 		}
 		a.UpdateTime = now
-		s.log.InfoContext(ctx, "agreement refreshed from WeChat", "out_contract_code", a.OutContractCode,
+		s.logCommitted(ctx, tx, slog.LevelInfo, "agreement refreshed from WeChat", "out_contract_code", a.OutContractCode,
 			"contract_id", a.ContractID, "state", string(a.State))
 		return tx.UpdateAgreement(ctx, a)
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -110,12 +111,14 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 	if n.ID == "" {
 		return "", wrap(ErrNotificationMalformed, "notification has no id", nil)
 	}
-	rec := NotificationRecord{
+	received := NotificationRecord{
 		ID: n.ID, SpMchID: n.SpMchID, SubMchID: n.SubMchID, EventType: n.EventType, Summary: n.Summary, CreateTime: n.CreateTime,
 		ReceiveTime: s.clock.Now(), Resource: n.Resource,
 	}
+	var rec NotificationRecord
 	var outcome Outcome
 	err := s.inTx(ctx, func(tx Tx) error {
+		rec, outcome = received, "" // set afresh on each run
 		// A redelivery (WeChat resends until it sees our answer) stops at
 		// its id, before any record is read or compared.
 		key := NotificationKey{SpMchID: n.SpMchID, SubMchID: n.SubMchID, ID: n.ID}
@@ -167,7 +170,7 @@ func (s *Service) HandleNotification(ctx context.Context, n Notification) (Outco
 func (s *Service) applyContractEvent(ctx context.Context, tx Tx, eventType string, ev *ContractEvent) (Outcome, error) {
 	a, err := findForEvent(ctx, tx, ev)
 	if errors.Is(err, ErrNotFound) {
-		s.log.WarnContext(ctx, "notification for an unknown agreement", "event_type", eventType,
+		s.logCommitted(ctx, tx, slog.LevelWarn, "notification for an unknown agreement", "event_type", eventType,
 			"out_contract_code", ev.OutContractCode, "contract_id", ev.ContractID)
 		return OutcomeUnmatched, nil
 	}
@@ -230,7 +233,7 @@ func (s *Service) applyTransactionEvent(ctx context.Context, tx Tx, n Notificati
 		c, err = tx.ChargeByTransactionID(ctx, rt.TransactionID)
 	}
 	if errors.Is(err, ErrNotFound) {
-		s.log.WarnContext(ctx, "notification for an unknown charge", "out_trade_no", rt.OutTradeNo, "transaction_id", rt.TransactionID)
+		s.logCommitted(ctx, tx, slog.LevelWarn, "notification for an unknown charge", "out_trade_no", rt.OutTradeNo, "transaction_id", rt.TransactionID)
 		return OutcomeUnmatched, nil
 	}
 	if err != nil {
@@ -267,7 +270,7 @@ func (s *Service) applyRefundEvent(ctx context.Context, tx Tx, n Notification) (
 		r, err = tx.RefundByRefundID(ctx, rr.RefundID)
 	}
 	if errors.Is(err, ErrNotFound) {
-		s.log.WarnContext(ctx, "notification for an unknown refund", "out_refund_no", rr.OutRefundNo, "refund_id", rr.RefundID)
+		s.logCommitted(ctx, tx, slog.LevelWarn, "notification for an unknown refund", "out_refund_no", rr.OutRefundNo, "refund_id", rr.RefundID)
 		return OutcomeUnmatched, nil
 	}
 	if err != nil {

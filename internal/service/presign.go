@@ -177,6 +177,8 @@ func (s *Service) startPresign(ctx context.Context, in *PresignInput, a Agreemen
 	var step presignStep
 	var old Agreement
 	err := s.inTx(ctx, func(tx Tx) error {
+		step = 0
+		a := a // a run's changes to a are its own
 		var err error
 		old, err = tx.AgreementByOutContractCode(ctx, a.OutContractCode)
 		if errors.Is(err, ErrNotFound) {

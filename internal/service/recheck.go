@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
 // AnomalyRecheck is the anomaly kind of a re-check of a final record that
@@ -68,7 +69,7 @@ func (s *Service) recheckCharge(ctx context.Context, c Charge) error {
 		// The same comparison as papayd verify's; a disagreement on money
 		// or contract is already applyTransaction's anomaly.
 		if detail := chargeDisagreement(cur, found, rt); detail != "" && outcome != OutcomeAnomaly {
-			s.log.ErrorContext(ctx, "ANOMALY: a re-check found WeChat disagreeing with a final charge",
+			s.logCommitted(ctx, tx, slog.LevelError, "ANOMALY: a re-check found WeChat disagreeing with a final charge",
 				"out_trade_no", cur.OutTradeNo, "detail", detail)
 			if err := tx.InsertAnomaly(ctx, Anomaly{Kind: AnomalyRecheck, OutTradeNo: cur.OutTradeNo, Detail: detail, Time: now}); err != nil {
 				return err

@@ -150,9 +150,10 @@ func (s *Service) CreateRefund(ctx context.Context, in RefundInput) (Refund, err
 	defer unlock()
 
 	var r Refund
-	send := false
+	var send bool
 	caller := CallerFrom(ctx)
 	err = s.inTx(ctx, func(tx Tx) error {
+		r, send = Refund{}, false // set afresh on each run
 		c, err := tx.ChargeByOutTradeNo(ctx, found.OutTradeNo)
 		if err != nil {
 			return notFoundAs(err, ErrChargeNotFound)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -159,7 +160,7 @@ func (s *Service) recordRefund(ctx context.Context, no string, rr RemoteRefund) 
 func (s *Service) applyRefund(ctx context.Context, tx Tx, r *Refund, rr RemoteRefund, notificationID string) (Outcome, error) {
 	now := s.clock.Now()
 	if m := r.mismatch(rr); m != "" {
-		s.log.ErrorContext(ctx, "ANOMALY: WeChat disagrees with the recorded refund; nothing changed",
+		s.logCommitted(ctx, tx, slog.LevelError, "ANOMALY: WeChat disagrees with the recorded refund; nothing changed",
 			"out_refund_no", r.OutRefundNo, "notification_id", notificationID, "detail", m)
 		return OutcomeAnomaly, tx.InsertAnomaly(ctx, Anomaly{Kind: "MISMATCH", OutTradeNo: r.OutTradeNo,
 			NotificationID: notificationID, Detail: m, Time: now})
@@ -170,7 +171,7 @@ func (s *Service) applyRefund(ctx context.Context, tx Tx, r *Refund, rr RemoteRe
 	}
 	if prev.Final() && prev != r.State {
 		detail := fmt.Sprintf("%s refund %s reported %s by WeChat", prev, r.OutRefundNo, rr.Status)
-		s.log.ErrorContext(ctx, "ANOMALY: a final refund changed state", "out_refund_no", r.OutRefundNo, "detail", detail)
+		s.logCommitted(ctx, tx, slog.LevelError, "ANOMALY: a final refund changed state", "out_refund_no", r.OutRefundNo, "detail", detail)
 		if err := tx.InsertAnomaly(ctx, Anomaly{Kind: "FINAL_STATE_CHANGED", OutTradeNo: r.OutTradeNo,
 			NotificationID: notificationID, Detail: detail, Time: now}); err != nil {
 			return "", err

@@ -67,13 +67,16 @@ func (s *Service) reconcileRefund(ctx context.Context, no string) (err error) {
 // waits ahead of it), schedules it for then. The caller holds the charge's
 // lock.
 func (s *Service) resendRefund(ctx context.Context, r Refund, resend bool) (Refund, error) {
-	send := false
+	var send bool
+	no := r.OutRefundNo
 	err := s.inTx(ctx, func(tx Tx) error {
-		cur, err := tx.RefundByOutRefundNo(ctx, r.OutRefundNo)
-		if err != nil {
+		// Set afresh on each run: a rerun may find the refund no longer
+		// PENDING, and must then not send it.
+		send = false
+		var err error
+		if r, err = tx.RefundByOutRefundNo(ctx, no); err != nil {
 			return err
 		}
-		r = cur
 		if r.State != RefundPending {
 			return nil
 		}
