@@ -186,13 +186,13 @@
 //
 // (@until is now + l.TTL), and the same for agreements and refunds, and
 // for intents without the due term and the limit, ordered by id. The
-// subquery reads the partial index
-// *_due, as the due scans do (plan_test.go). SKIP LOCKED lets replicas
-// claim disjoint sets without waiting for each other: a row another claim
-// is taking (or a transaction is writing) is skipped; a row another claim
-// leased and committed after this statement's snapshot is re-checked when
-// locked, found leased, and dropped, and the scan goes on to the next row,
-// so LIMIT still counts free rows. RETURNING does not keep the subquery's
+// subquery reads the partial index *_due, as the due scans do
+// (plan_test.go). SKIP LOCKED lets replicas claim disjoint sets without
+// waiting for each other: a row another claim is taking (or a transaction
+// is writing) is skipped; a row another claim leased and committed after
+// this statement's snapshot is re-checked when locked, found leased, and
+// dropped, and the scan goes on to the next row, so LIMIT still counts
+// free rows. RETURNING does not keep the subquery's
 // order: ClaimDue sorts the rows as the due scans order them (and intents
 // by id). A lease is free when it expired at the caller's now (lease_until
 // <= now, the caller's clock, not the database's, as in internal/db), and
