@@ -37,8 +37,7 @@
 // # DESIGN
 //
 // This section decides how the store stays correct with several papayd
-// replicas on one database, under every interleaving. Parts marked
-// (planned) are not built yet.
+// replicas on one database, under every interleaving.
 //
 // Isolation and retries. InTx runs fn in one SERIALIZABLE transaction.
 // service.Store promises that "write transactions are serialised, so a
@@ -58,8 +57,7 @@
 // fn may therefore run more than once: it must have no effect outside the
 // transaction (the same rule internal/db states: "must not block on
 // anything but the database"), and anything it gathers in variables of its
-// caller must be reset at its start. service.Store's InTx comment must say
-// so before the domain runs on this store (planned, a one-line doc change).
+// caller must be reset at its start, as service.Store's InTx comment says.
 // Reads outside InTx run on the pool in autocommit (READ COMMITTED, one
 // snapshot per statement), as the SQLite store's read pool does.
 //
@@ -69,23 +67,39 @@
 // "presign/"+code) held across a WeChat call and the transactions around
 // it. With replicas that is not enough, and row locks cannot replace it: a
 // row lock lives in one transaction, and the use case spans several plus a
-// network call. Decided: (planned) the store provides the lock, the domain
-// takes it where it takes the keyed mutex today: a session-level
-// pg_advisory_lock(hashtextextended('papayd/' || key, 0)) on a connection
-// taken from the pool and held until unlock (pg_advisory_unlock, then the
-// connection returns to the pool). It waits (ctx ends the wait:
-// pg_advisory_lock is canceled and the connection discarded), it is
-// released by PostgreSQL if the replica dies (the session ends), and a
-// 64-bit hash collision only serializes two unrelated keys, never breaks
-// correctness. The lock is taken before InTx, so same-key transactions never
-// overlap and do not abort each other. Inside transactions no
-// SELECT ... FOR UPDATE is needed for correctness: under SERIALIZABLE a
-// read-modify-write of the charge or refund row that raced another is an
-// abort and a retry; FOR UPDATE there would only turn the abort into a
-// wait followed by the same abort (under SERIALIZABLE a row updated after
-// the snapshot cannot be locked). pg_advisory_xact_lock is not used per key
-// either: taken inside a SERIALIZABLE transaction it waits after the
-// snapshot was taken, so it orders nothing.
+// network call. The store provides the lock, LockKey, and the domain
+// takes it right after its keyed mutex (so one process waits for a key at
+// most once): a session-level pg_advisory_lock on a connection of the lock
+// pool, held until unlock, which runs pg_advisory_unlock and returns the
+// connection to the pool. The lock pool is a second pgxpool on the same
+// URL, of DefaultLockConns (64) connections unless Open is given
+// WithLockConns: held locks never take the connections of queries and
+// transactions, and a replica holds at most that many keys at once (a
+// LockKey beyond waits for an unlock). The lock's key is
+// hashtextextended('papayd/' || key, 0) split into two int4 halves, in the
+// (int4, int4) key space, which PostgreSQL keeps apart from the bigint one
+// of migrationLock and eventsLock, so a key lock never meets those; a
+// 64-bit collision of two keys only serializes two unrelated keys, never
+// breaks correctness. The wait ends with ctx: LockKey returns ctx's error
+// and closes the connection (the server may have granted the lock as the
+// wait was canceled; ending the session releases it), and Close cancels
+// every wait (ErrClosed). When pg_advisory_unlock fails (bounded by
+// unlockTimeout, 5 s, not by a caller's ctx), unlock closes the connection
+// instead. PostgreSQL releases the locks of a session that ends: a replica
+// that dies or loses a lock connection frees its keys, and Close ends the
+// sessions of the locks still held (their unlock then does nothing). A
+// replica whose lock connection died is not told: it goes on as if it held
+// the key, and the next holder may work on the key beside it, so their
+// WeChat calls may overlap; their transactions stay correct, since
+// SERIALIZABLE aborts the one that raced. The lock is taken before InTx,
+// so same-key transactions never overlap and do not abort each other.
+// Inside transactions no SELECT ... FOR UPDATE is needed for correctness:
+// under SERIALIZABLE a read-modify-write of the charge or refund row that
+// raced another is an abort and a retry; FOR UPDATE there would only turn
+// the abort into a wait followed by the same abort (under SERIALIZABLE a
+// row updated after the snapshot cannot be locked). pg_advisory_xact_lock
+// is not used per key either: taken inside a SERIALIZABLE transaction it
+// waits after the snapshot was taken, so it orders nothing.
 //
 // Event sequences, gap-safe across replicas. A reader that has listed
 // sequence n must never later find a committed event below n. A BIGSERIAL
@@ -152,26 +166,60 @@
 // closes the pool. These must not be called inside InTx: fn may run more
 // than once.
 //
-// Leases (planned, design only). The reconciler's due scans (charges,
-// agreements, refunds), open intents and webhook deliveries are work items
-// every replica sees. A replica claims a batch in a short READ COMMITTED
-// transaction:
+// Leases. The reconciler's due scans (charges, agreements, refunds) and
+// the open intents are work items every replica sees; each replica claims
+// what a pass works on with ClaimDue and lets it go with ReleaseClaims
+// when the pass is over. Migration 0002 adds lease_owner TEXT and
+// lease_until BIGINT (unix nanoseconds, as every time; NULL in both: not
+// leased) to charges, agreements, refunds and intents, nullable, so the
+// previous release runs on the schema unchanged. ClaimDue runs one
+// statement per kind in one READ COMMITTED transaction (not InTx's
+// SERIALIZABLE: there concurrent claims would abort each other), for
+// charges:
 //
-//	UPDATE charges SET lease_owner = $me, lease_until = $now + $ttl
+//	UPDATE charges SET lease_owner = @owner, lease_until = @until
 //	WHERE id IN (SELECT id FROM charges
-//	    WHERE next_check_time <= $now AND (lease_until IS NULL OR lease_until < $now)
-//	    ORDER BY next_check_time LIMIT $n FOR UPDATE SKIP LOCKED)
-//	RETURNING ...
+//	    WHERE next_check_time IS NOT NULL AND next_check_time <= @now
+//	    AND (lease_until IS NULL OR lease_until <= @now OR lease_owner = @owner)
+//	    ORDER BY next_check_time, id LIMIT @limit FOR UPDATE SKIP LOCKED)
+//	RETURNING id, ...
 //
-// SKIP LOCKED lets replicas claim disjoint batches without waiting on each
-// other; lease_until (BIGINT unix nanoseconds, a new nullable column,
-// migration 0002 of this dialect) makes a claim of a replica that died
-// expire, so another replica takes it over after ttl. The work itself
-// still runs under the per-key lock above and re-reads the record in its
-// transaction, so a lease that expired while its holder was still working
-// costs a duplicate WeChat query, never a wrong state. Finishing a record
-// clears its lease in the transaction that records the outcome. The same
-// shape holds for intents (ordered by id) and deliveries (ordered by
-// next_attempt_time, one endpoint's deliveries in event order: the claim
-// takes the head of each endpoint's line only).
+// (@until is now + l.TTL), and the same for agreements and refunds, and
+// for intents without the due term and the limit, ordered by id. The
+// subquery reads the partial index *_due, as the due scans do
+// (plan_test.go). SKIP LOCKED lets replicas claim disjoint sets without
+// waiting for each other: a row another claim is taking (or a transaction
+// is writing) is skipped; a row another claim leased and committed after
+// this statement's snapshot is re-checked when locked, found leased, and
+// dropped, and the scan goes on to the next row, so LIMIT still counts
+// free rows. RETURNING does not keep the subquery's
+// order: ClaimDue sorts the rows as the due scans order them (and intents
+// by id). A lease is free when it expired at the caller's now (lease_until
+// <= now, the caller's clock, not the database's, as in internal/db), and
+// an owner's own leases are claimed again, and extended. A replica that
+// dies loses its claims when they expire, and another replica takes them
+// over. ReleaseClaims clears the lease columns of the owner's rows in one
+// statement, through the partial indexes *_leased (lease_owner, of the
+// leased rows only). The domain's writes (UpdateCharge, UpdateAgreement,
+// UpdateRefund) list their columns and leave the lease columns as they
+// are; DeleteIntent deletes the row with its lease. The work itself still
+// runs under LockKey and re-reads the record in its transaction, so a
+// lease that expired while its holder was still working costs a duplicate
+// WeChat query, never a wrong state. A claim or release that writes a row
+// a SERIALIZABLE transaction read is, for that transaction, a concurrent
+// update: at worst an abort and a retry.
+//
+// Named leases (ClaimLease, one per webhook endpoint, renewed by claiming
+// again) are rows of the table leases (name TEXT PRIMARY KEY, owner TEXT,
+// until BIGINT), taken with one statement:
+//
+//	INSERT INTO leases AS l (name, owner, until) VALUES (@name, @owner, @until)
+//	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+//	WHERE l.until <= @now OR l.owner = excluded.owner
+//	RETURNING owner
+//
+// A row comes back when the lease was free, expired at now or already the
+// owner's; none when another owner holds it. Concurrent claims of one name
+// serialize on the row, so exactly one wins. ReleaseLease deletes the row
+// only when owner holds it.
 package postgres

@@ -9,7 +9,7 @@ import (
 )
 
 // TestQueryPlans pins that the lookups, a charge's refunds, the refund
-// pages and the due scans can be served by the indexes meant for them: a
+// pages, the due scans and the claims and releases of leases can be served by the indexes meant for them: a
 // partial index applies only when the query's WHERE implies its
 // predicate. Sequential scans are disabled for the check, since on the
 // empty tables of a test the planner would rightly prefer them.
@@ -19,6 +19,7 @@ func TestQueryPlans(t *testing.T) {
 	db := openTestDB(t)
 	page := pgx.NamedArgs{"after_time": int64(1 << 62), "after_id": int64(1 << 62), "limit": 10}
 	due := pgx.NamedArgs{"now": int64(1 << 62), "limit": 10}
+	claim := pgx.NamedArgs{"now": int64(1 << 62), "until": int64(1<<62 + 1), "owner": "a", "limit": 10}
 	with := func(args pgx.NamedArgs, name string, v any) pgx.NamedArgs {
 		out := pgx.NamedArgs{name: v}
 		for k, v := range args {
@@ -44,6 +45,16 @@ func TestQueryPlans(t *testing.T) {
 		{"due charges", dueChargesSQL, "charges_due", []any{due}},
 		{"due agreements", dueAgreementsSQL, "agreements_due", []any{due}},
 		{"due refunds", dueRefundsSQL, "refunds_due", []any{due}},
+		{"claim charges", claimChargesSQL, "charges_due", []any{claim}},
+		{"claim agreements", claimAgreementsSQL, "agreements_due", []any{claim}},
+		{"claim refunds", claimRefundsSQL, "refunds_due", []any{claim}},
+		{"claim intents", claimIntentsSQL, "intents_pkey", []any{claim}},
+		{"release charges", releaseClaimsSQL, "charges_leased", []any{"a"}},
+		{"release agreements", releaseClaimsSQL, "agreements_leased", []any{"a"}},
+		{"release refunds", releaseClaimsSQL, "refunds_leased", []any{"a"}},
+		{"release intents", releaseClaimsSQL, "intents_leased", []any{"a"}},
+		{"claim lease", claimLeaseSQL, "leases_pkey", []any{pgx.NamedArgs{"name": "n", "owner": "a", "now": int64(1), "until": int64(2)}}},
+		{"release lease", releaseLeaseSQL, "leases_pkey", []any{"n", "a"}},
 		{"notification recorded", notificationRecordedSQL, "notifications_pkey", []any{"SP", "SUB", "N1"}},
 		{"delete intent", deleteIntentSQL, "intents_pkey", []any{int64(1)}},
 	}
