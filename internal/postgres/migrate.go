@@ -33,6 +33,32 @@ type migration struct {
 	version int
 	name    string
 	sql     string
+	// minReader is the oldest schema version whose papayd may run on the
+	// database once this migration is applied: a line "-- min-reader: N"
+	// of the file, else the migration's own version. A migration that only
+	// adds (nullable columns, tables, indexes) names the version before
+	// it, so replicas of the previous release keep running, and may
+	// restart, during a rolling upgrade.
+	minReader int
+}
+
+// minReaderPrefix begins the line of a migration that names its minReader.
+const minReaderPrefix = "-- min-reader: "
+
+// parseMinReader returns the minReader a migration of version v declares.
+func parseMinReader(sql string, v int) (int, error) {
+	for line := range strings.Lines(sql) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), strings.TrimSpace(minReaderPrefix))
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(rest))
+		if err != nil || n < 1 || n > v {
+			return 0, fmt.Errorf("%q: want a version from 1 to %d", strings.TrimSpace(line), v)
+		}
+		return n, nil
+	}
+	return v, nil
 }
 
 // loadMigrations reads the files of fsys named NNNN_name.sql, in version
@@ -57,7 +83,14 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+		minReader, err := parseMinReader(string(b), v)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: %w", base, err)
+		}
+		if len(ms) > 0 && minReader < ms[len(ms)-1].minReader {
+			return nil, fmt.Errorf("migration %s: min-reader %d is below the previous migration's %d", base, minReader, ms[len(ms)-1].minReader)
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b), minReader: minReader})
 	}
 	if len(ms) == 0 {
 		return nil, errors.New("no migrations embedded")
@@ -71,12 +104,14 @@ const (
 
 	createSchemaMigrationsSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
-	applied_at BIGINT  NOT NULL -- unix nanoseconds UTC
+	applied_at BIGINT  NOT NULL, -- unix nanoseconds UTC
+	min_reader INTEGER NOT NULL  -- the oldest schema whose papayd runs on this one
 )`
-	// schemaVersionSQL reads the highest version recorded and how many
-	// are: versions 1..n are recorded exactly when both are n.
-	schemaVersionSQL   = `SELECT COALESCE(MAX(version), 0), COUNT(*) FROM schema_migrations`
-	recordMigrationSQL = `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`
+	// schemaVersionSQL reads the highest version recorded, how many are
+	// (versions 1..n are recorded exactly when both are n), and the oldest
+	// schema version whose papayd may run on the database.
+	schemaVersionSQL   = `SELECT COALESCE(MAX(version), 0), COUNT(*), COALESCE(MAX(min_reader), 0) FROM schema_migrations`
+	recordMigrationSQL = `INSERT INTO schema_migrations (version, applied_at, min_reader) VALUES ($1, $2, $3)`
 )
 
 // Migrate applies the embedded migrations the database of pool has not
@@ -84,8 +119,10 @@ const (
 // schema_migrations. It holds a session advisory lock (migrationLock) on
 // one connection throughout, so that concurrent callers, in this process or
 // in other replicas, wait for each other and each migration is applied
-// once. It returns ErrSchemaTooNew for a database of a newer schema and an
-// error for recorded versions that are not 1..n.
+// once. A database of a newer schema is left as it is: this papayd runs on
+// it when every newer migration declares it may (min-reader, a rolling
+// upgrade), and Migrate returns ErrSchemaTooNew otherwise. Recorded
+// versions that are not 1..n are an error.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	ms, err := loadMigrations(migrationFiles)
 	if err != nil {
@@ -120,13 +157,13 @@ func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []migration) (a
 	if _, err := conn.Exec(ctx, createSchemaMigrationsSQL); err != nil {
 		return 0, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var current, recorded int
-	if err := conn.QueryRow(ctx, schemaVersionSQL).Scan(&current, &recorded); err != nil {
+	var current, recorded, minReader int
+	if err := conn.QueryRow(ctx, schemaVersionSQL).Scan(&current, &recorded, &minReader); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
-	if newest := ms[len(ms)-1].version; current > newest {
-		return 0, fmt.Errorf("%w: database schema version %d, newest migration known to this binary %d",
-			ErrSchemaTooNew, current, newest)
+	if newest := ms[len(ms)-1].version; current > newest && minReader > newest {
+		return 0, fmt.Errorf("%w: database schema version %d runs papayd of schema %d and later, this binary knows %d",
+			ErrSchemaTooNew, current, minReader, newest)
 	}
 	if recorded != current {
 		return 0, fmt.Errorf("schema_migrations records %d versions up to %d: a version is missing", recorded, current)
@@ -151,7 +188,7 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m migration) error {
 		if _, err := tx.Exec(ctx, m.sql); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, recordMigrationSQL, m.version, time.Now().UTC().UnixNano())
+		_, err := tx.Exec(ctx, recordMigrationSQL, m.version, time.Now().UTC().UnixNano(), m.minReader)
 		return err
 	})
 }

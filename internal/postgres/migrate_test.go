@@ -115,7 +115,7 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	db := openTestDB(t)
 	ms := embedded(t)
 	newest := ms[len(ms)-1].version
-	if _, err := db.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)`, newest+1); err != nil {
+	if _, err := db.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, applied_at, min_reader) VALUES ($1, 0, $1)`, newest+1); err != nil {
 		t.Fatal(err)
 	}
 	if err := Migrate(t.Context(), db.pool); !errors.Is(err, ErrSchemaTooNew) {
@@ -123,6 +123,36 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	}
 	if _, err := Open(t.Context(), db.pool.Config().ConnString()); !errors.Is(err, ErrSchemaTooNew) {
 		t.Errorf("Open on a newer schema: err = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestMigrateRunsOnACompatibleNewerSchema: a database migrated by the next
+// release, whose migrations declare the previous release may run on them
+// (min-reader), opens for a papayd of the previous release, unchanged; one
+// whose newest migration does not declare it is refused.
+func TestMigrateRunsOnACompatibleNewerSchema(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Shared(t).NewDatabase(t.Context(), t)
+	pool := newPool(t, url)
+	next := []migration{
+		{version: 1, name: "0001_a.sql", sql: `CREATE TABLE a (id BIGINT)`, minReader: 1},
+		{version: 2, name: "0002_b.sql", sql: `ALTER TABLE a ADD COLUMN b TEXT`, minReader: 1},
+		{version: 3, name: "0003_c.sql", sql: `CREATE TABLE c (id BIGINT)`, minReader: 1},
+	}
+	if n, err := applyMigrations(t.Context(), pool, next); err != nil || n != 3 {
+		t.Fatalf("next release: applied %d, err %v; want 3", n, err)
+	}
+	if n, err := applyMigrations(t.Context(), pool, next[:1]); err != nil || n != 0 {
+		t.Errorf("previous release on the compatible schema 3: applied %d, err %v; want 0 and no error", n, err)
+	}
+	breaking := migration{version: 4, name: "0004_d.sql", sql: `ALTER TABLE a DROP COLUMN b`, minReader: 4}
+	if n, err := applyMigrations(t.Context(), pool, append(next, breaking)); err != nil || n != 1 {
+		t.Fatalf("breaking release: applied %d, err %v; want 1", n, err)
+	}
+	for _, known := range [][]migration{next[:1], next} {
+		if _, err := applyMigrations(t.Context(), pool, known); !errors.Is(err, ErrSchemaTooNew) {
+			t.Errorf("papayd of schema %d on schema 4 (min-reader 4): err = %v, want ErrSchemaTooNew", len(known), err)
+		}
 	}
 }
 
@@ -139,7 +169,7 @@ func TestMigrateRefusesRecordedGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Version 3 recorded without 2.
-	if _, err := pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, applied_at) VALUES (3, 0)`); err != nil {
+	if _, err := pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, applied_at, min_reader) VALUES (3, 0, 3)`); err != nil {
 		t.Fatal(err)
 	}
 	n, err := applyMigrations(t.Context(), pool, ms)
@@ -164,6 +194,11 @@ func TestLoadMigrations(t *testing.T) {
 		{"not from 1", fstest.MapFS{"migrations/0002_b.sql": {}}, false},
 		{"bad name", fstest.MapFS{"migrations/1_a.sql": {}}, false},
 		{"none", fstest.MapFS{}, false},
+		{"min-reader", fstest.MapFS{"migrations/0001_a.sql": {}, "migrations/0002_b.sql": {Data: []byte("-- min-reader: 1\nSELECT 1")}}, true},
+		{"min-reader above itself", fstest.MapFS{"migrations/0001_a.sql": {Data: []byte("-- min-reader: 2\n")}}, false},
+		{"min-reader not a number", fstest.MapFS{"migrations/0001_a.sql": {Data: []byte("-- min-reader: one\n")}}, false},
+		{"min-reader going back", fstest.MapFS{"migrations/0001_a.sql": {}, "migrations/0002_b.sql": {},
+			"migrations/0003_c.sql": {Data: []byte("-- min-reader: 1\n")}}, false},
 	}
 	for _, tt := range tests {
 		_, err := loadMigrations(tt.files)
@@ -171,7 +206,11 @@ func TestLoadMigrations(t *testing.T) {
 			t.Errorf("%s: err = %v, want ok %v", tt.name, err, tt.ok)
 		}
 	}
-	if ms := embedded(t); ms[0].version != 1 {
+	ms := embedded(t)
+	if ms[0].version != 1 {
 		t.Errorf("embedded migrations start at %d", ms[0].version)
+	}
+	if ms[1].minReader != 1 {
+		t.Errorf("0002_leases.sql: min-reader %d, want 1 (it only adds)", ms[1].minReader)
 	}
 }

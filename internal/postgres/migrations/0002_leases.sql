@@ -2,7 +2,8 @@
 -- work and the webhook endpoints (see Leases in the package doc). Only
 -- nullable columns, a new table and indexes are added: a papayd of the
 -- previous release runs on this schema unchanged (it neither reads nor
--- writes them).
+-- writes them), so it may restart on it during a rolling upgrade:
+-- min-reader: 1
 --
 -- A record claimed by ClaimDue holds its claimer in lease_owner until
 -- lease_until (BIGINT unix nanoseconds UTC, as every time). NULL in both:
