@@ -27,12 +27,21 @@ func TestImportDirection(t *testing.T) {
 			t.Errorf("internal/service imports %s; the domain may import the standard library only", d)
 		}
 	}
-	for _, pkg := range []string{"internal/db", "internal/wechat", "internal/wechat/sandbox", "internal/webhook"} {
+	for _, pkg := range []string{"internal/db", "internal/postgres", "internal/storetest", "internal/wechat", "internal/wechat/sandbox", "internal/webhook"} {
 		for _, d := range deps(t, mod+pkg) {
 			for _, banned := range []string{mod + "internal/rpc", mod + "internal/web", mod + "internal/app", mod + "gen", "google.golang.org/grpc"} {
 				if d == banned || strings.HasPrefix(d, banned+"/") {
-					t.Errorf("%s imports %s: data flows transport -> service -> (db, wechat)", pkg, d)
+					t.Errorf("%s imports %s: data flows transport -> service -> (db, postgres, wechat)", pkg, d)
 				}
+			}
+		}
+	}
+	// The stores do not know each other: the domain's interface is their
+	// only contract.
+	for pkg, other := range map[string]string{"internal/db": "internal/postgres", "internal/postgres": "internal/db"} {
+		for _, d := range deps(t, mod+pkg) {
+			if d == mod+other {
+				t.Errorf("%s imports %s: each store implements service.Store on its own", pkg, other)
 			}
 		}
 	}
