@@ -65,7 +65,8 @@ type fixture struct {
 	path     string
 	store    *events
 	svc      *service.Service
-	inFlight int // the engine's Config.InFlight; 0: its default
+	inFlight int           // the engine's Config.InFlight; 0: its default
+	leaseTTL time.Duration // the engine's Config.LeaseTTL; 0: its default
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -109,7 +110,7 @@ func (f *fixture) start(t *testing.T, schedule ...time.Duration) (stop func()) {
 		schedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
 	}
 	e := New(Config{RetrySchedule: schedule, Interval: 10 * time.Millisecond, Timeout: 2 * time.Second,
-		InFlight: f.inFlight}, f.store, encode)
+		InFlight: f.inFlight, LeaseTTL: f.leaseTTL}, f.store, encode)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.Run(ctx); close(done) }()
