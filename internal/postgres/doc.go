@@ -8,6 +8,12 @@
 // applies the numbered migrations embedded from migrations/*.sql, each once,
 // in its own transaction, recorded in schema_migrations, under a session
 // advisory lock (see Migrate), so replicas starting together do not race.
+// Each migration names the oldest schema whose papayd may still run on the
+// database once it is applied ("-- min-reader: N"; default: itself): a
+// migration that only adds names the one before it, so that during a
+// rolling upgrade the replicas of the previous release keep running, and
+// may restart, on the migrated schema; an older binary is refused
+// (ErrSchemaTooNew).
 // The pool uses pgx's default query mode: every statement is prepared once
 // per connection and cached by its text (the SQL is constant text in a
 // const beside its method, with $n parameters).
