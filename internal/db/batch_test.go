@@ -375,3 +375,43 @@ func TestLastCommitFailure(t *testing.T) {
 		t.Fatalf("LastCommitFailure() = %v, %v", at, cause)
 	}
 }
+
+// TestQueuedWritesLandBeforeTheNextCommit: TouchKey and RecordAuditEntry
+// are queued for the writer, and a transaction that commits after them
+// commits after their writes: once it returns, both are read back.
+func TestQueuedWritesLandBeforeTheNextCommit(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	k := service.StoredKey{APIKey: service.APIKey{ID: "bbbbbbbbbbbb", Name: "ops", CreateTime: t0}}
+	inTx(t, db, func(tx service.Tx) error { return tx.CreateKey(ctx, k) })
+	for _, at := range []time.Duration{3 * time.Minute, 2 * time.Minute} {
+		if err := db.TouchKey(ctx, k.ID, t0.Add(at)); err != nil {
+			t.Fatalf("TouchKey: %v", err)
+		}
+	}
+	refused := service.AuditEntry{Time: t0.Add(time.Minute), Peer: "10.0.0.1:1", Method: "GetCharge",
+		Resource: "charges/T9", Outcome: "UNAUTHENTICATED"}
+	failed := make(chan error, 1)
+	if err := db.RecordAuditEntry(ctx, refused, func(err error) { failed <- err }); err != nil {
+		t.Fatalf("RecordAuditEntry: %v", err)
+	}
+	inTx(t, db, func(service.Tx) error { return nil })
+	keys, err := db.Keys(ctx)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("Keys: %d keys, %v; want 1", len(keys), err)
+	}
+	if got := keys[0].LastUsedTime; !got.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("LastUsedTime %v, want the later use %v", got, t0.Add(3*time.Minute))
+	}
+	es, _, err := db.ListAuditEntries(ctx, service.AuditFilter{PageSize: 10})
+	if err != nil || len(es) != 1 || es[0].Resource != refused.Resource {
+		t.Errorf("audit entries after the commit: %+v, %v; want the recorded one", es, err)
+	}
+	select {
+	case err := <-failed:
+		t.Errorf("RecordAuditEntry reported a failure: %v", err)
+	default:
+	}
+}

@@ -116,14 +116,6 @@ func TestOpenRejectsNonFilePaths(t *testing.T) {
 	}
 }
 
-func TestPing(t *testing.T) {
-	t.Parallel()
-	db := openTestDB(t)
-	if err := db.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-}
-
 func TestReopenKeepsEverything(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

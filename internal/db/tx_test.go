@@ -2,7 +2,6 @@ package db
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,57 +11,6 @@ import (
 )
 
 var errCallers = errors.New("the caller's own sentinel")
-
-func TestInTx(t *testing.T) {
-	t.Parallel()
-	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name      string
-		result    error // what fn returns after creating the agreement
-		panics    bool
-		persisted bool
-	}{
-		{name: "commit on nil", persisted: true},
-		{name: "rollback on error", result: errCallers},
-		{name: "rollback on store error", result: service.ErrConflict},
-		{name: "rollback on panic", panics: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := openTestDB(t)
-			var err error
-			func() {
-				defer func() {
-					if r := recover(); (r != nil) != tt.panics {
-						t.Errorf("recovered %v, want a panic: %v", r, tt.panics)
-					}
-				}()
-				err = db.InTx(ctx, func(tx service.Tx) error {
-					if err := tx.CreateAgreement(ctx, fullAgreement("OCC1", "C1", created)); err != nil {
-						return fmt.Errorf("unexpected: %w", err)
-					}
-					if tt.panics {
-						panic("boom")
-					}
-					return tt.result
-				})
-			}()
-			if err != tt.result { // unchanged, not merely wrapped
-				t.Errorf("InTx = %v, want exactly %v", err, tt.result)
-			}
-			_, err = db.AgreementByOutContractCode(ctx, "OCC1")
-			if tt.persisted && err != nil || !tt.persisted && !errors.Is(err, service.ErrNotFound) {
-				t.Errorf("after InTx: err = %v, want persisted: %v", err, tt.persisted)
-			}
-			// The writer connection was handed back: another write works.
-			inTx(t, db, func(tx service.Tx) error {
-				return tx.CreateAgreement(ctx, fullAgreement("OCC2", "", created))
-			})
-		})
-	}
-}
 
 // TestConcurrentDuplicateNotifications: the same notification delivered 50
 // times at once is recorded once; every other delivery sees ErrConflict,

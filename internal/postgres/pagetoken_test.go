@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"encoding/base64"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -94,6 +96,17 @@ func TestPageTokensAgreeWithSQLite(t *testing.T) {
 		}
 		if diff := cmp.Diff(codes(la2), codes(pa2)); diff != "" {
 			t.Errorf("set %v: second agreement pages differ (-sqlite +pg):\n%s", set, diff)
+		}
+		// A token of another encoding version is refused by both.
+		raw, err := base64.RawURLEncoding.DecodeString(lnext)
+		if err != nil || len(raw) == 0 {
+			t.Fatalf("SQLite's token %q: %v, want base64url", lnext, err)
+		}
+		af.PageToken = base64.RawURLEncoding.EncodeToString(append([]byte{raw[0] + 1}, raw[1:]...))
+		_, _, errP := pg.ListAgreements(ctx, af)
+		_, _, errL := lite.ListAgreements(ctx, af)
+		if !errors.Is(errP, service.ErrInvalidPageToken) || !errors.Is(errL, service.ErrInvalidPageToken) {
+			t.Errorf("set %v: a token of another version: err %v on PostgreSQL, %v on SQLite; want ErrInvalidPageToken", set, errP, errL)
 		}
 
 		cf := service.ChargeFilter{PageSize: 2, SubMchIDs: set, CreatedTo: base.Add(3 * time.Second)}

@@ -35,7 +35,8 @@ func listAudit(t *testing.T, s service.Store, f service.AuditFilter) []service.A
 }
 
 // withIDs copies the ids of got to want, index by index, failing the test
-// unless they are set and distinct.
+// unless they are set and fall from entry to entry: got lists entries
+// recorded in time order, newest first.
 func withIDs(t *testing.T, want, got []service.AuditEntry) []service.AuditEntry {
 	t.Helper()
 	if len(got) != len(want) {
@@ -46,6 +47,9 @@ func withIDs(t *testing.T, want, got []service.AuditEntry) []service.AuditEntry 
 	for i := range got {
 		if got[i].ID == 0 || seen[got[i].ID] {
 			t.Errorf("entry %d: id %d, want a new one", i, got[i].ID)
+		}
+		if i > 0 && got[i].ID >= got[i-1].ID {
+			t.Errorf("entry %d: id %d after id %d, want falling ids, newest first", i, got[i].ID, got[i-1].ID)
 		}
 		seen[got[i].ID] = true
 		out[i].ID = got[i].ID

@@ -36,17 +36,37 @@ var dueRows = []dueRow{
 	{"I", true, offset(-10 * time.Minute)},
 }
 
+// The states seedDue gives its records: the open ones alternate, the
+// final ones take each final state in turn.
+var (
+	openCharge     = []service.ChargeState{service.ChargePending, service.ChargeProcessing}
+	finalCharge    = []service.ChargeState{service.ChargeSucceeded, service.ChargeFailed, service.ChargeClosed}
+	openAgreement  = []service.AgreementState{service.AgreementPending, service.AgreementSigned}
+	finalAgreement = []service.AgreementState{service.AgreementTerminated, service.AgreementExpired}
+	openRefund     = []service.RefundState{service.RefundPending, service.RefundProcessing}
+	finalRefund    = []service.RefundState{service.RefundSucceeded, service.RefundFailed, service.RefundClosed}
+)
+
+// dueRecords are the records of seedDue, by key.
+type dueRecords struct {
+	charges    map[string]service.Charge
+	agreements map[string]service.Agreement
+	refunds    map[string]service.Refund
+}
+
 // seedDue creates a charge, an agreement and a refund for each of rows,
-// created in the order the scans must not follow.
-func seedDue(t *testing.T, s service.Store, rows []dueRow) {
+// created in the order the scans must not follow, and returns them.
+func seedDue(t *testing.T, s service.Store, rows []dueRow) dueRecords {
 	t.Helper()
+	var d dueRecords
 	inTx(t, s, func(tx service.Tx) error {
+		d = dueRecords{map[string]service.Charge{}, map[string]service.Agreement{}, map[string]service.Refund{}}
 		for i, r := range rows {
 			created := dueNow.Add(-time.Duration(len(rows)-i) * 24 * time.Hour)
-			c, a, f := fullCharge(r.key, "", created), fullAgreement(r.key, "", created), fullRefund(r.key, "", created)
-			c.State, a.State, f.State = service.ChargeProcessing, service.AgreementPending, service.RefundProcessing
+			c, a, f := FullCharge(r.key, "", created), FullAgreement(r.key, "", created), FullRefund(r.key, "", created)
+			c.State, a.State, f.State = openCharge[i%len(openCharge)], openAgreement[i%len(openAgreement)], openRefund[i%len(openRefund)]
 			if r.final {
-				c.State, a.State, f.State = service.ChargeSucceeded, service.AgreementTerminated, service.RefundSucceeded
+				c.State, a.State, f.State = finalCharge[i%len(finalCharge)], finalAgreement[i%len(finalAgreement)], finalRefund[i%len(finalRefund)]
 			}
 			c.NextCheckTime, a.NextCheckTime, f.NextCheckTime = time.Time{}, time.Time{}, time.Time{}
 			if r.next != nil {
@@ -62,9 +82,11 @@ func seedDue(t *testing.T, s service.Store, rows []dueRow) {
 			if err := tx.CreateRefund(t.Context(), f); err != nil {
 				return err
 			}
+			d.charges[r.key], d.agreements[r.key], d.refunds[r.key] = c, a, f
 		}
 		return nil
 	})
+	return d
 }
 
 // dueKeys are the keys of one due scan or claim, by kind.
@@ -113,7 +135,7 @@ func same(keys ...string) dueKeys {
 
 func testDueScans(t *testing.T, open Opener) {
 	s := open(t)
-	seedDue(t, s, dueRows)
+	recs := seedDue(t, s, dueRows)
 	for _, tt := range []struct {
 		name  string
 		now   time.Time
@@ -138,20 +160,96 @@ func testDueScans(t *testing.T, open Opener) {
 	if len(d.Charges) != 1 || len(d.Agreements) != 1 || len(d.Refunds) != 1 {
 		t.Fatalf("scan with limit 1: %v, want one of each", keysOf(d))
 	}
-	want := fullCharge("B", "", dueNow.Add(-6*24*time.Hour))
-	want.State, want.NextCheckTime = service.ChargeProcessing, dueNow.Add(-time.Hour)
-	if diff := cmp.Diff(want, d.Charges[0]); diff != "" {
+	if diff := cmp.Diff(recs.charges["B"], d.Charges[0]); diff != "" {
 		t.Errorf("due charge (-want +got):\n%s", diff)
 	}
-	wantA := fullAgreement("B", "", dueNow.Add(-6*24*time.Hour))
-	wantA.State, wantA.NextCheckTime = service.AgreementPending, dueNow.Add(-time.Hour)
-	if diff := cmp.Diff(wantA, d.Agreements[0]); diff != "" {
+	if diff := cmp.Diff(recs.agreements["B"], d.Agreements[0]); diff != "" {
 		t.Errorf("due agreement (-want +got):\n%s", diff)
 	}
-	wantR := fullRefund("B", "", dueNow.Add(-6*24*time.Hour))
-	wantR.State, wantR.NextCheckTime = service.RefundProcessing, dueNow.Add(-time.Hour)
-	if diff := cmp.Diff(wantR, d.Refunds[0]); diff != "" {
+	if diff := cmp.Diff(recs.refunds["B"], d.Refunds[0]); diff != "" {
 		t.Errorf("due refund (-want +got):\n%s", diff)
+	}
+	// A limit below 1 is refused.
+	for _, n := range []int{0, -1} {
+		if _, err := s.DueCharges(t.Context(), dueNow, n); err == nil {
+			t.Errorf("DueCharges with limit %d: err = nil, want an error", n)
+		}
+		if _, err := s.DueAgreements(t.Context(), dueNow, n); err == nil {
+			t.Errorf("DueAgreements with limit %d: err = nil, want an error", n)
+		}
+		if _, err := s.DueRefunds(t.Context(), dueNow, n); err == nil {
+			t.Errorf("DueRefunds with limit %d: err = nil, want an error", n)
+		}
+	}
+}
+
+// dueTieRows are dueRows with E, due at the same time as B and recorded
+// after it, and H, final without a re-check. In due order: B, E (the
+// record order breaks the tie), I, D, A.
+var dueTieRows = []dueRow{
+	{"A", false, offset(0)},
+	{"B", false, offset(-time.Hour)},
+	{"C", false, offset(1)},
+	{"D", false, offset(-time.Minute)},
+	{"E", false, offset(-time.Hour)},
+	{"F", false, nil},
+	{"G", true, nil},
+	{"H", true, nil},
+	{"I", true, offset(-10 * time.Minute)},
+}
+
+// testDueScanBounds: ties in due time are in record order, and a now
+// outside the times a store can hold finds everything or nothing.
+func testDueScanBounds(t *testing.T, open Opener) {
+	s := open(t)
+	seedDue(t, s, dueTieRows)
+	for _, tt := range []struct {
+		name  string
+		now   time.Time
+		limit int
+		want  dueKeys
+	}{
+		{"now", dueNow, 100, same("B", "E", "I", "D", "A")},
+		{"limit splits a tie", dueNow, 1, same("B")},
+		{"limit after a tie", dueNow, 3, same("B", "E", "I")},
+		{"at the tie", dueNow.Add(-time.Hour), 100, same("B", "E")},
+		{"1ns before the tie", dueNow.Add(-time.Hour - 1), 100, dueKeys{}},
+		{"after 2262", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), 100, same("B", "E", "I", "D", "A", "C")},
+		{"before 1677", time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), 100, dueKeys{}},
+		{"zero time", time.Time{}, 100, dueKeys{}},
+	} {
+		if diff := cmp.Diff(tt.want, keysOf(scan(t, s, tt.now, tt.limit))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+// testDueScansFollowUpdates: a record that ends with no re-check leaves
+// the scans, one that gets a check time enters them, a rescheduled one
+// moves.
+func testDueScansFollowUpdates(t *testing.T, open Opener) {
+	ctx := t.Context()
+	s := open(t)
+	recs := seedDue(t, s, dueTieRows)
+	inTx(t, s, func(tx service.Tx) error {
+		c, a, r := recs.charges["B"], recs.agreements["B"], recs.refunds["B"]
+		c.State, a.State, r.State = service.ChargeSucceeded, service.AgreementTerminated, service.RefundSucceeded
+		c.NextCheckTime, a.NextCheckTime, r.NextCheckTime = time.Time{}, time.Time{}, time.Time{}
+		if err := errors.Join(tx.UpdateCharge(ctx, c), tx.UpdateAgreement(ctx, a), tx.UpdateRefund(ctx, r)); err != nil {
+			return err
+		}
+		c, a, r = recs.charges["F"], recs.agreements["F"], recs.refunds["F"]
+		c.NextCheckTime, a.NextCheckTime, r.NextCheckTime = dueNow.Add(-30*time.Minute), dueNow.Add(-30*time.Minute), dueNow.Add(-30*time.Minute)
+		if err := errors.Join(tx.UpdateCharge(ctx, c), tx.UpdateAgreement(ctx, a), tx.UpdateRefund(ctx, r)); err != nil {
+			return err
+		}
+		c, a, r = recs.charges["E"], recs.agreements["E"], recs.refunds["E"]
+		c.NextCheckTime, a.NextCheckTime, r.NextCheckTime = dueNow.Add(time.Hour), dueNow.Add(time.Hour), dueNow.Add(time.Hour)
+		c.CheckAttempts, a.CheckAttempts, r.Checks = 1, 1, 1
+		return errors.Join(tx.UpdateCharge(ctx, c), tx.UpdateAgreement(ctx, a), tx.UpdateRefund(ctx, r))
+	})
+	if diff := cmp.Diff(same("F", "I", "D", "A"), keysOf(scan(t, s, dueNow, 100))); diff != "" {
+		t.Errorf("after updates (-want +got):\n%s", diff)
 	}
 }
 

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 // chargeEvent is a charge.succeeded event of sub-merchant subMchID at at.
 func chargeEvent(subMchID string, at time.Time) service.Event {
-	c := fullCharge("T1", "X1", base)
+	c := FullCharge("T1", "X1", base)
 	c.SubMchID = subMchID
 	return service.Event{Type: service.EventChargeSucceeded, CreateTime: at, SubMchID: subMchID, Charge: &c}
 }
@@ -52,12 +53,12 @@ func sequences(es []service.Event) []uint64 {
 // the first two in one transaction, and returns them as listed.
 func seedEvents(t *testing.T, s service.Store) (want, got []service.Event) {
 	t.Helper()
-	a := fullAgreement("OCC1", "C1", base)
+	a := FullAgreement("OCC1", "C1", base)
 	a.SubMchID = "m1"
-	c := fullCharge("T1", "X1", base)
+	c := FullCharge("T1", "X1", base)
 	c.SubMchID = "m2"
 	an := anomaly("T1")
-	r := fullRefund("R1", "W1", base)
+	r := FullRefund("R1", "W1", base)
 	r.SubMchID = "m3"
 	at := time.Date(2026, 12, 1, 8, 0, 0, 7, time.UTC)
 	want = []service.Event{
@@ -83,15 +84,15 @@ func testEvents(t *testing.T, open Opener) {
 	want, got := seedEvents(t, s)
 	ids := map[string]bool{}
 	for i := range got {
-		if !strings.HasPrefix(got[i].ID, "evt_") || len(got[i].ID) <= len("evt_") || got[i].ID == "evt_mine" {
-			t.Errorf("event %d: id %q, want evt_ and random characters of the store's", i, got[i].ID)
+		if !strings.HasPrefix(got[i].ID, "evt_") || len(got[i].ID) != 30 || got[i].ID == "evt_mine" {
+			t.Errorf("event %d: id %q, want evt_ and 26 random characters of the store's", i, got[i].ID)
 		}
 		if ids[got[i].ID] {
 			t.Errorf("event %d: id %q given twice", i, got[i].ID)
 		}
 		ids[got[i].ID] = true
-		if i > 0 && got[i].Sequence <= got[i-1].Sequence {
-			t.Errorf("event %d: sequence %d after %d, want rising in commit order", i, got[i].Sequence, got[i-1].Sequence)
+		if got[i].Sequence != uint64(i+1) {
+			t.Errorf("event %d: sequence %d, want %d: numbered from 1 in commit order", i, got[i].Sequence, i+1)
 		}
 		checkUTC(t, "event", map[string]time.Time{"CreateTime": got[i].CreateTime})
 		want[i].ID, want[i].Sequence = got[i].ID, got[i].Sequence
@@ -109,11 +110,20 @@ func testEvents(t *testing.T, open Opener) {
 	_, err := s.EventByID(ctx, "evt_nope")
 	checkErr(t, "EventByID of an unknown id", err, service.ErrNotFound)
 
-	// A later commit's events come after.
+	// A rolled back append leaves no trace, not even its sequence: a later
+	// commit's event comes next.
+	boom := errors.New("boom")
+	err = s.InTx(ctx, func(tx service.Tx) error {
+		if err := tx.AppendEvent(ctx, chargeEvent("m1", base)); err != nil {
+			return err
+		}
+		return boom
+	})
+	checkErr(t, "InTx rolled back", err, boom)
 	appendEvents(t, s, chargeEvent("m1", base))
 	later := listEvents(t, s, service.EventFilter{AfterSequence: got[3].Sequence, PageSize: 10})
-	if len(later) != 1 || later[0].Sequence <= got[3].Sequence {
-		t.Errorf("events after %d: %v, want one later event", got[3].Sequence, sequences(later))
+	if diff := cmp.Diff([]uint64{got[3].Sequence + 1}, sequences(later)); diff != "" {
+		t.Errorf("events after %d, one rolled back, one committed (-want +got):\n%s", got[3].Sequence, diff)
 	}
 }
 
@@ -126,6 +136,7 @@ func testEventFilters(t *testing.T, open Opener) {
 		f    service.EventFilter
 		want []uint64
 	}{
+		{"no page size", service.EventFilter{}, seq},
 		{"page size", service.EventFilter{PageSize: 2}, seq[:2]},
 		{"after", service.EventFilter{AfterSequence: seq[1], PageSize: 10}, seq[2:]},
 		{"after, page size", service.EventFilter{AfterSequence: seq[0], PageSize: 1}, seq[1:2]},
@@ -145,6 +156,23 @@ func testEventFilters(t *testing.T, open Opener) {
 		if diff := cmp.Diff(tt.want, sequences(listEvents(t, s, tt.f))); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
+	}
+}
+
+// testEventTimeOutOfRange: an event without a create time, or at a time
+// a store cannot hold, is refused.
+func testEventTimeOutOfRange(t *testing.T, open Opener) {
+	s := open(t)
+	for _, at := range []time.Time{{}, time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		err := s.InTx(t.Context(), func(tx service.Tx) error {
+			return tx.AppendEvent(t.Context(), service.Event{Type: service.EventChargeCreated, CreateTime: at})
+		})
+		if err == nil {
+			t.Errorf("AppendEvent at %v: err = nil, want an error", at)
+		}
+	}
+	if es := listEvents(t, s, service.EventFilter{PageSize: 10}); len(es) != 0 {
+		t.Errorf("events after the refused ones: %v, want none", sequences(es))
 	}
 }
 

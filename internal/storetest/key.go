@@ -107,3 +107,22 @@ func testTouchKey(t *testing.T, open Opener) {
 		t.Errorf("Keys after TouchKey (-want +got):\n%s", diff)
 	}
 }
+
+// testKeyChecks: a key without an id, a name or a create time, or with a
+// negative rate limit, is refused.
+func testKeyChecks(t *testing.T, open Opener) {
+	s := open(t)
+	for name, k := range map[string]service.StoredKey{
+		"no id":         {APIKey: service.APIKey{Name: "x", CreateTime: base}},
+		"no name":       {APIKey: service.APIKey{ID: "x", CreateTime: base}},
+		"negative rate": {APIKey: service.APIKey{ID: "x", Name: "x", RateLimit: -1, CreateTime: base}},
+		"no time":       {APIKey: service.APIKey{ID: "x", Name: "x"}},
+	} {
+		if err := s.InTx(t.Context(), func(tx service.Tx) error { return tx.CreateKey(t.Context(), k) }); err == nil {
+			t.Errorf("CreateKey, %s: err = nil, want an error", name)
+		}
+	}
+	if ks := keys(t, s); len(ks) != 0 {
+		t.Errorf("Keys after the refused ones: %v, want none", ks)
+	}
+}

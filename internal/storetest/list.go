@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,11 +131,11 @@ func seedLists(t *testing.T, s service.Store) {
 	inTx(t, s, func(tx service.Tx) error {
 		for _, r := range listRows {
 			at := base.Add(r.at).In(shanghai)
-			a := fullAgreement(r.key, "", at)
+			a := FullAgreement(r.key, "", at)
 			a.OpenID, a.PlanID, a.State, a.SubMchID = r.openid, r.plan, listAgreementStates[r.key], r.mch
-			c := fullCharge(r.key, "", at)
+			c := FullCharge(r.key, "", at)
 			c.ContractID, c.OutContractCode, c.OpenID, c.State, c.SubMchID = r.contract, r.occ, r.openid, listChargeStates[r.key], r.mch
-			f := fullRefund(r.key, "", at)
+			f := FullRefund(r.key, "", at)
 			f.OutTradeNo, f.State, f.SubMchID = r.contract, listRefundStates[r.key], r.mch
 			if err := tx.CreateAgreement(t.Context(), a); err != nil {
 				return err
@@ -218,7 +221,9 @@ func testListAgreements(t *testing.T, open Opener) {
 		{"sub_mchids, many", service.AgreementFilter{SubMchIDs: manyMchIDs("m2")}, []string{"H", "E", "D"}},
 		{"sub_mchids and state", service.AgreementFilter{State: service.AgreementSigned, SubMchIDs: []string{"m1", "m2"}}, []string{"G", "E", "C", "B"}},
 		{"sub_mchid in the set", service.AgreementFilter{SubMchID: "m2", SubMchIDs: []string{"m1", "m2"}}, []string{"H", "E", "D"}},
+		{"sub_mchids and openid", service.AgreementFilter{OpenID: "o2", SubMchIDs: []string{"m1", "m2"}}, []string{"H", "D", "C"}},
 		{"sub_mchid outside the set", service.AgreementFilter{SubMchID: "m2", SubMchIDs: []string{"m1"}}, nil},
+		{"sub_mchid outside many", service.AgreementFilter{SubMchID: "m2", SubMchIDs: manyMchIDs("m1")}, nil},
 	}
 	for _, tt := range tests {
 		checkList(t, "agreements, "+tt.name, agreementPager(t, s, tt.f), created, tt.want)
@@ -263,6 +268,12 @@ func testListCharges(t *testing.T, open Opener) {
 		{"to, exclusive", service.ChargeFilter{CreatedTo: at(time.Second)}, []string{"A"}},
 		{"to, 1ns after", service.ChargeFilter{CreatedTo: at(time.Second + 1)}, []string{"D", "C", "B", "A"}},
 		{"to, between G and H", service.ChargeFilter{CreatedTo: at(3*time.Second + time.Microsecond + 1)}, []string{"G", "F", "E", "D", "C", "B", "A"}},
+		{"to, excludes G", service.ChargeFilter{CreatedTo: at(3*time.Second + time.Microsecond)}, []string{"F", "E", "D", "C", "B", "A"}},
+		// Bounds outside the times a store can hold still bound.
+		{"from before 1677", service.ChargeFilter{CreatedFrom: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}, all},
+		{"to after 2262", service.ChargeFilter{CreatedTo: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, all},
+		{"from after 2262", service.ChargeFilter{CreatedFrom: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, nil},
+		{"to before 1677", service.ChargeFilter{CreatedTo: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}, nil},
 		{"from and to", service.ChargeFilter{CreatedFrom: at(time.Second), CreatedTo: at(3 * time.Second)}, []string{"E", "D", "C", "B"}},
 		{"from equals to", service.ChargeFilter{CreatedFrom: at(time.Second), CreatedTo: at(time.Second)}, nil},
 		{"from after to", service.ChargeFilter{CreatedFrom: at(2 * time.Second), CreatedTo: at(time.Second)}, nil},
@@ -312,13 +323,17 @@ func testListRefunds(t *testing.T, open Opener) {
 		{"state", service.RefundFilter{State: service.RefundSucceeded}, []string{"G", "C", "B"}},
 		{"sub_mchid", service.RefundFilter{SubMchID: "m2"}, []string{"H", "E", "D"}},
 		{"all filters", service.RefundFilter{OutTradeNo: "c1", State: service.RefundSucceeded, SubMchID: "m1"}, []string{"G", "B"}},
+		{"out_trade_no of another sub-merchant", service.RefundFilter{OutTradeNo: "c3", SubMchID: "m2"}, nil},
 		{"none match", service.RefundFilter{OutTradeNo: "nope"}, nil},
 		{"sub_mchids, one", service.RefundFilter{SubMchIDs: []string{"m2"}}, []string{"H", "E", "D"}},
 		{"sub_mchids, two", service.RefundFilter{SubMchIDs: []string{"m2", "m1"}}, all},
 		{"sub_mchids, many", service.RefundFilter{SubMchIDs: manyMchIDs("m1")}, []string{"G", "F", "C", "B", "A"}},
 		{"sub_mchids and out_trade_no", service.RefundFilter{OutTradeNo: "c2", SubMchIDs: []string{"m1", "m2"}}, []string{"H", "D", "C"}},
 		{"sub_mchid in the set", service.RefundFilter{SubMchID: "m1", SubMchIDs: []string{"m1", "m2"}}, []string{"G", "F", "C", "B", "A"}},
+		{"sub_mchids, none known", service.RefundFilter{SubMchIDs: []string{"m8", "m9"}}, nil},
+		{"sub_mchids and out_trade_no of another", service.RefundFilter{OutTradeNo: "c3", SubMchIDs: []string{"m2", "m9"}}, nil},
 		{"sub_mchid outside the set", service.RefundFilter{SubMchID: "m2", SubMchIDs: []string{"m1"}}, nil},
+		{"sub_mchid outside many", service.RefundFilter{SubMchID: "m2", SubMchIDs: manyMchIDs("m1")}, nil},
 	}
 	for _, tt := range tests {
 		checkList(t, "refunds, "+tt.name, refundPager(t, s, tt.f), created, tt.want)
@@ -345,11 +360,11 @@ func testListInTx(t *testing.T, open Opener) {
 	created := listCreated()
 	created["I"] = base.Add(time.Hour)
 	inTx(t, s, func(tx service.Tx) error {
-		a := fullAgreement("I", "", created["I"])
+		a := FullAgreement("I", "", created["I"])
 		a.State = service.AgreementPending
-		c := fullCharge("I", "", created["I"])
+		c := FullCharge("I", "", created["I"])
 		c.State = service.ChargePending
-		r := fullRefund("I", "", created["I"])
+		r := FullRefund("I", "", created["I"])
 		r.State = service.RefundPending
 		if err := tx.CreateAgreement(t.Context(), a); err != nil {
 			return err
@@ -447,4 +462,151 @@ func testPageTokens(t *testing.T, open Opener) {
 	}
 	_, _, err = s.ListAuditEntries(ctx, service.AuditFilter{PageSize: 1, PageToken: "!!!" + next})
 	checkErr(t, "audit entries, not base64", err, service.ErrInvalidPageToken)
+}
+
+// testListPageSize: a page size below 1 is refused.
+func testListPageSize(t *testing.T, open Opener) {
+	ctx := t.Context()
+	s := open(t)
+	for _, n := range []int{0, -1} {
+		if _, _, err := s.ListAgreements(ctx, service.AgreementFilter{PageSize: n}); err == nil {
+			t.Errorf("ListAgreements with page size %d: err = nil, want an error", n)
+		}
+		if _, _, err := s.ListCharges(ctx, service.ChargeFilter{PageSize: n}); err == nil {
+			t.Errorf("ListCharges with page size %d: err = nil, want an error", n)
+		}
+		if _, _, err := s.ListRefunds(ctx, service.RefundFilter{PageSize: n}); err == nil {
+			t.Errorf("ListRefunds with page size %d: err = nil, want an error", n)
+		}
+	}
+}
+
+// testPageTokenFilters: a page token continues only the listing it was
+// issued for: under any other filter, or in another list, it is refused;
+// the same filter written otherwise (a time in another zone, one allowed
+// sub-merchant as the sub_mchid filter) is the same listing.
+func testPageTokenFilters(t *testing.T, open Opener) {
+	ctx := t.Context()
+	s := open(t)
+	seedLists(t, s)
+	from := base.Add(time.Second)
+	signed := service.ChargeFilter{PageSize: 2, State: service.ChargeSucceeded, CreatedFrom: from}
+	refundF := service.RefundFilter{PageSize: 1, OutTradeNo: "c1", SubMchIDs: []string{"m1", "m2"}}
+	agreementF := service.AgreementFilter{PageSize: 2, State: service.AgreementSigned}
+	_, chargeToken, err1 := s.ListCharges(ctx, signed)
+	_, refundToken, err2 := s.ListRefunds(ctx, refundF)
+	_, agreementToken, err3 := s.ListAgreements(ctx, agreementF)
+	if err := errors.Join(err1, err2, err3); err != nil || chargeToken == "" || refundToken == "" || agreementToken == "" {
+		t.Fatalf("first pages: tokens %q, %q, %q, err %v; want three tokens", chargeToken, refundToken, agreementToken, err)
+	}
+	charge := func(edit func(*service.ChargeFilter)) service.ChargeFilter {
+		f := signed
+		edit(&f)
+		return f
+	}
+	refund := func(edit func(*service.RefundFilter)) service.RefundFilter {
+		f := refundF
+		edit(&f)
+		return f
+	}
+	agreement := func(edit func(*service.AgreementFilter)) service.AgreementFilter {
+		f := agreementF
+		edit(&f)
+		return f
+	}
+	list := map[string]func(token string) error{
+		"charges, other state": func(tk string) error {
+			return listCharges(s, charge(func(f *service.ChargeFilter) { f.State, f.PageToken = service.ChargePending, tk }))
+		},
+		"charges, state moved to another field": func(tk string) error {
+			return listCharges(s, charge(func(f *service.ChargeFilter) { f.State, f.OpenID, f.PageToken = "", string(f.State), tk }))
+		},
+		"charges, from 1ns later": func(tk string) error {
+			return listCharges(s, charge(func(f *service.ChargeFilter) { f.CreatedFrom, f.PageToken = from.Add(1), tk }))
+		},
+		"charges, from dropped": func(tk string) error {
+			return listCharges(s, charge(func(f *service.ChargeFilter) { f.CreatedFrom, f.PageToken = time.Time{}, tk }))
+		},
+		"charges, to added": func(tk string) error {
+			return listCharges(s, charge(func(f *service.ChargeFilter) { f.CreatedTo, f.PageToken = from.Add(time.Hour), tk }))
+		},
+		"charges, filter dropped": func(tk string) error {
+			return listCharges(s, service.ChargeFilter{PageSize: 2, PageToken: tk})
+		},
+		"refunds, other out_trade_no": func(tk string) error {
+			return listRefunds(s, refund(func(f *service.RefundFilter) { f.OutTradeNo, f.PageToken = "c2", tk }))
+		},
+		"refunds, out_trade_no moved to sub_mchid": func(tk string) error {
+			return listRefunds(s, refund(func(f *service.RefundFilter) { f.OutTradeNo, f.SubMchID, f.PageToken = "", f.OutTradeNo, tk }))
+		},
+		"refunds, state added": func(tk string) error {
+			return listRefunds(s, refund(func(f *service.RefundFilter) { f.State, f.PageToken = service.RefundPending, tk }))
+		},
+		"refunds, filter dropped": func(tk string) error {
+			return listRefunds(s, service.RefundFilter{PageSize: 1, PageToken: tk})
+		},
+		"agreements, other state": func(tk string) error {
+			return listAgreements(s, agreement(func(f *service.AgreementFilter) { f.State, f.PageToken = service.AgreementPending, tk }))
+		},
+		"agreements, filter dropped": func(tk string) error {
+			return listAgreements(s, service.AgreementFilter{PageSize: 2, PageToken: tk})
+		},
+	}
+	tokens := map[string]string{"charges": chargeToken, "refunds": refundToken, "agreements": agreementToken}
+	for name, l := range list {
+		own := tokens[strings.SplitN(name, ",", 2)[0]]
+		checkErr(t, name, l(own), service.ErrInvalidPageToken)
+	}
+	// Each list's token in another list.
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"a charge token in ListRefunds", listRefunds(s, service.RefundFilter{PageSize: 1, PageToken: chargeToken})},
+		{"a charge token in ListAgreements", listAgreements(s, service.AgreementFilter{PageSize: 2, PageToken: chargeToken})},
+		{"a refund token in ListCharges", listCharges(s, service.ChargeFilter{PageSize: 1, PageToken: refundToken})},
+		{"a refund token in ListAgreements", listAgreements(s, service.AgreementFilter{PageSize: 1, PageToken: refundToken})},
+		{"an agreement token in ListCharges", listCharges(s, service.ChargeFilter{PageSize: 2, PageToken: agreementToken})},
+		{"an agreement token in ListRefunds", listRefunds(s, service.RefundFilter{PageSize: 2, PageToken: agreementToken})},
+		{"agreements, padded base64", listAgreements(s, agreement(func(f *service.AgreementFilter) { f.PageToken = agreementToken + "==" }))},
+	} {
+		checkErr(t, tt.name, tt.err, service.ErrInvalidPageToken)
+	}
+	// The same filter written otherwise continues the listing.
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"charges, from in another zone", listCharges(s, charge(func(f *service.ChargeFilter) {
+			f.CreatedFrom, f.PageToken = from.In(shanghai), chargeToken
+		}))},
+		{"refunds, the set reordered with a duplicate", listRefunds(s, refund(func(f *service.RefundFilter) {
+			f.SubMchIDs, f.PageToken = []string{"m2", "m1", "m2"}, refundToken
+		}))},
+	} {
+		checkErr(t, tt.name, tt.err, nil)
+	}
+	_, one, err := s.ListAgreements(ctx, service.AgreementFilter{PageSize: 2, SubMchIDs: []string{"m1"}})
+	if err != nil || one == "" {
+		t.Fatalf("ListAgreements of {m1}: next %q, err %v; want a next page", one, err)
+	}
+	err = listAgreements(s, service.AgreementFilter{PageSize: 2, PageToken: one, SubMchID: "m1"})
+	checkErr(t, "the token of sub_mchids {m1} under sub_mchid m1", err, nil)
+}
+
+// listAgreements, listCharges and listRefunds list one page of f and
+// return the error.
+func listAgreements(s service.Store, f service.AgreementFilter) error {
+	_, _, err := s.ListAgreements(context.Background(), f)
+	return err
+}
+
+func listCharges(s service.Store, f service.ChargeFilter) error {
+	_, _, err := s.ListCharges(context.Background(), f)
+	return err
+}
+
+func listRefunds(s service.Store, f service.RefundFilter) error {
+	_, _, err := s.ListRefunds(context.Background(), f)
+	return err
 }

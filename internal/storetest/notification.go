@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ func testNotifications(t *testing.T, open Opener) {
 		{SpMchID: n.SpMchID, SubMchID: "m2", ID: n.ID},
 		{SpMchID: "1230000110", SubMchID: n.SubMchID, ID: n.ID},
 		{SpMchID: n.SpMchID, SubMchID: n.SubMchID, ID: "N2"},
+		{SubMchID: n.SubMchID, ID: n.ID},
 	}
 	inTx(t, s, func(tx service.Tx) error {
 		if !recorded(tx, key) {
@@ -151,8 +153,12 @@ func testIntents(t *testing.T, open Opener) {
 		checkUTC(t, "open intents", map[string]time.Time{"CreateTime": got.CreateTime})
 	}
 
-	// One open intent per kind and key.
+	// One open intent per kind and key; the refused transaction leaves
+	// nothing behind.
 	_, err := tx1(s, t, func(tx service.Tx) (int64, error) {
+		if _, err := tx.CreateIntent(ctx, service.Intent{Kind: service.IntentClose, Key: "T9", CreateTime: created}); err != nil {
+			return 0, err
+		}
 		return tx.CreateIntent(ctx, service.Intent{Kind: service.IntentTerminate, Key: "C1", Note: "again", CreateTime: created})
 	})
 	checkErr(t, "CreateIntent of an open kind and key", err, service.ErrConflict)
@@ -160,21 +166,45 @@ func testIntents(t *testing.T, open Opener) {
 		t.Errorf("open intents after a conflict (-want +got):\n%s", diff)
 	}
 
-	// Resolved, an intent leaves the open ones, and its kind and key can be
-	// recorded again.
+	// Resolved, an intent leaves the open ones; a resolved or unknown one
+	// is not found.
 	inTx(t, s, func(tx service.Tx) error { return tx.DeleteIntent(ctx, in[0].ID) })
-	_, err = tx1(s, t, func(tx service.Tx) (int64, error) { return 0, tx.DeleteIntent(ctx, in[0].ID) })
-	checkErr(t, "DeleteIntent of a resolved intent", err, service.ErrNotFound)
-	_, err = tx1(s, t, func(tx service.Tx) (int64, error) { return 0, tx.DeleteIntent(ctx, 1<<40) })
-	checkErr(t, "DeleteIntent of an unknown id", err, service.ErrNotFound)
+	for _, id := range []int64{in[0].ID, 0, 1 << 40} {
+		_, err = tx1(s, t, func(tx service.Tx) (int64, error) { return 0, tx.DeleteIntent(ctx, id) })
+		checkErr(t, fmt.Sprintf("DeleteIntent(%d) of a resolved or unknown intent", id), err, service.ErrNotFound)
+	}
+	if diff := cmp.Diff(in[1:], openIntents(t, s)); diff != "" {
+		t.Errorf("open intents after a delete (-want +got):\n%s", diff)
+	}
+
+	// Its kind and key can be recorded again. The newest intent resolved
+	// first, its id is not given again: a stale DeleteIntent of it cannot
+	// resolve the new one.
+	inTx(t, s, func(tx service.Tx) error { return tx.DeleteIntent(ctx, in[3].ID) })
 	again := service.Intent{Kind: service.IntentTerminate, Key: "C1", Note: "again", CreateTime: created.Add(4 * time.Second)}
 	again.ID = createIntent(t, s, again)
-	if again.ID == in[0].ID {
-		t.Errorf("the intent recorded again has the resolved one's id %d", again.ID)
+	for _, old := range in {
+		if again.ID == old.ID {
+			t.Errorf("the intent recorded again has the id %d of an earlier one", again.ID)
+		}
 	}
-	want := append(in[1:], again)
-	if diff := cmp.Diff(want, openIntents(t, s)); diff != "" {
-		t.Errorf("open intents after a delete (-want +got):\n%s", diff)
+	_, err = tx1(s, t, func(tx service.Tx) (int64, error) { return 0, tx.DeleteIntent(ctx, in[3].ID) })
+	checkErr(t, "a stale DeleteIntent", err, service.ErrNotFound)
+	if diff := cmp.Diff([]service.Intent{in[1], in[2], again}, openIntents(t, s)); diff != "" {
+		t.Errorf("open intents at the end, oldest first (-want +got):\n%s", diff)
+	}
+}
+
+func testIntentNeedsCreateTime(t *testing.T, open Opener) {
+	s := open(t)
+	_, err := tx1(s, t, func(tx service.Tx) (int64, error) {
+		return tx.CreateIntent(t.Context(), service.Intent{Kind: service.IntentClose, Key: "T1"})
+	})
+	if err == nil {
+		t.Fatalf("CreateIntent without a create time: err = nil, want an error")
+	}
+	if got := openIntents(t, s); len(got) != 0 {
+		t.Errorf("open intents after the refused one: %v, want none", got)
 	}
 }
 

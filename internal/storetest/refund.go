@@ -8,9 +8,9 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
-// fullRefund is a refund of charge T1 with every field set; its times
+// FullRefund is a refund of charge T1 with every field set; its times
 // carry nanoseconds, some in a zone other than UTC.
-func fullRefund(outRefundNo, refundID string, created time.Time) service.Refund {
+func FullRefund(outRefundNo, refundID string, created time.Time) service.Refund {
 	return service.Refund{
 		OutRefundNo:    outRefundNo,
 		RefundID:       refundID,
@@ -42,64 +42,53 @@ func fullRefund(outRefundNo, refundID string, created time.Time) service.Refund 
 	}
 }
 
+// refunds is the record test description of refunds.
+var refunds = record[service.Refund]{
+	kind: "refund", keyName: "out_refund_no", idName: "refund id", keyPre: "R", idPre: "W",
+	full: FullRefund,
+	zero: func(key string, created time.Time) service.Refund {
+		return service.Refund{OutRefundNo: key, CreateTime: created}
+	},
+	withNextCheck: func(r service.Refund, next time.Time) service.Refund { r.NextCheckTime = next; return r },
+	keys:          func(r service.Refund) (string, string) { return r.OutRefundNo, r.RefundID },
+	times: func(r service.Refund) map[string]time.Time {
+		return map[string]time.Time{"CreateTime": r.CreateTime, "UpdateTime": r.UpdateTime,
+			"SuccessTime": r.SuccessTime, "LastSendTime": r.LastSendTime, "NextCheckTime": r.NextCheckTime}
+	},
+	create: func(t *testing.T, tx service.Tx, r service.Refund) error { return tx.CreateRefund(t.Context(), r) },
+	update: func(t *testing.T, tx service.Tx, r service.Refund) error { return tx.UpdateRefund(t.Context(), r) },
+	byKey: func(t *testing.T, r reader, no string) (service.Refund, error) {
+		return r.RefundByOutRefundNo(t.Context(), no)
+	},
+	byID: func(t *testing.T, r reader, id string) (service.Refund, error) {
+		return r.RefundByRefundID(t.Context(), id)
+	},
+}
+
 // createRefunds inserts rs in one transaction and fails the test on error.
 func createRefunds(t *testing.T, s service.Store, rs ...service.Refund) {
 	t.Helper()
-	inTx(t, s, func(tx service.Tx) error {
-		for _, r := range rs {
-			if err := tx.CreateRefund(t.Context(), r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	refunds.createAll(t, s, rs...)
 }
 
 // checkRefund fails the test unless s reads want, by each of its keys,
 // outside and inside a transaction, with its times in UTC.
 func checkRefund(t *testing.T, s service.Store, step string, want service.Refund) {
 	t.Helper()
-	ctx := t.Context()
-	check := func(where string, r service.RefundReader) {
-		t.Helper()
-		got, err := r.RefundByOutRefundNo(ctx, want.OutRefundNo)
-		if err != nil {
-			t.Fatalf("%s: RefundByOutRefundNo on %s: %v", step, where, err)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s: by out_refund_no on %s (-want +got):\n%s", step, where, diff)
-		}
-		checkUTC(t, step, map[string]time.Time{"CreateTime": got.CreateTime, "UpdateTime": got.UpdateTime,
-			"SuccessTime": got.SuccessTime, "LastSendTime": got.LastSendTime, "NextCheckTime": got.NextCheckTime})
-		if want.RefundID == "" {
-			return
-		}
-		got, err = r.RefundByRefundID(ctx, want.RefundID)
-		if err != nil {
-			t.Fatalf("%s: RefundByRefundID on %s: %v", step, where, err)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s: by refund id on %s (-want +got):\n%s", step, where, diff)
-		}
-	}
-	check("store", s)
-	inTx(t, s, func(tx service.Tx) error {
-		check("tx", tx)
-		return nil
-	})
+	refunds.check(t, s, step, want)
 }
 
 func testRefundRoundTrip(t *testing.T, open Opener) {
 	ctx := t.Context()
 	s := open(t)
 	created := base.In(shanghai)
-	r := fullRefund("R1", "W1", created)
+	r := FullRefund("R1", "W1", created)
 	createRefunds(t, s, r)
 	checkRefund(t, s, "create", r)
 
 	// Change every field and clear the times that may be zero; the fields
 	// fixed at creation keep their recorded values.
-	u := fullRefund("R1", "W2", created.Add(time.Second))
+	u := FullRefund("R1", "W2", created.Add(time.Second))
 	u.OutTradeNo, u.TransactionID = "T2", "X2"
 	u.Merchant = service.Merchant{SubMchID: "m2", SPAppID: "sp2", SubAppID: "sub2"}
 	u.Reason, u.Amount, u.ChargeTotal, u.NotifyURL = "other", service.Money{Total: 100, Currency: "USD"}, 200, "https://elsewhere.example"
@@ -115,123 +104,9 @@ func testRefundRoundTrip(t *testing.T, open Opener) {
 	_, err := s.RefundByRefundID(ctx, "W1")
 	checkErr(t, "old refund id after update", err, service.ErrNotFound)
 
-	v := fullRefund("R1", "W2", created)
+	v := FullRefund("R1", "W2", created)
 	inTx(t, s, func(tx service.Tx) error { return tx.UpdateRefund(ctx, v) })
 	checkRefund(t, s, "update again", v)
-}
-
-func testRefundZeroValues(t *testing.T, open Opener) {
-	s := open(t)
-	r := service.Refund{OutRefundNo: "R0", CreateTime: time.Unix(0, 1).UTC()}
-	createRefunds(t, s, r)
-	checkRefund(t, s, "zero values", r)
-}
-
-func testRefundConflicts(t *testing.T, open Opener) {
-	created := base
-	tests := []struct {
-		name     string
-		existing []service.Refund
-		op       func(t *testing.T, tx service.Tx) error
-		want     error
-	}{{
-		name:     "duplicate out_refund_no",
-		existing: []service.Refund{fullRefund("R1", "W1", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.CreateRefund(t.Context(), fullRefund("R1", "W2", created))
-		},
-		want: service.ErrConflict,
-	}, {
-		name:     "duplicate out_refund_no, both without refund id",
-		existing: []service.Refund{fullRefund("R1", "", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.CreateRefund(t.Context(), fullRefund("R1", "", created))
-		},
-		want: service.ErrConflict,
-	}, {
-		name:     "duplicate refund id",
-		existing: []service.Refund{fullRefund("R1", "W1", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.CreateRefund(t.Context(), fullRefund("R2", "W1", created))
-		},
-		want: service.ErrConflict,
-	}, {
-		name:     "two empty refund ids",
-		existing: []service.Refund{fullRefund("R1", "", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.CreateRefund(t.Context(), fullRefund("R2", "", created))
-		},
-	}, {
-		name:     "update to another refund's refund id",
-		existing: []service.Refund{fullRefund("R1", "W1", created), fullRefund("R2", "", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.UpdateRefund(t.Context(), fullRefund("R2", "W1", created))
-		},
-		want: service.ErrConflict,
-	}, {
-		name:     "update keeping its own refund id",
-		existing: []service.Refund{fullRefund("R1", "W1", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.UpdateRefund(t.Context(), fullRefund("R1", "W1", created.Add(time.Hour)))
-		},
-	}, {
-		name:     "update missing",
-		existing: []service.Refund{fullRefund("R1", "W1", created)},
-		op: func(t *testing.T, tx service.Tx) error {
-			return tx.UpdateRefund(t.Context(), fullRefund("R2", "W2", created))
-		},
-		want: service.ErrNotFound,
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s := open(t)
-			createRefunds(t, s, tt.existing...)
-			err := s.InTx(t.Context(), func(tx service.Tx) error { return tt.op(t, tx) })
-			checkErr(t, "InTx", err, tt.want)
-			if tt.want == nil {
-				return
-			}
-			for _, want := range tt.existing {
-				checkRefund(t, s, "after a refused write", want)
-			}
-		})
-	}
-}
-
-func testRefundNotFound(t *testing.T, open Opener) {
-	ctx := t.Context()
-	s := open(t)
-	// A refund without a refund id: the empty id must not find it.
-	createRefunds(t, s, fullRefund("R1", "", base))
-	tests := []struct {
-		name string
-		get  func(service.RefundReader) error
-	}{
-		{"unknown out_refund_no", func(r service.RefundReader) error {
-			_, err := r.RefundByOutRefundNo(ctx, "nope")
-			return err
-		}},
-		{"empty out_refund_no", func(r service.RefundReader) error {
-			_, err := r.RefundByOutRefundNo(ctx, "")
-			return err
-		}},
-		{"unknown refund id", func(r service.RefundReader) error {
-			_, err := r.RefundByRefundID(ctx, "nope")
-			return err
-		}},
-		{"empty refund id", func(r service.RefundReader) error {
-			_, err := r.RefundByRefundID(ctx, "")
-			return err
-		}},
-	}
-	for _, tt := range tests {
-		checkErr(t, tt.name+" on the store", tt.get(s), service.ErrNotFound)
-		inTx(t, s, func(tx service.Tx) error {
-			checkErr(t, tt.name+" in a tx", tt.get(tx), service.ErrNotFound)
-			return nil
-		})
-	}
 }
 
 // refundNos returns the out_refund_nos of rs, in order.
@@ -255,7 +130,7 @@ func testRefundsOfCharge(t *testing.T, open Opener) {
 		{"R3", "T1", 3 * time.Second}, {"R1", "T1", time.Second}, {"Q1", "T2", 2 * time.Second},
 		{"R2", "T1", 2 * time.Second}, {"R4", "T1", 3*time.Second + 1},
 	} {
-		f := fullRefund(r.no, "", base.Add(r.at))
+		f := FullRefund(r.no, "", base.Add(r.at))
 		f.OutTradeNo = r.charge
 		rs = append(rs, f)
 	}
@@ -267,6 +142,7 @@ func testRefundsOfCharge(t *testing.T, open Opener) {
 		{"T1", []string{"R1", "R2", "R3", "R4"}},
 		{"T2", []string{"Q1"}},
 		{"T9", nil},
+		{"", nil},
 	} {
 		got, err := s.RefundsOfCharge(ctx, tt.charge)
 		if err != nil {
@@ -286,5 +162,15 @@ func testRefundsOfCharge(t *testing.T, open Opener) {
 				t.Errorf("RefundsOfCharge(%s): %s (-want +got):\n%s", tt.charge, r.OutRefundNo, diff)
 			}
 		}
+		inTx(t, s, func(tx service.Tx) error {
+			got, err := tx.RefundsOfCharge(ctx, tt.charge)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(tt.want, refundNos(got)); diff != "" {
+				t.Errorf("RefundsOfCharge(%s) in a tx (-want +got):\n%s", tt.charge, diff)
+			}
+			return nil
+		})
 	}
 }

@@ -15,9 +15,9 @@ func testInTxRollback(t *testing.T, open Opener) {
 	ep := webhookEndpoint("we_1", base)
 	err := s.InTx(ctx, func(tx service.Tx) error {
 		for _, op := range []func() error{
-			func() error { return tx.CreateAgreement(ctx, fullAgreement("OCC1", "C1", base)) },
-			func() error { return tx.CreateCharge(ctx, fullCharge("T1", "X1", base)) },
-			func() error { return tx.CreateRefund(ctx, fullRefund("R1", "W1", base)) },
+			func() error { return tx.CreateAgreement(ctx, FullAgreement("OCC1", "C1", base)) },
+			func() error { return tx.CreateCharge(ctx, FullCharge("T1", "X1", base)) },
+			func() error { return tx.CreateRefund(ctx, FullRefund("R1", "W1", base)) },
 			func() error { return tx.InsertNotification(ctx, notification("N1", "m1")) },
 			func() error { return tx.InsertAnomaly(ctx, anomaly("T1")) },
 			func() error {
@@ -101,7 +101,7 @@ func testInTxError(t *testing.T, open Opener) {
 	ctx := t.Context()
 	s := open(t)
 	mine := &myError{code: 7}
-	for _, want := range []error{mine, service.ErrOutTradeNoReused, fmt.Errorf("wrapped: %w", service.ErrNotFound)} {
+	for _, want := range []error{mine, service.ErrConflict, service.ErrOutTradeNoReused, fmt.Errorf("wrapped: %w", service.ErrNotFound)} {
 		err := s.InTx(ctx, func(tx service.Tx) error {
 			if _, err := tx.ChargeByOutTradeNo(ctx, "T1"); !errors.Is(err, service.ErrNotFound) {
 				return fmt.Errorf("ChargeByOutTradeNo: %v, want ErrNotFound", err)
@@ -113,8 +113,35 @@ func testInTxError(t *testing.T, open Opener) {
 		}
 	}
 	// A committed transaction returns nil.
-	if err := s.InTx(ctx, func(tx service.Tx) error { return tx.CreateCharge(ctx, fullCharge("T1", "", base)) }); err != nil {
+	if err := s.InTx(ctx, func(tx service.Tx) error { return tx.CreateCharge(ctx, FullCharge("T1", "", base)) }); err != nil {
 		t.Fatalf("InTx: %v, want nil", err)
 	}
-	checkCharge(t, s, "committed", fullCharge("T1", "", base))
+	checkCharge(t, s, "committed", FullCharge("T1", "", base))
+}
+
+// testInTxPanic: a panic in fn rolls the transaction back and goes on to
+// InTx's caller, and the store goes on serving transactions.
+func testInTxPanic(t *testing.T, open Opener) {
+	ctx := t.Context()
+	s := open(t)
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want the panic of fn", p)
+			}
+		}()
+		_ = s.InTx(ctx, func(tx service.Tx) error {
+			if err := tx.CreateAgreement(ctx, FullAgreement("OCC1", "", base)); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	_, err := s.AgreementByOutContractCode(ctx, "OCC1")
+	checkErr(t, "agreement of the panicked transaction", err, service.ErrNotFound)
+	for i := range 20 {
+		a := FullAgreement(fmt.Sprint("OCC", i+2), "", base)
+		createAgreements(t, s, a)
+		checkAgreement(t, s, "after the panic", a)
+	}
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -174,6 +175,8 @@ func testWebhookDeliveries(t *testing.T, open Opener) {
 		{"state", service.WebhookDeliveryFilter{State: service.WebhookDeliveryPending}, []string{"we_1/evt_1/PENDING", "we_1/evt_2/PENDING"}},
 		{"state of none", service.WebhookDeliveryFilter{State: service.WebhookDeliveryFailed}, nil},
 		{"unknown endpoint", service.WebhookDeliveryFilter{EndpointID: "we_9"}, nil},
+		{"endpoint and state", service.WebhookDeliveryFilter{EndpointID: "we_1", State: service.WebhookDeliveryPending},
+			[]string{"we_1/evt_1/PENDING", "we_1/evt_2/PENDING"}},
 	} {
 		if diff := cmp.Diff(tt.want, list(s, tt.f)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
@@ -194,4 +197,51 @@ func testWebhookDeliveries(t *testing.T, open Opener) {
 	}
 	checkUTC(t, "delivery", map[string]time.Time{"CreateTime": ds[0].CreateTime, "NextAttemptTime": ds[0].NextAttemptTime,
 		"LastAttemptTime": ds[0].LastAttemptTime, "UpdateTime": ds[0].UpdateTime})
+
+	// A transaction reads what it wrote before it commits; rolled back, the
+	// write is gone.
+	rollback := errors.New("rollback")
+	err = s.InTx(ctx, func(tx service.Tx) error {
+		final := d
+		final.State, final.NextAttemptTime = service.WebhookDeliveryFailed, time.Time{}
+		if err := tx.UpdateWebhookDelivery(ctx, final); err != nil {
+			return err
+		}
+		if diff := cmp.Diff([]string{"we_1/evt_1/FAILED"}, list(tx, service.WebhookDeliveryFilter{State: service.WebhookDeliveryFailed})); diff != "" {
+			t.Errorf("failed deliveries in the writing tx (-want +got):\n%s", diff)
+		}
+		return rollback
+	})
+	checkErr(t, "InTx rolled back", err, rollback)
+	if got := list(s, service.WebhookDeliveryFilter{State: service.WebhookDeliveryFailed}); got != nil {
+		t.Errorf("failed deliveries after the rollback: %v, want none", got)
+	}
+}
+
+// testWebhookDeliveryChecks: a PENDING delivery without a next attempt,
+// and a delivery to an unknown endpoint, are refused, and are no
+// conflicts.
+func testWebhookDeliveryChecks(t *testing.T, open Opener) {
+	ctx := t.Context()
+	s := open(t)
+	inTx(t, s, func(tx service.Tx) error { return tx.CreateWebhookEndpoint(ctx, webhookEndpoint("we_1", base)) })
+	ev := service.Event{ID: "evt_1", Sequence: 1, Type: service.EventChargeSucceeded, SubMchID: "m1"}
+	noNext := service.NewWebhookDelivery("we_1", ev, base)
+	noNext.NextAttemptTime = time.Time{}
+	for _, tt := range []struct {
+		name string
+		d    service.WebhookDelivery
+	}{
+		{"a PENDING delivery without a next attempt", noNext},
+		{"a delivery to an unknown endpoint", service.NewWebhookDelivery("we_9", ev, base)},
+	} {
+		_, err := tx1(s, t, func(tx service.Tx) (int64, error) { return tx.CreateWebhookDelivery(ctx, tt.d) })
+		if err == nil || errors.Is(err, service.ErrConflict) {
+			t.Errorf("%s: err = %v, want a refusal other than ErrConflict", tt.name, err)
+		}
+	}
+	ds, err := s.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{})
+	if err != nil || len(ds) != 0 {
+		t.Errorf("deliveries after the refused ones: %d, %v; want none", len(ds), err)
+	}
 }
