@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -161,7 +162,8 @@ func scanEvent(row rowScanner) (service.Event, error) {
 func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.Event, error) {
 	through := db.writer.events.watermark()
 	query := listEventsSQL
-	args := []any{sql.Named("after", int64(f.AfterSequence)), sql.Named("through", int64(through))}
+	// Sequences are below 2^63: a cursor beyond is after every event.
+	args := []any{sql.Named("after", int64(min(f.AfterSequence, math.MaxInt64))), sql.Named("through", int64(through))}
 	if len(f.Types) > 0 {
 		b, _ := json.Marshal(f.Types)
 		query += listEventsTypesSQL

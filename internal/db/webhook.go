@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/papayd/papayd/internal/service"
 )
@@ -162,7 +163,7 @@ const (
 // sequence order, at most f.PageSize (0: all).
 func (r reader) ListWebhookDeliveries(ctx context.Context, f service.WebhookDeliveryFilter) ([]service.WebhookDelivery, error) {
 	query := listWebhookDeliveriesSQL
-	args := []any{sql.Named("after", int64(f.AfterSequence))}
+	args := []any{sql.Named("after", int64(min(f.AfterSequence, math.MaxInt64)))} // sequences are below 2^63
 	if f.EndpointID != "" {
 		query += listWebhookDeliveriesEndpointSQL
 		args = append(args, sql.Named("endpoint_id", f.EndpointID))

@@ -88,7 +88,7 @@ func (h *eventHub) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 				backoff = minListenBackoff
 				// Notifications sent while no connection listened are lost.
 				h.committed(0, true)
-				err = h.receive(ctx, conn)
+				h.receive(ctx, conn)
 			}
 			closeCtx, cancel := context.WithTimeout(context.Background(), eventHubStopGrace)
 			_ = conn.Close(closeCtx)
@@ -103,12 +103,12 @@ func (h *eventHub) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 }
 
 // receive wakes the readers on each notification until the connection
-// fails or ctx ends.
-func (h *eventHub) receive(ctx context.Context, conn *pgx.Conn) error {
+// fails or ctx ends (listen then connects again).
+func (h *eventHub) receive(ctx context.Context, conn *pgx.Conn) {
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return
 		}
 		seq, err := strconv.ParseUint(n.Payload, 10, 64)
 		h.committed(seq, err != nil)

@@ -65,6 +65,7 @@ var tests = slices.Concat(
 		{"WebhookEndpoints", testWebhookEndpoints},
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"WebhookDeliveryChecks", testWebhookDeliveryChecks},
+		{"CursorBeyondInt64", testCursorBeyondInt64},
 		{"Ping", testPing},
 	},
 )

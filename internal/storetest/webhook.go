@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -243,5 +244,33 @@ func testWebhookDeliveryChecks(t *testing.T, open Opener) {
 	ds, err := s.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{})
 	if err != nil || len(ds) != 0 {
 		t.Errorf("deliveries after the refused ones: %d, %v; want none", len(ds), err)
+	}
+}
+
+// testCursorBeyondInt64: a cursor above the largest int64 is after every
+// event and every delivery (sequences stay below 2^63), not a negative
+// number before them all.
+func testCursorBeyondInt64(t *testing.T, open Opener) {
+	ctx := t.Context()
+	s := open(t)
+	appendEvents(t, s, chargeEvent("m1", base))
+	evs := listEvents(t, s, service.EventFilter{})
+	if len(evs) != 1 {
+		t.Fatalf("listed %d events, want the 1 appended", len(evs))
+	}
+	inTx(t, s, func(tx service.Tx) error {
+		if err := tx.CreateWebhookEndpoint(ctx, webhookEndpoint("we_1", base)); err != nil {
+			return err
+		}
+		_, err := tx.CreateWebhookDelivery(ctx, service.NewWebhookDelivery("we_1", evs[0], base))
+		return err
+	})
+	for _, after := range []uint64{1 << 63, math.MaxUint64} {
+		if es, err := s.ListEvents(ctx, service.EventFilter{AfterSequence: after, PageSize: 10}); err != nil || len(es) != 0 {
+			t.Errorf("ListEvents after %d: %d events, %v; want none", after, len(es), err)
+		}
+		if ds, err := s.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{AfterSequence: after}); err != nil || len(ds) != 0 {
+			t.Errorf("ListWebhookDeliveries after %d: %d deliveries, %v; want none", after, len(ds), err)
+		}
 	}
 }
