@@ -72,12 +72,6 @@ func (s pgStore) Stats(ctx context.Context) (db.Stats, error) {
 	return db.Stats(st), err
 }
 
-// isOtherIdentity reports whether err is a store's refusal of a database
-// that belongs to another mode or sp_mchid.
-func isOtherIdentity(err error) bool {
-	return errors.Is(err, db.ErrOtherIdentity) || errors.Is(err, postgres.ErrOtherIdentity)
-}
-
 // sandboxLockWait is how long a sandbox papayd on PostgreSQL waits for
 // another to let the database go.
 const sandboxLockWait = 2 * time.Second
