@@ -125,9 +125,13 @@ type replica struct {
 func (r *replica) agreements() papayv1.AgreementServiceClient {
 	return papayv1.NewAgreementServiceClient(r.conn)
 }
-func (r *replica) charges() papayv1.ChargeServiceClient { return papayv1.NewChargeServiceClient(r.conn) }
-func (r *replica) refunds() papayv1.RefundServiceClient { return papayv1.NewRefundServiceClient(r.conn) }
-func (r *replica) events() papayv1.EventServiceClient   { return papayv1.NewEventServiceClient(r.conn) }
+func (r *replica) charges() papayv1.ChargeServiceClient {
+	return papayv1.NewChargeServiceClient(r.conn)
+}
+func (r *replica) refunds() papayv1.RefundServiceClient {
+	return papayv1.NewRefundServiceClient(r.conn)
+}
+func (r *replica) events() papayv1.EventServiceClient { return papayv1.NewEventServiceClient(r.conn) }
 
 // replicaSet is papayd run as several processes in live mode on one fresh
 // PostgreSQL database, towards one simulator outside them whose
