@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,7 +170,6 @@ func startReplicas(t *testing.T, n int, timeScale float64, settings map[string]s
 	proxy := httptest.NewServer(&httputil.ReverseProxy{
 		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(placeholder) },
 		Transport: rs.lb,
-		ErrorLog:  nil,
 	})
 	t.Cleanup(proxy.Close)
 	rs.notifyURL = proxy.URL + "/wechatpay/notify"
@@ -194,7 +194,8 @@ func startReplicas(t *testing.T, n int, timeScale float64, settings map[string]s
 	}
 	logs := t.TempDir()
 	for i := range n {
-		r := &replica{name: "replica-" + string(rune('0'+i)), grpc: freePort(t), log: filepath.Join(logs, "replica-"+string(rune('0'+i))+".log")}
+		name := "replica-" + strconv.Itoa(i)
+		r := &replica{name: name, grpc: freePort(t), log: filepath.Join(logs, name+".log")}
 		logFile, err := os.Create(r.log)
 		if err != nil {
 			t.Fatal(err)

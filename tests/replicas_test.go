@@ -287,14 +287,16 @@ func TestReplicasOneDeductionPerOutTradeNo(t *testing.T) {
 // agreements (half of them signed at WeChat, their PAPAY.SIGN dropped)
 // while WeChat answers each query in 150 ms. Each due agreement is queried
 // once at its due time, by one replica: the leases of ClaimDue keep the
-// other from claiming what one is working through. The next due time is
-// 15 s later, past the end of the test.
+// other from claiming what one is working through. The next due time is a
+// minute later (15 s × PAPAYD_RECONCILE_TIME_SCALE 4), past the end of the
+// test.
 func TestReplicasReconcilerLeases(t *testing.T) {
 	t.Parallel()
 	rs := startReplicas(t, 2, 0.0001, map[string]string{
 		"PAPAYD_WECHATPAY_TIMEOUT":     "5s",
 		"PAPAYD_RECONCILE_INTERVAL":    "50ms",
 		"PAPAYD_RECONCILE_FIRST_CHECK": "2s",
+		"PAPAYD_RECONCILE_TIME_SCALE":  "4",
 		"PAPAYD_AGREEMENT_RECHECK":     "1m",
 	})
 	ctx := context.Background()
@@ -321,7 +323,6 @@ func TestReplicasReconcilerLeases(t *testing.T) {
 			}
 		}
 	}
-	created := time.Now()
 	perCode := func() map[string][]wxCall {
 		m := map[string][]wxCall{}
 		for _, c := range rs.wx.matching("GET", queryPath) {
@@ -336,11 +337,18 @@ func TestReplicasReconcilerLeases(t *testing.T) {
 	})
 	// Time for a second query of any of them, were it claimed twice.
 	time.Sleep(2 * time.Second)
-	if time.Since(created) > 14*time.Second {
-		t.Fatalf("the agreements took %v to be queried; the next due time (15 s) may have come", time.Since(created))
+	queries := perCode()
+	first := time.Now()
+	for _, calls := range queries {
+		if calls[0].start.Before(first) {
+			first = calls[0].start
+		}
+	}
+	if time.Since(first) > 55*time.Second {
+		t.Fatalf("the agreements took %v to be queried; the next due time (60 s) may have come", time.Since(first))
 	}
 	for _, code := range codes {
-		calls := perCode()[code]
+		calls := queries[code]
 		if len(calls) != 1 {
 			var spans []string
 			for _, c := range calls {
