@@ -4,13 +4,16 @@ import (
 	"flag"
 	"os"
 	"testing"
+
+	"github.com/papayd/papayd/internal/pgtest"
 )
 
 // TestMain runs the end-to-end tests 4 at a time unless -parallel is
 // given: they spend much of their time waiting (for the simulator's
 // notifications, the reconciler, deadlines), so the default of GOMAXPROCS
 // (2 on the CI machines) leaves the cores idle. More than 4 at once under
-// the race detector starves the timing-bound ones.
+// the race detector starves the timing-bound ones. pgtest.Run stops the
+// PostgreSQL server the replica tests share (pgtest.Shared) after them.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	set := false
@@ -18,5 +21,5 @@ func TestMain(m *testing.M) {
 	if !set {
 		_ = flag.Set("test.parallel", "4")
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Run(m))
 }

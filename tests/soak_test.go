@@ -2,7 +2,9 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -26,8 +28,9 @@ import (
 
 // soakDuration is how long the soak drives load; PAPAYD_SOAK_DURATION
 // changes it (e.g. 5m for a longer local run). PAPAYD_SOAK_REPORT names a
-// file that receives the result line (go test shows a passing test's output
-// only with -v; .ci/run prints the file).
+// file to which TestSoak and TestSoakReplicas append their result lines
+// (go test shows a passing test's output only with -v; .ci/run prints the
+// file).
 func soakDuration(t *testing.T) time.Duration {
 	if v := os.Getenv("PAPAYD_SOAK_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -126,25 +129,49 @@ func TestSoak(t *testing.T) {
 	// Beside the other end-to-end tests, not before them: its minute of
 	// load overlaps their waiting instead of adding to it.
 	t.Parallel()
-	creds, err := sandbox.NewCredentials()
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr, grpcAddr := freePort(t), freePort(t)
-	notifyURL := "http://" + httpAddr + "/wechatpay/notify"
-	sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.001, TerminationNotifyURL: notifyURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	wxURL, wxCA := serveWeChat(t, sb.APIHandler())
+	runSoak(t, startSoakSingle(t))
+}
 
-	bin := filepath.Join(t.TempDir(), "papayd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/papayd/papayd/cmd/papayd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// TestSoakReplicas is TestSoak with two replicas of papayd, as processes in
+// live mode on one PostgreSQL database: the callers' requests are spread
+// over both (gRPC round robin, moving to the other while one is down), the
+// simulator's notifications reach either through the round-robin proxy,
+// and the killer SIGKILLs either one at random and restarts it. At the end
+// every local record must equal the simulator's ledger, and papayd verify
+// on the database must find no mismatch.
+func TestSoakReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the soak test takes about a minute; run without -short")
 	}
-	env := liveEnv(t, creds, wxURL, wxCA)
-	env["PAPAYD_GRPC_ADDR"], env["PAPAYD_HTTP_ADDR"], env["PAPAYD_NOTIFY_URL"] = grpcAddr, httpAddr, notifyURL
+	t.Parallel()
+	rs := startReplicas(t, 2, 0.001, soakSettings())
+	target := &soakTarget{sb: rs.sb, conn: rs.balanced(t), replicas: len(rs.replicas), bin: rs.bin,
+		notifyURLs: func() int { return 1 }}
+	for _, r := range rs.replicas {
+		target.procs = append(target.procs, r.proc)
+		target.logs = append(target.logs, r.log)
+	}
+	target.verifyEnv = append(slices.Clip(rs.replicas[0].proc.env), "PAPAYD_REPLICA=verify", "PAPAYD_NOTIFY_URL="+rs.notifyURL)
+	runSoak(t, target)
+}
+
+// soakTarget is what the soak drives: the simulator, papayd's processes
+// (one, or replicas on one database), a connection reaching them, and how
+// to run papayd verify on their records.
+type soakTarget struct {
+	sb         *sandbox.Sandbox
+	conn       *grpc.ClientConn
+	procs      []*soakProcess
+	replicas   int // 1: TestSoak; more: TestSoakReplicas
+	bin        string
+	verifyEnv  []string
+	notifyURLs func() int // how many notify URLs papayd was given
+	logs       []string
+}
+
+// soakSettings are the soak's papayd settings besides the live ones.
+func soakSettings() map[string]string {
+	env := map[string]string{}
 	env["PAPAYD_MERCHANT_CATEGORY_CODE"] = "5999"
 	env["PAPAYD_WECHATPAY_TIMEOUT"] = "2s"
 	env["PAPAYD_LOG_LEVEL"] = "warn"
@@ -162,26 +189,59 @@ func TestSoak(t *testing.T) {
 	env["PAPAYD_VERIFY_QPS"] = "500"
 	// The simulator spaces one order's refunds by its minute × 0.001.
 	env["PAPAYD_REFUND_SPACING"] = "150ms"
+	return env
+}
+
+// startSoakSingle starts TestSoak's papayd: one process on SQLite, given
+// one of two notify URLs (both reaching it) at each start.
+func startSoakSingle(t *testing.T) *soakTarget {
+	t.Helper()
+	creds, err := sandbox.NewCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, grpcAddr := freePort(t), freePort(t)
+	notifyURL := "http://" + httpAddr + "/wechatpay/notify"
+	sb, err := sandbox.New(sandbox.Options{Credentials: creds, TimeScale: 0.001, TerminationNotifyURL: notifyURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	wxURL, wxCA := serveWeChat(t, sb.APIHandler())
+
+	bin := buildPapayd(t)
+	env := liveEnv(t, creds, wxURL, wxCA)
+	env["PAPAYD_GRPC_ADDR"], env["PAPAYD_HTTP_ADDR"] = grpcAddr, httpAddr
+	maps.Copy(env, soakSettings())
 	delete(env, "PAPAYD_NOTIFY_URL")
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "papayd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
 	_, port, _ := net.SplitHostPort(httpAddr)
 	proc := &soakProcess{t: t, bin: bin, http: httpAddr, log: logFile, env: os.Environ(),
 		notifyURLs: []string{notifyURL, "http://localhost:" + port + "/wechatpay/notify"}}
 	for k, v := range env {
 		proc.env = append(proc.env, k+"="+v)
 	}
+	t.Cleanup(func() { proc.kill(); logFile.Close() })
 	proc.start()
-	defer proc.kill()
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return &soakTarget{sb: sb, conn: conn, procs: []*soakProcess{proc}, replicas: 1, bin: bin,
+		verifyEnv:  append(slices.Clip(proc.env), "PAPAYD_NOTIFY_URL="+notifyURL),
+		notifyURLs: func() int { return min(proc.starts, len(proc.notifyURLs)) },
+		logs:       []string{logFile.Name()}}
+}
+
+// runSoak drives the soak's load against target (see TestSoak) and checks
+// the outcome.
+func runSoak(t *testing.T, target *soakTarget) {
+	sb, conn := target.sb, target.conn
 	agreements, charges := papayv1.NewAgreementServiceClient(conn), papayv1.NewChargeServiceClient(conn)
 	refunds := papayv1.NewRefundServiceClient(conn)
 	// A StreamEvents consumer from the first event, across every restart.
@@ -234,12 +294,18 @@ func TestSoak(t *testing.T) {
 
 	var restarts, refundsAsked, refundRetries, refundsAfterKill, notEnoughPayers, overAsked atomic.Int64
 	var recentRef recentRefunds
+	kills := make([]atomic.Int64, len(target.procs))
 	wg.Add(1)
 	go func() { // the killer
 		defer wg.Done()
 		every := duration / 4
+		// Seeded so that three kills of two replicas hit both.
+		rng := rand.New(rand.NewPCG(1, 7))
 		for time.Now().Add(every).Before(loadEnd) {
 			time.Sleep(every)
+			k := rng.IntN(len(target.procs)) // either replica
+			kills[k].Add(1)
+			proc := target.procs[k]
 			proc.kill()
 			time.Sleep(200 * time.Millisecond)
 			proc.start()
@@ -473,15 +539,28 @@ func TestSoak(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	mismatches = append(mismatches, rl.mismatches...)
-	line := fmt.Sprintf("soak: %d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d, refunds %d, refunded twice %d, over-refunded %d, refunds unresolved %d",
+	// The replicas' soak says so on each of its lines.
+	soak := "soak: "
+	if target.replicas > 1 {
+		soak = fmt.Sprintf("soak: replicas: %d, ", target.replicas)
+	}
+	line := fmt.Sprintf(soak+"%d charges, %d faults, %d restarts, lost %d, doubled %d, unresolved %d, refunds %d, refunded twice %d, over-refunded %d, refunds unresolved %d",
 		created.Load(), faults, restarts.Load(), lost, doubled, unresolved, rl.refunds, rl.twice, rl.over, rl.unresolved)
-	mix := fmt.Sprintf("soak: %d closes racing deductions, %d presign retries after signing, %d cancelled calls, %d notify URLs, "+
+	mix := fmt.Sprintf(soak+"%d closes racing deductions, %d presign retries after signing, %d cancelled calls, %d notify URLs, "+
 		"%d refunds asked (%d at WeChat, %d retried after an error, %d asked again after a restart, %d NOT_ENOUGH refusals from %d payers, %d over-refunds refused)",
-		closes.Load(), represigns.Load(), cancelled.Load(), min(proc.starts, len(proc.notifyURLs)),
+		closes.Load(), represigns.Load(), cancelled.Load(), target.notifyURLs(),
 		refundsAsked.Load(), rl.atWeChat, refundRetries.Load(), refundsAfterKill.Load(), rl.notEnough, notEnoughPayers.Load(), overAsked.Load())
+	if target.replicas > 1 {
+		for k := range kills {
+			mix += fmt.Sprintf(", replica-%d killed %d times", k, kills[k].Load())
+			if kills[k].Load() == 0 && restarts.Load() >= 3 {
+				t.Errorf("replica-%d was never killed in %d restarts", k, restarts.Load())
+			}
+		}
+	}
 	// papayd verify, beside the running papayd: every record against WeChat.
-	cmd := exec.Command(bin, "verify")
-	cmd.Env = append(slices.Clip(proc.env), "PAPAYD_NOTIFY_URL="+notifyURL)
+	cmd := exec.Command(target.bin, "verify")
+	cmd.Env = target.verifyEnv
 	out, verr := cmd.Output()
 	verifyLine := strings.TrimSpace(string(out))
 	if i := strings.LastIndex(verifyLine, "\n"); i >= 0 {
@@ -492,6 +571,10 @@ func TestSoak(t *testing.T) {
 		t.Errorf("papayd verify: %v: %q", verr, verifyLine)
 	}
 	eventsLine, eventMismatches := consumer.check(t, papayv1.NewEventServiceClient(conn), charges)
+	if target.replicas > 1 {
+		verifyLine = strings.TrimSuffix(soak, ", ") + ": " + verifyLine
+		eventsLine = strings.TrimSuffix(soak, ", ") + ": " + eventsLine
+	}
 	stopConsumer()
 	<-consumerDone
 	for _, l := range []string{line, mix, verifyLine, eventsLine} {
@@ -500,7 +583,13 @@ func TestSoak(t *testing.T) {
 	}
 	line = line + "\n" + mix + "\n" + verifyLine + "\n" + eventsLine
 	if report := os.Getenv("PAPAYD_SOAK_REPORT"); report != "" {
-		if err := os.WriteFile(report, []byte(line+"\n"), 0o644); err != nil {
+		// Appended: TestSoak and TestSoakReplicas both report there.
+		f, err := os.OpenFile(report, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err == nil {
+			_, err = f.WriteString(line + "\n")
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
 			t.Errorf("write %s: %v", report, err)
 		}
 	}
@@ -512,7 +601,7 @@ func TestSoak(t *testing.T) {
 		t.Errorf("the soak did not exercise anything: %s\n%s", line, mix)
 	}
 	if lost != 0 || doubled != 0 || unresolved != 0 || rl.twice != 0 || rl.over != 0 || rl.unresolved != 0 {
-		t.Errorf("records disagree with WeChat: %s (papayd log: %s)", line, logFile.Name())
+		t.Errorf("records disagree with WeChat: %s (papayd logs: %s)", line, strings.Join(target.logs, ", "))
 	}
 }
 
