@@ -51,11 +51,17 @@ func Status(err error) *status.Status {
 	if s, ok := status.FromError(err); ok {
 		return s
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return status.New(codes.DeadlineExceeded, "deadline exceeded")
-	}
-	if errors.Is(err, context.Canceled) {
-		return status.New(codes.Canceled, "canceled")
+	// A domain error says what happened, whatever caused it: WeChat Pay
+	// unavailable because its call timed out is WECHATPAY_UNAVAILABLE, not
+	// the caller's deadline.
+	var domain *service.Error
+	if !errors.As(err, &domain) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return status.New(codes.DeadlineExceeded, "deadline exceeded")
+		}
+		if errors.Is(err, context.Canceled) {
+			return status.New(codes.Canceled, "canceled")
+		}
 	}
 	e := service.AsError(err)
 	code := codeOf(e.Kind)

@@ -33,6 +33,9 @@ func TestStatusMapping(t *testing.T) {
 		{errors.New("database is locked at /var/secret/path"), codes.Internal, "INTERNAL", "internal error"},
 		{&service.Error{Kind: service.KindInternal, Reason: "WECHATPAY_AUTH_FAILED", Message: "details"}, codes.Internal, "WECHATPAY_AUTH_FAILED", "internal error"},
 		{context.DeadlineExceeded, codes.DeadlineExceeded, "", ""},
+		{fmt.Errorf("query: %w", context.Canceled), codes.Canceled, "", ""},
+		// WeChat Pay's call timed out: the domain's answer, not the caller's deadline.
+		{fmt.Errorf("terminate: %w: %w", service.ErrWeChatUnavailable, context.DeadlineExceeded), codes.Unavailable, "WECHATPAY_UNAVAILABLE", ""},
 	} {
 		st := Status(tc.err)
 		if st.Code() != tc.code {
