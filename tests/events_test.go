@@ -197,7 +197,7 @@ func TestEventsForEveryTransition(t *testing.T) {
 		a := signed(t, p, "oEv-slow")
 		l := &eventLog{t: t, p: p}
 		l.next()
-		p.configurePayer("oEv-slow", map[string]any{"behavior": "USERPAYING", "settle_after_ms": 300})
+		p.configurePayer("oEv-slow", map[string]any{"behavior": "USERPAYING", "settle_after_ms": 2000}) // long enough to read the first events under load
 		c := createCharge(t, p, chargeReq("EV-SLOW", a.GetContractId(), 2500))
 		if c.GetState() != papayv1.ChargeState_CHARGE_STATE_PROCESSING {
 			t.Fatalf("charge %v", c)
