@@ -141,3 +141,29 @@ func TestKeysCommandsOnPostgres(t *testing.T) {
 		t.Fatalf("papayd keys list on PostgreSQL:\n%s\nwant the key billing with charges:read", list.String())
 	}
 }
+
+// TestMigrateCommandOnPostgres: `papayd migrate` applies the migrations of
+// PAPAYD_DATABASE_URL's database and says so; run again, it has nothing
+// to do and says the same.
+func TestMigrateCommandOnPostgres(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Shared(t).NewDatabase(t.Context(), t)
+	cfg := sandboxOn(t, url)
+	for range 2 {
+		var out strings.Builder
+		if err := Migrate(t.Context(), cfg, &out); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := out.String(), "papayd: the PostgreSQL database is migrated\n"; got != want {
+			t.Errorf("papayd migrate said %q, want %q", got, want)
+		}
+	}
+	s, err := openStore(t.Context(), cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ClaimLease(t.Context(), "probe", time.Now(), service.Lease{Owner: "a", TTL: time.Second}); err != nil {
+		t.Errorf("the leases of the newest migration are not there after papayd migrate: %v", err)
+	}
+}
