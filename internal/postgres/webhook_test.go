@@ -250,4 +250,3 @@ ALTER TABLE webhook_deliveries ALTER COLUMN endpoint_id TYPE text COLLATE "en-x-
 		t.Errorf("deliveries of an event (-want +got):\n%s", diff)
 	}
 }
-
