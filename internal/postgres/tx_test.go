@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,4 +160,48 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// TestInTxEscalatesRetries: the runs after the escalateAfter-th hold the
+// retry lock (so colliding retries run one at a time), the first ones do
+// not, and the lock is let go once the transaction ends.
+func TestInTxEscalatesRetries(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	const heldSQL = `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1 AND granted`
+	var held []bool
+	err := db.InTx(t.Context(), func(x Tx) error {
+		var n int
+		if err := x.(*tx).q.QueryRow(t.Context(), heldSQL, retryLock).Scan(&n); err != nil {
+			return err
+		}
+		held = append(held, n == 1)
+		if len(held) < escalateAfter+2 {
+			return &pgconn.PgError{Code: serializationFailure, Message: "synthetic"}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]bool, escalateAfter+2)
+	for i := escalateAfter; i < len(want); i++ {
+		want[i] = true
+	}
+	if !slices.Equal(held, want) {
+		t.Errorf("retry lock held in runs %v, want %v", held, want)
+	}
+	conn, err := db.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var free bool
+	if err := conn.QueryRow(t.Context(), `SELECT pg_try_advisory_lock($1)`, retryLock).Scan(&free); err != nil || !free {
+		t.Fatalf("retry lock after the transaction: free %v, err %v", free, err)
+	}
+	if _, err := conn.Exec(t.Context(), unlockSQL, retryLock); err != nil {
+		t.Fatal(err)
+	}
 }
