@@ -24,7 +24,7 @@ func TestEnginesShareAnEndpointByLease(t *testing.T) {
 	}{
 		{"short attempts", 30, 3 * time.Millisecond, 0},
 		// Serving outlasts the lease several times over: it is renewed.
-		{"serving outlasts the lease", 12, 60 * time.Millisecond, 150 * time.Millisecond},
+		{"serving outlasts the lease", 8, 250 * time.Millisecond, 1500 * time.Millisecond},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
