@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { Code } from "@connectrpc/connect";
 
 import { createPapaydClient, PapaydError } from "../index.js";
-import { buildPapayd, startPapayd, tempDir } from "./papayd.js";
+import { papaydBin, startPapayd, tempDir } from "./papayd.js";
 import type { Papayd } from "./papayd.js";
 
 const run = promisify(execFile);
@@ -22,7 +22,7 @@ describe("papayd client with PAPAYD_AUTH=keys", () => {
   before(async () => {
     let dir: string;
     [dir, removeDir] = await tempDir("papayd-ts-auth-");
-    const bin = await buildPapayd(dir);
+    const bin = papaydBin;
     const dataDir = `${dir}/data`;
     // README "API keys": papayd keys create prints "key: pk_..." once.
     const out = await run(bin, ["keys", "create", "--name", "ts-client", "--scopes", "agreements:read"], {

@@ -19,7 +19,7 @@ import {
   RefundState,
 } from "../index.js";
 import type { Event, PapaydClient, StreamEventsRequest } from "../index.js";
-import { buildPapayd, eventually, sandbox, startPapayd, tempDir } from "./papayd.js";
+import { papaydBin, eventually, sandbox, startPapayd, tempDir } from "./papayd.js";
 import type { Papayd } from "./papayd.js";
 
 interface Delivery {
@@ -112,7 +112,7 @@ describe("papayd client (sandbox)", () => {
   before(async () => {
     let dir: string;
     [dir, removeDir] = await tempDir("papayd-ts-");
-    const bin = await buildPapayd(dir);
+    const bin = papaydBin;
     papayd = await startPapayd(bin, { dataDir: `${dir}/data` });
     client = createPapaydClient({ baseUrl: papayd.grpcUrl, interceptors: [faults], defaultTimeoutMs: 20_000 });
     hookServer = createServer((req, res) => {

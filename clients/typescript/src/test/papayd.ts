@@ -4,6 +4,7 @@
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,11 +16,13 @@ const run = promisify(execFile);
 /** The repository root: clients/typescript/dist/test -> ../../../.. */
 export const repoRoot = resolve(fileURLToPath(import.meta.url), "../../../../..");
 
-/** buildPapayd runs go build ./cmd/papayd into dir and answers the binary's path. */
-export async function buildPapayd(dir: string): Promise<string> {
-  const bin = join(dir, "papayd");
-  await run("go", ["build", "-o", bin, "./cmd/papayd"], { cwd: repoRoot, maxBuffer: 16 << 20 });
-  return bin;
+/** Where build.ts puts papayd for the tests (npm test runs it first). */
+export const papaydBin = resolve(repoRoot, "clients/typescript/dist/papayd");
+
+/** buildPapayd runs go build ./cmd/papayd from the repository root into papaydBin. */
+export async function buildPapayd(): Promise<string> {
+  await run("go", ["build", "-o", papaydBin, "./cmd/papayd"], { cwd: repoRoot, maxBuffer: 16 << 20 });
+  return papaydBin;
 }
 
 export async function freePort(): Promise<number> {
@@ -49,6 +52,23 @@ export interface StartOptions {
   /** Reuse these ports (a restart); free ones otherwise. */
   grpcPort?: number;
   httpPort?: number;
+  /** PEM of the CA that signed PAPAYD_TLS_CERT_FILE: /healthz is then asked over https. */
+  tlsCa?: string;
+}
+
+/** healthz answers the status of GET /healthz. */
+function healthz(url: string, ca?: string): Promise<number> {
+  if (ca === undefined) {
+    return fetch(`${url}/healthz`).then((res) => res.status);
+  }
+  return new Promise((ok, fail) => {
+    const req = request(`${url}/healthz`, { ca }, (res) => {
+      res.resume();
+      ok(res.statusCode ?? 0);
+    });
+    req.on("error", fail);
+    req.end();
+  });
 }
 
 /** startPapayd starts bin in sandbox mode and waits until /healthz answers 200. */
@@ -73,15 +93,15 @@ export async function startPapayd(bin: string, opts: StartOptions): Promise<Papa
   let gone = false;
   void exited.then(() => (gone = true));
 
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const scheme = opts.tlsCa === undefined ? "http" : "https";
+  const httpUrl = `${scheme}://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (gone) {
       throw new Error(`papayd exited before /healthz answered:\n${output}`);
     }
     try {
-      const res = await fetch(`${httpUrl}/healthz`);
-      if (res.status === 200) {
+      if ((await healthz(httpUrl, opts.tlsCa)) === 200) {
         break;
       }
     } catch {
@@ -94,7 +114,7 @@ export async function startPapayd(bin: string, opts: StartOptions): Promise<Papa
     await new Promise((ok) => setTimeout(ok, 50));
   }
   return {
-    grpcUrl: `http://127.0.0.1:${grpcPort}`,
+    grpcUrl: `${scheme}://127.0.0.1:${grpcPort}`,
     httpUrl,
     dataDir: opts.dataDir,
     log: () => output,

@@ -10,7 +10,7 @@ import type { Interceptor } from "@connectrpc/connect";
 
 import { createPapaydClient } from "../index.js";
 import type { Event, PapaydClient, PapaydError, StreamEventsRequest } from "../index.js";
-import { buildPapayd, eventually, startPapayd, tempDir } from "./papayd.js";
+import { papaydBin, eventually, startPapayd, tempDir } from "./papayd.js";
 import type { Papayd } from "./papayd.js";
 
 describe("event stream across a papayd restart", () => {
@@ -41,7 +41,7 @@ describe("event stream across a papayd restart", () => {
   before(async () => {
     let dir: string;
     [dir, removeDir] = await tempDir("papayd-ts-restart-");
-    bin = await buildPapayd(dir);
+    bin = papaydBin;
     dataDir = `${dir}/data`;
     papayd = await startPapayd(bin, { dataDir });
     client = createPapaydClient({ baseUrl: papayd.grpcUrl, interceptors: [record], defaultTimeoutMs: 20_000 });
