@@ -44,7 +44,7 @@ export interface PapaydClientOptions {
   tls?: PapaydTlsOptions;
   /** Run before the client's own (the bearer key, then error conversion). */
   interceptors?: Interceptor[];
-  /** Deadline of each call in milliseconds unless the call gives its own; none by default. */
+  /** Deadline of each call in milliseconds unless the call gives its own (streamEvents has none); none by default. */
   defaultTimeoutMs?: number;
 }
 
@@ -194,7 +194,9 @@ export function createPapaydClient(options: PapaydClientOptions): PapaydClient {
         try {
           const stream = events.streamEvents(
             { afterSequence: last, types: opts.types ?? [], subMchid: opts.subMchid ?? "" },
-            { signal: stop.signal },
+            // No deadline: the stream lasts as long as the caller iterates
+            // (defaultTimeoutMs is for the other calls).
+            { signal: stop.signal, timeoutMs: 0 },
           );
           for await (const res of stream) {
             if (res.event === undefined) {

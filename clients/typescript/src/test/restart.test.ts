@@ -99,4 +99,27 @@ describe("event stream across a papayd restart", () => {
       assert.equal(s, streamed[0]!.sequence);
     }
   });
+
+  it("keeps a stream open past defaultTimeoutMs", async () => {
+    const short = createPapaydClient({ baseUrl: papayd.grpcUrl, defaultTimeoutMs: 200 });
+    const streamed: Event[] = [];
+    const reconnects: PapaydError[] = [];
+    const stop = new AbortController();
+    const last = (await short.events.listEvents({ afterSequence: 0n })).nextAfterSequence;
+    const done = (async () => {
+      for await (const ev of short.streamEvents(last, { signal: stop.signal, onReconnect: (err) => reconnects.push(err) })) {
+        streamed.push(ev);
+      }
+    })();
+    try {
+      await new Promise((ok) => setTimeout(ok, 700));
+      await short.agreements.createPresignSession({ planId: 4001n, openid: "oUserLater" });
+      await eventually("agreement.created", async () => (streamed.length === 1 ? true : undefined));
+    } finally {
+      stop.abort();
+      await done;
+      short.close();
+    }
+    assert.deepEqual(reconnects, []);
+  });
 });
