@@ -3,6 +3,7 @@
 //	go run ./tests/bench                 # the full suite (about 8 minutes on 2 cores)
 //	go run ./tests/bench -quick          # a short run for CI (about 70 seconds)
 //	go run ./tests/bench -out docs/PERFORMANCE.md
+//	go run ./tests/bench -figures 1,2,3,4 -stores sqlite,sqlite-nocache,postgres -replicas 1,2 -section -out docs/PERFORMANCE.md
 //
 // It builds ./cmd/papayd into a temporary directory and runs it as a
 // separate process in live mode against a WeChat Pay simulator
@@ -30,6 +31,16 @@
 //     p50 and p99;
 //  7. webhook deliveries per second to one endpoint on a local receiver
 //     while charges write events.
+//
+// -stores adds configurations to SQLite's: sqlite-nocache runs figure 3
+// again with PAPAYD_RECORD_CACHE=0, and postgres runs figures 1 to 4 on a
+// throwaway PostgreSQL cluster (internal/pgtest, stopped when the bench
+// ends) once per count of -replicas: that many papayd processes on one
+// database, fresh for figures 1 to 3 and for figure 4, the calls
+// alternating between them. Each configuration measures its baselines
+// again, and papayd's CPU per call (summed over the replicas) and the
+// cluster's; they are compared in the section "PostgreSQL and replicas",
+// which -section writes into -out alone, keeping the rest of the file.
 //
 // With perf installed, papayd's CPU is sampled during each load and the
 // report breaks it down by what it was spent on. The report goes to stdout

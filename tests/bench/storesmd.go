@@ -348,10 +348,18 @@ func (r *report) cacheReading(b *strings.Builder, sq, off, pg1 *report) {
 		usPerCall(g.CPUPerCall()), usPerCall(g.PGCPUPerCall()), ratio(float64(totalPerCall(g)), float64(a.CPUPerCall())),
 		usPerCall(a.CPUPerCall()), 100*ratio(float64(a.CacheHits), float64(a.CacheHits+a.CacheMisses)),
 		ratio(float64(totalPerCall(g)), float64(o.CPUPerCall())))
-	p("%s with SQLite's cache off. papayd's own share on PostgreSQL (%s) against SQLite with the cache off (%s) is the", usPerCall(o.CPUPerCall()),
-		usPerCall(g.CPUPerCall()), usPerCall(o.CPUPerCall()))
-	p("cost of a query over the wire instead of in process; PostgreSQL's share is work that moves to the database server,")
-	p("which every replica shares. Rates on these 2 shared cores (load averages above) follow CPU per call only roughly.")
+	p("%s with SQLite's cache off.", usPerCall(o.CPUPerCall()))
+	own := "about what it spent on SQLite with the cache off"
+	switch q := ratio(float64(g.CPUPerCall()), float64(o.CPUPerCall())); {
+	case q > 1.25:
+		own = "more than on SQLite with the cache off: the cost of a query over the wire instead of in process"
+	case q < 0.8:
+		own = "less than on SQLite with the cache off, where papayd runs the query itself"
+	}
+	p("papayd's own share on PostgreSQL (%s against %s) is %s;", usPerCall(g.CPUPerCall()), usPerCall(o.CPUPerCall()), own)
+	p("PostgreSQL's share is added on the database server, which every replica shares, so the cost of no cache is")
+	p("mostly that share and the round trip. Rates on these 2 shared cores (load averages above) follow CPU per call")
+	p("only roughly.")
 	p("The cache stays off on PostgreSQL: it would save a read's database round trip, but keeping it correct across")
 	p("replicas needs an invalidation on every write reaching every replica before its next read, and a read that")
 	p("finds a stale record there (a charge still PROCESSING after another replica settled it) is a wrong answer, not a")
