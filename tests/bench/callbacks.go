@@ -197,11 +197,14 @@ func sdkParse(ctx context.Context, creds *sandbox.Credentials, s *callbackStream
 // stands in for WeChat's delivery servers, which are not on papayd's
 // machine, so it should cost as little of the shared CPU as it can (Go's
 // http.Client costs more per call than papayd's verification does).
-func postCallbacks(ctx context.Context, p *papayd, s *callbackStream, conc int, acked []atomic.Bool) result {
+//
+// With several replicas the callers' connections alternate between them,
+// as WeChat's deliveries through a load balancer would.
+func postCallbacks(ctx context.Context, f fleet, s *callbackStream, conc int, acked []atomic.Bool) result {
 	wire := make([][]byte, len(s.notices))
 	for i, nt := range s.notices {
 		var b bytes.Buffer
-		fmt.Fprintf(&b, "POST /wechatpay/notify HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", p.httpAddr, len(nt.body))
+		fmt.Fprintf(&b, "POST /wechatpay/notify HTTP/1.1\r\nHost: papayd\r\nContent-Length: %d\r\n", len(nt.body))
 		if err := nt.header.Write(&b); err != nil {
 			panic(err) // a bytes.Buffer does not fail
 		}
@@ -210,8 +213,8 @@ func postCallbacks(ctx context.Context, p *papayd, s *callbackStream, conc int, 
 		wire[i] = b.Bytes()
 	}
 	conns := make(chan *rawConn, conc)
-	for range conc {
-		conns <- &rawConn{addr: p.httpAddr}
+	for k := range conc {
+		conns <- &rawConn{addr: f.pick(k).httpAddr}
 	}
 	defer func() {
 		for range conc {
@@ -286,10 +289,10 @@ type callbackCheck struct {
 	Settled                              int // open charges now SUCCEEDED
 }
 
-// verifyCallbacks reads papayd's notifications table read-only: every
-// unique id that papayd acknowledged must be recorded (once: it is the
-// primary key), and every settled charge SUCCEEDED.
-func verifyCallbacks(dbPath string, s *callbackStream, acked []atomic.Bool) (callbackCheck, error) {
+// verifyCallbacks reads papayd's notifications table (SQLite's read-only):
+// every unique id that papayd acknowledged must be recorded (once: it is
+// the primary key), and every settled charge SUCCEEDED.
+func verifyCallbacks(d *database, s *callbackStream, acked []atomic.Bool) (callbackCheck, error) {
 	var c callbackCheck
 	sent := map[string]bool{}
 	ackedIDs := map[string]bool{}
@@ -302,7 +305,7 @@ func verifyCallbacks(dbPath string, s *callbackStream, acked []atomic.Bool) (cal
 		}
 	}
 	c.UniqueSent, c.UniqueAcked = len(sent), len(ackedIDs)
-	conn, err := openReadOnly(dbPath)
+	conn, err := d.check()
 	if err != nil {
 		return c, err
 	}
@@ -337,7 +340,7 @@ func verifyCallbacks(dbPath string, s *callbackStream, acked []atomic.Bool) (cal
 			c.Lost++
 		}
 	}
-	err = conn.QueryRow(`SELECT COUNT(*) FROM charges WHERE out_trade_no LIKE ? AND state = 'SUCCEEDED'`,
+	err = conn.QueryRow(`SELECT COUNT(*) FROM charges WHERE out_trade_no LIKE $1 AND state = 'SUCCEEDED'`,
 		openCharges+"%").Scan(&c.Settled)
 	return c, err
 }

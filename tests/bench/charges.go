@@ -31,9 +31,13 @@ import (
 // signAgreements creates n agreements the way a merchant does: presign
 // through papayd, the user signs in the simulator, PAPAY.SIGN reaches
 // papayd's /wechatpay/notify. It returns the contract ids once papayd
-// records them SIGNED.
-func signAgreements(ctx context.Context, p *papayd, sb *sandbox.Sandbox, prefix string, n, conc int) ([]string, error) {
-	agreements := papayv1.NewAgreementServiceClient(p.conn)
+// records them SIGNED. Agreement k is presigned (and read back) through
+// process f.pick(k).
+func signAgreements(ctx context.Context, f fleet, sb *sandbox.Sandbox, prefix string, n, conc int) ([]string, error) {
+	var clients []papayv1.AgreementServiceClient
+	for _, p := range f {
+		clients = append(clients, papayv1.NewAgreementServiceClient(p.conn))
+	}
 	ids := make([]string, n)
 	var next atomic.Int64
 	var firstErr error
@@ -53,6 +57,7 @@ func signAgreements(ctx context.Context, p *papayd, sb *sandbox.Sandbox, prefix 
 				if k >= n {
 					return
 				}
+				agreements := clients[k%len(clients)]
 				pre, err := agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{
 					PlanId: planID, Openid: fmt.Sprintf("%s%022d", prefix, k), UserDisplayName: "Bench User"})
 				if err != nil {
@@ -154,12 +159,16 @@ func rawDeduct(ctx context.Context, creds *sandbox.Credentials, wxBase string, r
 }
 
 // papaydCharge returns the call through papayd's gRPC API: it charges a
-// new out_trade_no (prefix and a number) and returns it.
-func papaydCharge(p *papayd, contracts []string, prefix string) func(ctx context.Context, i int) (string, error) {
-	charges := papayv1.NewChargeServiceClient(p.conn)
+// new out_trade_no (prefix and a number) and returns it. Call i goes to
+// process f.pick(i).
+func papaydCharge(f fleet, contracts []string, prefix string) func(ctx context.Context, i int) (string, error) {
+	var clients []papayv1.ChargeServiceClient
+	for _, p := range f {
+		clients = append(clients, papayv1.NewChargeServiceClient(p.conn))
+	}
 	return func(ctx context.Context, i int) (string, error) {
 		no := nextOutTradeNo(prefix)
-		resp, err := charges.CreateCharge(ctx, &papayv1.CreateChargeRequest{
+		resp, err := clients[i%len(clients)].CreateCharge(ctx, &papayv1.CreateChargeRequest{
 			OutTradeNo: no, ContractId: contracts[i%len(contracts)],
 			Amount: &papayv1.Amount{Total: seedAmount, Currency: "HKD"}, Description: "FitClub-Central-Monthly"})
 		if err != nil {

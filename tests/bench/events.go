@@ -37,11 +37,11 @@ const eventTargetP99 = 50 * time.Millisecond
 // figureEvents measures figure 6.
 func figureEvents(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox) error {
 	o := rep.opts
-	contracts, err := signAgreements(ctx, p, sb, "oBenchEv", max(8, o.concurrency), o.concurrency)
+	contracts, err := signAgreements(ctx, fleet{p}, sb, "oBenchEv", max(8, o.concurrency), o.concurrency)
 	if err != nil {
 		return err
 	}
-	charge := papaydCharge(p, contracts, "EVT")
+	charge := papaydCharge(fleet{p}, contracts, "EVT")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := papayv1.NewEventServiceClient(p.conn).StreamEvents(ctx, &papayv1.StreamEventsRequest{Types: []string{"charge.succeeded"}})
@@ -97,7 +97,7 @@ func figureEvents(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandb
 	mu.Lock()
 	clear(received)
 	mu.Unlock()
-	rep.Events.Load = measure(p.pid(), nil, func() result {
+	rep.Events.Load = measure(fleet{p}, nil, nil, func() result {
 		return runLoad(ctx, "CreateCharge with a StreamEvents consumer", o.concurrency, 1_000_000, o.duration, record)
 	})
 	// Wait for the stragglers.

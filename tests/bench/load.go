@@ -22,6 +22,7 @@ type result struct {
 	PeakRSSKiB int64         // VmHWM during the load (after a reset)
 	CPU        time.Duration // papayd's CPU time during the load (the bench's for a baseline)
 	BenchCPU   time.Duration // the bench process's CPU time during a load against papayd
+	PGCPU      time.Duration // the PostgreSQL cluster's CPU time during the load (PostgreSQL only)
 	Profile    *profile      // perf summary, when profiling
 	// Answers of papayd's record cache during the load (reads only).
 	CacheHits, CacheMisses uint64
@@ -50,6 +51,9 @@ func (r result) CPUPerCall() time.Duration { return perCall(r.CPU, r.N) }
 // BenchCPUPerCall is the bench's CPU time per call during a load against
 // papayd: the load generator and, for CreateCharge, the simulator.
 func (r result) BenchCPUPerCall() time.Duration { return perCall(r.BenchCPU, r.N) }
+
+// PGCPUPerCall is the PostgreSQL cluster's CPU time per call.
+func (r result) PGCPUPerCall() time.Duration { return perCall(r.PGCPU, r.N) }
 
 func perCall(d time.Duration, n int) time.Duration {
 	if n == 0 {
@@ -108,28 +112,47 @@ func runLoad(ctx context.Context, name string, conc, max int, d time.Duration, f
 	return r
 }
 
-// measure runs a load against papayd: it resets papayd's peak RSS first,
-// profiles papayd with perf while the load runs (when prof is set), and
-// records papayd's peak RSS and CPU time afterwards. pid 0 measures a load
-// that papayd takes no part in (a baseline); prof then profiles the bench.
-func measure(pid int, prof *profiler, load func() result) result {
-	target := pid
-	if target == 0 {
-		target = selfPID
+// measure runs a load against papayd's processes f: it resets their peak
+// RSS first, profiles the first with perf while the load runs (when prof
+// is set), and records afterwards the largest peak RSS, their CPU time
+// summed and, with pg, the PostgreSQL cluster's CPU time. An empty f
+// measures a load that papayd takes no part in (a baseline); prof then
+// profiles the bench.
+func measure(f fleet, pg *pgServer, prof *profiler, load func() result) result {
+	pids := f.pids()
+	target := selfPID
+	if len(pids) > 0 {
+		target = pids[0]
 	}
-	if pid != 0 {
+	for _, pid := range pids {
 		resetPeakRSS(pid)
 	}
-	cpu0, self0 := cpuTime(target), cpuTime(selfPID)
+	sum := func() time.Duration {
+		var t time.Duration
+		for _, pid := range pids {
+			t += cpuTime(pid)
+		}
+		return t
+	}
+	cpu0, self0, pg0 := sum(), cpuTime(selfPID), pg.cpu()
+	if len(pids) == 0 {
+		cpu0 = self0
+	}
 	stopProf := prof.start(target)
 	r := load()
 	r.Profile = stopProf()
-	r.CPU = cpuTime(target) - cpu0
-	if pid != 0 {
-		r.BenchCPU = cpuTime(selfPID) - self0
+	if len(pids) == 0 {
+		r.CPU = cpuTime(selfPID) - cpu0
+		return r
 	}
-	if pid != 0 {
-		r.PeakRSSKiB, _, _ = procStatus(pid)
+	r.CPU = sum() - cpu0
+	r.BenchCPU = cpuTime(selfPID) - self0
+	if pg != nil {
+		r.PGCPU = pg.cpu() - pg0
+	}
+	for _, pid := range pids {
+		hwm, _, _ := procStatus(pid)
+		r.PeakRSSKiB = max(r.PeakRSSKiB, hwm)
 	}
 	return r
 }

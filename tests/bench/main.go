@@ -3,6 +3,7 @@
 //	go run ./tests/bench                 # the full suite (about 8 minutes on 2 cores)
 //	go run ./tests/bench -quick          # a short run for CI (about 70 seconds)
 //	go run ./tests/bench -out docs/PERFORMANCE.md
+//	go run ./tests/bench -figures 1,2,3,4 -stores sqlite,sqlite-nocache,postgres -replicas 1,2 -section -out docs/PERFORMANCE.md
 //
 // It builds ./cmd/papayd into a temporary directory and runs it as a
 // separate process in live mode against a WeChat Pay simulator
@@ -31,6 +32,16 @@
 //  7. webhook deliveries per second to one endpoint on a local receiver
 //     while charges write events.
 //
+// -stores adds configurations to SQLite's: sqlite-nocache runs figure 3
+// again with PAPAYD_RECORD_CACHE=0, and postgres runs figures 1 to 4 on a
+// throwaway PostgreSQL cluster (internal/pgtest, stopped when the bench
+// ends) once per count of -replicas: that many papayd processes on one
+// database, fresh for figures 1 to 3 and for figure 4, the calls
+// alternating between them. Each configuration measures its baselines
+// again, and papayd's CPU per call (summed over the replicas) and the
+// cluster's; they are compared in the section "PostgreSQL and replicas",
+// which -section writes into -out alone, keeping the rest of the file.
+//
 // With perf installed, papayd's CPU is sampled during each load and the
 // report breaks it down by what it was spent on. The report goes to stdout
 // and, with -out, to a Markdown file. No threshold fails the run: a target
@@ -55,7 +66,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
 
@@ -71,6 +81,8 @@ type options struct {
 	profile     bool
 	keep        bool
 	figures     map[int]bool // which figures to run (all when empty)
+	stores      []storeConfig
+	section     bool // -out: replace only the section of the configurations
 	args        []string
 }
 
@@ -87,6 +99,10 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs, perf data)")
 	var figures string
 	flag.StringVar(&figures, "figures", "", "comma-separated figures to run, e.g. 1,3,6,7 (default all; memory, figure 5, is measured with each)")
+	var stores, replicas string
+	flag.StringVar(&stores, "stores", "sqlite", "comma-separated stores to measure: sqlite (every figure), sqlite-nocache (figure 3 with PAPAYD_RECORD_CACHE=0), postgres (figures 1 to 4 on a throwaway cluster of internal/pgtest, once per -replicas)")
+	flag.StringVar(&replicas, "replicas", "1", "comma-separated counts of papayd replicas on PostgreSQL, e.g. 1,2")
+	flag.BoolVar(&o.section, "section", false, "with -out, write only the section \"PostgreSQL and replicas\" into the file, replacing it (or adding it before \"What the profiles show\"), and keep the rest")
 	flag.Parse()
 	o.args = os.Args[1:]
 	if flag.NArg() > 0 {
@@ -107,6 +123,18 @@ func parseFlags() (options, error) {
 			o.figures = map[int]bool{}
 		}
 		o.figures[n] = true
+	}
+	var err error
+	if o.stores, err = parseStores(stores, replicas); err != nil {
+		return o, err
+	}
+	if len(o.stores) == 0 || (o.stores[0] != storeConfig{Replicas: 1}) {
+		if o.out != "" && !o.section {
+			return o, errors.New("-out without sqlite in -stores needs -section: the rest of the file is SQLite's")
+		}
+	}
+	if o.section && o.out == "" {
+		return o, errors.New("-section needs -out")
 	}
 	def := func(v *int, full, quick int) {
 		if *v == 0 {
@@ -173,12 +201,30 @@ func main() {
 	}
 }
 
-// phase times one step of the run.
+// phase times one step of the run; a configuration's steps are the main
+// report's, named after the configuration.
 func (r *report) phase(name string, fn func() error) error {
 	start := time.Now()
 	err := fn()
-	r.Phases = append(r.Phases, timing{name, time.Since(start)})
+	if r.root != nil {
+		r.root.Phases = append(r.root.Phases, timing{r.store.Name() + ": " + name, time.Since(start)})
+	} else {
+		r.Phases = append(r.Phases, timing{name, time.Since(start)})
+	}
 	return err
+}
+
+// bench is what every configuration's run shares: papayd's binary, the
+// simulator and papayd's live-mode settings.
+type bench struct {
+	tmp     string
+	bin     string
+	creds   *sandbox.Credentials
+	sb      *sandbox.Sandbox
+	wxBase  string
+	wxRoots *x509.CertPool
+	env     map[string]string
+	prof    *profiler
 }
 
 func run(ctx context.Context, o options) error {
@@ -192,42 +238,40 @@ func run(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	var prof *profiler
+	b := &bench{tmp: tmp}
 	if o.profile {
-		if prof = newProfiler(filepath.Join(tmp, "profiles")); prof != nil && !prof.perf {
+		if b.prof = newProfiler(filepath.Join(tmp, "profiles")); b.prof != nil && !b.prof.perf {
 			logf("perf is not installed: papayd is not profiled")
 		}
 	}
 
-	var bin string
 	if err := rep.phase("build ./cmd/papayd", func() (err error) {
-		bin, err = buildPapayd(tmp)
+		b.bin, err = buildPapayd(tmp)
 		return err
 	}); err != nil {
 		return err
 	}
-	logf("built %s", bin)
+	logf("built %s", b.bin)
 
 	// The simulator, and papayd's live-mode configuration from files.
-	creds, err := sandbox.NewCredentials()
-	if err != nil {
+	if b.creds, err = sandbox.NewCredentials(); err != nil {
 		return err
 	}
-	sb, err := sandbox.New(sandbox.Options{Credentials: creds})
-	if err != nil {
+	creds := b.creds
+	if b.sb, err = sandbox.New(sandbox.Options{Credentials: creds}); err != nil {
 		return err
 	}
-	defer sb.Close()
+	defer b.sb.Close()
 	// Served over HTTPS, as WeChat Pay is (live mode refuses http://),
 	// under a certificate papayd trusts through PAPAYD_WECHATPAY_CA_FILE.
-	wx := httptest.NewUnstartedServer(sb.APIHandler())
+	wx := httptest.NewUnstartedServer(b.sb.APIHandler())
 	wx.Config.ReadHeaderTimeout = 10 * time.Second
 	wx.Config.ErrorLog = log.New(io.Discard, "", 0)
 	wx.StartTLS()
 	defer wx.Close()
-	wxBase := wx.URL
-	wxRoots := x509.NewCertPool()
-	wxRoots.AddCert(wx.Certificate())
+	b.wxBase = wx.URL
+	b.wxRoots = x509.NewCertPool()
+	b.wxRoots.AddCert(wx.Certificate())
 	keys := filepath.Join(tmp, "keys")
 	if err := creds.WriteFiles(keys); err != nil {
 		return err
@@ -237,10 +281,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	f := sandbox.FilesIn(keys)
-	env := map[string]string{
+	b.env = map[string]string{
 		"PAPAYD_MODE":                   "live",
 		"PAPAYD_AUTH":                   "none", // loopback listeners: the bench measures papayd, not key checks
-		"PAPAYD_WECHATPAY_BASE_URL":     wxBase,
+		"PAPAYD_WECHATPAY_BASE_URL":     b.wxBase,
 		"PAPAYD_SP_MCHID":               creds.MchID,
 		"PAPAYD_SP_APPID":               creds.SPAppID,
 		"PAPAYD_SUB_MCHID":              creds.SubMchID,
@@ -253,73 +297,57 @@ func run(ctx context.Context, o options) error {
 		"PAPAYD_MERCHANT_CATEGORY_CODE": "5999",
 	}
 
-	// The database of figures 1 to 3, seeded before papayd starts.
-	mainDir := filepath.Join(tmp, "main")
-	if err := rep.phase(fmt.Sprintf("seed %d agreements, %d settled and %d open charges", o.reads, o.reads, o.callbacks), func() error {
-		store, err := db.Open(ctx, filepath.Join(mainDir, "papayd.db"))
-		if err != nil {
-			return err
+	// The PostgreSQL cluster, when a configuration needs it: stopped
+	// when the run ends, however it ends.
+	var pg *pgServer
+	defer func() {
+		if err := pg.stop(); err != nil {
+			logf("stopping PostgreSQL: %v", err)
 		}
-		err = errors.Join(seedAgreements(ctx, store, creds, 0, o.reads),
-			seedCharges(ctx, store, creds, settledCharges, 0, o.reads, o.reads),
-			seedCharges(ctx, store, creds, openCharges, 0, o.callbacks, o.reads))
-		return errors.Join(err, store.Close())
-	}); err != nil {
-		return err
-	}
-	p, err := startPapayd(bin, mainDir, env)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = p.stop() }()
-	_, rep.IdleRSSKiB, _ = procStatus(p.pid())
-	logf("papayd pid %d: gRPC %s, HTTP %s; idle RSS %.1f MiB", p.pid(), p.grpcAddr, p.httpAddr, float64(rep.IdleRSSKiB)/1024)
-
-	if err := rep.figure(1, "figure 1: callbacks", func() error { return figureCallbacks(ctx, rep, p, sb, creds, prof) }); err != nil {
-		return err
-	}
-	if err := rep.figure(2, "figure 2: CreateCharge", func() error {
-		return figureCharges(ctx, rep, p, sb, creds, wxBase, wxRoots, prof)
-	}); err != nil {
-		return err
-	}
-	if err := rep.figure(3, "figure 3: reads", func() error {
-		logf("figure 3: reads of %d seeded agreements and charges", o.reads)
-		r := newReadCalls(p, o.reads, o.concurrency)
-		rep.Reads = runReads(ctx, p, prof, []readLoad{
-			{name: "Health Check gRPC (ceiling)", fn: r.healthCheck},
-			{name: "Health Check REST (REST ceiling)", fn: r.restHealth},
-			{name: "GetAgreement gRPC", fn: r.getAgreement},
-			{name: "GetCharge gRPC", fn: r.getCharge},
-			{name: "GetAgreement REST", fn: r.restAgreement},
-			{name: "GetCharge REST", fn: r.restCharge},
-		}, o.concurrency, o.duration)
-		return ctx.Err()
-	}); err != nil {
-		return err
-	}
-	if err := rep.figure(6, "figure 6: event latency", func() error { return figureEvents(ctx, rep, p, sb) }); err != nil {
-		return err
-	}
-	if err := rep.figure(7, "figure 7: webhook deliveries", func() error { return figureWebhooks(ctx, rep, p, sb) }); err != nil {
-		return err
-	}
-	if err := p.stop(); err != nil {
-		logf("stopping papayd: %v", err)
+	}()
+	for _, cfg := range o.stores {
+		if cfg.Postgres && pg == nil {
+			if err := rep.phase("start PostgreSQL (internal/pgtest)", func() (err error) {
+				pg, err = startPostgres(ctx)
+				return err
+			}); err != nil {
+				return err
+			}
+			logf("PostgreSQL: %s (postmaster pid %d)", pg.cluster.URL(), pg.postmaster)
+		}
+		sub := rep
+		if cfg != (storeConfig{Replicas: 1}) {
+			sub = &report{opts: o, Machine: rep.Machine, root: rep, store: cfg}
+			sub.opts.figures = map[int]bool{}
+			for _, n := range cfg.figures() {
+				if rep.ran(n) {
+					sub.opts.figures[n] = true
+				}
+			}
+			if len(sub.opts.figures) == 0 {
+				continue
+			}
+			if cfg.Postgres {
+				sub.pg = pg
+			}
+			rep.Stores = append(rep.Stores, sub)
+		} else {
+			rep.sqlite = true
+		}
+		if err := b.runStore(ctx, sub, cfg); err != nil {
+			return fmt.Errorf("%s: %w", cfg.Name(), err)
+		}
 	}
 
-	if err := rep.figure(4, "figure 4: scale", func() (err error) {
-		logf("figure 4: scale %v", o.sizes)
-		rep.Scale, err = runScale(ctx, bin, filepath.Join(tmp, "scale"), env, creds, o.sizes, o.concurrency, o.duration, prof)
-		return err
-	}); err != nil {
-		return err
-	}
 	rep.Total = time.Since(started)
-	md := rep.markdown()
-	fmt.Println(rep.text())
+	if rep.sqlite {
+		fmt.Println(rep.text())
+	}
+	if len(rep.Stores) > 0 {
+		fmt.Println(rep.storesSection())
+	}
 	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
+		if err := rep.write(o.out); err != nil {
 			return err
 		}
 		logf("wrote %s", o.out)
@@ -327,17 +355,109 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// figureCallbacks measures figure 1.
-func figureCallbacks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox, creds *sandbox.Credentials, prof *profiler) error {
+// slug names a configuration's databases and directories.
+func (c storeConfig) slug() string {
+	switch {
+	case c.Postgres:
+		return fmt.Sprintf("pg%d", c.Replicas)
+	case c.NoCache:
+		return "sqlite_nocache"
+	}
+	return "sqlite"
+}
+
+// runStore runs rep's figures on configuration cfg: figures 1, 2, 3, 6
+// and 7 on one database seeded before papayd starts, then figure 4 on a
+// database of its own.
+func (b *bench) runStore(ctx context.Context, rep *report, cfg storeConfig) error {
 	o := rep.opts
-	stream, err := buildCallbacks(sb, creds, o.callbacks, o.reads, o.concurrency)
+	rep.LoadStart = loadAvg()
+	defer func() { rep.LoadEnd = loadAvg() }()
+	if cfg.Postgres {
+		logf("%s", cfg.Name())
+	}
+	if rep.ran(1) || rep.ran(2) || rep.ran(3) || rep.ran(6) || rep.ran(7) {
+		var d *database
+		if err := rep.phase(fmt.Sprintf("seed %d agreements, %d settled and %d open charges", o.reads, o.reads, o.callbacks), func() (err error) {
+			if d, err = newDatabase(ctx, cfg, rep.pg, filepath.Join(b.tmp, cfg.slug()+"_main"), cfg.slug()+"_main"); err != nil {
+				return err
+			}
+			store, err := d.open(ctx)
+			if err != nil {
+				return err
+			}
+			w := d.seedWorkers()
+			err = errors.Join(seedAgreements(ctx, store, w, b.creds, 0, o.reads),
+				seedCharges(ctx, store, w, b.creds, settledCharges, 0, o.reads, o.reads),
+				seedCharges(ctx, store, w, b.creds, openCharges, 0, o.callbacks, o.reads))
+			return errors.Join(err, store.Close())
+		}); err != nil {
+			return err
+		}
+		f, err := d.start(b.bin, b.env)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.stop() }()
+		_, rep.IdleRSSKiB, _ = procStatus(f[0].pid())
+		for _, p := range f {
+			logf("papayd pid %d: gRPC %s, HTTP %s", p.pid(), p.grpcAddr, p.httpAddr)
+		}
+
+		if err := rep.figure(1, "figure 1: callbacks", func() error { return b.figureCallbacks(ctx, rep, f, d) }); err != nil {
+			return err
+		}
+		if err := rep.figure(2, "figure 2: CreateCharge", func() error { return b.figureCharges(ctx, rep, f) }); err != nil {
+			return err
+		}
+		if err := rep.figure(3, "figure 3: reads", func() error {
+			logf("figure 3: reads of %d seeded agreements and charges", o.reads)
+			r := newReadCalls(f, o.reads, o.concurrency)
+			rep.Reads = runReads(ctx, f, rep.pg, b.prof, []readLoad{
+				{name: "Health Check gRPC (ceiling)", fn: r.healthCheck},
+				{name: "Health Check REST (REST ceiling)", fn: r.restHealth},
+				{name: "GetAgreement gRPC", fn: r.getAgreement},
+				{name: "GetCharge gRPC", fn: r.getCharge},
+				{name: "GetAgreement REST", fn: r.restAgreement},
+				{name: "GetCharge REST", fn: r.restCharge},
+			}, o.concurrency, o.duration)
+			return ctx.Err()
+		}); err != nil {
+			return err
+		}
+		if err := rep.figure(6, "figure 6: event latency", func() error { return figureEvents(ctx, rep, f[0], b.sb) }); err != nil {
+			return err
+		}
+		if err := rep.figure(7, "figure 7: webhook deliveries", func() error { return figureWebhooks(ctx, rep, f[0], b.sb) }); err != nil {
+			return err
+		}
+		if err := f.stop(); err != nil {
+			logf("stopping papayd: %v", err)
+		}
+	}
+
+	return rep.figure(4, "figure 4: scale", func() (err error) {
+		logf("figure 4: scale %v", o.sizes)
+		d, err := newDatabase(ctx, cfg, rep.pg, filepath.Join(b.tmp, cfg.slug()+"_scale"), cfg.slug()+"_scale")
+		if err != nil {
+			return err
+		}
+		rep.Scale, err = runScale(ctx, b, rep.pg, d, o.sizes, o.concurrency, o.duration)
+		return err
+	})
+}
+
+// figureCallbacks measures figure 1.
+func (b *bench) figureCallbacks(ctx context.Context, rep *report, f fleet, d *database) error {
+	o := rep.opts
+	stream, err := buildCallbacks(b.sb, b.creds, o.callbacks, o.reads, o.concurrency)
 	if err != nil {
 		return err
 	}
 	rep.Callbacks.Stream, rep.Callbacks.Build = len(stream.notices), stream.built
 	logf("figure 1: signed %d notifications (%d unique) in %s", len(stream.notices), stream.unique, stream.built.Round(time.Millisecond))
-	rep.Callbacks.SDK = measure(0, prof, func() result {
-		r, e := sdkParse(ctx, creds, stream, o.concurrency, o.duration)
+	rep.Callbacks.SDK = measure(nil, nil, b.prof, func() result {
+		r, e := sdkParse(ctx, b.creds, stream, o.concurrency, o.duration)
 		err = e
 		return r
 	})
@@ -346,13 +466,16 @@ func figureCallbacks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sa
 	}
 	logf("  SDK ParseNotifyRequest %9.0f/s (%d calls)", rep.Callbacks.SDK.Rate(), rep.Callbacks.SDK.N)
 	acked := make([]atomic.Bool, len(stream.notices))
-	commits0 := scrape(p, "papayd_db_commit_transactions_count", "papayd_db_commit_transactions_sum")
-	rep.Callbacks.Papayd = measure(p.pid(), prof, func() result { return postCallbacks(ctx, p, stream, o.concurrency, acked) })
-	commits1 := scrape(p, "papayd_db_commit_transactions_count", "papayd_db_commit_transactions_sum")
+	commits0 := f.scrape("papayd_db_commit_transactions_count", "papayd_db_commit_transactions_sum")
+	rep.Callbacks.Papayd = measure(f, rep.pg, b.prof, func() result { return postCallbacks(ctx, f, stream, o.concurrency, acked) })
+	commits1 := f.scrape("papayd_db_commit_transactions_count", "papayd_db_commit_transactions_sum")
 	rep.Callbacks.Commits, rep.Callbacks.Transactions = commits1[0]-commits0[0], commits1[1]-commits0[1]
-	logf("  papayd /wechatpay/notify %9.0f/s (%d calls, %d errors)", rep.Callbacks.Papayd.Rate(),
-		rep.Callbacks.Papayd.N, rep.Callbacks.Papayd.Errors)
-	rep.Callbacks.Check, err = verifyCallbacks(filepath.Join(p.dataDir, "papayd.db"), stream, acked)
+	logf("  papayd /wechatpay/notify %9.0f/s (%d calls, %d errors) %s", rep.Callbacks.Papayd.Rate(),
+		rep.Callbacks.Papayd.N, rep.Callbacks.Papayd.Errors, rep.Callbacks.Papayd.FirstErr)
+	if rep.Callbacks.Papayd.Errors > 0 {
+		rep.Callbacks.StorageErr = f.logLine("notification not stored")
+	}
+	rep.Callbacks.Check, err = verifyCallbacks(d, stream, acked)
 	c := rep.Callbacks.Check
 	logf("  check: %d sent (%d unique), %d acknowledged, %d recorded (%d applied), %d lost, %d charges settled",
 		c.Sent, c.UniqueSent, c.Acked, c.Recorded, c.Applied, c.Lost, c.Settled)
@@ -360,38 +483,40 @@ func figureCallbacks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sa
 }
 
 // figureCharges measures figure 2.
-func figureCharges(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox, creds *sandbox.Credentials, wxBase string, wxRoots *x509.CertPool, prof *profiler) error {
+func (b *bench) figureCharges(ctx context.Context, rep *report, f fleet) error {
 	o := rep.opts
 	n := max(16, 2*o.concurrency)
 	start := time.Now()
-	contracts, err := signAgreements(ctx, p, sb, "oBench", n, o.concurrency)
+	// Each configuration's users are new to the simulator, which holds
+	// the contracts of the configurations before.
+	contracts, err := signAgreements(ctx, f, b.sb, "oBench"+strings.ToUpper(rep.store.slug()), n, o.concurrency)
 	if err != nil {
 		return err
 	}
 	rep.Charges.Agreements, rep.Charges.Setup = n, time.Since(start)
 	logf("figure 2: %d agreements presigned through papayd and signed in %s", n, rep.Charges.Setup.Round(time.Millisecond))
-	if err := dropSuccessNotifications(sb); err != nil {
+	if err := dropSuccessNotifications(b.sb); err != nil {
 		return err
 	}
-	defer sb.ClearFaults()
-	raw, err := rawDeduct(ctx, creds, wxBase, wxRoots, "http://"+p.httpAddr+"/wechatpay/notify", contracts, o.concurrency)
+	defer b.sb.ClearFaults()
+	raw, err := rawDeduct(ctx, b.creds, b.wxBase, b.wxRoots, "http://"+f[0].httpAddr+"/wechatpay/notify", contracts, o.concurrency)
 	if err != nil {
 		return err
 	}
-	charge := papaydCharge(p, contracts, "PPD")
+	charge := papaydCharge(f, contracts, "PPD")
 	viaPapayd := func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err }
 	warm := min(o.duration/4, time.Second)
 	warmup(ctx, o.concurrency, warm, raw)
-	rep.Charges.Raw = measure(0, prof, func() result {
+	rep.Charges.Raw = measure(nil, nil, b.prof, func() result {
 		return runLoad(ctx, "SDK core.Client deduction", o.concurrency, 1_000_000, o.duration, raw)
 	})
 	logf("  SDK core.Client %9.0f/s  p50 %s  p99 %s  errors %d", rep.Charges.Raw.Rate(),
 		fmtDur(rep.Charges.Raw.Pct(50)), fmtDur(rep.Charges.Raw.Pct(99)), rep.Charges.Raw.Errors)
 	warmup(ctx, o.concurrency, warm, viaPapayd)
-	rep.Charges.Papayd = measure(p.pid(), prof, func() result {
+	rep.Charges.Papayd = measure(f, rep.pg, b.prof, func() result {
 		return runLoad(ctx, "papayd CreateCharge gRPC", o.concurrency, 1_000_000, o.duration, viaPapayd)
 	})
-	logf("  papayd CreateCharge %9.0f/s  p50 %s  p99 %s  errors %d", rep.Charges.Papayd.Rate(),
-		fmtDur(rep.Charges.Papayd.Pct(50)), fmtDur(rep.Charges.Papayd.Pct(99)), rep.Charges.Papayd.Errors)
+	logf("  papayd CreateCharge %9.0f/s  p50 %s  p99 %s  errors %d %s", rep.Charges.Papayd.Rate(),
+		fmtDur(rep.Charges.Papayd.Pct(50)), fmtDur(rep.Charges.Papayd.Pct(99)), rep.Charges.Papayd.Errors, rep.Charges.Papayd.FirstErr)
 	return ctx.Err()
 }

@@ -183,6 +183,9 @@ func (r *report) markdown() string {
 		p("Standard Webhooks library; %d requests repeated an id.", w.Duplicates)
 		p("")
 	}
+	if len(r.Stores) > 0 {
+		b.WriteString(r.storesSection())
+	}
 	r.profiles(&b)
 	p("## Run")
 	p("")

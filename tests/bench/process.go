@@ -189,9 +189,22 @@ func procStatus(pid int) (hwm, rss int64, err error) {
 
 // cpuTime returns the user+system CPU time pid used so far.
 func cpuTime(pid int) time.Duration {
+	st, _ := readStat(pid)
+	return st.own
+}
+
+// procStat is what the bench reads of /proc/<pid>/stat.
+type procStat struct {
+	ppid     int
+	own      time.Duration // utime + stime
+	children time.Duration // cutime + cstime: children it waited for
+}
+
+// readStat reads /proc/<pid>/stat; ok is false when pid is gone.
+func readStat(pid int) (st procStat, ok bool) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return st, false
 	}
 	// The command name is in parentheses and may hold spaces: split after it.
 	s := string(raw)
@@ -199,14 +212,17 @@ func cpuTime(pid int) time.Duration {
 		s = s[i+1:]
 	}
 	f := strings.Fields(s)
-	// After the name: state is field 3 of stat, utime 14, stime 15.
-	if len(f) < 13 {
-		return 0
+	// After the name: state is field 3 of stat, ppid 4, utime 14, stime
+	// 15, cutime 16, cstime 17.
+	if len(f) < 15 {
+		return st, false
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
+	n := func(i int) int64 { v, _ := strconv.ParseInt(f[i], 10, 64); return v }
 	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clkTck
+	tick := func(t int64) time.Duration { return time.Duration(t) * time.Second / clkTck }
+	st.ppid = int(n(1))
+	st.own, st.children = tick(n(11)+n(12)), tick(n(13)+n(14))
+	return st, true
 }
 
 // scrape reads the values of the named series (name and labels exactly as

@@ -170,6 +170,7 @@ var buckets = []struct{ name, match string }{
 	{"other crypto (SHA-256, AES-GCM)", "crypto/"},
 	{"SQLite (modernc)", "modernc.org/"},
 	{"database/sql", "database/sql."},
+	{"pgx (PostgreSQL driver, its network I/O included)", "github.com/jackc/"},
 	{"logging (log/slog)", "log/slog."},
 	{"metrics (Prometheus)", "github.com/prometheus/"},
 	{"encoding/json", "encoding/json."},

@@ -28,29 +28,36 @@ func spread(i, n int) int { return int((uint64(i) * 2654435761) % uint64(n)) }
 
 // readCalls are the calls of figures 3 and 4 against one papayd holding
 // agreements and charges seeded records of each.
+// Call i goes to process f.pick(i): calls alternate between replicas.
 type readCalls struct {
-	p          *papayd
-	agreements papayv1.AgreementServiceClient
-	charges    papayv1.ChargeServiceClient
-	health     healthpb.HealthClient
+	f          fleet
+	agreements []papayv1.AgreementServiceClient // one per process of f
+	charges    []papayv1.ChargeServiceClient
+	health     []healthpb.HealthClient
 	http       *http.Client
 	n          int
 	tokens     []string // page tokens at evenly spaced depths (collectTokens)
 }
 
-func newReadCalls(p *papayd, n, conc int) *readCalls {
-	return &readCalls{
-		p: p, n: n,
-		agreements: papayv1.NewAgreementServiceClient(p.conn),
-		charges:    papayv1.NewChargeServiceClient(p.conn),
-		health:     healthpb.NewHealthClient(p.conn),
+func newReadCalls(f fleet, n, conc int) *readCalls {
+	r := &readCalls{
+		f: f, n: n,
 		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}},
+			MaxIdleConns: conc * len(f), MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}},
 	}
+	for _, p := range f {
+		r.agreements = append(r.agreements, papayv1.NewAgreementServiceClient(p.conn))
+		r.charges = append(r.charges, papayv1.NewChargeServiceClient(p.conn))
+		r.health = append(r.health, healthpb.NewHealthClient(p.conn))
+	}
+	return r
 }
 
-func (r *readCalls) healthCheck(ctx context.Context, _ int) error {
-	resp, err := r.health.Check(ctx, &healthpb.HealthCheckRequest{})
+// at is the index of call i's process.
+func (r *readCalls) at(i int) int { return i % len(r.f) }
+
+func (r *readCalls) healthCheck(ctx context.Context, i int) error {
+	resp, err := r.health[r.at(i)].Check(ctx, &healthpb.HealthCheckRequest{})
 	if err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		err = fmt.Errorf("health: %v", resp.GetStatus())
 	}
@@ -59,7 +66,7 @@ func (r *readCalls) healthCheck(ctx context.Context, _ int) error {
 
 func (r *readCalls) getAgreement(ctx context.Context, i int) error {
 	id := seedContractID(spread(i, r.n))
-	resp, err := r.agreements.GetAgreement(ctx, &papayv1.GetAgreementRequest{ContractId: id})
+	resp, err := r.agreements[r.at(i)].GetAgreement(ctx, &papayv1.GetAgreementRequest{ContractId: id})
 	if err == nil && resp.GetAgreement().GetContractId() != id {
 		err = fmt.Errorf("GetAgreement %s answered %s", id, resp.GetAgreement().GetContractId())
 	}
@@ -68,7 +75,7 @@ func (r *readCalls) getAgreement(ctx context.Context, i int) error {
 
 func (r *readCalls) getCharge(ctx context.Context, i int) error {
 	no := seedOutTradeNo(settledCharges, spread(i, r.n))
-	resp, err := r.charges.GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: no})
+	resp, err := r.charges[r.at(i)].GetCharge(ctx, &papayv1.GetChargeRequest{OutTradeNo: no})
 	if err == nil && resp.GetCharge().GetOutTradeNo() != no {
 		err = fmt.Errorf("GetCharge %s answered %s", no, resp.GetCharge().GetOutTradeNo())
 	}
@@ -84,7 +91,7 @@ func (r *readCalls) collectTokens(ctx context.Context, limit time.Duration) (tim
 	r.tokens = []string{""}
 	token := ""
 	for time.Since(start) < limit {
-		resp, err := r.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 500, PageToken: token})
+		resp, err := r.charges[0].ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 500, PageToken: token})
 		if err != nil {
 			return time.Since(start), err
 		}
@@ -100,7 +107,7 @@ func (r *readCalls) collectTokens(ctx context.Context, limit time.Duration) (tim
 // page token collected before: how a client pages through the charges.
 func (r *readCalls) listChargesPage(ctx context.Context, i int) error {
 	token := r.tokens[spread(i, len(r.tokens))]
-	resp, err := r.charges.ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 50, PageToken: token})
+	resp, err := r.charges[r.at(i)].ListCharges(ctx, &papayv1.ListChargesRequest{PageSize: 50, PageToken: token})
 	if err == nil && len(resp.GetCharges()) != 50 {
 		err = fmt.Errorf("ListCharges page: %d charges, want 50", len(resp.GetCharges()))
 	}
@@ -111,7 +118,7 @@ func (r *readCalls) listChargesPage(ctx context.Context, i int) error {
 // time of the seeded range (create_time_end, no token).
 func (r *readCalls) listChargesBefore(ctx context.Context, i int) error {
 	k := 50 + spread(i, r.n-50)
-	resp, err := r.charges.ListCharges(ctx, &papayv1.ListChargesRequest{
+	resp, err := r.charges[r.at(i)].ListCharges(ctx, &papayv1.ListChargesRequest{
 		PageSize: 50, CreateTimeEnd: timestamppb.New(seedTime(k))})
 	if err == nil && len(resp.GetCharges()) != 50 {
 		err = fmt.Errorf("ListCharges before #%d: %d charges, want 50", k, len(resp.GetCharges()))
@@ -119,8 +126,8 @@ func (r *readCalls) listChargesBefore(ctx context.Context, i int) error {
 	return err
 }
 
-func (r *readCalls) get(ctx context.Context, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.p.httpAddr+path, nil)
+func (r *readCalls) get(ctx context.Context, i int, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.f.pick(i).httpAddr+path, nil)
 	if err != nil {
 		return err
 	}
@@ -139,14 +146,14 @@ func (r *readCalls) get(ctx context.Context, path string) error {
 // restHealth is the REST ceiling: grpc.health.v1 Check through the
 // gateway (GET /v1/health), the same HTTP server, gateway and interceptors
 // as the REST reads, with no work behind it.
-func (r *readCalls) restHealth(ctx context.Context, _ int) error { return r.get(ctx, "/v1/health") }
+func (r *readCalls) restHealth(ctx context.Context, i int) error { return r.get(ctx, i, "/v1/health") }
 
 func (r *readCalls) restAgreement(ctx context.Context, i int) error {
-	return r.get(ctx, "/v1/agreements/"+seedContractID(spread(i, r.n)))
+	return r.get(ctx, i, "/v1/agreements/"+seedContractID(spread(i, r.n)))
 }
 
 func (r *readCalls) restCharge(ctx context.Context, i int) error {
-	return r.get(ctx, "/v1/charges/"+seedOutTradeNo(settledCharges, spread(i, r.n)))
+	return r.get(ctx, i, "/v1/charges/"+seedOutTradeNo(settledCharges, spread(i, r.n)))
 }
 
 // readLoad is one named read and its call.
@@ -163,8 +170,9 @@ type readLoad struct {
 	warm     call
 }
 
-// runReads measures each load for d after a warm-up, all against p.
-func runReads(ctx context.Context, p *papayd, prof *profiler, loads []readLoad, conc int, d time.Duration) []result {
+// runReads measures each load for d after a warm-up, all against f (and
+// pg's CPU, when set).
+func runReads(ctx context.Context, f fleet, pg *pgServer, prof *profiler, loads []readLoad, conc int, d time.Duration) []result {
 	var out []result
 	for _, l := range loads {
 		warm, calls := l.fn, 10_000_000
@@ -172,11 +180,11 @@ func runReads(ctx context.Context, p *papayd, prof *profiler, loads []readLoad, 
 			warm, calls = l.warm, l.records
 		}
 		warmup(ctx, conc, min(d/4, time.Second), warm)
-		hits0, misses0 := cacheLookups(p)
-		out = append(out, measure(p.pid(), prof, func() result {
+		hits0, misses0 := cacheLookups(f)
+		out = append(out, measure(f, pg, prof, func() result {
 			return runLoad(ctx, l.name, conc, calls, d, l.fn)
 		}))
-		hits1, misses1 := cacheLookups(p)
+		hits1, misses1 := cacheLookups(f)
 		out[len(out)-1].CacheHits, out[len(out)-1].CacheMisses = hits1-hits0, misses1-misses0
 		logf("  %-32s %9.0f/s  p50 %s  p99 %s  errors %d", l.name, out[len(out)-1].Rate(),
 			fmtDur(out[len(out)-1].Pct(50)), fmtDur(out[len(out)-1].Pct(99)), out[len(out)-1].Errors)
@@ -185,9 +193,9 @@ func runReads(ctx context.Context, p *papayd, prof *profiler, loads []readLoad, 
 }
 
 // cacheLookups reads the record cache's hit and miss totals from papayd's
-// /metrics.
-func cacheLookups(p *papayd) (hits, misses uint64) {
-	v := scrape(p, `papayd_record_cache_lookups_total{kind="agreement",result="hit"}`,
+// /metrics, summed over f.
+func cacheLookups(f fleet) (hits, misses uint64) {
+	v := f.scrape(`papayd_record_cache_lookups_total{kind="agreement",result="hit"}`,
 		`papayd_record_cache_lookups_total{kind="charge",result="hit"}`,
 		`papayd_record_cache_lookups_total{kind="agreement",result="miss"}`,
 		`papayd_record_cache_lookups_total{kind="charge",result="miss"}`)

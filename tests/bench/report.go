@@ -84,6 +84,8 @@ type report struct {
 		// Group commits papayd made during the stream, and the write
 		// transactions they carried (from its /metrics).
 		Commits, Transactions float64
+		// The first "notification not stored" line of papayd's logs.
+		StorageErr string
 	}
 	Charges struct {
 		Agreements  int
@@ -94,6 +96,17 @@ type report struct {
 	Events   eventLatency
 	Webhooks webhookThroughput
 	Scale    []scalePoint
+
+	// The configurations besides SQLite (-stores, -replicas), each run as
+	// a report of its own, and whether SQLite itself ran.
+	Stores []*report
+	// /proc/loadavg when the configuration's part of the run began and
+	// ended.
+	LoadStart, LoadEnd string
+	sqlite             bool
+	root               *report     // a configuration's report: the main one
+	store              storeConfig // a configuration's report: its configuration
+	pg                 *pgServer   // a PostgreSQL configuration's cluster
 }
 
 // row is one line of the summary table.

@@ -3,12 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/papayd/papayd/internal/db"
-	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
 
 // Figure 4: scale. One database grows through the sizes (N agreements and
@@ -40,21 +35,10 @@ func (s scalePoint) bytesPerAgreement() float64 {
 }
 func (s scalePoint) bytesPerCharge() float64 { return float64(s.ChargeBytes) / float64(s.Records) }
 
-// runScale grows the database in dir through sizes and measures each.
-func runScale(ctx context.Context, bin, dir string, env map[string]string, creds *sandbox.Credentials,
-	sizes []int, conc int, d time.Duration, prof *profiler) ([]scalePoint, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(dir, "papayd.db")
-	store, err := db.Open(ctx, path) // the empty, migrated schema
-	if err != nil {
-		return nil, err
-	}
-	if err := store.Close(); err != nil {
-		return nil, err
-	}
-	size, err := checkpoint(path)
+// runScale grows the empty database d through sizes and measures each
+// with b's papayd processes on it.
+func runScale(ctx context.Context, b *bench, pg *pgServer, d *database, sizes []int, conc int, dur time.Duration) ([]scalePoint, error) {
+	size, err := d.size(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +47,13 @@ func runScale(ctx context.Context, bin, dir string, env map[string]string, creds
 	var agreementBytes, chargeBytes int64
 	for _, n := range sizes {
 		pt := scalePoint{Records: n}
-		grow := func(what string, seed func(*db.DB) error) (time.Duration, int64, error) {
+		grow := func(what string, seed func(seeder, int) error) (time.Duration, int64, error) {
 			start := time.Now()
-			store, err := db.Open(ctx, path)
+			store, err := d.open(ctx)
 			if err != nil {
 				return 0, 0, err
 			}
-			if err := seed(store); err != nil {
+			if err := seed(store, d.seedWorkers()); err != nil {
 				store.Close()
 				return 0, 0, fmt.Errorf("seed %s: %w", what, err)
 			}
@@ -77,20 +61,20 @@ func runScale(ctx context.Context, bin, dir string, env map[string]string, creds
 				return 0, 0, err
 			}
 			took := time.Since(start)
-			after, err := checkpoint(path)
+			after, err := d.size(ctx)
 			return took, after, err
 		}
 		var after int64
-		pt.SeedAgreements, after, err = grow("agreements", func(s *db.DB) error {
-			return seedAgreements(ctx, s, creds, prev, n)
+		pt.SeedAgreements, after, err = grow("agreements", func(s seeder, w int) error {
+			return seedAgreements(ctx, s, w, b.creds, prev, n)
 		})
 		if err != nil {
 			return nil, err
 		}
 		agreementBytes += after - size
 		size = after
-		pt.SeedCharges, after, err = grow("charges", func(s *db.DB) error {
-			return seedCharges(ctx, s, creds, settledCharges, prev, n, n)
+		pt.SeedCharges, after, err = grow("charges", func(s seeder, w int) error {
+			return seedCharges(ctx, s, w, b.creds, settledCharges, prev, n, n)
 		})
 		if err != nil {
 			return nil, err
@@ -103,30 +87,30 @@ func runScale(ctx context.Context, bin, dir string, env map[string]string, creds
 			float64(size)/(1<<20), pt.bytesPerAgreement(), pt.bytesPerCharge())
 		prev = n
 
-		p, err := startPapayd(bin, dir, env)
+		f, err := d.start(b.bin, b.env)
 		if err != nil {
 			return nil, err
 		}
-		r := newReadCalls(p, n, conc)
+		r := newReadCalls(f, n, conc)
 		pt.Walk, err = r.collectTokens(ctx, 2*time.Minute)
 		if err != nil {
-			p.stop()
+			f.stop()
 			return nil, fmt.Errorf("paging through the charges: %w", err)
 		}
 		pt.WalkPages = len(r.tokens)
 		logf("  paged through %d of %d charges, 500 a page, in %s", min(n, 500*len(r.tokens)), n, pt.Walk.Round(time.Millisecond))
-		pt.Results = runReads(ctx, p, prof, []readLoad{
+		pt.Results = runReads(ctx, f, pg, b.prof, []readLoad{
 			// Each lookup finds a record not read before: the figure is about
 			// the database's size, not papayd's record cache (figure 3).
 			{name: fmt.Sprintf("GetAgreement gRPC @%s", count(n)), fn: r.getAgreement, distinct: true, records: n, warm: r.healthCheck},
 			{name: fmt.Sprintf("GetCharge gRPC @%s", count(n)), fn: r.getCharge, distinct: true, records: n, warm: r.healthCheck},
 			{name: fmt.Sprintf("ListCharges(50) by page token gRPC @%s", count(n)), fn: r.listChargesPage},
 			{name: fmt.Sprintf("ListCharges(50) by create_time_end gRPC @%s", count(n)), fn: r.listChargesBefore},
-		}, conc, d)
+		}, conc, dur)
 		for _, res := range pt.Results {
 			pt.PeakRSSKiB = max(pt.PeakRSSKiB, res.PeakRSSKiB)
 		}
-		if err := p.stop(); err != nil {
+		if err := f.stop(); err != nil {
 			return nil, err
 		}
 		points = append(points, pt)

@@ -7,13 +7,15 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the read-only checks and the checkpoint
 
-	"github.com/papayd/papayd/internal/db"
 	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
@@ -123,35 +125,51 @@ func seedCharge(creds *sandbox.Credentials, set string, i, ai int) service.Charg
 // seedBatch is how many rows one transaction inserts.
 const seedBatch = 20000
 
-// seedRows inserts rows [from, to) with insert, seedBatch per transaction.
-func seedRows(ctx context.Context, store *db.DB, from, to int, insert func(tx service.Tx, i int) error) error {
-	for lo := from; lo < to; lo += seedBatch {
-		hi := min(lo+seedBatch, to)
-		if err := store.InTx(ctx, func(tx service.Tx) error {
-			for i := lo; i < hi; i++ {
-				if err := insert(tx, i); err != nil {
-					return err
+// seedRows inserts rows [from, to) with insert, seedBatch per transaction,
+// workers transactions at once.
+func seedRows(ctx context.Context, store seeder, workers, from, to int, insert func(tx service.Tx, i int) error) error {
+	var next atomic.Int64
+	next.Store(int64(from))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(seedBatch) - seedBatch)
+				if lo >= to || ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				hi := min(lo+seedBatch, to)
+				if err := store.InTx(ctx, func(tx service.Tx) error {
+					for i := lo; i < hi; i++ {
+						if err := insert(tx, i); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					errs[w] = err
+					return
 				}
 			}
-			return nil
-		}); err != nil {
-			return err
-		}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // seedAgreements inserts agreements [from, to).
-func seedAgreements(ctx context.Context, store *db.DB, creds *sandbox.Credentials, from, to int) error {
-	return seedRows(ctx, store, from, to, func(tx service.Tx, i int) error {
+func seedAgreements(ctx context.Context, store seeder, workers int, creds *sandbox.Credentials, from, to int) error {
+	return seedRows(ctx, store, workers, from, to, func(tx service.Tx, i int) error {
 		return tx.CreateAgreement(ctx, seedAgreement(creds, i))
 	})
 }
 
 // seedCharges inserts charges [from, to) of set, spread over agreements
 // [0, agreements).
-func seedCharges(ctx context.Context, store *db.DB, creds *sandbox.Credentials, set string, from, to, agreements int) error {
-	return seedRows(ctx, store, from, to, func(tx service.Tx, i int) error {
+func seedCharges(ctx context.Context, store seeder, workers int, creds *sandbox.Credentials, set string, from, to, agreements int) error {
+	return seedRows(ctx, store, workers, from, to, func(tx service.Tx, i int) error {
 		return tx.CreateCharge(ctx, seedCharge(creds, set, i, i%agreements))
 	})
 }

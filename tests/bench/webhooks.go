@@ -130,7 +130,7 @@ func (s *hookSink) count() (int, time.Time) {
 // figureWebhooks measures figure 7.
 func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.Sandbox) error {
 	o := rep.opts
-	contracts, err := signAgreements(ctx, p, sb, "oBenchWh", max(8, o.concurrency), o.concurrency)
+	contracts, err := signAgreements(ctx, fleet{p}, sb, "oBenchWh", max(8, o.concurrency), o.concurrency)
 	if err != nil {
 		return err
 	}
@@ -151,10 +151,10 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	defer func() {
 		_, _ = hooks.DeleteWebhookEndpoint(context.WithoutCancel(ctx), &papayv1.DeleteWebhookEndpointRequest{Id: ep.GetEndpoint().GetId()})
 	}()
-	charge := papaydCharge(p, contracts, "WHK")
+	charge := papaydCharge(fleet{p}, contracts, "WHK")
 	w := &rep.Webhooks
 	sink.holdUntil = time.Now().Add(hold)
-	w.Charges = measure(p.pid(), nil, func() result {
+	w.Charges = measure(fleet{p}, nil, nil, func() result {
 		return runLoad(ctx, "CreateCharge feeding a webhook endpoint", o.concurrency, 1_000_000, hold+o.duration,
 			func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err })
 	})
