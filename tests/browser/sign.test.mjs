@@ -72,7 +72,12 @@ after(async () => {
     papayd.kill('SIGTERM');
     await exited;
   }
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  if (tmp) {
+    // papayd's log goes with the screenshots, for a failure's reader.
+    const log = path.join(tmp, 'papayd.log');
+    if (fs.existsSync(log)) fs.copyFileSync(log, path.join(artifacts, 'papayd.log'));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 async function rest(method, p, body) {
