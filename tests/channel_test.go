@@ -52,7 +52,7 @@ func TestEveryChannel(t *testing.T) {
 				t.Fatalf("recorded channel %v", resp.GetAgreement().GetChannel())
 			}
 			session := answer
-			if strings.HasPrefix(answer, "https://") {
+			if strings.Contains(answer, "://") {
 				u, err := url.Parse(answer)
 				if err != nil {
 					t.Fatal(err)

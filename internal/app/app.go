@@ -226,6 +226,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	if a.sandbox != nil {
 		routes.Sandbox = a.sandbox.ControlHandler()
+		routes.SignPage = a.sandbox.SignPageHandler()
 	}
 	mux := web.NewMux(routes)
 	if a.mTLS() {
@@ -277,6 +278,7 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 	if a.sandbox, err = sandbox.New(sandbox.Options{
 		Credentials: creds, TimeScale: cfg.SandboxTimeScale,
 		TerminationNotifyURL: a.cfg.NotifyURL, Logger: a.log.With("component", "sandbox"),
+		SignPageBaseURL: a.httpScheme() + "://" + browserAddr(a.HTTPAddr()),
 	}); err != nil {
 		return wcfg, nil, err
 	}
@@ -285,6 +287,19 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 	wcfg.MchID, wcfg.MchCertSerial, wcfg.MchPrivateKey = creds.MchID, creds.MerchantSerial, creds.MerchantKey
 	wcfg.PlatformCerts = []*x509.Certificate{creds.PlatformCert}
 	return wcfg, creds.APIv3Key, nil
+}
+
+// browserAddr is a listener's address as a browser on this machine reaches
+// it: an unspecified host (0.0.0.0, [::]) becomes localhost.
+func browserAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // GRPCAddr is the gRPC listener's address.
@@ -333,7 +348,8 @@ func (a *App) Run(ctx context.Context) error {
 	if a.sandbox != nil {
 		go func() { errc <- serve("sandbox", a.sandboxSrv.Serve(a.sandboxLis)) }()
 		attrs = append(attrs, "sandbox_api", "http://"+a.sandboxLis.Addr().String(),
-			"sandbox_control", a.httpScheme()+"://"+a.HTTPAddr()+"/sandbox/v1")
+			"sandbox_control", a.httpScheme()+"://"+a.HTTPAddr()+"/sandbox/v1",
+			"sandbox_sign_page", a.httpScheme()+"://"+browserAddr(a.HTTPAddr())+sandbox.SignPagePath)
 	}
 	a.log.Info("papayd serving", attrs...)
 	bctx, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -43,10 +43,7 @@ const (
 
 // Wrap returns next behind the guard.
 func (g Guard) Wrap(next http.Handler) http.Handler {
-	hosts := make(map[string]bool, len(g.AllowedHosts))
-	for _, h := range g.AllowedHosts {
-		hosts[strings.ToLower(strings.TrimSpace(h))] = true
-	}
+	hosts := g.hosts()
 	origins := make(map[string]bool, len(g.CORSOrigins))
 	for _, o := range g.CORSOrigins {
 		origins[strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))] = true
@@ -101,6 +98,29 @@ func (g Guard) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// WrapHost returns next behind the Host check alone (against DNS
+// rebinding): for an HTML page that takes form posts and checks their
+// origin itself.
+func (g Guard) WrapHost(next http.Handler) http.Handler {
+	hosts := g.hosts()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostAllowed(hosts, r.Host) {
+			refuse(w, r, refuseHost)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hosts is AllowedHosts as a set.
+func (g Guard) hosts() map[string]bool {
+	hosts := make(map[string]bool, len(g.AllowedHosts))
+	for _, h := range g.AllowedHosts {
+		hosts[strings.ToLower(strings.TrimSpace(h))] = true
+	}
+	return hosts
 }
 
 // isJSON reports whether a Content-Type is application/json or

@@ -31,7 +31,11 @@ type Routes struct {
 	OpenAPI []byte       // /openapi.json
 	// Sandbox is the sandbox control API (/sandbox/v1/...); nil in live mode.
 	Sandbox http.Handler
-	Log     *slog.Logger
+	// SignPage is the sandbox's signing page (/sandbox/sign); nil in live
+	// mode. It takes HTML form posts and checks their origin itself, so
+	// the Guard checks only its Host.
+	SignPage http.Handler
+	Log      *slog.Logger
 	// Guard protects the REST API, the sandbox control API and
 	// /openapi.json. /wechatpay/notify (authenticated by WeChat's
 	// signature), /healthz and /readyz take any Host and Origin.
@@ -90,6 +94,9 @@ func NewMux(r Routes) http.Handler {
 	})))
 	if r.Sandbox != nil {
 		mux.Handle("/sandbox/v1/", r.Guard.Wrap(r.Sandbox))
+	}
+	if r.SignPage != nil {
+		mux.Handle("/sandbox/sign", r.Guard.WrapHost(r.SignPage))
 	}
 	return RequestIDs(mux)
 }

@@ -72,6 +72,12 @@
 // configuration or an unknown field in it, an invalid fault configuration, a refund
 // resolution other than SUCCESS or CLOSED).
 //
+// Signing page (SignPageHandler, at SignPagePath; papayd mounts it on its HTTP port and
+// sets Options.SignPageBaseURL, so that sign_url and show_code_url point at it):
+//
+//	GET  /sandbox/sign?os_session_id=   -> the session with Agree and Decline (410 expired, 404 unknown)
+//	POST /sandbox/sign                  os_session_id, token, action=agree|decline[, openid] -> the outcome
+//
 // # Error decisions
 //
 // The Global documentation leaves several codes unconfirmed; the sandbox decides:

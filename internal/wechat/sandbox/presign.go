@@ -35,7 +35,7 @@ const (
 // Global default is not documented; domestic sessions last 2 h).
 const defaultSessionLifetime = 2 * time.Hour
 
-// Sign URL shapes returned by the H5/JSAPI and WEB channels.
+// Sign URL shapes returned by the H5/JSAPI and WEB channels without Options.SignPageBaseURL.
 const (
 	signURLPrefix     = "https://apihk.mch.weixin.qq.com/global/papay/contracts/login?os_session_id="
 	signURLSuffix     = "#wechat_redirect"
@@ -107,10 +107,10 @@ func (s *Sandbox) handlePresign(ch Channel) http.HandlerFunc {
 			writeJSON(w, http.StatusOK, map[string]string{"session_id": sess.ID})
 		case ChannelH5, ChannelJSAPI:
 			writeJSON(w, http.StatusOK, map[string]string{
-				"sign_url": signURLPrefix + url.QueryEscape(sess.ID) + signURLSuffix})
+				"sign_url": s.signURL(sess.ID)})
 		case ChannelWeb:
 			writeJSON(w, http.StatusOK, map[string]string{
-				"show_code_url": showCodeURLPrefix + url.QueryEscape(sess.ID)})
+				"show_code_url": s.showCodeURL(sess.ID)})
 		}
 	}
 }

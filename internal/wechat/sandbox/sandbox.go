@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -57,6 +58,11 @@ type Options struct {
 	// certificate serial is used, except that a request whose own Wechatpay-Serial header
 	// names the public key id gets its response signed in public-key mode (migration).
 	UsePublicKey bool
+
+	// SignPageBaseURL, if set, is the base URL ("http://127.0.0.1:8080") of the server that
+	// mounts SignPageHandler: H5 and JSAPI sign_url and WEB show_code_url then point at its
+	// signing page instead of WeChat's.
+	SignPageBaseURL string
 }
 
 // Sandbox simulates the WeChat Pay Global papay API: contracts, deductions and refunds.
@@ -73,6 +79,7 @@ type Sandbox struct {
 	client            *http.Client
 	log               *slog.Logger
 	usePublicKey      bool
+	signPageBase      string // Options.SignPageBaseURL without a trailing slash
 
 	api     http.Handler
 	apiMux  *http.ServeMux
@@ -137,6 +144,7 @@ func New(opts Options) (*Sandbox, error) {
 		client:            opts.HTTPClient,
 		log:               opts.Logger,
 		usePublicKey:      opts.UsePublicKey,
+		signPageBase:      strings.TrimRight(opts.SignPageBaseURL, "/"),
 		sessions:          map[string]*Session{},
 		contracts:         map[string]*Contract{},
 		byCode:            map[codeKey]string{},
