@@ -57,6 +57,11 @@ type Options struct {
 	// certificate serial is used, except that a request whose own Wechatpay-Serial header
 	// names the public key id gets its response signed in public-key mode (migration).
 	UsePublicKey bool
+
+	// StateFile, if set, keeps the sandbox's state across restarts: New loads it (an
+	// unreadable or corrupt file is an error, never a silent reset) and every change is
+	// saved to it (see the package doc, "State file"). Empty: state lives in memory only.
+	StateFile string
 }
 
 // Sandbox simulates the WeChat Pay Global papay API: contracts, deductions and refunds.
@@ -105,6 +110,7 @@ type Sandbox struct {
 	deliveries     []Delivery
 	inflight       int
 	changed        chan struct{} // closed and replaced whenever deliveries or inflight change
+	store          *stateStore   // nil without Options.StateFile
 }
 
 // codeKey identifies a merchant contract number.
@@ -175,7 +181,13 @@ func New(opts Options) (*Sandbox, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.apiMux = s.newAPIMux()
 	s.api = http.HandlerFunc(s.serveAPI)
-	s.control = s.newControlMux()
+	s.control = s.durableControl(s.newControlMux())
+	if opts.StateFile != "" {
+		if err := s.openState(opts.StateFile); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -201,6 +213,7 @@ func (s *Sandbox) Close() {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	s.closeState()
 }
 
 func (s *Sandbox) newAPIMux() *http.ServeMux {
@@ -257,6 +270,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		s.routeAPI(buf, r)
+		buf = s.durableAPI(r.Method, buf)
 	}
 	s.log.Debug("sandbox: api", slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.Int("status", buf.status), slog.String("fault", string(fault)))
