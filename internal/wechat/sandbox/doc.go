@@ -271,8 +271,10 @@
 // settlements and retries at their due times (at once when past), resumed at the
 // attempt they had reached, with the same id and body. A file that cannot be read or
 // parsed, of another version or of another sp_mchid is an error at New naming the file,
-// never a silent reset; deleting the file starts afresh. A lock on StateFile+".lock"
-// (flock, Unix) refuses a second sandbox on the same file until Close.
+// never a silent reset; deleting the file starts afresh. One sandbox writes a file: the
+// first write takes a lock on StateFile+".lock" (flock, Unix), held until Close, and
+// checks that the file is still what New read, so a second sandbox on the same file
+// loads it but can never overwrite it (its changes fail to save; see below).
 //
 // The guarantee: an API or control request that changes the state (POST) is answered
 // only once the file holds its effect; concurrent requests share one write. If the

@@ -30,10 +30,19 @@ const (
 // errStateClosed is the error of a save after Close.
 var errStateClosed = errors.New("sandbox: closed: the state file is no longer written")
 
+// errStateChanged is the error of a save over a state file another sandbox wrote since
+// this one loaded it.
+var errStateChanged = errors.New("sandbox: the state file was written by another sandbox since this one loaded it")
+
 // stateStore keeps the sandbox's state in Options.StateFile.
 type stateStore struct {
-	path   string
-	unlock func() // releases the state file's lock
+	path string
+	// unlock releases the state file's lock, taken by the first write (nil before).
+	// Loading takes no lock, so a process that fails to start after New (papayd's own
+	// locks come later on PostgreSQL) never holds it.
+	unlock func()
+	loaded []byte // the file as New read it (nil: absent), until the first write
+	stale  bool   // another sandbox wrote the file since it was loaded: never write
 
 	// Guarded by Sandbox.mu: the real (wall-clock) times pending work is due, which
 	// only the timers know otherwise.
@@ -100,35 +109,29 @@ type refusalRecord struct {
 	Count       int    `json:"count"`
 }
 
-// openState locks path, loads the state it holds (if the file exists), re-arms the
-// settlements and deliveries it had pending, and starts the background saver.
+// openState loads the state path holds (if the file exists), re-arms the settlements
+// and deliveries it had pending, and starts the background saver.
 func (s *Sandbox) openState(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("sandbox: state file %s: %w", path, err)
 	}
-	unlock, err := lockStateFile(path + ".lock")
-	if err != nil {
-		return fmt.Errorf("sandbox: state file %s: %w", path, err)
-	}
-	st := &stateStore{path: path, unlock: unlock, orderDue: map[orderKey]time.Time{},
+	st := &stateStore{path: path, orderDue: map[orderKey]time.Time{},
 		refundDue: map[refundKey]time.Time{}, pending: map[string]*pendingMessage{}}
 	st.cond.L = &st.mu
 	raw, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		unlock()
 		return fmt.Errorf("sandbox: state file %s: %w", path, err)
 	default:
 		var doc stateDoc
 		if err := json.Unmarshal(raw, &doc); err != nil {
-			unlock()
 			return fmt.Errorf("sandbox: state file %s is corrupt (%v); move it aside or delete it to start with an empty sandbox", path, err)
 		}
 		if err := s.checkState(&doc); err != nil {
-			unlock()
 			return fmt.Errorf("sandbox: state file %s: %w; move it aside or delete it to start with an empty sandbox", path, err)
 		}
+		st.loaded = raw
 		s.mu.Lock()
 		s.restoreLocked(st, &doc)
 		s.mu.Unlock()
@@ -138,13 +141,11 @@ func (s *Sandbox) openState(path string) error {
 	st.last, err = marshalJSON(s.stateLocked())
 	if err == nil {
 		s.rearmLocked()
-	}
-	if err != nil {
+	} else {
 		s.store = nil
 	}
 	s.mu.Unlock()
 	if err != nil {
-		unlock()
 		return fmt.Errorf("sandbox: state file %s: %w", path, err)
 	}
 	s.wg.Add(1)
@@ -336,10 +337,43 @@ func (s *Sandbox) writeState(closed bool) error {
 	if closed {
 		return errStateClosed
 	}
+	if err := st.claim(); err != nil {
+		return err
+	}
 	if err := writeFileDurable(st.path, raw); err != nil {
 		return fmt.Errorf("sandbox: saving the state: %w", err)
 	}
 	st.last = raw
+	return nil
+}
+
+// claim takes the state file's lock before the first write, and checks that nobody
+// wrote the file since it was loaded.
+func (st *stateStore) claim() error {
+	switch {
+	case st.unlock != nil:
+		return nil
+	case st.stale:
+		return errStateChanged
+	}
+	unlock, err := lockStateFile(st.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("sandbox: state file %s: %w", st.path, err)
+	}
+	cur, err := os.ReadFile(st.path)
+	if errors.Is(err, os.ErrNotExist) {
+		cur, err = nil, nil
+	}
+	if err != nil {
+		unlock()
+		return fmt.Errorf("sandbox: state file %s: %w", st.path, err)
+	}
+	if !bytes.Equal(cur, st.loaded) {
+		unlock()
+		st.stale = true
+		return errStateChanged
+	}
+	st.unlock, st.loaded = unlock, nil
 	return nil
 }
 
@@ -423,11 +457,12 @@ func (s *Sandbox) closeState() {
 	for st.saving {
 		st.cond.Wait()
 	}
-	already := st.closed
 	st.closed = true
+	unlock := st.unlock
+	st.unlock = nil
 	st.mu.Unlock()
-	if !already {
-		st.unlock()
+	if unlock != nil {
+		unlock()
 	}
 }
 
