@@ -271,10 +271,11 @@
 // settlements and retries at their due times (at once when past), resumed at the
 // attempt they had reached, with the same id and body. A file that cannot be read or
 // parsed, of another version or of another sp_mchid is an error at New naming the file,
-// never a silent reset; deleting the file starts afresh. One sandbox writes a file: the
-// first write takes a lock on StateFile+".lock" (flock, Unix), held until Close, and
-// checks that the file is still what New read, so a second sandbox on the same file
-// loads it but can never overwrite it (its changes fail to save; see below).
+// never a silent reset; deleting the file starts afresh. One sandbox writes a file: New
+// takes a lock on StateFile+".lock" (flock, Unix), held until Close; a second sandbox
+// that finds it held loads the file (and logs a warning) but neither resumes its pending
+// work nor ever saves (its changes fail as below). papayd refuses such a second process
+// with its own locks.
 //
 // The guarantee: an API or control request that changes the state (POST) is answered
 // only once the file holds its effect; concurrent requests share one write. If the

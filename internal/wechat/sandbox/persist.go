@@ -30,19 +30,17 @@ const (
 // errStateClosed is the error of a save after Close.
 var errStateClosed = errors.New("sandbox: closed: the state file is no longer written")
 
-// errStateChanged is the error of a save over a state file another sandbox wrote since
-// this one loaded it.
-var errStateChanged = errors.New("sandbox: the state file was written by another sandbox since this one loaded it")
+// errStateBusy is the error of a save by a sandbox that found its state file locked by
+// another at New.
+var errStateBusy = errors.New("sandbox: the state file is in use by another sandbox")
 
 // stateStore keeps the sandbox's state in Options.StateFile.
 type stateStore struct {
 	path string
-	// unlock releases the state file's lock, taken by the first write (nil before).
-	// Loading takes no lock, so a process that fails to start after New (papayd's own
-	// locks come later on PostgreSQL) never holds it.
+	// unlock releases the state file's lock, taken at New; nil when another sandbox
+	// held it then (busy) or after Close.
 	unlock func()
-	loaded []byte // the file as New read it (nil: absent), until the first write
-	stale  bool   // another sandbox wrote the file since it was loaded: never write
+	busy   bool // another sandbox holds the file: this one never writes it
 
 	// Guarded by Sandbox.mu: the real (wall-clock) times pending work is due, which
 	// only the timers know otherwise.
@@ -118,6 +116,32 @@ func (s *Sandbox) openState(path string) error {
 	st := &stateStore{path: path, orderDue: map[orderKey]time.Time{},
 		refundDue: map[refundKey]time.Time{}, pending: map[string]*pendingMessage{}}
 	st.cond.L = &st.mu
+	unlock, err := lockStateFile(path + ".lock")
+	switch {
+	case errors.Is(err, errStateBusy):
+		st.busy = true
+		s.log.Warn("sandbox: the state file is in use by another sandbox: loaded, but this one's changes will not be saved",
+			slog.String("file", path))
+	case err != nil:
+		return fmt.Errorf("sandbox: state file %s: %w", path, err)
+	default:
+		st.unlock = unlock
+	}
+	if err := s.loadState(st); err != nil {
+		if st.unlock != nil {
+			st.unlock()
+		}
+		return err
+	}
+	s.wg.Add(1)
+	go s.saveLoop()
+	return nil
+}
+
+// loadState reads st.path, if it exists, into the new sandbox and re-arms its pending
+// work (unless the file is busy: the sandbox holding it does that work).
+func (s *Sandbox) loadState(st *stateStore) error {
+	path := st.path
 	raw, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -131,25 +155,20 @@ func (s *Sandbox) openState(path string) error {
 		if err := s.checkState(&doc); err != nil {
 			return fmt.Errorf("sandbox: state file %s: %w; move it aside or delete it to start with an empty sandbox", path, err)
 		}
-		st.loaded = raw
 		s.mu.Lock()
 		s.restoreLocked(st, &doc)
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.store = st
-	st.last, err = marshalJSON(s.stateLocked())
-	if err == nil {
-		s.rearmLocked()
-	} else {
+	if st.last, err = marshalJSON(s.stateLocked()); err != nil {
 		s.store = nil
-	}
-	s.mu.Unlock()
-	if err != nil {
 		return fmt.Errorf("sandbox: state file %s: %w", path, err)
 	}
-	s.wg.Add(1)
-	go s.saveLoop()
+	if !st.busy {
+		s.rearmLocked()
+	}
 	return nil
 }
 
@@ -334,46 +353,16 @@ func (s *Sandbox) writeState(closed bool) error {
 	if bytes.Equal(raw, st.last) {
 		return nil
 	}
-	if closed {
+	switch {
+	case closed:
 		return errStateClosed
-	}
-	if err := st.claim(); err != nil {
-		return err
+	case st.busy:
+		return errStateBusy
 	}
 	if err := writeFileDurable(st.path, raw); err != nil {
 		return fmt.Errorf("sandbox: saving the state: %w", err)
 	}
 	st.last = raw
-	return nil
-}
-
-// claim takes the state file's lock before the first write, and checks that nobody
-// wrote the file since it was loaded.
-func (st *stateStore) claim() error {
-	switch {
-	case st.unlock != nil:
-		return nil
-	case st.stale:
-		return errStateChanged
-	}
-	unlock, err := lockStateFile(st.path + ".lock")
-	if err != nil {
-		return fmt.Errorf("sandbox: state file %s: %w", st.path, err)
-	}
-	cur, err := os.ReadFile(st.path)
-	if errors.Is(err, os.ErrNotExist) {
-		cur, err = nil, nil
-	}
-	if err != nil {
-		unlock()
-		return fmt.Errorf("sandbox: state file %s: %w", st.path, err)
-	}
-	if !bytes.Equal(cur, st.loaded) {
-		unlock()
-		st.stale = true
-		return errStateChanged
-	}
-	st.unlock, st.loaded = unlock, nil
 	return nil
 }
 

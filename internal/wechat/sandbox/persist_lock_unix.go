@@ -11,7 +11,7 @@ import (
 
 // lockStateFile takes an exclusive lock on path (created 0600) until the returned
 // function is called or the process ends, so that two sandboxes never write one state
-// file.
+// file. A lock held by another is errStateBusy.
 func lockStateFile(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -20,7 +20,7 @@ func lockStateFile(path string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("in use by another sandbox (%s is locked)", path)
+			return nil, fmt.Errorf("%w (%s is locked)", errStateBusy, path)
 		}
 		return nil, err
 	}

@@ -275,31 +275,34 @@ func TestStateAfterClose(t *testing.T) {
 	e2.mustDeduct(t, e2.deductBody(c.ContractID, "CLOSED-1", e.sinkURL)) // the retry
 }
 
-// TestStateFileShared: a second sandbox on a state file loads it but cannot write it,
-// neither while the first holds it nor after the first wrote it again: its changes are
-// answered SYSTEM_ERROR and the file stays the first one's.
+// TestStateFileShared: a second sandbox on a state file another one holds loads it
+// but never writes it, even after the first closed: its changes are answered
+// SYSTEM_ERROR and the file stays the first one's.
 func TestStateFileShared(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.json")
 	e := newEnv(t, sandbox.Options{StateFile: path})
-	e.presign(t, "miniprogram", e.presignBody("CLSHARED-1", "oShared1", e.sinkURL)) // written: the file is held
+	id := e.presign(t, "miniprogram", e.presignBody("CLSHARED-1", "oShared1", e.sinkURL))
 	e2 := newEnv(t, sandbox.Options{StateFile: path})
+	if _, ok := e2.sb.Session(id); !ok {
+		t.Error("the second sandbox did not load the state file")
+	}
 	presign := func() error {
 		_, err := e2.client.Post(t.Context(), e2.apiURL+contractsV3+"/miniprogram-pre-entrust-sign",
 			e2.presignBody("CLSHARED-2", "oShared2", e2.sinkURL))
 		return err
 	}
-	apiError(t, presign(), http.StatusInternalServerError, sandbox.CodeSystemError) // locked
+	apiError(t, presign(), http.StatusInternalServerError, sandbox.CodeSystemError)
 	e.signedContract(t, "CLSHARED-3", "oShared3", e.sinkURL)
 	e.sb.Close()
 	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	apiError(t, presign(), http.StatusInternalServerError, sandbox.CodeSystemError) // unlocked, but written since
+	apiError(t, presign(), http.StatusInternalServerError, sandbox.CodeSystemError)
 	e2.sb.Close()
 	if got, _ := os.ReadFile(path); string(got) != string(want) {
-		t.Error("the second sandbox overwrote the state file")
+		t.Error("the second sandbox wrote the state file")
 	}
 	e3 := newEnv(t, sandbox.Options{StateFile: path})
 	if n := len(e3.sb.Contracts()); n != 1 {
