@@ -143,7 +143,7 @@ func (s *Sandbox) notify(url, eventType string, resource any, subject ...any) st
 	if s.closed {
 		s.mu.Unlock()
 		if kept {
-			log.Info("sandbox: closed; notification kept in the state file for after a restart", slog.String("id", id))
+			log.Info("sandbox: closed; notification left pending for the state file", slog.String("id", id))
 			return id
 		}
 		log.Warn("sandbox: closed; notification dropped")

@@ -206,7 +206,9 @@ func (s *Sandbox) Credentials() *Credentials { return s.creds }
 
 // Close stops notification deliveries, including pending retries, and the settlement of
 // USERPAYING orders and PROCESSING refunds, and waits for their goroutines. The handlers keep working; later
-// notifications are dropped and later USERPAYING orders never settle.
+// notifications are dropped and later USERPAYING orders never settle. With
+// Options.StateFile it then saves the state a last time, pending work included, for the
+// next New to resume, and releases the file; later changes are not saved.
 func (s *Sandbox) Close() {
 	s.mu.Lock()
 	s.closed = true
