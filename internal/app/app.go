@@ -275,10 +275,13 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 	a.cfg.SPAppID = orDefault(a.cfg.SPAppID, creds.SPAppID)
 	a.cfg.SubAppID = orDefault(a.cfg.SubAppID, creds.SubAppID)
 	a.cfg.MerchantCategoryCode = orDefault(a.cfg.MerchantCategoryCode, "5999")
+	// The simulator's records (contracts, orders, refunds, payers, pending
+	// notifications) survive a restart beside its keys.
 	if a.sandbox, err = sandbox.New(sandbox.Options{
 		Credentials: creds, TimeScale: cfg.SandboxTimeScale,
 		TerminationNotifyURL: a.cfg.NotifyURL, Logger: a.log.With("component", "sandbox"),
 		SignPageBaseURL: a.httpScheme() + "://" + browserAddr(a.HTTPAddr()),
+		StateFile: filepath.Join(cfg.DataDir, "sandbox", "state.json"),
 	}); err != nil {
 		return wcfg, nil, err
 	}

@@ -77,6 +77,7 @@ type outgoing struct {
 	firstDone          chan struct{}   // closed when the first attempt is logged, or the delivery ends
 	startedClosed      bool            // owned by the delivering goroutine
 	firstDoneClosed    bool
+	first              int // the attempt to make first: above 1 for a delivery resumed from the state file
 }
 
 // reorderBatch is a group of held notifications, released in reverse order.
@@ -116,7 +117,7 @@ func (s *Sandbox) notify(url, eventType string, resource any, subject ...any) st
 		log.Warn("sandbox: no notification URL configured; notification dropped")
 		return ""
 	}
-	if s.ctx.Err() != nil {
+	if s.ctx.Err() != nil && s.store == nil {
 		log.Warn("sandbox: closed; notification dropped")
 		return ""
 	}
@@ -138,8 +139,13 @@ func (s *Sandbox) notify(url, eventType string, resource any, subject ...any) st
 		copies = 2
 	}
 	s.mu.Lock()
+	kept := s.notePendingLocked(id, eventType, url, body)
 	if s.closed {
 		s.mu.Unlock()
+		if kept {
+			log.Info("sandbox: closed; notification left pending for the state file", slog.String("id", id))
+			return id
+		}
 		log.Warn("sandbox: closed; notification dropped")
 		return ""
 	}
@@ -253,7 +259,7 @@ func (s *Sandbox) deliver(o *outgoing) {
 		return
 	}
 	delays := scheduleFor(o.eventType)
-	for attempt := 1; ; attempt++ {
+	for attempt := max(o.first, 1); ; attempt++ {
 		d := Delivery{NotificationID: o.id, EventType: o.eventType, URL: o.url, Attempt: attempt,
 			Time: s.now(), Fault: o.fault}
 		if s.loseAttempt(o.id, o.eventType, attempt) {
@@ -271,6 +277,7 @@ func (s *Sandbox) deliver(o *outgoing) {
 		}
 		d.Final = d.Delivered || attempt == len(delays)+1
 		s.record(d)
+		s.noteAttempt(o, attempt, d.Final)
 		if attempt == 1 {
 			o.markFirstDone()
 		}

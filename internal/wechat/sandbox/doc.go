@@ -264,6 +264,39 @@
 // applies to the refund paths like to any other (e.g. lose_response on POST
 // /v3/global/refunds: the refund is applied, its answer lost).
 //
+// # State file
+//
+// With Options.StateFile the sandbox keeps its state across restarts (papayd sets
+// PAPAYD_DATA_DIR/sandbox/state.json); without it everything lives in memory. The file is
+// a JSON snapshot of the sessions, contracts, the order and refund ledgers (with the
+// real-time due dates of USERPAYING and PROCESSING settlements and of the refund
+// spacing), NOT_ENOUGH refusal counts, payers (balances included), the delivery log and
+// the notifications still to deliver (id, body, next attempt and its due time). It is
+// replaced atomically: written to a temporary file, synced, renamed over the old one,
+// and the directory synced; mode 0600. New loads it and re-arms what was pending:
+// settlements and retries at their due times (at once when past), resumed at the
+// attempt they had reached, with the same id and body. A file that cannot be read or
+// parsed, of another version or of another sp_mchid is an error at New naming the file,
+// never a silent reset; deleting the file starts afresh. One sandbox writes a file: New
+// takes a lock on StateFile+".lock" (flock, Unix), held until Close; a second sandbox
+// that finds it held loads the file (and logs a warning) but neither resumes its pending
+// work nor ever saves (its changes fail as below). papayd refuses such a second process
+// with its own locks.
+//
+// The guarantee: an API or control request that changes the state (POST) is answered
+// only once the file holds its effect; concurrent requests share one write. If the
+// write fails, or the sandbox is closed, the API answers 500 SYSTEM_ERROR (the control
+// API 500 UNAVAILABLE) instead, and the merchant's retry with the same parameters is
+// answered idempotently. What changes in the background (settlements, notification
+// attempts, Go calls such as SignSession and ConfigurePayer) is saved once a change
+// has rested 100 ms (saves are skipped when nothing changed), and at Close. A crash
+// loses at most those last background changes: a settlement lost that way is made
+// again after the restart (the order is still USERPAYING, now overdue), and a
+// notification whose acknowledgement was not yet saved is sent again, as WeChat Pay
+// delivers at least once. Session, contract, transaction and refund ids are random and
+// checked against the stored ones, so none is reused. Fault rules and their log, and rotated platform certificates, are not
+// kept: a restarted sandbox has no faults and signs with Credentials.PlatformCert.
+//
 // # Platform certificates
 //
 // GET /v3/global/certificates (authenticated and signed like every call) lists the

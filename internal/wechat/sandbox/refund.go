@@ -404,6 +404,7 @@ func (s *Sandbox) refundSucceededLocked(r *Refund, payer *PayerConfig, now time.
 // settleRefundLaterLocked moves a PROCESSING refund to SUCCESS after d (real time) and
 // notifies, unless the sandbox closed first. The pending settlement counts for WaitIdle.
 func (s *Sandbox) settleRefundLaterLocked(key refundKey, d time.Duration) {
+	s.noteRefundSettleLocked(key, d)
 	s.laterLocked(d, func() {
 		now := s.now()
 		s.mu.Lock()

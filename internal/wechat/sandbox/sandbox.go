@@ -63,6 +63,10 @@ type Options struct {
 	// mounts SignPageHandler: H5 and JSAPI sign_url and WEB show_code_url then point at its
 	// signing page instead of WeChat's.
 	SignPageBaseURL string
+	// StateFile, if set, keeps the sandbox's state across restarts: New loads it (an
+	// unreadable or corrupt file is an error, never a silent reset) and every change is
+	// saved to it (see the package doc, "State file"). Empty: state lives in memory only.
+	StateFile string
 }
 
 // Sandbox simulates the WeChat Pay Global papay API: contracts, deductions and refunds.
@@ -112,6 +116,7 @@ type Sandbox struct {
 	deliveries     []Delivery
 	inflight       int
 	changed        chan struct{} // closed and replaced whenever deliveries or inflight change
+	store          *stateStore   // nil without Options.StateFile
 }
 
 // codeKey identifies a merchant contract number.
@@ -183,7 +188,13 @@ func New(opts Options) (*Sandbox, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.apiMux = s.newAPIMux()
 	s.api = http.HandlerFunc(s.serveAPI)
-	s.control = s.newControlMux()
+	s.control = s.durableControl(s.newControlMux())
+	if opts.StateFile != "" {
+		if err := s.openState(opts.StateFile); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -202,13 +213,16 @@ func (s *Sandbox) Credentials() *Credentials { return s.creds }
 
 // Close stops notification deliveries, including pending retries, and the settlement of
 // USERPAYING orders and PROCESSING refunds, and waits for their goroutines. The handlers keep working; later
-// notifications are dropped and later USERPAYING orders never settle.
+// notifications are dropped and later USERPAYING orders never settle. With
+// Options.StateFile it then saves the state a last time, pending work included, for the
+// next New to resume, and releases the file; later changes are not saved.
 func (s *Sandbox) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	s.closeState()
 }
 
 func (s *Sandbox) newAPIMux() *http.ServeMux {
@@ -265,6 +279,7 @@ func (s *Sandbox) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		s.routeAPI(buf, r)
+		buf = s.durableAPI(r.Method, buf)
 	}
 	s.log.Debug("sandbox: api", slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.Int("status", buf.status), slog.String("fault", string(fault)))

@@ -441,6 +441,7 @@ func (s *Sandbox) payLocked(o *Order, payer *PayerConfig, now time.Time) {
 // settleLaterLocked settles a USERPAYING order after d unless it is reversed (or the
 // sandbox closed) first. The pending settlement counts for WaitIdle.
 func (s *Sandbox) settleLaterLocked(key orderKey, d time.Duration) {
+	s.noteSettleLocked(key, d)
 	s.laterLocked(d, func() {
 		if o, ok := s.settle(key); ok {
 			s.notifyTransaction(o)
