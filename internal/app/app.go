@@ -281,7 +281,7 @@ func (a *App) wechatConfig(cfg Config) (wechat.Config, []byte, error) {
 		Credentials: creds, TimeScale: cfg.SandboxTimeScale,
 		TerminationNotifyURL: a.cfg.NotifyURL, Logger: a.log.With("component", "sandbox"),
 		SignPageBaseURL: a.httpScheme() + "://" + browserAddr(a.HTTPAddr()),
-		StateFile: filepath.Join(cfg.DataDir, "sandbox", "state.json"),
+		StateFile:       filepath.Join(cfg.DataDir, "sandbox", "state.json"),
 	}); err != nil {
 		return wcfg, nil, err
 	}
