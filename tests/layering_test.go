@@ -27,7 +27,7 @@ func TestImportDirection(t *testing.T) {
 			t.Errorf("internal/service imports %s; the domain may import the standard library only", d)
 		}
 	}
-	for _, pkg := range []string{"internal/db", "internal/postgres", "internal/storetest", "internal/wechat", "internal/wechat/sandbox", "internal/webhook"} {
+	for _, pkg := range []string{"internal/db", "internal/postgres", "internal/pagetoken", "internal/storetest", "internal/wechat", "internal/wechat/sandbox", "internal/webhook"} {
 		for _, d := range deps(t, mod+pkg) {
 			for _, banned := range []string{mod + "internal/rpc", mod + "internal/web", mod + "internal/app", mod + "gen", "google.golang.org/grpc"} {
 				if d == banned || strings.HasPrefix(d, banned+"/") {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -202,8 +203,8 @@ FROM agreements WHERE (create_time, id) < (:after_time, :after_id)`
 func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) ([]service.Agreement, string, error) {
 	var none bool
 	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
-	filter := agreementFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Agreements(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agreements: %w", err)
 	}
@@ -211,7 +212,7 @@ func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) (
 		return nil, "", nil
 	}
 	query := listAgreementsSQL
-	args := []any{sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)}
+	args := []any{sql.Named("after_time", after.CreateTime), sql.Named("after_id", after.ID)}
 	if f.OpenID != "" {
 		query += listByOpenIDSQL
 		args = append(args, sql.Named("openid", f.OpenID))
@@ -283,5 +284,5 @@ func pageQuery(where string, in []string, args []any) (string, []any) {
 // agreementPageRow reads a row of a page of agreements and its cursor.
 func agreementPageRow(row rowScanner) (service.Agreement, cursor, error) {
 	a, id, err := scanAgreement(row)
-	return a, cursor{createTime: a.CreateTime.UnixNano(), id: id}, err
+	return a, cursor{CreateTime: a.CreateTime.UnixNano(), ID: id}, err
 }

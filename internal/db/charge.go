@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -36,7 +37,7 @@ func scanCharge(row rowScanner) (c service.Charge, id int64, err error) {
 // chargePageRow reads a row of a page of charges and its cursor.
 func chargePageRow(row rowScanner) (service.Charge, cursor, error) {
 	c, id, err := scanCharge(row)
-	return c, cursor{createTime: c.CreateTime.UnixNano(), id: id}, err
+	return c, cursor{CreateTime: c.CreateTime.UnixNano(), ID: id}, err
 }
 
 // chargeArgs binds c to the named parameters of the insert and update.
@@ -188,8 +189,8 @@ FROM charges WHERE (create_time, id) < (:after_time, :after_id)`
 func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]service.Charge, string, error) {
 	var none bool
 	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
-	filter := chargeFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Charges(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list charges: %w", err)
 	}
@@ -197,7 +198,7 @@ func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]serv
 		return nil, "", nil
 	}
 	query := listChargesSQL
-	args := []any{sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)}
+	args := []any{sql.Named("after_time", after.CreateTime), sql.Named("after_id", after.ID)}
 	for _, term := range []struct {
 		sql, name, value string
 	}{
@@ -229,12 +230,12 @@ func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]serv
 		// page cursor, so the index is entered at the bound. As a second
 		// range condition SQLite would only filter with it, walking the
 		// index from the newest row down: O(n) on a large table.
-		if bound := (cursor{createTime: to.UnixNano()}); bound.createTime < after.createTime ||
-			bound.createTime == after.createTime && bound.id < after.id {
+		if bound := (cursor{CreateTime: to.UnixNano()}); bound.CreateTime < after.CreateTime ||
+			bound.CreateTime == after.CreateTime && bound.ID < after.ID {
 			after = bound
 		}
 	}
-	args[0], args[1] = sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)
+	args[0], args[1] = sql.Named("after_time", after.CreateTime), sql.Named("after_id", after.ID)
 	query, args = pageQuery(query, f.SubMchIDs, args)
 
 	cs, next, err := queryPage(ctx, r.q, query, args, f.PageSize, filter, chargePageRow)

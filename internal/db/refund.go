@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -31,7 +32,7 @@ func scanRefund(row rowScanner) (r service.Refund, id int64, err error) {
 // refundPageRow reads a row of a page of refunds and its cursor.
 func refundPageRow(row rowScanner) (service.Refund, cursor, error) {
 	r, id, err := scanRefund(row)
-	return r, cursor{createTime: r.CreateTime.UnixNano(), id: id}, err
+	return r, cursor{CreateTime: r.CreateTime.UnixNano(), ID: id}, err
 }
 
 // refundArgs binds r to the named parameters of the insert and update.
@@ -201,8 +202,8 @@ FROM refunds WHERE (create_time, id) < (:after_time, :after_id)`
 func (r reader) ListRefunds(ctx context.Context, f service.RefundFilter) ([]service.Refund, string, error) {
 	var none bool
 	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
-	filter := refundFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Refunds(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list refunds: %w", err)
 	}
@@ -210,7 +211,7 @@ func (r reader) ListRefunds(ctx context.Context, f service.RefundFilter) ([]serv
 		return nil, "", nil
 	}
 	query := listRefundsSQL
-	args := []any{sql.Named("after_time", after.createTime), sql.Named("after_id", after.id)}
+	args := []any{sql.Named("after_time", after.CreateTime), sql.Named("after_id", after.ID)}
 	for _, term := range []struct {
 		sql, name, value string
 	}{
@@ -230,12 +231,4 @@ func (r reader) ListRefunds(ctx context.Context, f service.RefundFilter) ([]serv
 		return nil, "", fmt.Errorf("list refunds: %w", err)
 	}
 	return rs, next, nil
-}
-
-// refundFilterHash identifies what f selects. It starts with the table
-// name, so a token of ListAgreements or ListCharges is not one of
-// ListRefunds. f.SubMchIDs must be in the form subMchIDScope returns.
-func refundFilterHash(f service.RefundFilter) uint64 {
-	return filterKey(nil).str("refunds").
-		str(f.OutTradeNo).str(string(f.State)).str(f.SubMchID).strs(f.SubMchIDs).hash()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -175,8 +176,8 @@ FROM agreements WHERE (create_time, id) < (@after_time, @after_id)`
 func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) ([]service.Agreement, string, error) {
 	var none bool
 	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
-	filter := agreementFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Agreements(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list agreements: %w", err)
 	}
@@ -184,7 +185,7 @@ func (r reader) ListAgreements(ctx context.Context, f service.AgreementFilter) (
 		return nil, "", nil
 	}
 	query := listAgreementsSQL
-	args := pgx.NamedArgs{"after_time": after.createTime, "after_id": after.id}
+	args := pgx.NamedArgs{"after_time": after.CreateTime, "after_id": after.ID}
 	if f.OpenID != "" {
 		query += listByOpenIDSQL
 		args["openid"] = f.OpenID
@@ -253,5 +254,5 @@ func pageQuery(where string, in []string, args pgx.NamedArgs) string {
 // agreementPageRow reads a row of a page of agreements and its cursor.
 func agreementPageRow(row pgx.Row) (service.Agreement, cursor, error) {
 	a, id, err := scanAgreement(row)
-	return a, cursor{createTime: a.CreateTime.UnixNano(), id: id}, err
+	return a, cursor{CreateTime: a.CreateTime.UnixNano(), ID: id}, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -60,16 +61,11 @@ FROM audit_entries WHERE (time, id) < (@after_time, @after_id)`
 	listAuditOrderSQL      = ` ORDER BY time DESC, id DESC LIMIT @limit`
 )
 
-// auditFilterHash identifies what f selects, as internal/db's does.
-func auditFilterHash(f service.AuditFilter) uint64 {
-	return filterKey(nil).str("audit").str(f.Resource).str(f.KeyID).hash()
-}
-
 // auditPageRow reads a row of a page of audit entries and its cursor.
 func auditPageRow(row pgx.Row) (service.AuditEntry, cursor, error) {
 	var e service.AuditEntry
 	err := row.Scan(&e.ID, timeDest{&e.Time}, &e.KeyID, &e.KeyName, &e.Peer, &e.Method, &e.Resource, &e.Outcome)
-	return e, cursor{createTime: e.Time.UnixNano(), id: e.ID}, err
+	return e, cursor{CreateTime: e.Time.UnixNano(), ID: e.ID}, err
 }
 
 // ListAuditEntries returns one page of the audit entries f selects, newest
@@ -77,13 +73,13 @@ func auditPageRow(row pgx.Row) (service.AuditEntry, cursor, error) {
 // be positive. A token this package (or internal/db) did not issue, or
 // issued for another filter, is service.ErrInvalidPageToken.
 func (r reader) ListAuditEntries(ctx context.Context, f service.AuditFilter) ([]service.AuditEntry, string, error) {
-	filter := auditFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Audit(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audit entries: %w", err)
 	}
 	query := listAuditSQL
-	args := pgx.NamedArgs{"after_time": after.createTime, "after_id": after.id}
+	args := pgx.NamedArgs{"after_time": after.CreateTime, "after_id": after.ID}
 	if f.Resource != "" {
 		query += listAuditByResourceSQL
 		args["resource"] = f.Resource

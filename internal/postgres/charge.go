@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -38,7 +39,7 @@ func scanCharge(row pgx.Row) (c service.Charge, id int64, err error) {
 // chargePageRow reads a row of a page of charges and its cursor.
 func chargePageRow(row pgx.Row) (service.Charge, cursor, error) {
 	c, id, err := scanCharge(row)
-	return c, cursor{createTime: c.CreateTime.UnixNano(), id: id}, err
+	return c, cursor{CreateTime: c.CreateTime.UnixNano(), ID: id}, err
 }
 
 // chargeArgs binds c to the named parameters of the insert.
@@ -195,8 +196,8 @@ FROM charges WHERE (create_time, id) < (@after_time, @after_id)`
 func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]service.Charge, string, error) {
 	var none bool
 	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
-	filter := chargeFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Charges(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list charges: %w", err)
 	}
@@ -234,12 +235,12 @@ func (r reader) ListCharges(ctx context.Context, f service.ChargeFilter) ([]serv
 		}
 		// create_time < to is (create_time, id) < (to, 0): fold it into the
 		// page cursor, so the index is entered at the bound.
-		if bound := (cursor{createTime: to.UnixNano()}); bound.createTime < after.createTime ||
-			bound.createTime == after.createTime && bound.id < after.id {
+		if bound := (cursor{CreateTime: to.UnixNano()}); bound.CreateTime < after.CreateTime ||
+			bound.CreateTime == after.CreateTime && bound.ID < after.ID {
 			after = bound
 		}
 	}
-	args["after_time"], args["after_id"] = after.createTime, after.id
+	args["after_time"], args["after_id"] = after.CreateTime, after.ID
 	query = pageQuery(query, f.SubMchIDs, args)
 
 	cs, next, err := queryPage(ctx, r.q, query, args, f.PageSize, filter, chargePageRow)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
 )
 
@@ -30,7 +31,7 @@ func scanRefund(row pgx.Row) (r service.Refund, id int64, err error) {
 // refundPageRow reads a row of a page of refunds and its cursor.
 func refundPageRow(row pgx.Row) (service.Refund, cursor, error) {
 	r, id, err := scanRefund(row)
-	return r, cursor{createTime: r.CreateTime.UnixNano(), id: id}, err
+	return r, cursor{CreateTime: r.CreateTime.UnixNano(), ID: id}, err
 }
 
 // refundArgs binds r to the named parameters of the insert.
@@ -191,8 +192,8 @@ FROM refunds WHERE (create_time, id) < (@after_time, @after_id)`
 func (r reader) ListRefunds(ctx context.Context, f service.RefundFilter) ([]service.Refund, string, error) {
 	var none bool
 	f.SubMchID, f.SubMchIDs, none = subMchIDScope(f.SubMchID, f.SubMchIDs)
-	filter := refundFilterHash(f)
-	after, err := decodePageToken(f.PageToken, filter)
+	filter := pagetoken.Refunds(f)
+	after, err := pagetoken.Decode(f.PageToken, filter)
 	if err != nil {
 		return nil, "", fmt.Errorf("list refunds: %w", err)
 	}
@@ -200,7 +201,7 @@ func (r reader) ListRefunds(ctx context.Context, f service.RefundFilter) ([]serv
 		return nil, "", nil
 	}
 	query := listRefundsSQL
-	args := pgx.NamedArgs{"after_time": after.createTime, "after_id": after.id}
+	args := pgx.NamedArgs{"after_time": after.CreateTime, "after_id": after.ID}
 	for _, term := range []struct {
 		sql, name, value string
 	}{
