@@ -190,14 +190,19 @@ func (e *Engine) round(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// work serves ep until a round no longer asks for it again.
+// work serves ep until a round no longer asks for it again, under the
+// endpoint's lease: taken once for a run of serves, renewed while they
+// last, and let go before the endpoint stops being busy here (so a worker
+// this replica starts next never finds its lease being released).
 func (e *Engine) work(ctx context.Context, ep service.StoredWebhookEndpoint) {
 	for {
-		if err := e.serveLeased(ctx, ep); err != nil && ctx.Err() == nil {
+		again, err := e.serveLeased(ctx, &ep)
+		if err != nil && ctx.Err() == nil {
 			e.cfg.Log.Error("webhook endpoint not served", "endpoint_id", ep.ID, "error", err.Error())
 		}
 		e.mu.Lock()
-		again := e.again[ep.ID] && ctx.Err() == nil
+		// A round that came while the lease was let go asks once more.
+		again = (again || e.again[ep.ID]) && ctx.Err() == nil
 		delete(e.again, ep.ID)
 		if !again {
 			delete(e.busy, ep.ID)
@@ -217,16 +222,19 @@ func (e *Engine) work(ctx context.Context, ep service.StoredWebhookEndpoint) {
 	}
 }
 
-// serveLeased serves ep if this replica holds, or can take, the endpoint's
-// lease, renewing it while it serves, and lets it go after. Serving stops
-// (its attempts under way are cut short, not recorded, and made again by
-// the next holder) if a renewal fails: another replica may take it over.
-func (e *Engine) serveLeased(ctx context.Context, ep service.StoredWebhookEndpoint) error {
+// serveLeased serves *ep, and again each time a round asks for it, while
+// this replica holds the endpoint's lease, renewing it, then lets it go.
+// It reports whether a round asked for the endpoint when it stopped for
+// a failed serve. Serving stops (its attempts under way are cut short, not
+// recorded, and made again by the next holder) if a renewal fails: another
+// replica may take it over. An endpoint another replica holds is not
+// served: that replica serves it.
+func (e *Engine) serveLeased(ctx context.Context, ep *service.StoredWebhookEndpoint) (again bool, err error) {
 	name := "webhook-endpoint/" + ep.ID
 	l := service.Lease{Owner: e.cfg.Owner, TTL: e.cfg.LeaseTTL}
 	held, err := e.store.ClaimLease(ctx, name, e.cfg.Clock.Now(), l)
 	if err != nil || !held {
-		return err // held: another replica serves it
+		return false, err
 	}
 	leased, lost := context.WithCancelCause(ctx)
 	renewed := make(chan struct{})
@@ -250,7 +258,22 @@ func (e *Engine) serveLeased(ctx context.Context, ep service.StoredWebhookEndpoi
 			}
 		}
 	}()
-	err = e.serve(leased, ep)
+	for {
+		err = e.serve(leased, *ep)
+		e.mu.Lock()
+		again = e.again[ep.ID]
+		delete(e.again, ep.ID)
+		e.mu.Unlock()
+		if err != nil || !again || leased.Err() != nil {
+			break
+		}
+		cur, cerr := e.store.WebhookEndpoint(leased, ep.ID)
+		if cerr != nil || cur.State != service.WebhookEndpointEnabled {
+			again, err = false, cerr
+			break
+		}
+		*ep = cur
+	}
 	if cause := context.Cause(leased); ctx.Err() == nil && leased.Err() != nil {
 		err = errors.Join(err, cause)
 	}
@@ -259,7 +282,7 @@ func (e *Engine) serveLeased(ctx context.Context, ep service.StoredWebhookEndpoi
 	if rerr := e.store.ReleaseLease(context.WithoutCancel(ctx), name, l.Owner); rerr != nil {
 		e.cfg.Log.Warn("webhook endpoint lease not released; it expires", "endpoint_id", ep.ID, "error", rerr.Error())
 	}
-	return err
+	return again && err != nil, err
 }
 
 // serve takes the endpoint's new events, then sends its due deliveries
