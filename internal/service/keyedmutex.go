@@ -25,8 +25,9 @@ func (s *Service) lock(ctx context.Context, key string) (unlock func(), err erro
 	}, nil
 }
 
-// randomReplicaName names a Service that was given no Config.Replica.
-func randomReplicaName() string {
+// NewReplicaName is a random replica name ("replica-" and 12 characters):
+// the lease owner of a Service, or a webhook engine, given none.
+func NewReplicaName() string {
 	return "replica-" + rand.Text()[:12]
 }
 

@@ -75,7 +75,7 @@ func New(cfg Config, store Store, wechat WeChat, clock Clock, ids IDs, log *slog
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.Replica == "" {
-		cfg.Replica = randomReplicaName()
+		cfg.Replica = NewReplicaName()
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

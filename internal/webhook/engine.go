@@ -9,7 +9,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,7 +93,7 @@ func (c Config) withDefaults() Config {
 		c.InFlight = DefaultInFlight
 	}
 	if c.Owner == "" {
-		c.Owner = "replica-" + rand.Text()[:12]
+		c.Owner = service.NewReplicaName()
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = service.DefaultLeaseTTL
