@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,7 +52,7 @@ func (ls *leases) take(name string, now time.Time, l service.Lease, claims bool)
 func (ls *leases) heldByOthers(prefix, owner string, now time.Time) int {
 	n := 0
 	for name, cur := range ls.m {
-		if cur.owner != owner && cur.until.After(now) && len(name) > len(prefix) && name[:len(prefix)] == prefix {
+		if cur.owner != owner && cur.until.After(now) && strings.HasPrefix(name, prefix) {
 			n++
 		}
 	}
