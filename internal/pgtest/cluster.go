@@ -213,6 +213,15 @@ func (c *Cluster) log() string {
 // URL returns the superuser's URL of the server's postgres database.
 func (c *Cluster) URL() string { return c.url }
 
+// PID is the postmaster's process id; 0 for the server of
+// PAPAYD_TEST_DATABASE_URL, which Start did not start.
+func (c *Cluster) PID() int {
+	if c.proc == nil {
+		return 0
+	}
+	return c.proc.Pid
+}
+
 // Stop shuts a started server down (a fast shutdown, killed after 10s) and
 // removes its directory. It does nothing for PAPAYD_TEST_DATABASE_URL's
 // server. Calls after the first return the first's result.

@@ -239,21 +239,13 @@ type pgServer struct {
 	postmaster int // pid of the server's postmaster (0: not found)
 }
 
-// startPostgres starts the cluster and finds its postmaster by the port of
-// its URL among the processes.
+// startPostgres starts the cluster.
 func startPostgres(ctx context.Context) (*pgServer, error) {
 	c, err := pgtest.Start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &pgServer{cluster: c}
-	u, err := url.Parse(c.URL())
-	if err != nil {
-		c.Stop()
-		return nil, err
-	}
-	s.postmaster = findPostmaster(u.Port())
-	return s, nil
+	return &pgServer{cluster: c, postmaster: c.PID()}, nil
 }
 
 // stop stops the cluster and removes its directory.
@@ -305,32 +297,6 @@ func (s *pgServer) cpu() time.Duration {
 		}
 	}
 	return total
-}
-
-// findPostmaster returns the pid of the postgres process started with
-// "-p port" (0 when there is none).
-func findPostmaster(port string) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		if len(args) == 0 || filepath.Base(args[0]) != "postgres" {
-			continue
-		}
-		for i := 1; i+1 < len(args); i++ {
-			if args[i] == "-p" && args[i+1] == port {
-				return pid
-			}
-		}
-	}
-	return 0
 }
 
 // logLine is the first line of the processes' logs that holds s ("" when
