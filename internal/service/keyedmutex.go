@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
 	"sync"
 )
 
@@ -23,12 +22,6 @@ func (s *Service) lock(ctx context.Context, key string) (unlock func(), err erro
 		shared()
 		local()
 	}, nil
-}
-
-// NewReplicaName is a random replica name ("replica-" and 12 characters):
-// the lease owner of a Service, or a webhook engine, given none.
-func NewReplicaName() string {
-	return "replica-" + rand.Text()[:12]
 }
 
 // keyedMutex is a set of mutexes created on demand, one per key, and

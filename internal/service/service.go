@@ -1,6 +1,7 @@
 package service
 
 import (
+	"crypto/rand"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,12 @@ type Config struct {
 
 // DefaultLeaseTTL is the lifetime of a claim when none is configured.
 const DefaultLeaseTTL = 2 * time.Minute
+
+// NewReplicaName is a random replica name ("replica-" and 12 characters):
+// the lease owner of a Service, or a webhook engine, given none.
+func NewReplicaName() string {
+	return "replica-" + rand.Text()[:12]
+}
 
 // DefaultSessionTTL is the signing-session lifetime when none is configured.
 const DefaultSessionTTL = time.Hour
