@@ -146,7 +146,6 @@ func TestChargeQueryPlans(t *testing.T) {
 		{"page by state in range", listChargesSQL + listChargesByStateSQL + rng + listOrderSQL, "charges_state"},
 		{"page by sub_mchid in range", listChargesSQL + listChargesBySubMchIDSQL + rng + listOrderSQL, "charges_sub_mchid"},
 		{"open charges", openChargesSQL, "charges_open"},
-		{"notifications by out_trade_no", `SELECT id FROM notifications WHERE out_trade_no = ?`, "notifications_out_trade_no"},
 		{"anomalies by out_trade_no", `SELECT * FROM anomalies WHERE out_trade_no = ?`, "anomalies_out_trade_no"},
 	}
 	for _, tt := range tests {
