@@ -110,6 +110,7 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 // c.CreateTime must not be zero: it orders the pages of ListCharges.
 func (t *tx) CreateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
+	t.charge.forget()
 	if _, err := t.q.ExecContext(ctx, createChargeSQL, chargeArgs(c)...); err != nil {
 		return fmt.Errorf("insert charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
@@ -149,21 +150,90 @@ func updateChargeArgs(c service.Charge) []any {
 	}
 }
 
+// updateChargeReturningSQL is updateChargeSQL answering the row as stored.
+const updateChargeReturningSQL = updateChargeSQL + `
+RETURNING id, ` + chargeColumns
+
 // UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
 // answer, failure, schedule, refunded total; see updateChargeSQL) of the charge with
 // c.OutTradeNo; the fields fixed at creation keep their recorded values. It
 // returns service.ErrNotFound when there is none and service.ErrConflict
-// when c.TransactionID belongs to another charge.
+// when c.TransactionID belongs to another charge. The row the update
+// stored answers the transaction's next read of the charge.
 func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
-	res, err := t.q.ExecContext(ctx, updateChargeSQL, updateChargeArgs(c)...)
-	if err == nil {
-		err = oneRow(res)
+	t.charge.forget()
+	stored, err := t.writeRow(ctx, updateChargeReturningSQL, updateChargeArgs(c)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = service.ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("update charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
+	t.charge.keep(stored)
 	return nil
+}
+
+// writeRow runs a write whose RETURNING clause answers one charge row
+// (`id, ` + chargeColumns) and reads that row; sql.ErrNoRows when the
+// write matched none. It runs through QueryContext, which refuses to run
+// in a transaction SQLite has rolled back, and notes a failure of the
+// write's step as the cause of a rollback it made, as ExecContext does.
+func (t *tx) writeRow(ctx context.Context, query string, args ...any) (c service.Charge, err error) {
+	rows, err := t.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return service.Charge{}, err
+	}
+	defer func() {
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if q, ok := t.q.(*txQuerier); ok {
+			q.ran(err)
+		}
+	}()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return service.Charge{}, err
+		}
+		return service.Charge{}, sql.ErrNoRows
+	}
+	c, _, err = scanCharge(rows)
+	return c, err
+}
+
+// chargeMemo is the row of one charge as a transaction's function last
+// read or wrote it. Only this function writes the database while it runs,
+// and every write of a charge goes through tx.CreateCharge or
+// tx.UpdateCharge, which forget the memo (and UpdateCharge keeps the row
+// it stored), so the memo is the row as stored until the function ends.
+type chargeMemo struct {
+	ok bool
+	c  service.Charge
+}
+
+func (m *chargeMemo) keep(c service.Charge) { m.ok, m.c = true, cloneCharge(c) }
+func (m *chargeMemo) forget()               { m.ok, m.c = false, service.Charge{} }
+
+// get returns a copy of the memo if it is the charge with outTradeNo.
+func (m *chargeMemo) get(outTradeNo string) (service.Charge, bool) {
+	if !m.ok || m.c.OutTradeNo != outTradeNo {
+		return service.Charge{}, false
+	}
+	return cloneCharge(m.c), true
+}
+
+// ChargeByOutTradeNo is reader.ChargeByOutTradeNo, answered from the row
+// this function last read or wrote when it is that charge's.
+func (t *tx) ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, error) {
+	if c, ok := t.charge.get(outTradeNo); ok {
+		return c, nil
+	}
+	c, err := t.reader.ChargeByOutTradeNo(ctx, outTradeNo)
+	if err == nil {
+		t.charge.keep(c)
+	}
+	return c, err
 }
 
 // listChargesSQL starts one page: rows after the cursor in the order
