@@ -150,62 +150,67 @@ func updateChargeArgs(c service.Charge) []any {
 	}
 }
 
-// updateChargeReturningSQL is updateChargeSQL answering the row as stored.
-const updateChargeReturningSQL = updateChargeSQL + `
-RETURNING id, ` + chargeColumns
-
 // UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
 // answer, failure, schedule, refunded total; see updateChargeSQL) of the charge with
 // c.OutTradeNo; the fields fixed at creation keep their recorded values. It
 // returns service.ErrNotFound when there is none and service.ErrConflict
-// when c.TransactionID belongs to another charge. The row the update
-// stored answers the transaction's next read of the charge.
+// when c.TransactionID belongs to another charge. When this function read
+// the charge before, the row the update stored answers its next read.
 func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
+	prev, known := t.charge.get(c.OutTradeNo)
 	t.charge.forget()
-	stored, err := t.writeRow(ctx, updateChargeReturningSQL, updateChargeArgs(c)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = service.ErrNotFound
+	res, err := t.q.ExecContext(ctx, updateChargeSQL, updateChargeArgs(c)...)
+	if err == nil {
+		err = oneRow(res)
 	}
 	if err != nil {
 		return fmt.Errorf("update charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
-	t.charge.keep(stored)
+	if known {
+		if stored, err := updatedCharge(prev, c); err == nil {
+			t.charge.keep(stored)
+		}
+	}
 	return nil
 }
 
-// writeRow runs a write whose RETURNING clause answers one charge row
-// (`id, ` + chargeColumns) and reads that row; sql.ErrNoRows when the
-// write matched none. It runs through QueryContext, which refuses to run
-// in a transaction SQLite has rolled back, and notes a failure of the
-// write's step as the cause of a rollback it made, as ExecContext does.
-func (t *tx) writeRow(ctx context.Context, query string, args ...any) (c service.Charge, err error) {
-	rows, err := t.q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return service.Charge{}, err
-	}
-	defer func() {
-		if cerr := rows.Close(); err == nil {
-			err = cerr
-		}
-		if q, ok := t.q.(*txQuerier); ok {
-			q.ran(err)
-		}
-	}()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
+// updatedCharge is the row updateChargeSQL stores for c over prev, the row
+// as stored before it: prev's fields fixed at creation, and c's others as
+// a read of the row returns them (a time or the promotion detail through
+// its column's Valuer and Scanner, as the database round trip does).
+func updatedCharge(prev, c service.Charge) (service.Charge, error) {
+	s := prev
+	s.TransactionID, s.PayerTotal, s.PayerCurrency = c.TransactionID, c.PayerTotal, c.PayerCurrency
+	s.ExchangeRate = service.ExchangeRate{Type: c.ExchangeRate.Type, Rate: c.ExchangeRate.Rate}
+	s.BankType, s.TradeState, s.TradeStateDesc, s.State = c.BankType, c.TradeState, c.TradeStateDesc, c.State
+	s.FailureCode, s.FailureMessage = c.FailureCode, c.FailureMessage
+	s.CheckAttempts, s.RefundedTotal = c.CheckAttempts, c.RefundedTotal
+	for _, col := range []struct {
+		arg  driver.Valuer
+		dest sql.Scanner
+	}{
+		{timeArg(c.SuccessTime), timeDest{&s.SuccessTime}},
+		{promotionsArg(c.PromotionDetail), promotionsDest{&s.PromotionDetail}},
+		{timeArg(c.UpdateTime), timeDest{&s.UpdateTime}},
+		{timeArg(c.NextCheckTime), timeDest{&s.NextCheckTime}},
+		{timeArg(c.LastSendTime), timeDest{&s.LastSendTime}},
+	} {
+		v, err := col.arg.Value()
+		if err != nil {
 			return service.Charge{}, err
 		}
-		return service.Charge{}, sql.ErrNoRows
+		if err := col.dest.Scan(v); err != nil {
+			return service.Charge{}, err
+		}
 	}
-	c, _, err = scanCharge(rows)
-	return c, err
+	return s, nil
 }
 
 // chargeMemo is the row of one charge as a transaction's function last
 // read or wrote it. Only this function writes the database while it runs,
 // and every write of a charge goes through tx.CreateCharge or
-// tx.UpdateCharge, which forget the memo (and UpdateCharge keeps the row
+// tx.UpdateCharge, which forget the memo (UpdateCharge then keeps the row
 // it stored), so the memo is the row as stored until the function ends.
 type chargeMemo struct {
 	ok bool
