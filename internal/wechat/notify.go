@@ -237,7 +237,7 @@ func (s *scopeString) UnmarshalJSON(b []byte) error {
 	switch {
 	case string(b) == "null":
 	case len(b) > 0 && b[0] == '"':
-		if json.Unmarshal(b, &s.v) != nil {
+		if unquote(b, &s.v) != nil {
 			s.bad = true
 		}
 	default:
