@@ -333,6 +333,9 @@ func (w *writer) preparePending() {
 type txQuerier struct {
 	tx *sql.Tx
 	w  *writer
+	// stmts are the writer's statements bound to tx, by query text: bound
+	// once per batch, closed by the transaction's end.
+	stmts map[string]*sql.Stmt
 
 	rolledBack atomic.Bool // set by SQLite's rollback hook
 	cause      error       // the failure of the statement that rolled back, if seen
@@ -398,9 +401,19 @@ func (q *txQuerier) ran(err error) {
 	}
 }
 
-func (q *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
+func (q *txQuerier) stmt(query string) *sql.Stmt {
+	if s := q.stmts[query]; s != nil {
+		return s
+	}
 	if s := q.w.stmts[query]; s != nil {
-		return q.tx.StmtContext(ctx, s)
+		if q.stmts == nil {
+			q.stmts = map[string]*sql.Stmt{}
+		}
+		// Bound on the writer's context: a caller's ended context must
+		// not stick to the statement for the rest of the batch.
+		bound := q.tx.StmtContext(context.Background(), s)
+		q.stmts[query] = bound
+		return bound
 	}
 	q.w.pending[query] = true
 	return nil
@@ -412,7 +425,7 @@ func (q *txQuerier) ExecContext(ctx context.Context, query string, args ...any) 
 	}
 	defer func() { q.ran(err) }()
 	ctx = context.Background()
-	if s := q.stmt(ctx, query); s != nil {
+	if s := q.stmt(query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
 	return q.tx.ExecContext(ctx, query, args...)
@@ -424,7 +437,7 @@ func (q *txQuerier) QueryContext(ctx context.Context, query string, args ...any)
 	}
 	defer func() { q.ran(err) }()
 	ctx = context.Background()
-	if s := q.stmt(ctx, query); s != nil {
+	if s := q.stmt(query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
 	return q.tx.QueryContext(ctx, query, args...)
@@ -434,7 +447,7 @@ func (q *txQuerier) QueryRowContext(ctx context.Context, query string, args ...a
 	if ctx.Err() == nil {
 		ctx = context.Background()
 	} // else database/sql answers the ended context's error without running the query
-	if s := q.stmt(ctx, query); s != nil {
+	if s := q.stmt(query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return q.tx.QueryRowContext(ctx, query, args...)

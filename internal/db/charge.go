@@ -111,6 +111,7 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 // c.CreateTime must not be zero: it orders the pages of ListCharges.
 func (t *tx) CreateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
+	t.charge.forget()
 	if _, err := t.q.ExecContext(ctx, createChargeSQL, chargeArgs(c)...); err != nil {
 		return fmt.Errorf("insert charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
@@ -154,9 +155,12 @@ func updateChargeArgs(c service.Charge) []any {
 // answer, failure, schedule, refunded total; see updateChargeSQL) of the charge with
 // c.OutTradeNo; the fields fixed at creation keep their recorded values. It
 // returns service.ErrNotFound when there is none and service.ErrConflict
-// when c.TransactionID belongs to another charge.
+// when c.TransactionID belongs to another charge. When this function read
+// the charge before, the row the update stored answers its next read.
 func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
+	prev, known := t.charge.get(c.OutTradeNo)
+	t.charge.forget()
 	res, err := t.q.ExecContext(ctx, updateChargeSQL, updateChargeArgs(c)...)
 	if err == nil {
 		err = oneRow(res)
@@ -164,7 +168,78 @@ func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 	if err != nil {
 		return fmt.Errorf("update charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
+	if known {
+		if stored, err := updatedCharge(prev, c); err == nil {
+			t.charge.keep(stored)
+		}
+	}
 	return nil
+}
+
+// updatedCharge is the row updateChargeSQL stores for c over prev, the row
+// as stored before it: prev's fields fixed at creation, and c's others as
+// a read of the row returns them (a time or the promotion detail through
+// its column's Valuer and Scanner, as the database round trip does).
+func updatedCharge(prev, c service.Charge) (service.Charge, error) {
+	s := prev
+	s.TransactionID, s.PayerTotal, s.PayerCurrency = c.TransactionID, c.PayerTotal, c.PayerCurrency
+	s.ExchangeRate = service.ExchangeRate{Type: c.ExchangeRate.Type, Rate: c.ExchangeRate.Rate}
+	s.BankType, s.TradeState, s.TradeStateDesc, s.State = c.BankType, c.TradeState, c.TradeStateDesc, c.State
+	s.FailureCode, s.FailureMessage = c.FailureCode, c.FailureMessage
+	s.CheckAttempts, s.RefundedTotal = c.CheckAttempts, c.RefundedTotal
+	for _, col := range []struct {
+		arg  driver.Valuer
+		dest sql.Scanner
+	}{
+		{timeArg(c.SuccessTime), timeDest{&s.SuccessTime}},
+		{promotionsArg(c.PromotionDetail), promotionsDest{&s.PromotionDetail}},
+		{timeArg(c.UpdateTime), timeDest{&s.UpdateTime}},
+		{timeArg(c.NextCheckTime), timeDest{&s.NextCheckTime}},
+		{timeArg(c.LastSendTime), timeDest{&s.LastSendTime}},
+	} {
+		v, err := col.arg.Value()
+		if err != nil {
+			return service.Charge{}, err
+		}
+		if err := col.dest.Scan(v); err != nil {
+			return service.Charge{}, err
+		}
+	}
+	return s, nil
+}
+
+// chargeMemo is the row of one charge as a transaction's function last
+// read or wrote it. Only this function writes the database while it runs,
+// and every write of a charge goes through tx.CreateCharge or
+// tx.UpdateCharge, which forget the memo (UpdateCharge then keeps the row
+// it stored), so the memo is the row as stored until the function ends.
+type chargeMemo struct {
+	ok bool
+	c  service.Charge
+}
+
+func (m *chargeMemo) keep(c service.Charge) { m.ok, m.c = true, cloneCharge(c) }
+func (m *chargeMemo) forget()               { m.ok, m.c = false, service.Charge{} }
+
+// get returns a copy of the memo if it is the charge with outTradeNo.
+func (m *chargeMemo) get(outTradeNo string) (service.Charge, bool) {
+	if !m.ok || m.c.OutTradeNo != outTradeNo {
+		return service.Charge{}, false
+	}
+	return cloneCharge(m.c), true
+}
+
+// ChargeByOutTradeNo is reader.ChargeByOutTradeNo, answered from the row
+// this function last read or wrote when it is that charge's.
+func (t *tx) ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, error) {
+	if c, ok := t.charge.get(outTradeNo); ok {
+		return c, nil
+	}
+	c, err := t.reader.ChargeByOutTradeNo(ctx, outTradeNo)
+	if err == nil {
+		t.charge.keep(c)
+	}
+	return c, err
 }
 
 // listChargesSQL starts one page: rows after the cursor in the order

@@ -2,6 +2,7 @@ package db
 
 import (
 	"database/sql"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -146,10 +147,85 @@ func TestChargeQueryPlans(t *testing.T) {
 		{"page by state in range", listChargesSQL + listChargesByStateSQL + rng + listOrderSQL, "charges_state"},
 		{"page by sub_mchid in range", listChargesSQL + listChargesBySubMchIDSQL + rng + listOrderSQL, "charges_sub_mchid"},
 		{"open charges", openChargesSQL, "charges_open"},
-		{"notifications by out_trade_no", `SELECT id FROM notifications WHERE out_trade_no = ?`, "notifications_out_trade_no"},
 		{"anomalies by out_trade_no", `SELECT * FROM anomalies WHERE out_trade_no = ?`, "anomalies_out_trade_no"},
 	}
 	for _, tt := range tests {
 		checkPlan(t, db, tt.name, tt.query, tt.index)
 	}
+}
+
+// A transaction's reads of a charge it read or wrote are answered from
+// memory: after an update, the answer is the row as stored, to the
+// nanosecond, zone and promotion, as a read of the database returns it.
+func TestChargeReadAfterUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	cst := time.FixedZone("CST", 8*3600)
+	created := service.Charge{OutTradeNo: "M1", ContractID: "C1", Amount: service.Money{Total: 100, Currency: "CNY"},
+		State: service.ChargeProcessing, CreateTime: time.Date(2026, 1, 2, 3, 4, 5, 6, cst), NextCheckTime: time.Now()}
+	createCharges(t, db, created)
+	updates := []func(c *service.Charge){
+		func(c *service.Charge) {
+			c.State, c.TransactionID, c.TradeState, c.SuccessTime = service.ChargeSucceeded, "W1", "SUCCESS", time.Now()
+			c.UpdateTime, c.NextCheckTime, c.CheckAttempts = time.Now().In(cst), time.Time{}, 0
+			c.PromotionDetail = []service.PromotionDetail{{PromotionID: "P1", Amount: 5, Currency: "CNY",
+				GoodsDetail: []service.GoodsDetail{{GoodsID: "G1", Quantity: 2, Price: 3}}}}
+			c.ExchangeRate = service.ExchangeRate{Type: "SETTLEMENT_RATE", Rate: 100000000}
+		},
+		func(c *service.Charge) {
+			c.RefundedTotal, c.PromotionDetail, c.LastSendTime = 40, nil, time.Unix(0, 1)
+			c.Description = "not written: fixed at creation"
+		},
+	}
+	for i, update := range updates {
+		inTx(t, db, func(stx service.Tx) error {
+			tx := stx.(*tx)
+			c, err := tx.ChargeByOutTradeNo(ctx, "M1")
+			if err != nil {
+				return err
+			}
+			update(&c)
+			if err := tx.UpdateCharge(ctx, c); err != nil {
+				return err
+			}
+			got, err := tx.ChargeByOutTradeNo(ctx, "M1")
+			if err != nil {
+				return err
+			}
+			if !tx.charge.ok {
+				t.Errorf("update %d: the charge is not kept after its update", i)
+			}
+			stored, err := tx.reader.ChargeByOutTradeNo(ctx, "M1")
+			if err != nil {
+				return err
+			}
+			// cmp compares times as instants; their JSON (an event's
+			// snapshot) shows the zone too.
+			if diff := cmp.Diff(stored, got); diff != "" {
+				t.Errorf("update %d: read after the update (-stored +got):\n%s", i, diff)
+			}
+			if s, g := mustJSON(t, stored), mustJSON(t, got); s != g {
+				t.Errorf("update %d: read after the update\n%s, stored\n%s", i, g, s)
+			}
+			got.PromotionDetail = append(got.PromotionDetail, service.PromotionDetail{PromotionID: "changed by the caller"})
+			again, err := tx.ChargeByOutTradeNo(ctx, "M1")
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(stored, again); diff != "" {
+				t.Errorf("update %d: a caller's change leaked into the next read (-stored +got):\n%s", i, diff)
+			}
+			return nil
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -127,3 +127,31 @@ func TestInsertRefundNotification(t *testing.T) {
 		t.Errorf("%d notifications of R1, want 2", count)
 	}
 }
+
+// The exactly-once check reads the primary key, and the table has no other
+// index: each would cost a b-tree insert per notification that no query
+// reads back.
+func TestNotificationIndexes(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	checkPlan(t, db, "notification recorded", notificationRecordedSQL, "sqlite_autoindex_notifications_1")
+	rows, err := db.read.QueryContext(t.Context(), `SELECT name FROM pragma_index_list('notifications')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"sqlite_autoindex_notifications_1"}, names); diff != "" {
+		t.Errorf("indexes of notifications (-want +got):\n%s", diff)
+	}
+}

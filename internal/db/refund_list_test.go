@@ -68,7 +68,6 @@ func TestRefundQueryPlans(t *testing.T) {
 		{"page by sub_mchid", listRefundsSQL + listRefundsBySubMchIDSQL + listOrderSQL, "refunds_sub_mchid"},
 		{"due", dueRefundsSQL, "refunds_due"},
 		{"stats", statsRefundsSQL, "refunds_state"},
-		{"notifications by out_refund_no", `SELECT id FROM notifications WHERE out_refund_no = ?`, "notifications_out_refund_no"},
 	}
 	for _, tt := range tests {
 		checkPlan(t, db, tt.name, tt.query, tt.index)

@@ -36,6 +36,9 @@ type tx struct {
 	touched *touched // the batch's written records (see cache.go)
 	// appended are the types of the events this function appended.
 	appended []service.EventType
+	// charge is the row of the charge this function last read or wrote,
+	// as stored (see chargeMemo).
+	charge chargeMemo
 }
 
 // InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes

@@ -92,3 +92,22 @@ func explain(t *testing.T, q pgx.Tx, query string, args ...any) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// TestNotificationIndexes pins that notifications has its primary key
+// alone: the exactly-once check reads it, and no query reads notifications
+// by another column, so another index would only cost each insert.
+func TestNotificationIndexes(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	rows, err := db.pool.Query(t.Context(), `SELECT indexname FROM pg_indexes WHERE tablename = 'notifications' ORDER BY indexname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names, ",") != "notifications_pkey" {
+		t.Errorf("indexes of notifications: %v, want [notifications_pkey]", names)
+	}
+}

@@ -177,31 +177,73 @@ func (p *NotificationParser) decode(body []byte) (service.Notification, error) {
 		CreateTime: time.Time(env.CreateTime), Resource: plain,
 	}
 	// The merchants the resource names scope the id, whatever the event
-	// type; a resource that is not an object names none.
-	var scope struct {
+	// type; a resource that is not an object, or whose merchant fields are
+	// not all strings, names none. The resource of a contract or
+	// transaction event is decoded once, its scope with it.
+	switch {
+	case n.EventType == service.EventContractSigned || n.EventType == service.EventContractTerminated:
+		var sc scope
+		if n.Contract, sc, err = decodeContractEvent(plain); err != nil {
+			return service.Notification{}, err
+		}
+		n.SpMchID, n.SubMchID = sc.spMchID, sc.subMchID
+	case n.EventType == service.EventTransactionSuccess:
+		var sc scope
+		if n.Transaction, sc, err = decodeTransactionEvent(plain); err != nil {
+			return service.Notification{}, err
+		}
+		n.SpMchID, n.SubMchID = sc.spMchID, sc.subMchID
+	default:
+		sc := decodeScope(plain)
+		n.SpMchID, n.SubMchID = sc.spMchID, sc.subMchID
+		if _, ok := refundEventStatus[n.EventType]; ok {
+			if n.Refund, err = decodeRefundEvent(n.EventType, plain); err != nil {
+				return service.Notification{}, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// scope is the merchants a resource names: sp_mchid (else mchid) and
+// sub_mchid.
+type scope struct {
+	spMchID, subMchID string
+}
+
+// decodeScope reads the scope of a resource of any event type: none when
+// it is not an object or a merchant field is not a string.
+func decodeScope(plain []byte) scope {
+	var v struct {
 		SpMchID  string `json:"sp_mchid"`
 		MchID    string `json:"mchid"`
 		SubMchID string `json:"sub_mchid"`
 	}
-	if json.Unmarshal(plain, &scope) == nil {
-		n.SpMchID, n.SubMchID = first(scope.SpMchID, scope.MchID), scope.SubMchID
+	if json.Unmarshal(plain, &v) != nil {
+		return scope{}
 	}
-	if n.EventType == service.EventContractSigned || n.EventType == service.EventContractTerminated {
-		if n.Contract, err = decodeContractEvent(plain); err != nil {
-			return service.Notification{}, err
+	return scope{spMchID: first(v.SpMchID, v.MchID), subMchID: v.SubMchID}
+}
+
+// scopeString is a merchant field decoded beside a typed resource: a JSON
+// string, or null or absent (""); any other value sets bad instead of
+// failing the decoding, as decodeScope's would fail alone.
+type scopeString struct {
+	v   string
+	bad bool
+}
+
+func (s *scopeString) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+	case len(b) > 0 && b[0] == '"':
+		if unquote(b, &s.v) != nil {
+			s.bad = true
 		}
+	default:
+		s.bad = true
 	}
-	if n.EventType == service.EventTransactionSuccess {
-		if n.Transaction, err = decodeTransactionEvent(plain); err != nil {
-			return service.Notification{}, err
-		}
-	}
-	if _, ok := refundEventStatus[n.EventType]; ok {
-		if n.Refund, err = decodeRefundEvent(n.EventType, plain); err != nil {
-			return service.Notification{}, err
-		}
-	}
-	return n, nil
+	return nil
 }
 
 // decrypt opens an AEAD_AES_256_GCM resource with the APIv3 key.
@@ -261,13 +303,15 @@ type contractResource struct {
 	TerminationMode string    `json:"contract_termination_mode"`
 }
 
-func decodeContractEvent(plain []byte) (*service.ContractEvent, error) {
+// decodeContractEvent decodes the PAPAY.SIGN / PAPAY.TERMINATE resource
+// and its scope (its merchant fields are strings, as decodeScope needs).
+func decodeContractEvent(plain []byte) (*service.ContractEvent, scope, error) {
 	var r *contractResource
 	if err := json.Unmarshal(plain, &r); err != nil || r == nil {
-		return nil, malformed("resource is not a contract object")
+		return nil, scope{}, malformed("resource is not a contract object")
 	}
 	if r.ContractID == "" && r.OutContractCode == "" {
-		return nil, malformed("contract resource names no contract")
+		return nil, scope{}, malformed("contract resource names no contract")
 	}
 	ev := &service.ContractEvent{
 		SpMchID:         first(r.SpMchID, r.MchID),
@@ -285,21 +329,37 @@ func decodeContractEvent(plain []byte) (*service.ContractEvent, error) {
 	} else {
 		ev.OpenID = first(r.OpenID, r.SpOpenID, r.SubOpenID)
 	}
-	return ev, nil
+	return ev, scope{spMchID: ev.SpMchID, subMchID: r.SubMchID}, nil
 }
 
-// decodeTransactionEvent decodes the TRANSACTION.SUCCESS resource: the
-// transaction object, with "transaction_id" or (generic naming) "id". Its
-// fields are kept as WeChat gives them; trade_state is not filled in.
-func decodeTransactionEvent(plain []byte) (*service.RemoteTransaction, error) {
-	t, err := parseTransaction(plain)
-	if err != nil {
-		return nil, malformed("resource is not a transaction object")
+// transactionEvent is the TRANSACTION.SUCCESS resource: the transaction
+// object and the merchant fields of its scope.
+type transactionEvent struct {
+	SpMchID scopeString `json:"sp_mchid"`
+	MchID   scopeString `json:"mchid"`
+	transactionObject
+}
+
+// decodeTransactionEvent decodes the TRANSACTION.SUCCESS resource, and its
+// scope, in one pass: the transaction object, with "transaction_id" or
+// (generic naming) "id". Its fields are kept as WeChat gives them;
+// trade_state is not filled in. The scope is decodeScope's: sub_mchid is a
+// string of the transaction object, and sp_mchid and mchid that are not
+// strings leave it empty.
+func decodeTransactionEvent(plain []byte) (*service.RemoteTransaction, scope, error) {
+	var o *transactionEvent
+	if err := json.Unmarshal(plain, &o); err != nil || o == nil {
+		return nil, scope{}, malformed("resource is not a transaction object")
 	}
+	t := o.transactionObject.remote()
 	if t.OutTradeNo == "" {
-		return nil, malformed("transaction resource has no out_trade_no")
+		return nil, scope{}, malformed("transaction resource has no out_trade_no")
 	}
-	return &t, nil
+	var sc scope
+	if !o.SpMchID.bad && !o.MchID.bad {
+		sc = scope{spMchID: first(o.SpMchID.v, o.MchID.v), subMchID: o.SubMchID}
+	}
+	return &t, sc, nil
 }
 
 // first returns the first non-empty string.

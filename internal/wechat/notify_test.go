@@ -349,3 +349,33 @@ func TestNewNotificationParser(t *testing.T) {
 		t.Errorf("Parse after the caller changed its key slice: %v", err)
 	}
 }
+
+// The TRANSACTION.SUCCESS resource is decoded once, its scope with it; the
+// scope is still decodeScope's, whatever the merchant fields hold.
+func TestTransactionEventScope(t *testing.T) {
+	t.Parallel()
+	for _, plain := range []string{
+		`{"sp_mchid":"SP","sub_mchid":"SUB","out_trade_no":"T1"}`,
+		`{"mchid":"M","out_trade_no":"T1"}`,
+		`{"sp_mchid":"","mchid":"M","sub_mchid":null,"out_trade_no":"T1"}`,
+		`{"sp_mchid":12,"sub_mchid":"SUB","out_trade_no":"T1"}`,
+		`{"sp_mchid":"SP","mchid":{"a":1},"sub_mchid":"SUB","out_trade_no":"T1"}`,
+		`{"sp_mchid":["SP"],"sp_mchid":"SP","out_trade_no":"T1"}`,
+		`{"SP_MCHID":"SP\u00e9","Sub_Mchid":"S\"UB","out_trade_no":"T1"}`,
+		`{"sp_mchid":null,"mchid":true,"out_trade_no":"T1"}`,
+	} {
+		_, got, err := decodeTransactionEvent([]byte(plain))
+		if err != nil {
+			t.Errorf("%s: %v", plain, err)
+			continue
+		}
+		if want := decodeScope([]byte(plain)); got != want {
+			t.Errorf("%s: scope %+v, want %+v", plain, got, want)
+		}
+	}
+	for _, plain := range []string{`null`, `[]`, `{"sub_mchid":1,"out_trade_no":"T1"}`, `{"sp_mchid":"SP"}`} {
+		if _, _, err := decodeTransactionEvent([]byte(plain)); !errors.Is(err, service.ErrNotificationMalformed) {
+			t.Errorf("%s: err %v, want malformed", plain, err)
+		}
+	}
+}

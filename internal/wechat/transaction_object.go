@@ -87,6 +87,11 @@ func parseTransaction(b []byte) (service.RemoteTransaction, error) {
 	if err := json.Unmarshal(b, &o); err != nil || o == nil {
 		return service.RemoteTransaction{}, errNotTransaction
 	}
+	return o.remote(), nil
+}
+
+// remote is the transaction o describes.
+func (o *transactionObject) remote() service.RemoteTransaction {
 	t := service.RemoteTransaction{
 		SubMchID: o.SubMchID, OutTradeNo: o.OutTradeNo, TransactionID: first(o.TransactionID, o.ID),
 		ContractID: o.ContractID, TradeType: string(o.TradeType), TradeState: o.TradeState,
@@ -131,5 +136,5 @@ func parseTransaction(b []byte) (service.RemoteTransaction, error) {
 		}
 		t.PromotionDetail = append(t.PromotionDetail, d)
 	}
-	return t, nil
+	return t
 }

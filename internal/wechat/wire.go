@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // marshal encodes v as the exact bytes that are signed and sent: no HTML
@@ -21,6 +22,25 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
+// unquote is json.Unmarshal(b, s) for b a JSON string, without the
+// decoder's second pass when b has no escape: its bytes between the quotes
+// are then the string, as encoding/json would give them (it rewrites only
+// escapes and invalid UTF-8). Anything else goes to json.Unmarshal.
+func unquote(b []byte, s *string) error {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		in := b[1 : len(b)-1]
+		plain := utf8.Valid(in)
+		for i := 0; plain && i < len(in); i++ {
+			plain = in[i] != '\\' && in[i] != '"' && in[i] >= 0x20
+		}
+		if plain {
+			*s = string(in)
+			return nil
+		}
+	}
+	return json.Unmarshal(b, s)
+}
+
 // flexInt is an integer WeChat sends as a JSON number, or as a string of
 // digits; null and "" are zero.
 type flexInt int64
@@ -33,7 +53,7 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if strings.HasPrefix(s, `"`) {
-		if err := json.Unmarshal(b, &s); err != nil {
+		if err := unquote(b, &s); err != nil {
 			return err
 		}
 		if s = strings.TrimSpace(s); s == "" {
@@ -59,7 +79,7 @@ var beijing = time.FixedZone("UTC+8", 8*60*60)
 func (t *looseTime) UnmarshalJSON(b []byte) error {
 	*t = looseTime{}
 	var s string
-	if json.Unmarshal(b, &s) != nil {
+	if unquote(b, &s) != nil {
 		return nil
 	}
 	s = strings.TrimSpace(s)
@@ -83,7 +103,7 @@ func (s *looseString) UnmarshalJSON(b []byte) error {
 	case len(b) == 0:
 	case b[0] == '"':
 		var v string
-		if json.Unmarshal(b, &v) == nil {
+		if unquote(b, &v) == nil {
 			*s = looseString(v)
 		}
 	case b[0] == '-' || ('0' <= b[0] && b[0] <= '9'):

@@ -29,8 +29,8 @@ func (r *report) markdown() string {
 	p("| figure | papayd | baseline | ratio | target | met? |")
 	p("| --- | --- | --- | --- | --- | --- |")
 	for _, rw := range r.rows() {
-		met := "yes"
-		if !rw.Met {
+		met := rw.metText()
+		if met == "NO" {
 			met = "**no**"
 		}
 		p("| %s | %s | %s | %s | %s | %s |", rw.Figure, rw.Papayd, rw.Baseline, rw.Ratio, rw.Target, met)
