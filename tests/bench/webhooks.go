@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,14 @@ import (
 // the window (reported: the deliveries that arrive after the load). The
 // first requests' signatures are verified with the Standard Webhooks
 // library.
+//
+// Baseline: a bare net/http client POSTing the requests the receiver kept
+// (the first hookKeep distinct deliveries answered 200, headers and
+// bodies as papayd sent them), webhookInFlight at once over keep-alive
+// connections, each once, to a fresh receiver of the same kind on the same
+// machine; distinct webhook-ids received per second. It runs after the
+// load, so without the charges competing for the cores: what papayd's
+// deliveries would be if sending them were all it did is at most that.
 
 // webhookThroughput is figure 7.
 type webhookThroughput struct {
@@ -42,9 +51,16 @@ type webhookThroughput struct {
 	Verified   int // sampled signatures verified
 	BadSig     string
 	Duplicates int // 2xx-answered requests with an id already received
+	// The bare client's replay: distinct ids received and how long.
+	Bare         result
+	BareDistinct int
 }
 
 const webhookTargetRate = 1000
+
+// webhookBareTarget bounds papayd's delivery rate from below as a share
+// of the bare client's.
+const webhookBareTarget = 0.5
 
 // webhookInFlight is papayd's default PAPAYD_WEBHOOK_IN_FLIGHT, which the
 // bench runs with.
@@ -86,7 +102,13 @@ type sampledHook struct {
 	body   []byte
 }
 
-const hookSample = 20
+// hookSample is how many of the kept requests have their signatures
+// verified; hookKeep how many are kept for the bare client's replay (a
+// few tens of MiB at most).
+const (
+	hookSample = 20
+	hookKeep   = 50000
+)
 
 func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get("webhook-id")
@@ -96,15 +118,9 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
-	s.mu.Lock()
-	keep := len(s.sample) < hookSample
-	s.mu.Unlock()
-	var body []byte
-	if keep {
-		body, _ = io.ReadAll(r.Body)
-	} else {
-		_, _ = io.Copy(io.Discard, r.Body)
-	}
+	// Every body is read into memory, kept or not, so the receiver does
+	// the same work for papayd and for the bare client.
+	body, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
 	if s.firstOK.IsZero() {
 		s.firstOK = time.Now()
@@ -113,9 +129,9 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.dups++
 	} else {
 		s.ids[id] = struct{}{}
-	}
-	if keep && len(s.sample) < hookSample {
-		s.sample = append(s.sample, sampledHook{r.Header.Clone(), body})
+		if len(s.sample) < hookKeep {
+			s.sample = append(s.sample, sampledHook{r.Header.Clone(), body})
+		}
 	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
@@ -182,7 +198,7 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	sample, dups := sink.sample, sink.dups
 	sink.mu.Unlock()
 	w.Duplicates = dups
-	for _, h := range sample {
+	for _, h := range sample[:min(hookSample, len(sample))] {
 		if err := wh.Verify(h.body, h.header); err != nil {
 			w.BadSig = err.Error()
 			break
@@ -195,11 +211,58 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	if w.BadSig != "" {
 		return errors.New("figure 7: a delivery's signature does not verify: " + w.BadSig)
 	}
+	w.Bare, w.BareDistinct = bareDeliveries(ctx, sample, 2*o.duration)
+	logf("  bare net/http client: %d of %d kept deliveries POSTed in %s, %d distinct received (%.0f/s), %d errors %s",
+		w.Bare.N, len(sample), w.Bare.Elapsed.Round(time.Millisecond), w.BareDistinct, w.bareRate(), w.Bare.Errors, w.Bare.FirstErr)
 	return ctx.Err()
+}
+
+// bareDeliveries POSTs each kept request once (for at most d) from a
+// plain net/http client, webhookInFlight at once with keep-alive, to a
+// fresh receiver answering 200; it returns the load and the distinct ids
+// the receiver got.
+func bareDeliveries(ctx context.Context, kept []sampledHook, d time.Duration) (result, int) {
+	sink := &hookSink{ids: map[string]struct{}{}}
+	srv := httptest.NewUnstartedServer(sink)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Start()
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: webhookInFlight, MaxIdleConnsPerHost: webhookInFlight, IdleConnTimeout: 90 * time.Second}}
+	defer client.CloseIdleConnections()
+	url := srv.URL + "/hook"
+	res := runLoad(ctx, "bare net/http client, same requests", webhookInFlight, len(kept), d, func(ctx context.Context, i int) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(kept[i].body))
+		if err != nil {
+			return err
+		}
+		req.Header = kept[i].header.Clone()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	n, _ := sink.count()
+	return res, n
+}
+
+// bareRate is the bare client's distinct deliveries per second.
+func (w webhookThroughput) bareRate() float64 {
+	if w.Bare.Elapsed <= 0 {
+		return 0
+	}
+	return float64(w.BareDistinct) / w.Bare.Elapsed.Seconds()
 }
 
 func (r *report) webhookRows() []row {
 	w := r.Webhooks
+	q := ratio(w.rate(), w.bareRate())
 	backlog := "a backlog remained throughout"
 	if !w.backlogHeld() {
 		backlog = "the backlog ran dry, so this is the write rate, not the engine's"
@@ -209,5 +272,8 @@ func (r *report) webhookRows() []row {
 			w.Charges.Rate(), backlog, w.Verified, min(hookSample, w.InWindow+w.Drained)),
 			fmt.Sprintf("%.0f/s", w.rate()), "-", "-", fmt.Sprintf("≥ %d/s", webhookTargetRate),
 			w.rate() >= webhookTargetRate && w.backlogHeld() && w.BadSig == "" && w.Duplicates == 0},
+		{fmt.Sprintf("7. Webhook deliveries vs a bare HTTP client (%d at once, the same %d requests, each once)", webhookInFlight, w.Bare.N),
+			fmt.Sprintf("%.0f/s", w.rate()), fmt.Sprintf("%.0f/s (net/http)", w.bareRate()), fmt.Sprintf("%.2f", q),
+			fmt.Sprintf("≥ %.2f", webhookBareTarget), q >= webhookBareTarget && w.Bare.Errors == 0 && w.backlogHeld()},
 	}
 }
