@@ -83,8 +83,12 @@ func withoutIndexes(ctx context.Context, path, table string, seed func(*sql.DB) 
 		return err
 	}
 	seedErr := seed(conn)
-	if err := execAll(ctx, conn, creates); err != nil {
-		return errors.Join(seedErr, fmt.Errorf("recreate the indexes of %s: %w", table, err))
+	// One transaction per index: at 10^7 rows all of them at once would
+	// hold gigabytes of WAL until the commit.
+	for _, c := range creates {
+		if err := execAll(ctx, conn, []string{c}); err != nil {
+			return errors.Join(seedErr, fmt.Errorf("recreate the indexes of %s: %w", table, err))
+		}
 	}
 	if seedErr != nil {
 		return seedErr

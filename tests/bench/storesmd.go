@@ -195,7 +195,7 @@ func (r *report) storesSection() string {
 	p("PostgreSQL: the growth of `pg_database_size` while the records were inserted (tables, indexes, TOAST; no VACUUM")
 	p("ran in between), divided by the records. PostgreSQL is seeded row by row through `internal/postgres` with its")
 	p("indexes in place (SQLite's indexes are built after the seeding: see figure 4 above), so its sizes stop at 10^6")
-	p("unless `-sizes` names others; this run's: %s on SQLite, %s on PostgreSQL.", sizeList(r.opts.sizes), sizeList(r.opts.pgSizes))
+	p("unless `-sizes` names others (this run: %s).", sizeList(r.opts.pgSizes))
 	p("")
 	p("| store | records | seeding agreements | seeding charges | database | B/agreement | B/charge |")
 	p("| --- | --- | --- | --- | --- | --- | --- |")
