@@ -15,10 +15,10 @@ import (
 )
 
 // Figure 4's SQLite database reaches 10^7 agreements and 10^7 charges.
-// Through internal/db, one row costs tens of µs of CPU, most of it SQLite
-// parsing the INSERT again (a transaction's statements are not prepared
-// once), on the single writer; and with every index in place each row also
-// updates the random-keyed indexes (openid, out_contract_code,
+// Through internal/db, one row costs tens of µs of CPU, a third of it
+// SQLite parsing the INSERT again (a transaction's statements are not
+// prepared once), on the single writer; and with every index in place each
+// row also updates the random-keyed indexes (openid, out_contract_code,
 // transaction_id) at a random page, a page-cache miss at that size. So:
 //
 //   - rows are still written by internal/db, but into scratch databases,
@@ -35,8 +35,9 @@ import (
 // The copying connection's synchronous=OFF and large cache are the
 // bench's; papayd later opens the file with its own pragmas.
 
-// seedIndexCacheKiB is the page cache of the connection that recreates
-// the indexes (PRAGMA cache_size, negative: KiB).
+// seedIndexCacheKiB is the page cache of the bench's connection that
+// copies the rows and recreates the indexes (PRAGMA cache_size, negative:
+// KiB).
 const seedIndexCacheKiB = 256 << 10
 
 // schemaSQL lists every object of the schema with its SQL text.

@@ -124,7 +124,7 @@ func (r *report) markdown() string {
 	p("One database grows through the sizes: N SIGNED agreements and N SUCCEEDED charges (charge i against agreement")
 	p("i), written by `internal/db` while papayd is stopped, with realistic keys (random 28-character openids and")
 	p("out_contract_codes, time-ordered contract ids, 28-digit transaction ids). To make 10^7 records affordable (through")
-	p("`internal/db` a row costs tens of µs of CPU on SQLite's single writer, most of it parsing the INSERT again, and with")
+	p("`internal/db` a row costs tens of µs of CPU on SQLite's single writer, a third of it parsing the INSERT again, and with")
 	p("every index in place it also updates the random-keyed indexes at a random page), a table is seeded like this:")
 	p("")
 	p("- `internal/db` writes the rows into scratch databases, one per core at a time (up to %s rows each, migrated by", count(seedBatch))

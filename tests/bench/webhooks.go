@@ -85,8 +85,8 @@ func (w webhookThroughput) drainRate() float64 {
 func (w webhookThroughput) backlogHeld() bool { return w.Drained > 0 }
 
 // hookSink is the receiver: it defers the requests that arrive before
-// holdUntil, then counts distinct webhook-ids and keeps the first requests
-// for signature checks.
+// holdUntil, then counts distinct webhook-ids and keeps the first
+// hookKeep distinct requests (for signature checks and the bare client).
 type hookSink struct {
 	holdUntil time.Time
 
@@ -94,10 +94,11 @@ type hookSink struct {
 	ids     map[string]struct{}
 	dups    int
 	firstOK time.Time
-	sample  []sampledHook
+	kept    []keptHook
 }
 
-type sampledHook struct {
+// keptHook is one request as it arrived.
+type keptHook struct {
 	header http.Header
 	body   []byte
 }
@@ -129,8 +130,8 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.dups++
 	} else {
 		s.ids[id] = struct{}{}
-		if len(s.sample) < hookKeep {
-			s.sample = append(s.sample, sampledHook{r.Header.Clone(), body})
+		if len(s.kept) < hookKeep {
+			s.kept = append(s.kept, keptHook{r.Header.Clone(), body})
 		}
 	}
 	s.mu.Unlock()
@@ -195,10 +196,10 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 		return err
 	}
 	sink.mu.Lock()
-	sample, dups := sink.sample, sink.dups
+	kept, dups := sink.kept, sink.dups
 	sink.mu.Unlock()
 	w.Duplicates = dups
-	for _, h := range sample[:min(hookSample, len(sample))] {
+	for _, h := range kept[:min(hookSample, len(kept))] {
 		if err := wh.Verify(h.body, h.header); err != nil {
 			w.BadSig = err.Error()
 			break
@@ -211,9 +212,9 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	if w.BadSig != "" {
 		return errors.New("figure 7: a delivery's signature does not verify: " + w.BadSig)
 	}
-	w.Bare, w.BareDistinct = bareDeliveries(ctx, sample, 2*o.duration)
+	w.Bare, w.BareDistinct = bareDeliveries(ctx, kept, 2*o.duration)
 	logf("  bare net/http client: %d of %d kept deliveries POSTed in %s, %d distinct received (%.0f/s), %d errors %s",
-		w.Bare.N, len(sample), w.Bare.Elapsed.Round(time.Millisecond), w.BareDistinct, w.bareRate(), w.Bare.Errors, w.Bare.FirstErr)
+		w.Bare.N, len(kept), w.Bare.Elapsed.Round(time.Millisecond), w.BareDistinct, w.bareRate(), w.Bare.Errors, w.Bare.FirstErr)
 	return ctx.Err()
 }
 
@@ -221,7 +222,7 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 // plain net/http client, webhookInFlight at once with keep-alive, to a
 // fresh receiver answering 200; it returns the load and the distinct ids
 // the receiver got.
-func bareDeliveries(ctx context.Context, kept []sampledHook, d time.Duration) (result, int) {
+func bareDeliveries(ctx context.Context, kept []keptHook, d time.Duration) (result, int) {
 	sink := &hookSink{ids: map[string]struct{}{}}
 	srv := httptest.NewUnstartedServer(sink)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
