@@ -157,8 +157,9 @@ func parseFlags() (options, error) {
 	}
 	def(&o.callbacks, 20000, 2000)
 	def(&o.reads, 10000, 10000)
-	// PostgreSQL's seeding is not sped up as SQLite's is (bulkseed.go):
-	// 10^7 there would take hours, so it stops at 10^6 unless asked.
+	// PostgreSQL is seeded row by row with its indexes in place (only
+	// SQLite's seeding is the bulk one of bulkseed.go), so its sizes stop
+	// at 10^6 unless -sizes names others.
 	pgSizes := sizes
 	switch {
 	case sizes != "":
