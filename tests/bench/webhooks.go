@@ -38,8 +38,10 @@ import (
 // bodies as papayd sent them), webhookInFlight at once over keep-alive
 // connections, each once, to a fresh receiver of the same kind on the same
 // machine; distinct webhook-ids received per second. It runs after the
-// load, so without the charges competing for the cores: what papayd's
-// deliveries would be if sending them were all it did is at most that.
+// load, without charges competing for the cores, so it is compared with
+// papayd's drain: the backlog left when the load ended, delivered with
+// nothing else running (at least minDrained deliveries, or the comparison
+// is refused as too short to mean anything).
 
 // webhookThroughput is figure 7.
 type webhookThroughput struct {
@@ -57,6 +59,9 @@ type webhookThroughput struct {
 }
 
 const webhookTargetRate = 1000
+
+// minDrained is the smallest drain the bare client is compared with.
+const minDrained = 1000
 
 // webhookBareTarget bounds papayd's delivery rate from below as a share
 // of the bare client's.
@@ -263,7 +268,7 @@ func (w webhookThroughput) bareRate() float64 {
 
 func (r *report) webhookRows() []row {
 	w := r.Webhooks
-	q := ratio(w.rate(), w.bareRate())
+	q := ratio(w.drainRate(), w.bareRate())
 	backlog := "a backlog remained throughout"
 	if !w.backlogHeld() {
 		backlog = "the backlog ran dry, so this is the write rate, not the engine's"
@@ -273,8 +278,9 @@ func (r *report) webhookRows() []row {
 			w.Charges.Rate(), backlog, w.Verified, min(hookSample, w.InWindow+w.Drained)),
 			fmt.Sprintf("%.0f/s", w.rate()), "-", "-", fmt.Sprintf("≥ %d/s", webhookTargetRate),
 			w.rate() >= webhookTargetRate && w.backlogHeld() && w.BadSig == "" && w.Duplicates == 0},
-		{fmt.Sprintf("7. Webhook deliveries vs a bare HTTP client (%d at once, the same %d requests, each once)", webhookInFlight, w.Bare.N),
-			fmt.Sprintf("%.0f/s", w.rate()), fmt.Sprintf("%.0f/s (net/http)", w.bareRate()), fmt.Sprintf("%.2f", q),
-			fmt.Sprintf("≥ %.2f", webhookBareTarget), q >= webhookBareTarget && w.Bare.Errors == 0 && w.backlogHeld()},
+		{fmt.Sprintf("7. Webhook deliveries with nothing else running (papayd draining its backlog of %d) vs a bare HTTP client (%d at once, the same %d requests, each once)",
+			w.Drained, webhookInFlight, w.Bare.N),
+			fmt.Sprintf("%.0f/s", w.drainRate()), fmt.Sprintf("%.0f/s (net/http)", w.bareRate()), fmt.Sprintf("%.2f", q),
+			fmt.Sprintf("≥ %.2f", webhookBareTarget), q >= webhookBareTarget && w.Bare.Errors == 0 && w.Drained >= minDrained},
 	}
 }
