@@ -164,8 +164,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	for i, d := range cfg.FinalRechecks {
 		rechecks[i] = time.Duration(float64(d) * cfg.ReconcileTimeScale)
 	}
+	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, InFlight: cfg.WebhookInFlight,
+		Owner: a.replica, LeaseTTL: cfg.LeaseTTL, Log: log.With("component", "webhooks")},
+		webhookStore{a.store, a.metrics.WebhookDelivery}, encodeEvent)
 	svc := service.New(service.Config{
-		Replica: a.replica, LeaseTTL: cfg.LeaseTTL,
+		Replica: a.replica, LeaseTTL: cfg.LeaseTTL, WebhookEndpointsChanged: a.webhooks.EndpointsChanged,
 		SubMchID: a.cfg.SubMchID, SPAppID: a.cfg.SPAppID, SubAppID: a.cfg.SubAppID,
 		NotifyURL: a.cfg.NotifyURL, SessionTTL: cfg.SessionTTL, MerchantCategoryCode: a.cfg.MerchantCategoryCode,
 		MaxChargeAmount: cfg.MaxChargeAmount,
@@ -197,9 +200,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	case AuthMTLS:
 		auth.Keys, auth.Names = svc, svc
 	}
-	a.webhooks = webhook.New(webhook.Config{RetrySchedule: cfg.WebhookRetrySchedule, InFlight: cfg.WebhookInFlight,
-		Owner: a.replica, LeaseTTL: cfg.LeaseTTL, Log: log.With("component", "webhooks")},
-		webhookStore{a.store, a.metrics.WebhookDelivery}, encodeEvent)
 	if err := a.metrics.WebhookBacklog(a.store, log); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,10 @@ type Config struct {
 	// endpoint) lasts unless renewed: a replica that dies holds its claims
 	// this long (default DefaultLeaseTTL).
 	LeaseTTL time.Duration
+	// WebhookEndpointsChanged, if not nil, is called after each commit
+	// that created, enabled or deleted a webhook endpoint: the webhook
+	// engine's cache of the endpoints to serve goes stale at once.
+	WebhookEndpointsChanged func()
 }
 
 // DefaultLeaseTTL is the lifetime of a claim when none is configured.

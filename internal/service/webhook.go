@@ -152,8 +152,18 @@ func (s *Service) CreateWebhookEndpoint(ctx context.Context, in WebhookEndpointI
 	if err != nil {
 		return WebhookEndpoint{}, "", fmt.Errorf("create webhook endpoint %s: %w", id, err)
 	}
+	s.webhookEndpointsChanged()
 	s.log.InfoContext(ctx, "webhook endpoint created", "endpoint_id", id)
 	return e.WebhookEndpoint, e.Secret, nil
+}
+
+// webhookEndpointsChanged tells Config.WebhookEndpointsChanged that an
+// endpoint changed. An EnableWebhookEndpoint of an enabled endpoint tells
+// it too: harmless, one more read.
+func (s *Service) webhookEndpointsChanged() {
+	if f := s.cfg.WebhookEndpointsChanged; f != nil {
+		f()
+	}
 }
 
 // newWebhookParts returns a fresh endpoint id and secret key.
@@ -238,6 +248,7 @@ func (s *Service) EnableWebhookEndpoint(ctx context.Context, id string) (Webhook
 	if err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("enable webhook endpoint %s: %w", id, err)
 	}
+	s.webhookEndpointsChanged()
 	s.log.InfoContext(ctx, "webhook endpoint enabled", "endpoint_id", id)
 	return e.WebhookEndpoint, nil
 }
@@ -261,6 +272,7 @@ func (s *Service) DeleteWebhookEndpoint(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete webhook endpoint %s: %w", id, err)
 	}
+	s.webhookEndpointsChanged()
 	s.log.InfoContext(ctx, "webhook endpoint deleted", "endpoint_id", id)
 	return nil
 }

@@ -122,6 +122,11 @@ type Engine struct {
 	mu    sync.Mutex
 	busy  map[string]bool // endpoints a worker serves now
 	again map[string]bool // busy endpoints a round found: served again at once
+
+	// enabled caches the ids of the enabled endpoints for the rounds a
+	// commit wakes, which come after every commit that appends events:
+	// reading every endpoint each time cost more than the rest of a round.
+	enabled endpointCache
 }
 
 // New returns an engine; Run starts it.
@@ -140,6 +145,14 @@ func (e *Engine) Notify() {
 	}
 }
 
+// EndpointsChanged tells the engine that an endpoint was created, enabled,
+// disabled or deleted: the next round reads the endpoints again, and it
+// comes at once. It never blocks.
+func (e *Engine) EndpointsChanged() {
+	e.enabled.invalidate()
+	e.Notify()
+}
+
 // Run serves the enabled endpoints until ctx ends, then waits for the
 // attempts under way, which ctx's end cancels: an attempt cut short is not
 // recorded, so it is made again after a restart.
@@ -148,21 +161,30 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer wg.Wait()
 	t := time.NewTicker(e.cfg.Interval)
 	defer t.Stop()
+	refresh := true
 	for {
-		e.round(ctx, &wg)
+		e.round(ctx, &wg, refresh)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			refresh = true
 		case <-e.wake:
+			refresh = false
 		}
 	}
 }
 
 // round starts a worker for each enabled endpoint none serves, up to
-// cfg.Workers in all.
-func (e *Engine) round(ctx context.Context, wg *sync.WaitGroup) {
-	eps, err := e.store.WebhookEndpoints(ctx)
+// cfg.Workers in all. It reads the endpoints when refresh is set (the
+// rounds of the ticker) or the cache is stale, else takes the cached ids:
+// so an endpoint another replica on a shared store changed is seen within
+// cfg.Interval, one this replica's service changed at once (see
+// EndpointsChanged). A cached id whose endpoint is no longer enabled costs
+// its worker one read, never a delivery: the worker reads the endpoint
+// before serving it.
+func (e *Engine) round(ctx context.Context, wg *sync.WaitGroup, refresh bool) {
+	ids, err := e.enabledIDs(ctx, refresh)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.cfg.Log.Error("webhook endpoints not read", "error", err.Error())
@@ -171,54 +193,89 @@ func (e *Engine) round(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, ep := range eps {
-		if ep.State != service.WebhookEndpointEnabled {
-			continue
-		}
-		if e.busy[ep.ID] {
+	for _, id := range ids {
+		if e.busy[id] {
 			// Its worker may have looked before what woke this round
 			// was committed: it serves the endpoint once more.
-			e.again[ep.ID] = true
+			e.again[id] = true
 			continue
 		}
 		if len(e.busy) >= e.cfg.Workers {
 			return
 		}
-		e.busy[ep.ID] = true
-		wg.Go(func() { e.work(ctx, ep) })
+		e.busy[id] = true
+		wg.Go(func() { e.work(ctx, id) })
 	}
 }
 
-// work serves ep until a round no longer asks for it again, under the
-// endpoint's lease: taken once for a run of serves, renewed while they
-// last, and let go before the endpoint stops being busy here (so a worker
-// this replica starts next never finds its lease being released).
-func (e *Engine) work(ctx context.Context, ep service.StoredWebhookEndpoint) {
+// enabledIDs returns the ids of the enabled endpoints, in creation order:
+// the cached ones unless refresh is set or the cache is stale.
+func (e *Engine) enabledIDs(ctx context.Context, refresh bool) ([]string, error) {
+	ids, gen, ok := e.enabled.get()
+	if ok && !refresh {
+		return ids, nil
+	}
+	eps, err := e.store.WebhookEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids = nil
+	for _, ep := range eps {
+		if ep.State == service.WebhookEndpointEnabled {
+			ids = append(ids, ep.ID)
+		}
+	}
+	e.enabled.set(ids, gen)
+	return ids, nil
+}
+
+// work serves the endpoint id until a round no longer asks for it again,
+// under the endpoint's lease: taken once for a run of serves, renewed
+// while they last, and let go before the endpoint stops being busy here
+// (so a worker this replica starts next never finds its lease being
+// released). It reads the endpoint first: the round's ids may be cached,
+// and its cursor moves with every fill.
+func (e *Engine) work(ctx context.Context, id string) {
 	for {
+		ep, ok := e.current(ctx, id)
+		if !ok {
+			e.mu.Lock()
+			delete(e.busy, id)
+			e.mu.Unlock()
+			return
+		}
 		again, err := e.serveLeased(ctx, &ep)
 		if err != nil && ctx.Err() == nil {
-			e.cfg.Log.Error("webhook endpoint not served", "endpoint_id", ep.ID, "error", err.Error())
+			e.cfg.Log.Error("webhook endpoint not served", "endpoint_id", id, "error", err.Error())
 		}
 		e.mu.Lock()
 		// A round that came while the lease was let go asks once more.
-		again = (again || e.again[ep.ID]) && ctx.Err() == nil
-		delete(e.again, ep.ID)
+		again = (again || e.again[id]) && ctx.Err() == nil
+		delete(e.again, id)
 		if !again {
-			delete(e.busy, ep.ID)
+			delete(e.busy, id)
 		}
 		e.mu.Unlock()
 		if !again {
 			return
 		}
-		cur, err := e.store.WebhookEndpoint(ctx, ep.ID)
-		if err != nil || cur.State != service.WebhookEndpointEnabled {
-			e.mu.Lock()
-			delete(e.busy, ep.ID)
-			e.mu.Unlock()
-			return
-		}
-		ep = cur
 	}
+}
+
+// current reads the endpoint id and reports whether it is enabled. One
+// that is not (another replica disabled or deleted it since the cache was
+// filled) makes the cache stale.
+func (e *Engine) current(ctx context.Context, id string) (service.StoredWebhookEndpoint, bool) {
+	ep, err := e.store.WebhookEndpoint(ctx, id)
+	switch {
+	case err == nil && ep.State == service.WebhookEndpointEnabled:
+		return ep, true
+	case err == nil || service.KindOf(err) == service.KindNotFound:
+		e.enabled.invalidate()
+	case ctx.Err() == nil:
+		e.cfg.Log.Error("webhook endpoint not read", "endpoint_id", id, "error", err.Error())
+	}
+	return ep, false
 }
 
 // serveLeased serves *ep, and again each time a round asks for it, while
@@ -475,6 +532,9 @@ func (e *Engine) sendBatch(ctx context.Context, endpointID string) (bool, error)
 	})
 	if err != nil {
 		return false, fmt.Errorf("record %d deliveries of endpoint %s: %w", len(done), endpointID, err)
+	}
+	if gone != nil {
+		e.enabled.invalidate()
 	}
 	for _, d := range done {
 		if d.State == service.WebhookDeliveryFailed {

@@ -37,10 +37,13 @@ const (
 // after the hook set with SetUnknownSerialHook (a CertRefresher's
 // OnUnknownSerial) has had the chance to fetch it.
 type NotificationParser struct {
-	keys     *Keys
-	apiV3Key []byte
-	now      func() time.Time
-	hook     atomic.Pointer[serialHook]
+	keys *Keys
+	// aead opens the resources: made once from the APIv3 key, since
+	// expanding the AES key and the GCM tables for every notification
+	// cost more than the decryption. It is safe for concurrent use.
+	aead cipher.AEAD
+	now  func() time.Time
+	hook atomic.Pointer[serialHook]
 }
 
 // NewNotificationParser builds a parser that verifies with keys (share the
@@ -55,7 +58,11 @@ func NewNotificationParser(keys *Keys, apiV3Key []byte, now func() time.Time) (*
 	case now == nil:
 		return nil, errors.New("wechat notifications: a clock is required")
 	}
-	return &NotificationParser{keys: keys, apiV3Key: bytes.Clone(apiV3Key), now: now}, nil
+	aead, err := newAEAD(apiV3Key)
+	if err != nil {
+		return nil, fmt.Errorf("wechat notifications: %w", err)
+	}
+	return &NotificationParser{keys: keys, aead: aead, now: now}, nil
 }
 
 // SetUnknownSerialHook makes the parser call hook when a notification
@@ -150,10 +157,10 @@ type envelope struct {
 }
 
 type encryptedResource struct {
-	Algorithm      string `json:"algorithm"`
-	Ciphertext     string `json:"ciphertext"`
-	Nonce          string `json:"nonce"`
-	AssociatedData string `json:"associated_data"`
+	Algorithm      string     `json:"algorithm"`
+	Ciphertext     sealedText `json:"ciphertext"`
+	Nonce          string     `json:"nonce"`
+	AssociatedData string     `json:"associated_data"`
 }
 
 // decode parses a verified body. Reasons never quote the plaintext.
@@ -248,28 +255,70 @@ func (s *scopeString) UnmarshalJSON(b []byte) error {
 
 // decrypt opens an AEAD_AES_256_GCM resource with the APIv3 key.
 func (p *NotificationParser) decrypt(r *encryptedResource) ([]byte, error) {
-	plain, err := openAEAD(p.apiV3Key, r.Algorithm, r.Nonce, r.Ciphertext, r.AssociatedData)
+	plain, err := openWith(p.aead, r.Algorithm, r.Nonce, r.Ciphertext, r.AssociatedData)
 	if err != nil {
 		return nil, malformed(err.Error())
 	}
 	return plain, nil
 }
 
+// sealedText is a resource's ciphertext: base64 of ciphertext ‖ tag,
+// decoded as the JSON is read. Base64 needs no JSON escape, so the bytes
+// between the quotes are decoded as they are, without first unquoting a
+// few KiB and copying them into a string. Decoded here or at decryption,
+// the ciphertext is the same, and so is the error: a JSON string that is
+// not base64 sets bad, which openWith reports where it always did; a value
+// that is not a JSON string fails the body, as a string field would.
+type sealedText struct {
+	b   []byte
+	bad bool
+}
+
+var errNotString = errors.New("not a JSON string")
+
+func (s *sealedText) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*s = sealedText{}
+		return nil
+	case len(b) < 2 || b[0] != '"':
+		return errNotString
+	case bytes.IndexByte(b, '\\') < 0:
+		*s = decodeSealed(b[1 : len(b)-1])
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = decodeSealed([]byte(v))
+	return nil
+}
+
+// decodeSealed decodes base64 text as base64.StdEncoding.DecodeString
+// would.
+func decodeSealed(text []byte) sealedText {
+	b := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Decode(b, text)
+	if err != nil {
+		return sealedText{bad: true}
+	}
+	return sealedText{b: b[:n]}
+}
+
 // openAEAD decrypts an AEAD_AES_256_GCM payload (a notification resource,
 // a downloaded certificate) with the 32-byte APIv3 key: nonce is the
-// 12-byte nonce string, ciphertext the base64 of ciphertext ‖ tag. Its
-// errors never quote the payload.
-func openAEAD(key []byte, algorithm, nonce, ciphertext, aad string) ([]byte, error) {
-	if algorithm != aeadAlgorithm {
-		return nil, errors.New("unsupported resource algorithm")
-	}
-	if len(nonce) != aeadNonceSize {
-		return nil, errors.New("resource nonce is not 12 bytes")
-	}
-	sealed, err := base64.StdEncoding.DecodeString(ciphertext)
+// 12-byte nonce string. Its errors never quote the payload.
+func openAEAD(key []byte, algorithm, nonce string, sealed sealedText, aad string) ([]byte, error) {
+	aead, err := newAEAD(key)
 	if err != nil {
-		return nil, errors.New("resource ciphertext is not base64")
+		return nil, err
 	}
+	return openWith(aead, algorithm, nonce, sealed, aad)
+}
+
+// newAEAD is AES-256-GCM under the 32-byte APIv3 key.
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, errors.New("decryption unavailable")
@@ -278,7 +327,22 @@ func openAEAD(key []byte, algorithm, nonce, ciphertext, aad string) ([]byte, err
 	if err != nil {
 		return nil, errors.New("decryption unavailable")
 	}
-	plain, err := gcm.Open(nil, []byte(nonce), sealed, []byte(aad))
+	return gcm, nil
+}
+
+// openWith is openAEAD with the key's AEAD already made. The plaintext
+// takes the place of the ciphertext: sealed is not used again.
+func openWith(aead cipher.AEAD, algorithm, nonce string, sealed sealedText, aad string) ([]byte, error) {
+	if algorithm != aeadAlgorithm {
+		return nil, errors.New("unsupported resource algorithm")
+	}
+	if len(nonce) != aeadNonceSize {
+		return nil, errors.New("resource nonce is not 12 bytes")
+	}
+	if sealed.bad {
+		return nil, errors.New("resource ciphertext is not base64")
+	}
+	plain, err := aead.Open(sealed.b[:0], []byte(nonce), sealed.b, []byte(aad))
 	if err != nil {
 		return nil, errors.New("resource does not decrypt (wrong APIv3 key or tampered)")
 	}
