@@ -85,9 +85,10 @@ func TestWakeUpsServeCachedEndpoints(t *testing.T) {
 	mu.Lock()
 	gone = true
 	mu.Unlock()
-	f.store.add("1900000109")
-	f.waitFor(t, ep.ID, func(ds []service.WebhookDelivery) bool {
-		return len(ds) == 2 && ds[1].State == service.WebhookDeliveryFailed
+	f.store.add("1900000109") // woken as its commit would
+	notifyUntil(t, e, func() bool {
+		ds, err := f.store.ListWebhookDeliveries(t.Context(), service.WebhookDeliveryFilter{EndpointID: ep.ID})
+		return err == nil && len(ds) == 2 && ds[1].State == service.WebhookDeliveryFailed
 	})
 	mu.Lock()
 	gone = false

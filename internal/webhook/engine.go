@@ -342,18 +342,46 @@ func (e *Engine) serveLeased(ctx context.Context, ep *service.StoredWebhookEndpo
 }
 
 // serve takes the endpoint's new events, then sends its due deliveries
-// in order.
+// in order. A batch's attempts are recorded while the next batch is sent
+// (one recording at a time, in batch order): the next batch takes the
+// deliveries after the last one started, so none is sent again for want
+// of its record, and the sending does not stop for every commit. A batch
+// that holds the rest back (an attempt left PENDING, a 410) ends the run
+// once recorded. Every return waits for the recording under way.
 func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) error {
 	if err := e.fill(ctx, ep); err != nil {
 		return err
 	}
+	var recorded chan error // the outcome of the recording under way, if one is
+	wait := func() error {
+		if recorded == nil {
+			return nil
+		}
+		err := <-recorded
+		recorded = nil
+		return err
+	}
+	var after uint64
 	for ctx.Err() == nil {
-		more, err := e.sendBatch(ctx, ep.ID)
-		if err != nil || !more {
+		b, err := e.sendBatch(ctx, ep.ID, after)
+		if rerr := wait(); rerr != nil {
+			// The batch just sent is not recorded: its deliveries stay
+			// PENDING and are sent again, as after a crash.
+			return rerr
+		}
+		if err != nil {
 			return err
 		}
+		if len(b.done) > 0 {
+			recorded = make(chan error, 1)
+			go func() { recorded <- e.record(ctx, ep.ID, b) }()
+		}
+		if !b.more {
+			return wait()
+		}
+		after = b.last
 	}
-	return nil
+	return wait()
 }
 
 // errMoved stops a fill whose endpoint changed under it; the next round
@@ -420,28 +448,38 @@ func receives(ep service.WebhookEndpoint, ev service.Event) bool {
 		!ev.CreateTime.Before(ep.CreateTime)
 }
 
+// batch is what one sendBatch did: the deliveries as its attempts left
+// them, the 410 that disables the endpoint, whether more may be due at
+// once, and the event sequence of the last delivery it started.
+type batch struct {
+	done []service.WebhookDelivery
+	gone *service.WebhookAttempt
+	more bool
+	last uint64
+}
+
 // sendBatch makes one attempt of each of the endpoint's oldest PENDING
-// deliveries, up to cfg.BatchSize, and records them all in one
-// transaction. The attempts start in sequence order, at most cfg.InFlight
-// at once; none starts after one that is not due yet, or after an
-// attempt that left its delivery PENDING (the deliveries after it wait
-// for it), or after a 410. It reports whether more may be due at once.
-func (e *Engine) sendBatch(ctx context.Context, endpointID string) (bool, error) {
+// deliveries after the event sequence after, up to cfg.BatchSize; record
+// records them. The attempts start in sequence order, at most
+// cfg.InFlight at once; none starts after one that is not due yet, or
+// after an attempt that left its delivery PENDING (the deliveries after
+// it wait for it), or after a 410.
+func (e *Engine) sendBatch(ctx context.Context, endpointID string, after uint64) (batch, error) {
 	ep, err := e.store.WebhookEndpoint(ctx, endpointID)
 	if err != nil || ep.State != service.WebhookEndpointEnabled {
-		return false, err
+		return batch{}, err
 	}
 	heads, err := e.store.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{EndpointID: endpointID,
-		State: service.WebhookDeliveryPending, PageSize: e.cfg.BatchSize})
+		State: service.WebhookDeliveryPending, AfterSequence: after, PageSize: e.cfg.BatchSize})
 	if err != nil || len(heads) == 0 {
-		return false, err
+		return batch{}, err
 	}
 	if heads[0].NextAttemptTime.After(e.cfg.Clock.Now()) {
-		return false, nil
+		return batch{}, nil
 	}
 	bodies, err := e.bodies(ctx, ep.WebhookEndpoint, heads)
 	if err != nil {
-		return false, err
+		return batch{}, err
 	}
 	var (
 		wg      sync.WaitGroup
@@ -505,44 +543,56 @@ func (e *Engine) sendBatch(ctx context.Context, endpointID string) (bool, error)
 		})
 	}
 	wg.Wait()
-	var done []service.WebhookDelivery
+	b := batch{gone: gone, more: readErr == nil && !held && started == e.cfg.BatchSize}
 	for _, d := range results {
 		if d != nil {
-			done = append(done, *d)
+			b.done = append(b.done, *d)
 		}
 	}
-	if len(done) == 0 {
-		return false, readErr
+	if started > 0 {
+		b.last = heads[started-1].EventSequence
 	}
-	err = e.store.InTx(context.WithoutCancel(ctx), func(tx service.Tx) error {
-		for _, d := range done {
+	b.more = b.more && len(b.done) == started
+	if len(b.done) == 0 {
+		return batch{}, readErr
+	}
+	return b, nil
+}
+
+// record stores the deliveries of b in one transaction, and disables the
+// endpoint if an attempt was answered 410. It runs to its end when ctx
+// ends: the attempts were made, and are recorded as made.
+func (e *Engine) record(ctx context.Context, endpointID string, b batch) error {
+	ctx = context.WithoutCancel(ctx)
+	err := e.store.InTx(ctx, func(tx service.Tx) error {
+		for _, d := range b.done {
 			if err := tx.UpdateWebhookDelivery(ctx, d); err != nil {
 				return err
 			}
 		}
-		if gone == nil {
+		if b.gone == nil {
 			return nil
 		}
 		cur, err := tx.WebhookEndpoint(ctx, endpointID)
 		if err != nil || cur.State != service.WebhookEndpointEnabled {
 			return err
 		}
-		cur.State, cur.DisableReason, cur.UpdateTime = service.WebhookEndpointDisabled, "HTTP 410 Gone", gone.Time
+		cur.State, cur.DisableReason, cur.UpdateTime = service.WebhookEndpointDisabled, "HTTP 410 Gone", b.gone.Time
 		return tx.UpdateWebhookEndpoint(ctx, cur.WebhookEndpoint)
 	})
 	if err != nil {
-		return false, fmt.Errorf("record %d deliveries of endpoint %s: %w", len(done), endpointID, err)
+		return fmt.Errorf("record %d deliveries of endpoint %s: %w", len(b.done), endpointID, err)
 	}
-	if gone != nil {
+	if b.gone != nil {
 		e.enabled.invalidate()
 	}
-	for _, d := range done {
+	for _, d := range b.done {
 		if d.State == service.WebhookDeliveryFailed {
 			e.cfg.Log.Warn("webhook delivery failed", "endpoint_id", endpointID, "event_id", d.EventID,
 				"attempts", d.Attempts, "error", d.LastError)
 		}
 	}
-	return readErr == nil && !held && started == e.cfg.BatchSize && len(done) == started, nil
+	return nil
 }
 
 // unsendableError is the error of a delivery whose event cannot be sent:

@@ -66,6 +66,7 @@ type fixture struct {
 	store    *events
 	svc      *service.Service
 	inFlight int           // the engine's Config.InFlight; 0: its default
+	batch    int           // the engine's Config.BatchSize; 0: its default
 	leaseTTL time.Duration // the engine's Config.LeaseTTL; 0: its default
 }
 
@@ -110,7 +111,7 @@ func (f *fixture) start(t *testing.T, schedule ...time.Duration) (stop func()) {
 		schedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
 	}
 	e := New(Config{RetrySchedule: schedule, Interval: 10 * time.Millisecond, Timeout: 2 * time.Second,
-		InFlight: f.inFlight, LeaseTTL: f.leaseTTL}, f.store, encode)
+		InFlight: f.inFlight, BatchSize: f.batch, LeaseTTL: f.leaseTTL}, f.store, encode)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.Run(ctx); close(done) }()
@@ -338,6 +339,51 @@ func TestInOrderPerEndpointOneInFlight(t *testing.T) {
 	if ids := verify(t, secret, rc.requests()); !slices.Equal(ids, want) {
 		t.Errorf("webhook-ids in arrival order = %v, want %v", ids, want)
 	}
+}
+
+// TestBatchesRecordedWhileTheNextIsSent: a batch's attempts are recorded
+// while the next batch is sent (serve), and the next batch starts after
+// the last delivery sent, so across many batches every event arrives once
+// per attempt, in order, and ends DELIVERED; a failure in a later batch
+// still holds back the rest until it is delivered.
+func TestBatchesRecordedWhileTheNextIsSent(t *testing.T) {
+	t.Parallel()
+	const n = 23
+	f := newFixture(t)
+	f.inFlight, f.batch = 1, 4
+	var failed string
+	rc := newReceiver(t, func(w http.ResponseWriter, i int) {
+		if i == 13 { // the 14th event, in the fourth batch, fails once
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	ep, secret := f.endpoint(t, t.Context(), rc.srv.URL, "")
+	var want []string
+	for i := range n {
+		ev := f.store.add("1900000109")
+		want = append(want, ev.ID)
+		if i == 13 {
+			failed = ev.ID
+			want = append(want, ev.ID)
+		}
+	}
+	f.start(t)
+	ds := f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, n))
+	if ids := verify(t, secret, rc.requests()); !slices.Equal(ids, want) {
+		t.Errorf("webhook-ids in arrival order = %v, want %v", ids, want)
+	}
+	for _, d := range ds {
+		if want := 1 + btoi(d.EventID == failed); d.Attempts != want {
+			t.Errorf("%s: %d attempts, want %d", d.EventID, d.Attempts, want)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func TestStoppedMidDeliveryResumesAfterRestart(t *testing.T) {
