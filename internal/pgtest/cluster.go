@@ -44,13 +44,28 @@ type Cluster struct {
 	stopErr  error
 }
 
+// Option changes the settings of a server Start starts.
+type Option func(*options)
+
+type options struct{ durable bool }
+
+// Durable starts a server whose commits survive a crash of the machine, as
+// a production server's do: fsync, synchronous_commit and full_page_writes
+// on, shared_buffers 128MB. The benchmark compares PostgreSQL with SQLite's
+// fsynced commits on such a server.
+func Durable() Option { return func(o *options) { o.durable = true } }
+
 // Start starts a throwaway server and returns when it accepts connections, or
 // returns the Cluster for PAPAYD_TEST_DATABASE_URL without starting anything.
-// The caller must call Stop. A server is tuned for speed: fsync,
-// synchronous_commit and full_page_writes off, shared_buffers 16MB. Start
-// first removes the clusters of earlier test processes that are gone. An
-// error wraps ErrNotFound when the binaries are missing.
-func Start(ctx context.Context) (*Cluster, error) {
+// The caller must call Stop. A server is tuned for speed unless Durable is
+// given: fsync, synchronous_commit and full_page_writes off, shared_buffers
+// 16MB. Start first removes the clusters of earlier test processes that are
+// gone. An error wraps ErrNotFound when the binaries are missing.
+func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if u := os.Getenv(urlEnv); u != "" {
 		if _, err := url.Parse(u); err != nil {
 			return nil, fmt.Errorf("pgtest: %s: %w", urlEnv, err)
@@ -106,7 +121,7 @@ func Start(ctx context.Context) (*Cluster, error) {
 	}
 	// A free port can be taken between the probe and the server's bind: retry.
 	for attempt := 1; ; attempt++ {
-		err = c.serve(ctx, run, data)
+		err = c.serve(ctx, run, data, o.settings())
 		if err == nil {
 			return c, nil
 		}
@@ -117,8 +132,17 @@ func Start(ctx context.Context) (*Cluster, error) {
 	}
 }
 
-// serve starts postgres on a free port and waits until it accepts connections.
-func (c *Cluster) serve(ctx context.Context, run func(context.Context, string, ...string) *exec.Cmd, data string) error {
+// settings are the server's -c settings that Durable changes.
+func (o options) settings() []string {
+	if o.durable {
+		return []string{"fsync=on", "synchronous_commit=on", "full_page_writes=on", "shared_buffers=128MB"}
+	}
+	return []string{"fsync=off", "synchronous_commit=off", "full_page_writes=off", "shared_buffers=16MB"}
+}
+
+// serve starts postgres on a free port, with the settings given besides its
+// own, and waits until it accepts connections.
+func (c *Cluster) serve(ctx context.Context, run func(context.Context, string, ...string) *exec.Cmd, data string, settings []string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -128,17 +152,17 @@ func (c *Cluster) serve(ctx context.Context, run func(context.Context, string, .
 		return err
 	}
 	defer logf.Close() // the server holds its own descriptor
-	cmd := run(context.Background(), "postgres", "-D", data, "-p", strconv.Itoa(port),
+	args := []string{"-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+c.dir,
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-		"-c", "shared_buffers=16MB",
+		"-c", "unix_socket_directories=" + c.dir,
 		"-c", "max_connections=200",
 		"-c", "max_wal_senders=0",
 		"-c", "wal_level=minimal",
-	)
+	}
+	for _, s := range settings {
+		args = append(args, "-c", s)
+	}
+	cmd := run(context.Background(), "postgres", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	started := make(chan error, 1)
 	exited := make(chan struct{})

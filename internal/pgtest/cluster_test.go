@@ -161,6 +161,31 @@ func checkGone(t *testing.T, dir string, pids []int) {
 	}
 }
 
+// TestDurable: a Durable server flushes its commits; the default one does
+// not.
+func TestDurable(t *testing.T) {
+	t.Setenv(urlEnv, "")
+	for _, tc := range []struct {
+		opts []Option
+		want string
+	}{{nil, "off"}, {[]Option{Durable()}, "on"}} {
+		c, err := Start(t.Context(), tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fsync, sync, fpw string
+		err = connect(t, c.URL()).QueryRow(t.Context(),
+			"SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes')").Scan(&fsync, &sync, &fpw)
+		c.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fsync != tc.want || sync != tc.want || fpw != tc.want {
+			t.Errorf("%d options: fsync %s, synchronous_commit %s, full_page_writes %s; want all %s", len(tc.opts), fsync, sync, fpw, tc.want)
+		}
+	}
+}
+
 func TestStopAfterExit(t *testing.T) {
 	c := startOwn(t)
 	// A server that died on its own: Stop still removes the directory and

@@ -239,9 +239,9 @@ type pgServer struct {
 	postmaster int // pid of the server's postmaster (0: not found)
 }
 
-// startPostgres starts the cluster.
+// startPostgres starts the cluster, durable (see storesSection).
 func startPostgres(ctx context.Context) (*pgServer, error) {
-	c, err := pgtest.Start(ctx)
+	c, err := pgtest.Start(ctx, pgtest.Durable())
 	if err != nil {
 		return nil, err
 	}
