@@ -304,11 +304,20 @@ func runOne(r *txRequest, t *tx) (res txResult) {
 	return txResult{err: r.fn(t)}
 }
 
+// maxPrepared bounds the writer's prepared statements: queries built from
+// what a function changes (updateChangedQuery) come in a few forms, but
+// nothing proves there are few, and past the bound a query runs
+// unprepared rather than holding memory for good.
+const maxPrepared = 512
+
 // preparePending prepares the queries first seen in the last batch, now
 // that the connection is free.
 func (w *writer) preparePending() {
 	for query := range w.pending {
 		delete(w.pending, query)
+		if len(w.stmts) >= maxPrepared {
+			continue
+		}
 		if s, err := w.conn.PrepareContext(context.Background(), query); err == nil {
 			w.stmts[query] = s
 		}
