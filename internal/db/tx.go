@@ -34,8 +34,10 @@ type tx struct {
 	reader  // q is the *sql.Tx; the write methods use it too
 	caches  *caches
 	touched *touched // the batch's written records (see cache.go)
-	// appended are the types of the events this function appended.
+	// appended are the types of the events this function appended, and
+	// sequence the highest sequence they were given.
 	appended []service.EventType
+	sequence int64
 	// charge is the row of the charge this function last read or wrote,
 	// as stored (see chargeMemo).
 	charge chargeMemo
