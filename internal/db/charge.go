@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 
 	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
@@ -154,10 +152,7 @@ WHERE out_trade_no = :out_trade_no`
 
 // chargeLife are the columns of updateChargeSQL, each with its stored value
 // in a charge.
-var chargeLife = [...]struct {
-	name  string
-	value func(c *service.Charge) (driver.Value, error)
-}{
+var chargeLife = []column[service.Charge]{
 	{"transaction_id", func(c *service.Charge) (driver.Value, error) { return c.TransactionID, nil }},
 	{"payer_total", func(c *service.Charge) (driver.Value, error) { return c.PayerTotal, nil }},
 	{"payer_currency", func(c *service.Charge) (driver.Value, error) { return c.PayerCurrency, nil }},
@@ -190,58 +185,6 @@ func updateChargeArgs(c service.Charge) ([]any, error) {
 		args = append(args, sql.Named(col.name, v))
 	}
 	return args, nil
-}
-
-// changedColumns is a set of chargeLife columns, bit i for chargeLife[i].
-type changedColumns uint32
-
-// chargeChanges returns the chargeLife columns whose stored value differs
-// between prev, the row as stored, and c, with c's values.
-func chargeChanges(prev, c *service.Charge) (changedColumns, []any, error) {
-	var set changedColumns
-	var args []any
-	for i, col := range chargeLife {
-		v, err := col.value(c)
-		if err != nil {
-			return 0, nil, err
-		}
-		was, err := col.value(prev)
-		if err != nil {
-			return 0, nil, err
-		}
-		if v != was { // int64, string or nil: comparable
-			set |= 1 << i
-			args = append(args, v)
-		}
-	}
-	return set, args, nil
-}
-
-// updateChangedSQL caches the text of updateChangedQuery by column set.
-var updateChangedSQL sync.Map // changedColumns -> string
-
-// updateChangedQuery is the UPDATE of the columns in set, their values
-// first, then the row's id and out_trade_no. The writer prepares each text
-// once, and only a few sets occur (a charge's life has few transitions).
-// The id finds the row in the table's b-tree without a lookup of the
-// out_trade_no index; out_trade_no makes an id that is not the charge's
-// match nothing instead of another row.
-func updateChangedQuery(set changedColumns) string {
-	if q, ok := updateChangedSQL.Load(set); ok {
-		return q.(string)
-	}
-	var b strings.Builder
-	b.WriteString("UPDATE charges SET ")
-	sep := ""
-	for i, col := range chargeLife {
-		if set&(1<<i) != 0 {
-			b.WriteString(sep + col.name + " = ?")
-			sep = ", "
-		}
-	}
-	b.WriteString(" WHERE id = ? AND out_trade_no = ?")
-	q, _ := updateChangedSQL.LoadOrStore(set, b.String())
-	return q.(string)
 }
 
 // UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
@@ -292,11 +235,11 @@ func (t *tx) updateAll(ctx context.Context, c service.Charge) error {
 // its transaction id: its unique index is not touched). With nothing
 // changed there is nothing to write: the row exists, since prev was read.
 func (t *tx) updateChanged(ctx context.Context, id int64, prev, c *service.Charge) error {
-	set, args, err := chargeChanges(prev, c)
+	set, args, err := changes(chargeLife, prev, c)
 	if err != nil || set == 0 {
 		return err
 	}
-	res, err := t.q.ExecContext(ctx, updateChangedQuery(set), append(args, id, c.OutTradeNo)...)
+	res, err := t.q.ExecContext(ctx, updateChangedQuery("charges", "out_trade_no", chargeLife, set), append(args, id, c.OutTradeNo)...)
 	if err != nil {
 		return err
 	}

@@ -26,11 +26,11 @@ func TestChargeUpdateWritesChangedIndexesOnly(t *testing.T) {
 	c.TradeState, c.TradeStateDesc, c.State = "SUCCESS", "支付成功", service.ChargeSucceeded
 	c.PayerTotal, c.SuccessTime, c.UpdateTime = c.Amount.Total, time.Now(), time.Now()
 	c.NextCheckTime = time.Now().Add(24 * time.Hour)
-	set, args, err := chargeChanges(&prev, &c)
+	set, args, err := changes(chargeLife, &prev, &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	query := updateChangedQuery(set)
+	query := updateChangedQuery("charges", "out_trade_no", chargeLife, set)
 	if want := len(strings.Split(query, "?")) - 3; len(args) != want {
 		t.Fatalf("%d changed values for %d columns in %q", len(args), want, query)
 	}
@@ -61,7 +61,7 @@ func TestChargeUpdateWritesChangedIndexesOnly(t *testing.T) {
 func indexesWritten(t *testing.T, db *DB, query string) []string {
 	t.Helper()
 	roots := map[int64]string{}
-	rows, err := db.read.QueryContext(t.Context(), `SELECT rootpage, name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'charges'`)
+	rows, err := db.read.QueryContext(t.Context(), `SELECT rootpage, name FROM sqlite_schema WHERE type = 'index'`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,9 +38,12 @@ type tx struct {
 	// sequence the highest sequence they were given.
 	appended []service.EventType
 	sequence int64
-	// charge is the row of the charge this function last read or wrote,
-	// as stored (see chargeMemo).
-	charge chargeMemo
+	// charge, agreement and refund are the rows of the charge, the
+	// agreement and the refund this function last read or wrote, as
+	// stored (see chargeMemo).
+	charge    chargeMemo
+	agreement agreementMemo
+	refund    refundMemo
 }
 
 // InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes
