@@ -3,10 +3,12 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
@@ -56,14 +58,21 @@ FROM agreements WHERE out_contract_code = ?`
 // AgreementByOutContractCode returns the agreement with the merchant's
 // out_contract_code, or service.ErrNotFound.
 func (r reader) AgreementByOutContractCode(ctx context.Context, outContractCode string) (service.Agreement, error) {
-	a, _, err := scanAgreement(r.q.QueryRowContext(ctx, agreementByOutContractCodeSQL, outContractCode))
+	a, _, err := r.agreementByOutContractCode(ctx, outContractCode)
+	return a, err
+}
+
+// agreementByOutContractCode is AgreementByOutContractCode with the row's
+// id.
+func (r reader) agreementByOutContractCode(ctx context.Context, outContractCode string) (service.Agreement, int64, error) {
+	a, id, err := scanAgreement(r.q.QueryRowContext(ctx, agreementByOutContractCodeSQL, outContractCode))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = service.ErrNotFound
 	}
 	if err != nil {
-		return service.Agreement{}, fmt.Errorf("agreement %s: %w", outContractCode, err)
+		return service.Agreement{}, 0, fmt.Errorf("agreement %s: %w", outContractCode, err)
 	}
-	return a, nil
+	return a, id, nil
 }
 
 // The second term repeats the partial unique index's condition, so SQLite
@@ -95,8 +104,16 @@ const createAgreementSQL = `INSERT INTO agreements (` + agreementColumns + `) VA
 // a.CreateTime must not be zero: it orders the pages of ListAgreements.
 func (t *tx) CreateAgreement(ctx context.Context, a service.Agreement) error {
 	t.touchAgreement(a.OutContractCode)
-	if _, err := t.q.ExecContext(ctx, createAgreementSQL, agreementArgs(a)...); err != nil {
+	t.agreement.forget()
+	res, err := t.q.ExecContext(ctx, createAgreementSQL, agreementArgs(a)...)
+	if err != nil {
 		return fmt.Errorf("insert agreement %s: %w", a.OutContractCode, conflictOr(err))
+	}
+	// Every column was given: the row is a as stored (see CreateCharge).
+	if id, err := res.LastInsertId(); err == nil {
+		if stored, err := storedAgreement(a); err == nil {
+			t.agreement.keep(stored, id)
+		}
 	}
 	return nil
 }
@@ -115,37 +132,159 @@ const updateAgreementSQL = `UPDATE agreements SET
 	update_time = :update_time, next_check_time = :next_check_time, check_attempts = :check_attempts
 WHERE out_contract_code = :out_contract_code`
 
+// agreementLife are the columns of updateAgreementSQL, each with its
+// stored value in an agreement.
+var agreementLife = []column[service.Agreement]{
+	{"contract_id", func(a *service.Agreement) (driver.Value, error) { return a.ContractID, nil }},
+	{"openid", func(a *service.Agreement) (driver.Value, error) { return a.OpenID, nil }},
+	{"user_display_name", func(a *service.Agreement) (driver.Value, error) { return a.UserDisplayName, nil }},
+	{"state", func(a *service.Agreement) (driver.Value, error) { return string(a.State), nil }},
+	{"termination_mode", func(a *service.Agreement) (driver.Value, error) { return string(a.TerminationMode), nil }},
+	{"termination_note", func(a *service.Agreement) (driver.Value, error) { return a.TerminationNote, nil }},
+	{"signed_time", func(a *service.Agreement) (driver.Value, error) { return timeArg(a.SignedTime).Value() }},
+	{"terminated_time", func(a *service.Agreement) (driver.Value, error) { return timeArg(a.TerminatedTime).Value() }},
+	{"session_expire_time", func(a *service.Agreement) (driver.Value, error) { return timeArg(a.SessionExpireTime).Value() }},
+	{"session_id", func(a *service.Agreement) (driver.Value, error) { return a.Session.SessionID, nil }},
+	{"sign_url", func(a *service.Agreement) (driver.Value, error) { return a.Session.SignURL, nil }},
+	{"show_code_url", func(a *service.Agreement) (driver.Value, error) { return a.Session.ShowCodeURL, nil }},
+	{"update_time", func(a *service.Agreement) (driver.Value, error) { return timeArg(a.UpdateTime).Value() }},
+	{"next_check_time", func(a *service.Agreement) (driver.Value, error) { return timeArg(a.NextCheckTime).Value() }},
+	{"check_attempts", func(a *service.Agreement) (driver.Value, error) { return int64(a.CheckAttempts), nil }},
+}
+
 // updateAgreementArgs are the arguments of updateAgreementSQL.
-func updateAgreementArgs(a service.Agreement) []any {
-	return []any{
-		sql.Named("out_contract_code", a.OutContractCode), sql.Named("contract_id", a.ContractID),
-		sql.Named("openid", a.OpenID), sql.Named("user_display_name", a.UserDisplayName),
-		sql.Named("state", string(a.State)),
-		sql.Named("termination_mode", string(a.TerminationMode)), sql.Named("termination_note", a.TerminationNote),
-		sql.Named("signed_time", timeArg(a.SignedTime)), sql.Named("terminated_time", timeArg(a.TerminatedTime)),
-		sql.Named("session_expire_time", timeArg(a.SessionExpireTime)),
-		sql.Named("session_id", a.Session.SessionID),
-		sql.Named("sign_url", a.Session.SignURL), sql.Named("show_code_url", a.Session.ShowCodeURL),
-		sql.Named("update_time", timeArg(a.UpdateTime)),
-		sql.Named("next_check_time", timeArg(a.NextCheckTime)), sql.Named("check_attempts", a.CheckAttempts),
+func updateAgreementArgs(a service.Agreement) ([]any, error) {
+	args := make([]any, 0, len(agreementLife)+1)
+	args = append(args, sql.Named("out_contract_code", a.OutContractCode))
+	for _, col := range agreementLife {
+		v, err := col.value(&a)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, sql.Named(col.name, v))
 	}
+	return args, nil
 }
 
 // UpdateAgreement overwrites the fields an agreement's life changes (see
 // updateAgreementSQL) of the agreement with a.OutContractCode; the fields
 // fixed at creation keep their recorded values. It returns
 // service.ErrNotFound when there is none and
-// service.ErrConflict when a.ContractID belongs to another agreement.
+// service.ErrConflict when a.ContractID belongs to another agreement. When
+// this function read the agreement before, only the columns that changed
+// are written (see update.go), and the row stored answers its next read.
 func (t *tx) UpdateAgreement(ctx context.Context, a service.Agreement) error {
 	t.touchAgreement(a.OutContractCode)
-	res, err := t.q.ExecContext(ctx, updateAgreementSQL, updateAgreementArgs(a)...)
-	if err == nil {
-		err = oneRow(res)
+	prev, id, known := t.agreement.get(a.OutContractCode)
+	t.agreement.forget()
+	var err error
+	if known {
+		err = t.updateAgreementChanged(ctx, id, &prev, &a)
+	} else {
+		err = t.updateAgreementAll(ctx, a)
 	}
 	if err != nil {
 		return fmt.Errorf("update agreement %s: %w", a.OutContractCode, conflictOr(err))
 	}
+	if known {
+		if stored, err := updatedAgreement(prev, a); err == nil {
+			t.agreement.keep(stored, id)
+		}
+	}
 	return nil
+}
+
+// updateAgreementAll writes every agreementLife column of a.
+func (t *tx) updateAgreementAll(ctx context.Context, a service.Agreement) error {
+	args, err := updateAgreementArgs(a)
+	if err != nil {
+		return err
+	}
+	res, err := t.q.ExecContext(ctx, updateAgreementSQL, args...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
+// updateAgreementChanged writes the agreementLife columns of a that differ
+// from prev, the row with id as stored; nothing when none does (the row
+// exists, since prev was read).
+func (t *tx) updateAgreementChanged(ctx context.Context, id int64, prev, a *service.Agreement) error {
+	set, args, err := changes(agreementLife, prev, a)
+	if err != nil || set == 0 {
+		return err
+	}
+	query := updateChangedQuery("agreements", "out_contract_code", agreementLife, set)
+	res, err := t.q.ExecContext(ctx, query, append(args, id, a.OutContractCode)...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
+// updatedAgreement is the row an update stores for a over prev, the row as
+// stored before it: prev's fields fixed at creation, a's others.
+func updatedAgreement(prev, a service.Agreement) (service.Agreement, error) {
+	s := prev
+	s.ContractID, s.OpenID, s.UserDisplayName, s.State = a.ContractID, a.OpenID, a.UserDisplayName, a.State
+	s.TerminationMode, s.TerminationNote = a.TerminationMode, a.TerminationNote
+	s.SignedTime, s.TerminatedTime, s.SessionExpireTime = a.SignedTime, a.TerminatedTime, a.SessionExpireTime
+	s.Session.SessionID, s.Session.SignURL, s.Session.ShowCodeURL = a.Session.SessionID, a.Session.SignURL, a.Session.ShowCodeURL
+	s.UpdateTime, s.NextCheckTime, s.CheckAttempts = a.UpdateTime, a.NextCheckTime, a.CheckAttempts
+	return storedAgreement(s)
+}
+
+// storedAgreement is a as a read of its row returns it: each time through
+// its column's Valuer and Scanner (UTC, nanoseconds); the other fields are
+// stored as they are.
+func storedAgreement(a service.Agreement) (service.Agreement, error) {
+	for _, t := range []*time.Time{&a.SignedTime, &a.TerminatedTime, &a.SessionExpireTime, &a.CreateTime, &a.UpdateTime, &a.NextCheckTime} {
+		v, err := timeArg(*t).Value()
+		if err != nil {
+			return service.Agreement{}, err
+		}
+		if err := (timeDest{t}).Scan(v); err != nil {
+			return service.Agreement{}, err
+		}
+	}
+	return a, nil
+}
+
+// agreementMemo is chargeMemo for agreements: the row of one agreement as
+// the function last read or wrote it, and its id. Every write of an
+// agreement goes through CreateAgreement, UpdateAgreement or
+// DeleteAgreement, which forget it.
+type agreementMemo struct {
+	ok bool
+	id int64
+	a  service.Agreement
+}
+
+func (m *agreementMemo) keep(a service.Agreement, id int64) { m.ok, m.id, m.a = true, id, a }
+func (m *agreementMemo) forget()                            { *m = agreementMemo{} }
+
+// get returns the memo and its id if it is the agreement with
+// outContractCode (an Agreement shares nothing mutable: a copy).
+func (m *agreementMemo) get(outContractCode string) (service.Agreement, int64, bool) {
+	if !m.ok || m.a.OutContractCode != outContractCode {
+		return service.Agreement{}, 0, false
+	}
+	return m.a, m.id, true
+}
+
+// AgreementByOutContractCode is reader.AgreementByOutContractCode,
+// answered from the row this function last read or wrote when it is that
+// agreement's.
+func (t *tx) AgreementByOutContractCode(ctx context.Context, outContractCode string) (service.Agreement, error) {
+	if a, _, ok := t.agreement.get(outContractCode); ok {
+		return a, nil
+	}
+	a, id, err := t.reader.agreementByOutContractCode(ctx, outContractCode)
+	if err == nil {
+		t.agreement.keep(a, id)
+	}
+	return a, err
 }
 
 const deleteAgreementSQL = `DELETE FROM agreements WHERE out_contract_code = ?`
@@ -154,6 +293,7 @@ const deleteAgreementSQL = `DELETE FROM agreements WHERE out_contract_code = ?`
 // service.ErrNotFound when there is none.
 func (t *tx) DeleteAgreement(ctx context.Context, outContractCode string) error {
 	t.touchAgreement(outContractCode)
+	t.agreement.forget()
 	res, err := t.q.ExecContext(ctx, deleteAgreementSQL, outContractCode)
 	if err == nil {
 		err = oneRow(res)

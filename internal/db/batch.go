@@ -17,8 +17,9 @@ import (
 // Group commit. Every write transaction is run by one writer goroutine,
 // which owns the single writer connection. When several are waiting it runs
 // them together: one BEGIN IMMEDIATE, each function inside its own
-// SAVEPOINT (so an error or panic rolls back that function alone), one
-// COMMIT, one fsync. Each caller is answered only after that commit, with
+// SAVEPOINT (so an error or panic rolls back that function alone; the
+// first one's is the transaction itself, see runTx), one COMMIT, one
+// fsync. Each caller is answered only after that commit, with
 // its own function's result: the semantics of one transaction per call,
 // at the cost of one fsync per batch instead of per call. When the batch
 // does not commit (BEGIN or COMMIT fails, SQLite rolls the transaction
@@ -231,6 +232,13 @@ var errRolledBack = errors.New("transaction rolled back by SQLite")
 // runTx runs the batch's functions in one transaction, each inside its own
 // savepoint, storing each one's result in results, and commits. It returns
 // nil if the transaction committed (or no function ran), else why not.
+//
+// A function that runs while the transaction holds nothing yet (the
+// batch's first, or the next after such a one failed) gets no savepoint:
+// the transaction itself is its savepoint, rolled back and begun again
+// when it fails. That spares the SAVEPOINT and RELEASE statements and the
+// copies of the pages it changes into the sub-journal that a ROLLBACK TO
+// would restore, for one function of every batch.
 func (w *writer) runTx(batch []*txRequest, results []txResult) error {
 	// The writer's own context, never a caller's: SQLite answers an
 	// interrupted write by rolling back the whole transaction, so one
@@ -241,32 +249,41 @@ func (w *writer) runTx(batch []*txRequest, results []txResult) error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer conn.Close()
-	q := &txQuerier{w: w}
+	q := &txQuerier{w: w, conn: conn}
 	if err := conn.Raw(q.watchRollback); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if q.tx, err = conn.BeginTx(ctx, nil); err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+	if err := q.begin(); err != nil {
+		return err
 	}
-	ran := false
+	ran, empty := false, true // empty: the transaction holds no function's writes
+	var through int64         // the highest event sequence of the committed functions
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i].err = err // gave up before it ran: nothing happens
 			continue
 		}
-		if _, err := q.ExecContext(ctx, "SAVEPOINT fn"); err != nil {
-			_ = q.tx.Rollback()
-			return fmt.Errorf("savepoint: %w", err)
+		if !empty {
+			if _, err := q.ExecContext(ctx, "SAVEPOINT fn"); err != nil {
+				_ = q.tx.Rollback()
+				return fmt.Errorf("savepoint: %w", err)
+			}
 		}
 		t := &tx{reader: reader{q: q}, caches: w.caches, touched: &w.touched}
 		results[i] = runOne(r, t)
 		ran = true
-		if err := q.endSavepoint(results[i]); err != nil {
+		end := q.endSavepoint
+		if empty {
+			end = q.endAlone
+		}
+		if err := end(results[i]); err != nil {
 			_ = q.tx.Rollback()
 			return err
 		}
 		if results[i].err == nil && !results[i].panicked {
 			w.appended = append(w.appended, t.appended...)
+			through = max(through, t.sequence)
+			empty = false
 		}
 	}
 	if !ran {
@@ -274,11 +291,6 @@ func (w *writer) runTx(batch []*txRequest, results []txResult) error {
 		return nil
 	}
 	if len(w.appended) > 0 {
-		var through int64
-		if err := q.QueryRowContext(ctx, maxEventSequenceSQL).Scan(&through); err != nil {
-			_ = q.tx.Rollback()
-			return fmt.Errorf("events watermark: %w", err)
-		}
 		w.through = uint64(through)
 		// Admitted just before the commit, so that a reader that sees the
 		// batch's writes also lists their events (after the commit a
@@ -304,11 +316,20 @@ func runOne(r *txRequest, t *tx) (res txResult) {
 	return txResult{err: r.fn(t)}
 }
 
+// maxPrepared bounds the writer's prepared statements: queries built from
+// what a function changes (updateChangedQuery) come in a few forms, but
+// nothing proves there are few, and past the bound a query runs
+// unprepared rather than holding memory for good.
+const maxPrepared = 512
+
 // preparePending prepares the queries first seen in the last batch, now
 // that the connection is free.
 func (w *writer) preparePending() {
 	for query := range w.pending {
 		delete(w.pending, query)
+		if len(w.stmts) >= maxPrepared {
+			continue
+		}
 		if s, err := w.conn.PrepareContext(context.Background(), query); err == nil {
 			w.stmts[query] = s
 		}
@@ -331,8 +352,9 @@ func (w *writer) preparePending() {
 // read writes nothing, and the batch's error replaces its function's
 // result.)
 type txQuerier struct {
-	tx *sql.Tx
-	w  *writer
+	tx   *sql.Tx
+	conn *sql.Conn // tx's connection: a new tx begins on it after endAlone
+	w    *writer
 	// stmts are the writer's statements bound to tx, by query text: bound
 	// once per batch, closed by the transaction's end.
 	stmts map[string]*sql.Stmt
@@ -383,6 +405,39 @@ func (q *txQuerier) endSavepoint(res txResult) error {
 	if _, err := q.ExecContext(ctx, "RELEASE fn"); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
+	return nil
+}
+
+// endAlone ends the function that ran with nothing else in the
+// transaction, which returned res: when it failed or panicked, its writes
+// are rolled back with the transaction, and a new one begins for the rest
+// of the batch. It fails when the transaction can no longer commit, or a
+// new one cannot begin.
+func (q *txQuerier) endAlone(res txResult) error {
+	if err := q.broken(); err != nil {
+		return err
+	}
+	if res.err == nil && !res.panicked {
+		return nil
+	}
+	if err := q.tx.Rollback(); err != nil {
+		return fmt.Errorf("roll back a failed function: %w", err)
+	}
+	// That rollback was this writer's own: the hook saw it, the new
+	// transaction has lost nothing.
+	q.rolledBack.Store(false)
+	q.cause = nil
+	return q.begin()
+}
+
+// begin begins the transaction on q's connection; statements bound to
+// an earlier one are dropped.
+func (q *txQuerier) begin() error {
+	tx, err := q.conn.BeginTx(context.Background(), nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	q.tx, q.stmts = tx, nil
 	return nil
 }
 

@@ -415,3 +415,71 @@ func TestQueuedWritesLandBeforeTheNextCommit(t *testing.T) {
 	default:
 	}
 }
+
+// TestFirstOfBatchRollsBackAlone: the function that runs first in a batch
+// has the transaction for its savepoint (runTx). When it fails or panics
+// after writing, its writes are undone and nobody else's; the next one
+// runs first again in a new transaction; a later one is back to its own
+// savepoint.
+func TestFirstOfBatchRollsBackAlone(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	errFail := errors.New("fail")
+	writeThen := func(id string, then func() error) func(*tx) error {
+		return func(t *tx) error {
+			if err := deliver(ctx, id)(t); err != nil {
+				return err
+			}
+			return then()
+		}
+	}
+	ok := func() error { return nil }
+	got := runInOneBatch(t, db, []context.Context{ctx, ctx, ctx, ctx, ctx, ctx}, []func(*tx) error{
+		writeThen("A", func() error { return errFail }),
+		writeThen("B", func() error { panic("boom") }),
+		writeThen("C", ok),
+		writeThen("D", func() error { return errFail }),
+		writeThen("E", ok),
+		deliver(ctx, "C"), // sees C, written in this transaction
+	})
+	want := []batchResult{{err: errFail}, {panicked: true}, {}, {err: errFail}, {}, {err: errDuplicate}}
+	for i := range want {
+		if got[i].panicked != want[i].panicked || !errors.Is(got[i].err, want[i].err) || (want[i].err == nil && got[i].err != nil) {
+			t.Errorf("caller %d: %v (panicked %v), want %v (panicked %v)", i, got[i].err, got[i].panicked, want[i].err, want[i].panicked)
+		}
+	}
+	for id, want := range map[string]bool{"A": false, "B": false, "C": true, "D": false, "E": true} {
+		if recorded(t, db, id) != want {
+			t.Errorf("%s recorded: %v, want %v", id, !want, want)
+		}
+	}
+}
+
+// TestFirstOfBatchRolledBackBySQLite: when SQLite rolls the transaction
+// back during the batch's first function, which has no savepoint, the
+// batch fails for every caller and nothing commits, as for any other.
+func TestFirstOfBatchRolledBackBySQLite(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := openTestDB(t)
+	inTx(t, db, func(tx service.Tx) error {
+		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N0", Outcome: service.OutcomeApplied})
+	})
+	got := runInOneBatch(t, db, []context.Context{ctx, ctx}, []func(*tx) error{
+		func(t *tx) error {
+			_, err := t.q.ExecContext(context.Background(), `INSERT OR ROLLBACK INTO notifications
+				(id, sp_mchid, sub_mchid, event_type, summary, outcome, out_contract_code, contract_id) VALUES ('N0', '', '', '', '', '', '', '')`)
+			return err
+		},
+		deliver(ctx, "N1"),
+	})
+	for i, r := range got {
+		if !errors.Is(r.err, errRolledBack) {
+			t.Errorf("caller %d: %v, want the batch's rollback", i, r.err)
+		}
+	}
+	if recorded(t, db, "N1") {
+		t.Error("N1 recorded by a batch that did not commit")
+	}
+}

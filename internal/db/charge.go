@@ -70,14 +70,20 @@ FROM charges WHERE out_trade_no = ?`
 // ChargeByOutTradeNo returns the charge with the merchant's out_trade_no,
 // or service.ErrNotFound.
 func (r reader) ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, error) {
-	c, _, err := scanCharge(r.q.QueryRowContext(ctx, chargeByOutTradeNoSQL, outTradeNo))
+	c, _, err := r.chargeByOutTradeNo(ctx, outTradeNo)
+	return c, err
+}
+
+// chargeByOutTradeNo is ChargeByOutTradeNo with the row's id.
+func (r reader) chargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, int64, error) {
+	c, id, err := scanCharge(r.q.QueryRowContext(ctx, chargeByOutTradeNoSQL, outTradeNo))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = service.ErrNotFound
 	}
 	if err != nil {
-		return service.Charge{}, fmt.Errorf("charge %s: %w", outTradeNo, err)
+		return service.Charge{}, 0, fmt.Errorf("charge %s: %w", outTradeNo, err)
 	}
-	return c, nil
+	return c, id, nil
 }
 
 // The second term repeats the partial unique index's condition, so SQLite
@@ -112,17 +118,27 @@ const createChargeSQL = `INSERT INTO charges (` + chargeColumns + `) VALUES (
 func (t *tx) CreateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
 	t.charge.forget()
-	if _, err := t.q.ExecContext(ctx, createChargeSQL, chargeArgs(c)...); err != nil {
+	res, err := t.q.ExecContext(ctx, createChargeSQL, chargeArgs(c)...)
+	if err != nil {
 		return fmt.Errorf("insert charge %s: %w", c.OutTradeNo, conflictOr(err))
+	}
+	// The row inserted answers the function's next read of the charge (the
+	// outbox reads it back at once): every column was given, so it is c as
+	// stored.
+	if id, err := res.LastInsertId(); err == nil {
+		if stored, err := storedCharge(c); err == nil {
+			t.charge.keep(stored, id)
+		}
 	}
 	return nil
 }
 
-// updateChargeSQL writes what a charge's life changes. The fields fixed when
-// the charge is created (its contract, payer, merchant, amount, order
-// details and create_time) are not written again: SQLite rewrites the
-// entry of every index a SET column belongs to, changed or not, and those
-// fields are in the five list indexes.
+// updateChargeSQL writes what a charge's life changes (chargeLife) of the
+// charge with out_trade_no: the update of a charge this function has not
+// read. The fields fixed when the charge is created (its contract, payer,
+// merchant, amount, order details and create_time) are not written again:
+// SQLite rewrites the entry of every index a SET column belongs to, changed
+// or not, and those fields are in the five list indexes.
 const updateChargeSQL = `UPDATE charges SET
 	transaction_id = :transaction_id, payer_total = :payer_total, payer_currency = :payer_currency,
 	exchange_rate_type = :exchange_rate_type, exchange_rate = :exchange_rate,
@@ -134,52 +150,105 @@ const updateChargeSQL = `UPDATE charges SET
 	last_send_time = :last_send_time, refunded_total = :refunded_total
 WHERE out_trade_no = :out_trade_no`
 
+// chargeLife are the columns of updateChargeSQL, each with its stored value
+// in a charge.
+var chargeLife = []column[service.Charge]{
+	{"transaction_id", func(c *service.Charge) (driver.Value, error) { return c.TransactionID, nil }},
+	{"payer_total", func(c *service.Charge) (driver.Value, error) { return c.PayerTotal, nil }},
+	{"payer_currency", func(c *service.Charge) (driver.Value, error) { return c.PayerCurrency, nil }},
+	{"exchange_rate_type", func(c *service.Charge) (driver.Value, error) { return c.ExchangeRate.Type, nil }},
+	{"exchange_rate", func(c *service.Charge) (driver.Value, error) { return c.ExchangeRate.Rate, nil }},
+	{"bank_type", func(c *service.Charge) (driver.Value, error) { return c.BankType, nil }},
+	{"trade_state", func(c *service.Charge) (driver.Value, error) { return c.TradeState, nil }},
+	{"trade_state_desc", func(c *service.Charge) (driver.Value, error) { return c.TradeStateDesc, nil }},
+	{"state", func(c *service.Charge) (driver.Value, error) { return string(c.State), nil }},
+	{"failure_code", func(c *service.Charge) (driver.Value, error) { return c.FailureCode, nil }},
+	{"failure_message", func(c *service.Charge) (driver.Value, error) { return c.FailureMessage, nil }},
+	{"success_time", func(c *service.Charge) (driver.Value, error) { return timeArg(c.SuccessTime).Value() }},
+	{"promotion_detail", func(c *service.Charge) (driver.Value, error) { return promotionsArg(c.PromotionDetail).Value() }},
+	{"update_time", func(c *service.Charge) (driver.Value, error) { return timeArg(c.UpdateTime).Value() }},
+	{"next_check_time", func(c *service.Charge) (driver.Value, error) { return timeArg(c.NextCheckTime).Value() }},
+	{"check_attempts", func(c *service.Charge) (driver.Value, error) { return int64(c.CheckAttempts), nil }},
+	{"last_send_time", func(c *service.Charge) (driver.Value, error) { return timeArg(c.LastSendTime).Value() }},
+	{"refunded_total", func(c *service.Charge) (driver.Value, error) { return c.RefundedTotal, nil }},
+}
+
 // updateChargeArgs are the arguments of updateChargeSQL.
-func updateChargeArgs(c service.Charge) []any {
-	return []any{
-		sql.Named("out_trade_no", c.OutTradeNo), sql.Named("transaction_id", c.TransactionID),
-		sql.Named("payer_total", c.PayerTotal), sql.Named("payer_currency", c.PayerCurrency),
-		sql.Named("exchange_rate_type", c.ExchangeRate.Type), sql.Named("exchange_rate", c.ExchangeRate.Rate),
-		sql.Named("bank_type", c.BankType), sql.Named("trade_state", c.TradeState),
-		sql.Named("trade_state_desc", c.TradeStateDesc), sql.Named("state", string(c.State)),
-		sql.Named("failure_code", c.FailureCode), sql.Named("failure_message", c.FailureMessage),
-		sql.Named("success_time", timeArg(c.SuccessTime)), sql.Named("promotion_detail", promotionsArg(c.PromotionDetail)),
-		sql.Named("update_time", timeArg(c.UpdateTime)),
-		sql.Named("next_check_time", timeArg(c.NextCheckTime)), sql.Named("check_attempts", c.CheckAttempts),
-		sql.Named("last_send_time", timeArg(c.LastSendTime)),
-		sql.Named("refunded_total", c.RefundedTotal),
+func updateChargeArgs(c service.Charge) ([]any, error) {
+	args := make([]any, 0, len(chargeLife)+1)
+	args = append(args, sql.Named("out_trade_no", c.OutTradeNo))
+	for _, col := range chargeLife {
+		v, err := col.value(&c)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, sql.Named(col.name, v))
 	}
+	return args, nil
 }
 
 // UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
-// answer, failure, schedule, refunded total; see updateChargeSQL) of the charge with
-// c.OutTradeNo; the fields fixed at creation keep their recorded values. It
-// returns service.ErrNotFound when there is none and service.ErrConflict
-// when c.TransactionID belongs to another charge. When this function read
-// the charge before, the row the update stored answers its next read.
+// answer, failure, schedule, refunded total; see chargeLife) of the charge
+// with c.OutTradeNo; the fields fixed at creation keep their recorded
+// values. It returns service.ErrNotFound when there is none and
+// service.ErrConflict when c.TransactionID belongs to another charge. When
+// this function read the charge before, the row the update stored answers
+// its next read.
 func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
-	prev, known := t.charge.get(c.OutTradeNo)
+	prev, id, known := t.charge.get(c.OutTradeNo)
 	t.charge.forget()
-	res, err := t.q.ExecContext(ctx, updateChargeSQL, updateChargeArgs(c)...)
-	if err == nil {
-		err = oneRow(res)
+	var err error
+	if known {
+		err = t.updateChanged(ctx, id, &prev, &c)
+	} else {
+		err = t.updateAll(ctx, c)
 	}
 	if err != nil {
 		return fmt.Errorf("update charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
 	if known {
 		if stored, err := updatedCharge(prev, c); err == nil {
-			t.charge.keep(stored)
+			t.charge.keep(stored, id)
 		}
 	}
 	return nil
 }
 
-// updatedCharge is the row updateChargeSQL stores for c over prev, the row
+// updateAll writes every chargeLife column of c.
+func (t *tx) updateAll(ctx context.Context, c service.Charge) error {
+	args, err := updateChargeArgs(c)
+	if err != nil {
+		return err
+	}
+	res, err := t.q.ExecContext(ctx, updateChargeSQL, args...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
+// updateChanged writes the chargeLife columns of c that differ from prev,
+// the row with id as stored. SQLite rewrites the entries of every index
+// holding a column the UPDATE names, whether its value changed or not, so
+// naming only the changed ones spares the others (a settling charge keeps
+// its transaction id: its unique index is not touched). With nothing
+// changed there is nothing to write: the row exists, since prev was read.
+func (t *tx) updateChanged(ctx context.Context, id int64, prev, c *service.Charge) error {
+	set, args, err := changes(chargeLife, prev, c)
+	if err != nil || set == 0 {
+		return err
+	}
+	res, err := t.q.ExecContext(ctx, updateChangedQuery("charges", "out_trade_no", chargeLife, set), append(args, id, c.OutTradeNo)...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
+// updatedCharge is the row an update stores for c over prev, the row
 // as stored before it: prev's fields fixed at creation, and c's others as
-// a read of the row returns them (a time or the promotion detail through
-// its column's Valuer and Scanner, as the database round trip does).
+// a read of the row returns them.
 func updatedCharge(prev, c service.Charge) (service.Charge, error) {
 	s := prev
 	s.TransactionID, s.PayerTotal, s.PayerCurrency = c.TransactionID, c.PayerTotal, c.PayerCurrency
@@ -187,15 +256,26 @@ func updatedCharge(prev, c service.Charge) (service.Charge, error) {
 	s.BankType, s.TradeState, s.TradeStateDesc, s.State = c.BankType, c.TradeState, c.TradeStateDesc, c.State
 	s.FailureCode, s.FailureMessage = c.FailureCode, c.FailureMessage
 	s.CheckAttempts, s.RefundedTotal = c.CheckAttempts, c.RefundedTotal
+	s.SuccessTime, s.PromotionDetail, s.UpdateTime = c.SuccessTime, c.PromotionDetail, c.UpdateTime
+	s.NextCheckTime, s.LastSendTime = c.NextCheckTime, c.LastSendTime
+	return storedCharge(s)
+}
+
+// storedCharge is c as a read of its row returns it: each time and the
+// promotion detail through its column's Valuer and Scanner, as the
+// database round trip does (UTC, nil for none); the other fields are
+// stored as they are.
+func storedCharge(c service.Charge) (service.Charge, error) {
 	for _, col := range []struct {
 		arg  driver.Valuer
 		dest sql.Scanner
 	}{
-		{timeArg(c.SuccessTime), timeDest{&s.SuccessTime}},
-		{promotionsArg(c.PromotionDetail), promotionsDest{&s.PromotionDetail}},
-		{timeArg(c.UpdateTime), timeDest{&s.UpdateTime}},
-		{timeArg(c.NextCheckTime), timeDest{&s.NextCheckTime}},
-		{timeArg(c.LastSendTime), timeDest{&s.LastSendTime}},
+		{timeArg(c.SuccessTime), timeDest{&c.SuccessTime}},
+		{promotionsArg(c.PromotionDetail), promotionsDest{&c.PromotionDetail}},
+		{timeArg(c.CreateTime), timeDest{&c.CreateTime}},
+		{timeArg(c.UpdateTime), timeDest{&c.UpdateTime}},
+		{timeArg(c.NextCheckTime), timeDest{&c.NextCheckTime}},
+		{timeArg(c.LastSendTime), timeDest{&c.LastSendTime}},
 	} {
 		v, err := col.arg.Value()
 		if err != nil {
@@ -205,39 +285,41 @@ func updatedCharge(prev, c service.Charge) (service.Charge, error) {
 			return service.Charge{}, err
 		}
 	}
-	return s, nil
+	return c, nil
 }
 
 // chargeMemo is the row of one charge as a transaction's function last
-// read or wrote it. Only this function writes the database while it runs,
-// and every write of a charge goes through tx.CreateCharge or
-// tx.UpdateCharge, which forget the memo (UpdateCharge then keeps the row
-// it stored), so the memo is the row as stored until the function ends.
+// read or wrote it, and its id. Only this function writes the database
+// while it runs, and every write of a charge goes through tx.CreateCharge
+// or tx.UpdateCharge, which forget the memo (and then keep the row they
+// stored), so the memo is the row as stored until the function ends.
 type chargeMemo struct {
 	ok bool
+	id int64
 	c  service.Charge
 }
 
-func (m *chargeMemo) keep(c service.Charge) { m.ok, m.c = true, cloneCharge(c) }
-func (m *chargeMemo) forget()               { m.ok, m.c = false, service.Charge{} }
+func (m *chargeMemo) keep(c service.Charge, id int64) { m.ok, m.id, m.c = true, id, cloneCharge(c) }
+func (m *chargeMemo) forget()                         { *m = chargeMemo{} }
 
-// get returns a copy of the memo if it is the charge with outTradeNo.
-func (m *chargeMemo) get(outTradeNo string) (service.Charge, bool) {
+// get returns a copy of the memo and its id if it is the charge with
+// outTradeNo.
+func (m *chargeMemo) get(outTradeNo string) (service.Charge, int64, bool) {
 	if !m.ok || m.c.OutTradeNo != outTradeNo {
-		return service.Charge{}, false
+		return service.Charge{}, 0, false
 	}
-	return cloneCharge(m.c), true
+	return cloneCharge(m.c), m.id, true
 }
 
 // ChargeByOutTradeNo is reader.ChargeByOutTradeNo, answered from the row
 // this function last read or wrote when it is that charge's.
 func (t *tx) ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, error) {
-	if c, ok := t.charge.get(outTradeNo); ok {
+	if c, _, ok := t.charge.get(outTradeNo); ok {
 		return c, nil
 	}
-	c, err := t.reader.ChargeByOutTradeNo(ctx, outTradeNo)
+	c, id, err := t.reader.chargeByOutTradeNo(ctx, outTradeNo)
 	if err == nil {
-		t.charge.keep(c)
+		t.charge.keep(c, id)
 	}
 	return c, err
 }

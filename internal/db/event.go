@@ -118,10 +118,19 @@ func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
-	if _, err := t.q.ExecContext(ctx, insertEventSQL, newEventID(), string(e.Type), timeArg(e.CreateTime), e.SubMchID, string(res)); err != nil {
+	r, err := t.q.ExecContext(ctx, insertEventSQL, newEventID(), string(e.Type), timeArg(e.CreateTime), e.SubMchID, string(res))
+	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
+	// The sequence is the rowid: the writer's watermark is the highest
+	// one of its batch (see the comment at the top), known without a
+	// query for max(sequence).
+	seq, err := r.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("append event %s: sequence: %w", e.Type, err)
+	}
 	t.appended = append(t.appended, e.Type)
+	t.sequence = max(t.sequence, seq)
 	return nil
 }
 

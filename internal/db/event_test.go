@@ -199,6 +199,7 @@ func TestEventsOutOfCommitOrderAreCaught(t *testing.T) {
 			_, err := t.q.ExecContext(ctx, `INSERT INTO events (sequence, id, type, create_time, sub_mchid, resource) VALUES (?, ?, 'charge.created', 0, '', '{}')`,
 				seq, fmt.Sprint("evt_", seq))
 			t.appended = append(t.appended, service.EventChargeCreated)
+			t.sequence = int64(seq)
 			return err
 		})
 		if err != nil {

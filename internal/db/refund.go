@@ -3,8 +3,10 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
@@ -63,14 +65,20 @@ FROM refunds WHERE out_refund_no = ?`
 // RefundByOutRefundNo returns the refund with the merchant's
 // out_refund_no, or service.ErrNotFound.
 func (r reader) RefundByOutRefundNo(ctx context.Context, outRefundNo string) (service.Refund, error) {
-	rf, _, err := scanRefund(r.q.QueryRowContext(ctx, refundByOutRefundNoSQL, outRefundNo))
+	rf, _, err := r.refundByOutRefundNo(ctx, outRefundNo)
+	return rf, err
+}
+
+// refundByOutRefundNo is RefundByOutRefundNo with the row's id.
+func (r reader) refundByOutRefundNo(ctx context.Context, outRefundNo string) (service.Refund, int64, error) {
+	rf, id, err := scanRefund(r.q.QueryRowContext(ctx, refundByOutRefundNoSQL, outRefundNo))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = service.ErrNotFound
 	}
 	if err != nil {
-		return service.Refund{}, fmt.Errorf("refund %s: %w", outRefundNo, err)
+		return service.Refund{}, 0, fmt.Errorf("refund %s: %w", outRefundNo, err)
 	}
-	return rf, nil
+	return rf, id, nil
 }
 
 // The second term repeats the partial unique index's condition, so SQLite
@@ -130,8 +138,16 @@ const createRefundSQL = `INSERT INTO refunds (` + refundColumns + `) VALUES (
 // out_refund_no, or its non-empty refund id, is already recorded.
 // r.CreateTime must not be zero: it orders the pages of ListRefunds.
 func (t *tx) CreateRefund(ctx context.Context, r service.Refund) error {
-	if _, err := t.q.ExecContext(ctx, createRefundSQL, refundArgs(r)...); err != nil {
+	t.refund.forget()
+	res, err := t.q.ExecContext(ctx, createRefundSQL, refundArgs(r)...)
+	if err != nil {
 		return fmt.Errorf("insert refund %s: %w", r.OutRefundNo, conflictOr(err))
+	}
+	// Every column was given: the row is r as stored (see CreateCharge).
+	if id, err := res.LastInsertId(); err == nil {
+		if stored, err := storedRefund(r); err == nil {
+			t.refund.keep(stored, id)
+		}
 	}
 	return nil
 }
@@ -150,37 +166,161 @@ const updateRefundSQL = `UPDATE refunds SET
 	next_check_time = :next_check_time, check_attempts = :check_attempts
 WHERE out_refund_no = :out_refund_no`
 
+// refundLife are the columns of updateRefundSQL, each with its stored
+// value in a refund.
+var refundLife = []column[service.Refund]{
+	{"refund_id", func(r *service.Refund) (driver.Value, error) { return r.RefundID, nil }},
+	{"payer_refund", func(r *service.Refund) (driver.Value, error) { return r.PayerRefund, nil }},
+	{"payer_currency", func(r *service.Refund) (driver.Value, error) { return r.PayerCurrency, nil }},
+	{"exchange_rate_type", func(r *service.Refund) (driver.Value, error) { return r.ExchangeRate.Type, nil }},
+	{"exchange_rate", func(r *service.Refund) (driver.Value, error) { return r.ExchangeRate.Rate, nil }},
+	{"status", func(r *service.Refund) (driver.Value, error) { return r.Status, nil }},
+	{"channel", func(r *service.Refund) (driver.Value, error) { return r.Channel, nil }},
+	{"recv_account", func(r *service.Refund) (driver.Value, error) { return r.RecvAccount, nil }},
+	{"fund_source", func(r *service.Refund) (driver.Value, error) { return r.FundSource, nil }},
+	{"state", func(r *service.Refund) (driver.Value, error) { return string(r.State), nil }},
+	{"failure_code", func(r *service.Refund) (driver.Value, error) { return r.FailureCode, nil }},
+	{"failure_message", func(r *service.Refund) (driver.Value, error) { return r.FailureMessage, nil }},
+	{"last_error", func(r *service.Refund) (driver.Value, error) { return r.LastError, nil }},
+	{"success_time", func(r *service.Refund) (driver.Value, error) { return timeArg(r.SuccessTime).Value() }},
+	{"update_time", func(r *service.Refund) (driver.Value, error) { return timeArg(r.UpdateTime).Value() }},
+	{"attempts", func(r *service.Refund) (driver.Value, error) { return int64(r.Attempts), nil }},
+	{"last_send_time", func(r *service.Refund) (driver.Value, error) { return timeArg(r.LastSendTime).Value() }},
+	{"next_check_time", func(r *service.Refund) (driver.Value, error) { return timeArg(r.NextCheckTime).Value() }},
+	{"check_attempts", func(r *service.Refund) (driver.Value, error) { return int64(r.Checks), nil }},
+}
+
 // updateRefundArgs are the arguments of updateRefundSQL.
-func updateRefundArgs(r service.Refund) []any {
-	return []any{
-		sql.Named("out_refund_no", r.OutRefundNo), sql.Named("refund_id", r.RefundID),
-		sql.Named("payer_refund", r.PayerRefund), sql.Named("payer_currency", r.PayerCurrency),
-		sql.Named("exchange_rate_type", r.ExchangeRate.Type), sql.Named("exchange_rate", r.ExchangeRate.Rate),
-		sql.Named("status", r.Status), sql.Named("channel", r.Channel),
-		sql.Named("recv_account", r.RecvAccount), sql.Named("fund_source", r.FundSource),
-		sql.Named("state", string(r.State)),
-		sql.Named("failure_code", r.FailureCode), sql.Named("failure_message", r.FailureMessage),
-		sql.Named("last_error", r.LastError), sql.Named("success_time", timeArg(r.SuccessTime)),
-		sql.Named("update_time", timeArg(r.UpdateTime)),
-		sql.Named("attempts", r.Attempts), sql.Named("last_send_time", timeArg(r.LastSendTime)),
-		sql.Named("next_check_time", timeArg(r.NextCheckTime)), sql.Named("check_attempts", r.Checks),
+func updateRefundArgs(r service.Refund) ([]any, error) {
+	args := make([]any, 0, len(refundLife)+1)
+	args = append(args, sql.Named("out_refund_no", r.OutRefundNo))
+	for _, col := range refundLife {
+		v, err := col.value(&r)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, sql.Named(col.name, v))
 	}
+	return args, nil
 }
 
 // UpdateRefund overwrites the fields a refund's life changes (WeChat's
 // answer, state, failure, schedule; see updateRefundSQL) of the refund
 // with r.OutRefundNo; the fields fixed at creation keep their recorded
 // values. It returns service.ErrNotFound when there is none and
-// service.ErrConflict when r.RefundID belongs to another refund.
+// service.ErrConflict when r.RefundID belongs to another refund. When
+// this function read the refund before, only the columns that changed
+// are written (see update.go), and the row stored answers its next read.
 func (t *tx) UpdateRefund(ctx context.Context, r service.Refund) error {
-	res, err := t.q.ExecContext(ctx, updateRefundSQL, updateRefundArgs(r)...)
-	if err == nil {
-		err = oneRow(res)
+	prev, id, known := t.refund.get(r.OutRefundNo)
+	t.refund.forget()
+	var err error
+	if known {
+		err = t.updateRefundChanged(ctx, id, &prev, &r)
+	} else {
+		err = t.updateRefundAll(ctx, r)
 	}
 	if err != nil {
 		return fmt.Errorf("update refund %s: %w", r.OutRefundNo, conflictOr(err))
 	}
+	if known {
+		if stored, err := updatedRefund(prev, r); err == nil {
+			t.refund.keep(stored, id)
+		}
+	}
 	return nil
+}
+
+// updateRefundAll writes every refundLife column of r.
+func (t *tx) updateRefundAll(ctx context.Context, r service.Refund) error {
+	args, err := updateRefundArgs(r)
+	if err != nil {
+		return err
+	}
+	res, err := t.q.ExecContext(ctx, updateRefundSQL, args...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
+// updateRefundChanged writes the refundLife columns of r that differ from
+// prev, the row with id as stored; nothing when none does (the row
+// exists, since prev was read).
+func (t *tx) updateRefundChanged(ctx context.Context, id int64, prev, r *service.Refund) error {
+	set, args, err := changes(refundLife, prev, r)
+	if err != nil || set == 0 {
+		return err
+	}
+	query := updateChangedQuery("refunds", "out_refund_no", refundLife, set)
+	res, err := t.q.ExecContext(ctx, query, append(args, id, r.OutRefundNo)...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
+}
+
+// updatedRefund is the row an update stores for r over prev, the row as
+// stored before it: prev's fields fixed at creation, r's others.
+func updatedRefund(prev, r service.Refund) (service.Refund, error) {
+	s := prev
+	s.RefundID, s.PayerRefund, s.PayerCurrency = r.RefundID, r.PayerRefund, r.PayerCurrency
+	s.ExchangeRate = service.ExchangeRate{Type: r.ExchangeRate.Type, Rate: r.ExchangeRate.Rate}
+	s.Status, s.Channel, s.RecvAccount, s.FundSource, s.State = r.Status, r.Channel, r.RecvAccount, r.FundSource, r.State
+	s.FailureCode, s.FailureMessage, s.LastError = r.FailureCode, r.FailureMessage, r.LastError
+	s.SuccessTime, s.UpdateTime, s.Attempts, s.LastSendTime = r.SuccessTime, r.UpdateTime, r.Attempts, r.LastSendTime
+	s.NextCheckTime, s.Checks = r.NextCheckTime, r.Checks
+	return storedRefund(s)
+}
+
+// storedRefund is r as a read of its row returns it: each time through
+// its column's Valuer and Scanner (UTC, nanoseconds); the other fields are
+// stored as they are.
+func storedRefund(r service.Refund) (service.Refund, error) {
+	for _, t := range []*time.Time{&r.SuccessTime, &r.CreateTime, &r.UpdateTime, &r.LastSendTime, &r.NextCheckTime} {
+		v, err := timeArg(*t).Value()
+		if err != nil {
+			return service.Refund{}, err
+		}
+		if err := (timeDest{t}).Scan(v); err != nil {
+			return service.Refund{}, err
+		}
+	}
+	return r, nil
+}
+
+// refundMemo is chargeMemo for refunds: the row of one refund as the
+// function last read or wrote it, and its id. Every write of a refund goes
+// through CreateRefund or UpdateRefund, which forget it.
+type refundMemo struct {
+	ok bool
+	id int64
+	r  service.Refund
+}
+
+func (m *refundMemo) keep(r service.Refund, id int64) { m.ok, m.id, m.r = true, id, r }
+func (m *refundMemo) forget()                         { *m = refundMemo{} }
+
+// get returns the memo and its id if it is the refund with outRefundNo
+// (a Refund shares nothing mutable: a copy).
+func (m *refundMemo) get(outRefundNo string) (service.Refund, int64, bool) {
+	if !m.ok || m.r.OutRefundNo != outRefundNo {
+		return service.Refund{}, 0, false
+	}
+	return m.r, m.id, true
+}
+
+// RefundByOutRefundNo is reader.RefundByOutRefundNo, answered from the row
+// this function last read or wrote when it is that refund's.
+func (t *tx) RefundByOutRefundNo(ctx context.Context, outRefundNo string) (service.Refund, error) {
+	if r, _, ok := t.refund.get(outRefundNo); ok {
+		return r, nil
+	}
+	r, id, err := t.reader.refundByOutRefundNo(ctx, outRefundNo)
+	if err == nil {
+		t.refund.keep(r, id)
+	}
+	return r, err
 }
 
 // listRefundsSQL starts one page: rows after the cursor in the order

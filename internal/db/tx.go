@@ -34,11 +34,16 @@ type tx struct {
 	reader  // q is the *sql.Tx; the write methods use it too
 	caches  *caches
 	touched *touched // the batch's written records (see cache.go)
-	// appended are the types of the events this function appended.
+	// appended are the types of the events this function appended, and
+	// sequence the highest sequence they were given.
 	appended []service.EventType
-	// charge is the row of the charge this function last read or wrote,
-	// as stored (see chargeMemo).
-	charge chargeMemo
+	sequence int64
+	// charge, agreement and refund are the rows of the charge, the
+	// agreement and the refund this function last read or wrote, as
+	// stored (see chargeMemo).
+	charge    chargeMemo
+	agreement agreementMemo
+	refund    refundMemo
 }
 
 // InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes
