@@ -132,7 +132,7 @@ type Engine struct {
 // New returns an engine; Run starts it.
 func New(cfg Config, store Store, encode Encoder) *Engine {
 	cfg = cfg.withDefaults()
-	return &Engine{cfg: cfg, store: store, encode: encode, client: newClient(cfg.Timeout),
+	return &Engine{cfg: cfg, store: store, encode: encode, client: newClient(cfg.Timeout, cfg.InFlight),
 		wake: make(chan struct{}, 1), busy: map[string]bool{}, again: map[string]bool{}}
 }
 

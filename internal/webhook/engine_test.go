@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,6 +386,37 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestAttemptsReuseTheirConnections: the attempts under way at once to an
+// endpoint keep their connections between batches, instead of dialling a
+// new one for all but two of them (http.DefaultTransport's idle bound).
+func TestAttemptsReuseTheirConnections(t *testing.T) {
+	t.Parallel()
+	const inFlight, n = 8, 120
+	f := newFixture(t)
+	f.inFlight = inFlight
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(time.Millisecond) // so that the attempts overlap
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ep, _ := f.endpoint(t, t.Context(), srv.URL, "")
+	for range n {
+		f.store.add("1900000109")
+	}
+	f.start(t)
+	f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, n))
+	if c := conns.Load(); c > inFlight {
+		t.Errorf("%d deliveries, %d at once, opened %d connections; want at most %d", n, inFlight, c, inFlight)
+	}
 }
 
 func TestStoppedMidDeliveryResumesAfterRestart(t *testing.T) {

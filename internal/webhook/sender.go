@@ -20,10 +20,17 @@ const DefaultTimeout = 15 * time.Second
 
 // newClient returns the HTTP client of the attempts: it follows no
 // redirect (a 3xx is the answer, and a failure) and gives up after
-// timeout.
-func newClient(timeout time.Duration) *http.Client {
+// timeout. Its transport keeps up to inFlight idle connections to each
+// endpoint's host, so the attempts under way at once reuse their
+// connections: http.DefaultTransport keeps 2 a host, and every attempt
+// beyond those dialled (and, for https, handshook) a connection of its
+// own, closed again after its answer.
+func newClient(timeout time.Duration, inFlight int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(inFlight, http.DefaultMaxIdleConnsPerHost)
 	return &http.Client{
 		Timeout:       timeout,
+		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
