@@ -3,6 +3,7 @@ package db
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -202,12 +203,7 @@ func TestChargeReadAfterUpdate(t *testing.T) {
 			}
 			// cmp compares times as instants; their JSON (an event's
 			// snapshot) shows the zone too.
-			if diff := cmp.Diff(stored, got); diff != "" {
-				t.Errorf("update %d: read after the update (-stored +got):\n%s", i, diff)
-			}
-			if s, g := mustJSON(t, stored), mustJSON(t, got); s != g {
-				t.Errorf("update %d: read after the update\n%s, stored\n%s", i, g, s)
-			}
+			sameAsStored(t, fmt.Sprintf("update %d: read after the update", i), stored, got)
 			got.PromotionDetail = append(got.PromotionDetail, service.PromotionDetail{PromotionID: "changed by the caller"})
 			again, err := tx.ChargeByOutTradeNo(ctx, "M1")
 			if err != nil {
@@ -218,6 +214,19 @@ func TestChargeReadAfterUpdate(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// sameAsStored reports where got, a record a transaction read, differs
+// from stored, the row as stored: field by field, and as JSON (which
+// tells a nil slice from an empty one).
+func sameAsStored(t *testing.T, what string, stored, got any) {
+	t.Helper()
+	if diff := cmp.Diff(stored, got); diff != "" {
+		t.Errorf("%s (-stored +got):\n%s", what, diff)
+	}
+	if s, g := mustJSON(t, stored), mustJSON(t, got); s != g {
+		t.Errorf("%s:\n%s, stored\n%s", what, g, s)
 	}
 }
 

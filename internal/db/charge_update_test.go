@@ -213,12 +213,7 @@ func TestChargeReadAfterCreate(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if diff := cmp.Diff(stored, got); diff != "" {
-			t.Errorf("read after the insert (-stored +got):\n%s", diff)
-		}
-		if s, g := mustJSON(t, stored), mustJSON(t, got); s != g {
-			t.Errorf("read after the insert\n%s, stored\n%s", g, s)
-		}
+		sameAsStored(t, "read after the insert", stored, got)
 		if tx.charge.id != id {
 			t.Errorf("kept id %d, stored %d", tx.charge.id, id)
 		}

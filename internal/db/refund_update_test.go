@@ -48,12 +48,7 @@ func TestRefundReadAfterWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(stored, got); diff != "" {
-			t.Errorf("%s: read (-stored +got):\n%s", name, diff)
-		}
-		if s, g := mustJSON(t, stored), mustJSON(t, got); s != g {
-			t.Errorf("%s: read\n%s, stored\n%s", name, g, s)
-		}
+		sameAsStored(t, name+": read", stored, got)
 	}
 	inTx(t, db, func(stx service.Tx) error {
 		tx := stx.(*tx)

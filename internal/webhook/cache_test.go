@@ -49,6 +49,16 @@ func notifyUntil(t *testing.T, e *Engine, ok func() bool) {
 	}
 }
 
+// addAndWake appends an event and wakes e a few times, as its commit
+// would, leaving time for a round to serve it.
+func addAndWake(f *fixture, e *Engine) {
+	f.store.add("1900000109")
+	for range 5 {
+		e.Notify()
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestWakeUpsServeCachedEndpoints: the rounds commits wake do not read the
 // endpoints while none changed, and see at once those the service creates,
 // disables (a 410), enables and deletes.
@@ -94,11 +104,7 @@ func TestWakeUpsServeCachedEndpoints(t *testing.T) {
 	gone = false
 	mu.Unlock()
 	reads := s.lists.Load()
-	f.store.add("1900000109")
-	for range 5 {
-		e.Notify()
-		time.Sleep(5 * time.Millisecond)
-	}
+	addAndWake(f, e)
 	if n := len(rc.requests()); n != 2 {
 		t.Fatalf("%d requests, want 2: a disabled endpoint was served", n)
 	}
@@ -114,11 +120,7 @@ func TestWakeUpsServeCachedEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	reads = s.lists.Load()
-	f.store.add("1900000109")
-	for range 5 {
-		e.Notify()
-		time.Sleep(5 * time.Millisecond)
-	}
+	addAndWake(f, e)
 	if n := len(rc.requests()); n != 3 {
 		t.Errorf("%d requests, want 3: a deleted endpoint was served", n)
 	}
