@@ -108,8 +108,9 @@ func (e *env) presignBody(code, openid, notifyURL string) map[string]any {
 	}
 }
 
-// presign calls a pre-sign endpoint through the SDK and returns the session id.
-func (e *env) presign(t *testing.T, channel string, body map[string]any) string {
+// presignAnswer calls a pre-sign endpoint through the SDK and returns its
+// answer.
+func (e *env) presignAnswer(t *testing.T, channel string, body map[string]any) map[string]string {
 	t.Helper()
 	res, err := e.client.Post(context.Background(), e.apiURL+contractsV3+"/"+channel+"-pre-entrust-sign", body)
 	if err != nil {
@@ -119,6 +120,13 @@ func (e *env) presign(t *testing.T, channel string, body map[string]any) string 
 	if err := core.UnMarshalResponse(res.Response, &out); err != nil {
 		t.Fatalf("pre-sign %s response: %v", channel, err)
 	}
+	return out
+}
+
+// presign calls a pre-sign endpoint through the SDK and returns the session id.
+func (e *env) presign(t *testing.T, channel string, body map[string]any) string {
+	t.Helper()
+	out := e.presignAnswer(t, channel, body)
 	if id := out["session_id"]; id != "" {
 		return id
 	}

@@ -2,7 +2,6 @@ package sandbox_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"html"
 	"image/png"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wechatpay-apiv3/wechatpay-go/core"
 
 	"github.com/papayd/papayd/internal/wechat/sandbox"
 )
@@ -40,14 +37,7 @@ func newPageEnv(t *testing.T, opts sandbox.Options) *pageEnv {
 // presignURL calls an H5, JSAPI or WEB pre-sign and returns the URL answered.
 func (e *pageEnv) presignURL(t *testing.T, channel string, body map[string]any) string {
 	t.Helper()
-	res, err := e.client.Post(context.Background(), e.apiURL+contractsV3+"/"+channel+"-pre-entrust-sign", body)
-	if err != nil {
-		t.Fatalf("pre-sign %s: %v", channel, err)
-	}
-	var out map[string]string
-	if err := core.UnMarshalResponse(res.Response, &out); err != nil {
-		t.Fatalf("pre-sign %s response: %v", channel, err)
-	}
+	out := e.presignAnswer(t, channel, body)
 	if u := out["sign_url"] + out["show_code_url"]; u != "" {
 		return u
 	}
