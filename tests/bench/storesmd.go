@@ -150,7 +150,7 @@ func (r *report) storesSection() string {
 		p("| %s | %s | %s | %.2f | %d of %d | %s | %s | %.2f× | %s |", c.storeName(), rate(cb.Papayd), rate(cb.SDK),
 			ratio(cb.Papayd.Rate(), cb.SDK.Rate()), cb.Check.Lost, cb.Check.UniqueAcked,
 			usPerCall(cb.Papayd.CPUPerCall()), usPerCall(cb.SDK.CPUPerCall()),
-			ratio(float64(cb.Papayd.CPUPerCall()), float64(cb.SDK.CPUPerCall())), c.pgPerCall(cb.Papayd))
+			c.callbackCPURatio(), c.pgPerCall(cb.Papayd))
 	}
 	p("")
 	p("### Figure 2 on each store: CreateCharge")
@@ -166,7 +166,7 @@ func (r *report) storesSection() string {
 			ratio(ch.Papayd.Rate(), ch.Raw.Rate()), fmtDur(ch.Papayd.Pct(99)), fmtDur(ch.Raw.Pct(99)),
 			float64(ch.Papayd.Pct(99)-ch.Raw.Pct(99))/float64(time.Millisecond), ch.Papayd.Errors,
 			usPerCall(ch.Papayd.CPUPerCall()), usPerCall(ch.Floor.CPUPerCall()),
-			ratio(float64(ch.Papayd.CPUPerCall()), float64(ch.Floor.CPUPerCall())), c.pgPerCall(ch.Papayd))
+			c.chargeCPURatio(), c.pgPerCall(ch.Papayd))
 	}
 	p("")
 	p("### Figure 3 on each store: reads")
