@@ -234,7 +234,7 @@ func TestEventsForEveryTransition(t *testing.T) {
 			"PAPAYD_RECONCILE_INTERVAL": "50ms", "PAPAYD_RECONCILE_FIRST_CHECK": "100ms", "PAPAYD_RECONCILE_TIME_SCALE": "0.001"})
 		l := &eventLog{t: t, p: p}
 		exp, err := p.agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: "oEv-exp",
-			SessionExpireTime: timestampIn(1500 * time.Millisecond)})
+			SessionExpireTime: timestampIn(2500 * time.Millisecond)}) // whole seconds at WeChat: 1.5 s to 2.5 s
 		if err != nil {
 			t.Fatal(err)
 		}

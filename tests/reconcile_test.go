@@ -70,7 +70,7 @@ func TestReconcilerResolvesWithoutNotifications(t *testing.T) {
 
 	// A session nobody signs becomes EXPIRED once it ends.
 	exp, err := p.agreements.CreatePresignSession(ctx, &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: "oRecon-2",
-		SessionExpireTime: timestampIn(1500 * time.Millisecond)})
+		SessionExpireTime: timestampIn(2500 * time.Millisecond)}) // whole seconds at WeChat: 1.5 s to 2.5 s
 	if err != nil {
 		t.Fatal(err)
 	}

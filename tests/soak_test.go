@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	papayv1 "github.com/papayd/papayd/gen/papay/v1"
 	"github.com/papayd/papayd/internal/wechat/sandbox"
@@ -364,32 +366,44 @@ func runSoak(t *testing.T, target *soakTarget) {
 				// WeChat (its PAPAY.SIGN is often lost), not open a session.
 				presignReq := &papayv1.CreatePresignSessionRequest{PlanId: planID, Openid: openid, OutContractCode: code}
 				represign := rng.IntN(4) == 0
+				// WeChat keeps a session's end in whole seconds, so papayd sends
+				// it truncated: what is left is measured from the truncated end.
+				const shortSession = 2500 * time.Millisecond
+				shortLeft := func() time.Duration {
+					return time.Until(presignReq.GetSessionExpireTime().AsTime().Truncate(time.Second))
+				}
 				if represign {
-					presignReq.SessionExpireTime = timestampIn(1500 * time.Millisecond)
+					presignReq.SessionExpireTime = timestampIn(shortSession)
 				}
 				var c sandbox.Contract
 				for attempt := 1; ; attempt++ {
 					var pre *papayv1.CreatePresignSessionResponse
-					if err := retry(func(ctx context.Context) (err error) {
+					err := retry(func(ctx context.Context) (err error) {
 						// A retry that waited out a restart may be past the short
 						// session's end: ask for another short one (the expiry is
 						// not part of what makes a presign the same request).
-						if represign && time.Until(presignReq.GetSessionExpireTime().AsTime()) < 500*time.Millisecond {
-							presignReq.SessionExpireTime = timestampIn(1500 * time.Millisecond)
+						if represign && shortLeft() < time.Second {
+							presignReq.SessionExpireTime = timestampIn(shortSession)
 						}
 						pre, err = agreements.CreatePresignSession(ctx, presignReq)
 						return err
-					}); err != nil {
+					})
+					// A slow call (a loaded machine) may reach WeChat after the
+					// short session's end, which WeChat refuses: ask again.
+					if represign && status.Code(err) == codes.InvalidArgument && shortLeft() <= 0 && attempt < 5 {
+						presignReq.SessionExpireTime = timestampIn(shortSession)
+						continue
+					}
+					if err != nil {
 						t.Errorf("presign %s: %v", code, err)
 						return
 					}
-					var err error
 					c, err = sb.SignSession(pre.GetSessionId(), sandbox.User{})
 					// A short session may end before the user signs when the
 					// presign's answer was slow (a loaded machine): the user
 					// asks the merchant for another, under the same code.
 					if represign && errors.Is(err, sandbox.ErrSessionExpired) && attempt < 5 {
-						presignReq.SessionExpireTime = timestampIn(1500 * time.Millisecond)
+						presignReq.SessionExpireTime = timestampIn(shortSession)
 						continue
 					}
 					if err != nil {
