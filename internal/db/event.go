@@ -137,6 +137,7 @@ func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
 const (
 	eventColumns        = `sequence, id, type, create_time, sub_mchid, resource`
 	listEventsSQL       = `SELECT ` + eventColumns + ` FROM events WHERE sequence > :after AND sequence <= :through`
+	listEventHeadsSQL   = `SELECT sequence, id, type, create_time, sub_mchid, '' FROM events WHERE sequence > :after AND sequence <= :through`
 	listEventsTypesSQL  = ` AND type IN (SELECT value FROM json_each(:types))`
 	listEventsSubsSQL   = ` AND sub_mchid IN (SELECT value FROM json_each(:subs))`
 	listEventsSubSQL    = ` AND sub_mchid = :sub`
@@ -148,7 +149,11 @@ const (
 	setPrunedThroughSQL = `UPDATE event_horizon SET pruned_through = ? WHERE id = 1 AND pruned_through < ?`
 )
 
-func scanEvent(row rowScanner) (service.Event, error) {
+func scanEvent(row rowScanner) (service.Event, error) { return scanEventOf(row, true) }
+
+// scanEventOf reads a row of eventColumns, and decodes its resource when
+// withResource is set.
+func scanEventOf(row rowScanner, withResource bool) (service.Event, error) {
 	var e service.Event
 	var typ, res string
 	var seq int64
@@ -156,6 +161,9 @@ func scanEvent(row rowScanner) (service.Event, error) {
 		return e, err
 	}
 	e.Sequence, e.Type = uint64(seq), service.EventType(typ)
+	if !withResource {
+		return e, nil
+	}
 	var r eventResource
 	if err := json.Unmarshal([]byte(res), &r); err != nil {
 		return e, fmt.Errorf("event %s resource: %w", e.ID, err)
@@ -171,6 +179,9 @@ func scanEvent(row rowScanner) (service.Event, error) {
 func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.Event, error) {
 	through := db.writer.events.watermark()
 	query := listEventsSQL
+	if f.WithoutResources {
+		query = listEventHeadsSQL
+	}
 	// Sequences are below 2^63: a cursor beyond is after every event.
 	args := []any{sql.Named("after", int64(min(f.AfterSequence, math.MaxInt64))), sql.Named("through", int64(through))}
 	if len(f.Types) > 0 {
@@ -200,7 +211,7 @@ func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.
 	defer rows.Close()
 	var es []service.Event
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		e, err := scanEventOf(rows, !f.WithoutResources)
 		if err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}

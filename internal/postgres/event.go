@@ -150,6 +150,11 @@ const (
 	e.create_time, coalesce(e.sub_mchid, ''), coalesce(e.resource, '{}')
 FROM event_horizon h LEFT JOIN LATERAL (
 	SELECT ` + eventColumns + ` FROM events WHERE sequence > @after`
+	// listEventHeadsSQL is listEventsSQL without the resources.
+	listEventHeadsSQL = `SELECT h.pruned_through, coalesce(e.sequence, 0), coalesce(e.id, ''), coalesce(e.type, ''),
+	e.create_time, coalesce(e.sub_mchid, ''), ''
+FROM event_horizon h LEFT JOIN LATERAL (
+	SELECT sequence, id, type, create_time, sub_mchid FROM events WHERE sequence > @after`
 	listEventsTypesSQL = ` AND type = ANY(@types)`
 	listEventsSubsSQL  = ` AND sub_mchid = ANY(@subs)`
 	listEventsSubSQL   = ` AND sub_mchid = @sub`
@@ -171,6 +176,9 @@ func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.
 		limit = service.DefaultPageSize
 	}
 	query := listEventsSQL
+	if f.WithoutResources {
+		query = listEventHeadsSQL
+	}
 	args := pgx.NamedArgs{"after": after, "limit": limit}
 	if len(f.Types) > 0 {
 		types := make([]string, len(f.Types))
@@ -207,6 +215,10 @@ func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.
 			continue // the horizon's row of an empty page
 		}
 		e.Sequence, e.Type = uint64(seq), service.EventType(typ)
+		if f.WithoutResources {
+			es = append(es, e)
+			continue
+		}
 		if err := decodeResource(&e, res); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}

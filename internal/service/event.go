@@ -60,6 +60,10 @@ type EventFilter struct {
 	SubMchIDs     []string // the caller's allowed set, intersected with SubMchID
 	SubMchID      string
 	PageSize      int
+	// WithoutResources leaves out what each event carries (Agreement,
+	// Charge, Anomaly and Refund stay nil) for a reader that needs only
+	// which events there are: the store neither reads nor decodes them.
+	WithoutResources bool
 }
 
 // ErrEventCursorExpired answers a cursor older than the oldest event kept

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,19 @@ func testEventFilters(t *testing.T, open Opener) {
 	} {
 		if diff := cmp.Diff(tt.want, sequences(listEvents(t, s, tt.f))); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+		// Without resources: the same events, each as listed with its
+		// resource but for the resource.
+		tt.f.WithoutResources = true
+		var want []service.Event
+		for _, e := range got {
+			if slices.Contains(tt.want, e.Sequence) {
+				e.Agreement, e.Charge, e.Anomaly, e.Refund = nil, nil, nil, nil
+				want = append(want, e)
+			}
+		}
+		if diff := cmp.Diff(want, listEvents(t, s, tt.f)); diff != "" {
+			t.Errorf("%s, without resources (-want +got):\n%s", tt.name, diff)
 		}
 	}
 }

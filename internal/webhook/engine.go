@@ -392,7 +392,10 @@ var errMoved = errors.New("endpoint changed")
 // it receives, and moves the cursor past them.
 func (e *Engine) fill(ctx context.Context, ep service.StoredWebhookEndpoint) error {
 	for {
-		f := service.EventFilter{AfterSequence: ep.Cursor, Types: ep.EventTypes, SubMchIDs: ep.SubMchIDs, PageSize: e.cfg.BatchSize}
+		// A delivery records which event it carries, not the event: the
+		// resources are read when the deliveries are sent (bodies).
+		f := service.EventFilter{AfterSequence: ep.Cursor, Types: ep.EventTypes, SubMchIDs: ep.SubMchIDs, PageSize: e.cfg.BatchSize,
+			WithoutResources: true}
 		evs, err := e.store.ListEvents(ctx, f)
 		if errors.Is(err, service.ErrEventCursorExpired) {
 			// It fell behind PAPAYD_EVENT_RETENTION (disabled for long):
