@@ -63,11 +63,11 @@ type writer struct {
 	caches  *caches
 	touched touched
 
-	// events is the outbox's watermark and readers' wake-up; appended and
-	// through are the event types the current batch's committed functions
-	// appended and its highest sequence (event.go).
+	// events is the outbox's watermark, readers' wake-up and recent
+	// events; appended and through are the events the current batch's
+	// committed functions appended and its highest sequence (event.go).
 	events   *events
-	appended []service.EventType
+	appended []service.Event
 	through  uint64
 
 	mu     sync.RWMutex // guards closed against sends on queue
@@ -184,6 +184,7 @@ func (w *writer) runBatch(batch []*txRequest) {
 		start = time.Now()
 	}
 	results := make([]txResult, len(batch))
+	clear(w.appended) // the events are kept by events.recent, not here
 	w.appended, w.through = w.appended[:0], 0
 	err := w.runTx(batch, results)
 	if obs != nil {

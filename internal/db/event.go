@@ -48,10 +48,55 @@ type events struct {
 	wake      chan struct{} // closed and replaced by each commit appending events
 	// observe, when set, is told the types each commit appended (metrics).
 	observe func(types []service.EventType)
+	// recent are the events of the latest commits, by sequence modulo its
+	// length (see recentEvents).
+	recent []service.Event
 }
 
+// recentEvents is how many of the latest committed events the writer
+// keeps decoded (about 1.5 KiB each). Readers of the outbox's head (the
+// event stream, webhook deliveries) list mostly events this process just
+// appended: ListEvents takes their resources from here instead of decoding
+// the JSON it stored. Events are never updated, so a kept event is exact:
+// the rows, and with them the filters, the watermark and the pruning, still
+// come from the database; only an event whose sequence and id match a kept
+// one takes its resources from it.
+const recentEvents = 4096
+
 func newEvents(committed uint64) *events {
-	return &events{committed: committed, wake: make(chan struct{})}
+	return &events{committed: committed, wake: make(chan struct{}), recent: make([]service.Event, recentEvents)}
+}
+
+// keptResources sets e's resources from the kept event of its sequence,
+// reporting whether there was one with e's id. The resources are copies:
+// the caller may change them.
+func (e *events) keptResources(ev *service.Event) bool {
+	e.mu.Lock()
+	k := e.recent[ev.Sequence%uint64(len(e.recent))]
+	e.mu.Unlock()
+	if k.Sequence != ev.Sequence || k.ID != ev.ID {
+		return false
+	}
+	ev.Agreement, ev.Charge, ev.Anomaly, ev.Refund = copyResources(k)
+	return true
+}
+
+// copyResources returns copies of e's resources, sharing nothing mutable.
+func copyResources(e service.Event) (*service.Agreement, *service.Charge, *service.Anomaly, *service.Refund) {
+	return copyOf(e.Agreement, nil), copyOf(e.Charge, cloneCharge), copyOf(e.Anomaly, nil), copyOf(e.Refund, nil)
+}
+
+// copyOf returns a pointer to a copy of *p (deepened by clone when set),
+// or nil.
+func copyOf[T any](p *T, clone func(T) T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	if clone != nil {
+		v = clone(v)
+	}
+	return &v
 }
 
 // watermark returns the highest sequence a reader may be shown.
@@ -69,16 +114,23 @@ func (e *events) admit(through uint64) {
 	e.mu.Unlock()
 }
 
-// published records a commit that appended types, up to sequence through,
-// and wakes the readers.
-func (e *events) published(through uint64, types []service.EventType) {
+// published records a commit that appended evs, up to sequence through,
+// keeps them, and wakes the readers.
+func (e *events) published(through uint64, evs []service.Event) {
 	e.mu.Lock()
 	e.committed = max(e.committed, through)
+	for _, ev := range evs {
+		e.recent[ev.Sequence%uint64(len(e.recent))] = ev
+	}
 	close(e.wake)
 	e.wake = make(chan struct{})
 	obs := e.observe
 	e.mu.Unlock()
 	if obs != nil {
+		types := make([]service.EventType, len(evs))
+		for i, ev := range evs {
+			types[i] = ev.Type
+		}
 		obs(types)
 	}
 }
@@ -118,7 +170,8 @@ func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
-	r, err := t.q.ExecContext(ctx, insertEventSQL, newEventID(), string(e.Type), timeArg(e.CreateTime), e.SubMchID, string(res))
+	id := newEventID()
+	r, err := t.q.ExecContext(ctx, insertEventSQL, id, string(e.Type), timeArg(e.CreateTime), e.SubMchID, string(res))
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
@@ -129,7 +182,9 @@ func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
 	if err != nil {
 		return fmt.Errorf("append event %s: sequence: %w", e.Type, err)
 	}
-	t.appended = append(t.appended, e.Type)
+	kept := service.Event{ID: id, Sequence: uint64(seq), Type: e.Type, CreateTime: e.CreateTime, SubMchID: e.SubMchID}
+	kept.Agreement, kept.Charge, kept.Anomaly, kept.Refund = copyResources(e)
+	t.appended = append(t.appended, kept)
 	t.sequence = max(t.sequence, seq)
 	return nil
 }
@@ -149,27 +204,27 @@ const (
 	setPrunedThroughSQL = `UPDATE event_horizon SET pruned_through = ? WHERE id = 1 AND pruned_through < ?`
 )
 
-func scanEvent(row rowScanner) (service.Event, error) { return scanEventOf(row, true) }
-
-// scanEventOf reads a row of eventColumns, and decodes its resource when
-// withResource is set.
-func scanEventOf(row rowScanner, withResource bool) (service.Event, error) {
+// scanEvent reads a row of eventColumns.
+func scanEvent(row rowScanner) (service.Event, error) {
 	var e service.Event
-	var typ, res string
+	var typ string
+	var res []byte
 	var seq int64
 	if err := row.Scan(&seq, &e.ID, &typ, timeDest{&e.CreateTime}, &e.SubMchID, &res); err != nil {
 		return e, err
 	}
 	e.Sequence, e.Type = uint64(seq), service.EventType(typ)
-	if !withResource {
-		return e, nil
-	}
+	return e, decodeResource(&e, res)
+}
+
+// decodeResource sets e's resources from their stored JSON.
+func decodeResource(e *service.Event, res []byte) error {
 	var r eventResource
-	if err := json.Unmarshal([]byte(res), &r); err != nil {
-		return e, fmt.Errorf("event %s resource: %w", e.ID, err)
+	if err := json.Unmarshal(res, &r); err != nil {
+		return fmt.Errorf("event %s resource: %w", e.ID, err)
 	}
 	e.Agreement, e.Charge, e.Anomaly, e.Refund = r.Agreement, r.Charge, r.Anomaly, r.Refund
-	return e, nil
+	return nil
 }
 
 // ListEvents returns up to f.PageSize committed events after
@@ -211,9 +266,18 @@ func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.
 	defer rows.Close()
 	var es []service.Event
 	for rows.Next() {
-		e, err := scanEventOf(rows, !f.WithoutResources)
-		if err != nil {
+		var e service.Event
+		var typ string
+		var seq int64
+		var res sql.RawBytes // decoded only for an event not kept
+		if err := rows.Scan(&seq, &e.ID, &typ, timeDest{&e.CreateTime}, &e.SubMchID, &res); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
+		}
+		e.Sequence, e.Type = uint64(seq), service.EventType(typ)
+		if !f.WithoutResources && !db.writer.events.keptResources(&e) {
+			if err := decodeResource(&e, res); err != nil {
+				return nil, fmt.Errorf("list events: %w", err)
+			}
 		}
 		es = append(es, e)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/papayd/papayd/internal/service"
+	"github.com/papayd/papayd/internal/storetest"
 )
 
 var evTime = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
@@ -198,7 +200,7 @@ func TestEventsOutOfCommitOrderAreCaught(t *testing.T) {
 		err := db.writer.do(ctx, func(t *tx) error {
 			_, err := t.q.ExecContext(ctx, `INSERT INTO events (sequence, id, type, create_time, sub_mchid, resource) VALUES (?, ?, 'charge.created', 0, '', '{}')`,
 				seq, fmt.Sprint("evt_", seq))
-			t.appended = append(t.appended, service.EventChargeCreated)
+			t.appended = append(t.appended, service.Event{ID: fmt.Sprint("evt_", seq), Sequence: seq, Type: service.EventChargeCreated})
 			t.sequence = int64(seq)
 			return err
 		})
@@ -260,5 +262,89 @@ func TestEventListedOnceItsWriteIsSeen(t *testing.T) {
 	<-done
 	if m := missed.Load(); m > 0 {
 		t.Errorf("%d times a reader saw a transaction's intent but not its event", m)
+	}
+}
+
+// TestRecentEvents: the events ListEvents takes from the writer's recent
+// ones are those it decodes from the database (after a restart, when none
+// is kept), unchanged by what the appender does to its records afterwards,
+// and copies a reader may change.
+func TestRecentEvents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "papayd.db")
+	open := func() *DB {
+		db, err := Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return db
+	}
+	a := storetest.FullAgreement("OCC1", "C1", evTime)
+	c := storetest.FullCharge("T1", "X1", evTime)
+	r := storetest.FullRefund("R1", "W1", evTime)
+	an := service.Anomaly{Kind: "AMOUNT_MISMATCH", OutTradeNo: "T1", NotificationID: "N1", Detail: "100 != 99", Time: evTime}
+	appended := []service.Event{
+		{Type: service.EventAgreementSigned, CreateTime: evTime, SubMchID: "m1", Agreement: &a},
+		{Type: service.EventChargeSucceeded, CreateTime: evTime.Add(time.Second), SubMchID: "m2", Charge: &c},
+		{Type: service.EventAnomalyDetected, CreateTime: evTime.Add(2 * time.Second), SubMchID: "m2", Anomaly: &an},
+		{Type: service.EventRefundSucceeded, CreateTime: evTime.Add(3 * time.Second), SubMchID: "m3", Refund: &r},
+	}
+	list := func(db *DB) []service.Event {
+		t.Helper()
+		es, err := db.ListEvents(ctx, service.EventFilter{PageSize: 10})
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		return es
+	}
+	db := open()
+	if err := db.InTx(ctx, func(tx service.Tx) error {
+		for _, e := range appended {
+			if err := tx.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The appender goes on changing its records.
+	a.State, c.PromotionDetail[0].GoodsDetail[1].GoodsID, an.Detail, r.State = service.AgreementTerminated, "changed", "changed", service.RefundFailed
+	kept := list(db)
+	// A reader changes what it was given.
+	kept2 := list(db)
+	kept2[1].Charge.PromotionDetail[0].Name, kept2[0].Agreement.PlanID = "changed", 7
+	if diff := cmp.Diff(kept, list(db)); diff != "" {
+		t.Errorf("ListEvents after a reader changed what it listed (-before +after):\n%s", diff)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = open()
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	decoded := list(db)
+	if diff := cmp.Diff(decoded, kept); diff != "" {
+		t.Errorf("events kept by the writer (-decoded after a restart +kept):\n%s", diff)
+	}
+	// The kept events are what the reads use: with its stored resource
+	// spoilt, an event appended since is still listed whole.
+	if err := db.InTx(ctx, func(tx service.Tx) error { return tx.AppendEvent(ctx, appended[1]) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.writer.do(ctx, func(t *tx) error {
+		_, err := t.q.ExecContext(ctx, `UPDATE events SET resource = '{}' WHERE sequence = 5`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	es := list(db)
+	if len(es) != 5 || es[4].Charge == nil || es[4].Charge.OutTradeNo != "T1" {
+		t.Errorf("event 5 listed as %+v, want its charge from the writer's recent events", es[len(es)-1])
 	}
 }

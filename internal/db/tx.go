@@ -34,9 +34,10 @@ type tx struct {
 	reader  // q is the *sql.Tx; the write methods use it too
 	caches  *caches
 	touched *touched // the batch's written records (see cache.go)
-	// appended are the types of the events this function appended, and
-	// sequence the highest sequence they were given.
-	appended []service.EventType
+	// appended are the events this function appended, as stored (id and
+	// sequence set, resources copied), and sequence the highest sequence
+	// they were given.
+	appended []service.Event
 	sequence int64
 	// charge, agreement and refund are the rows of the charge, the
 	// agreement and the refund this function last read or wrote, as

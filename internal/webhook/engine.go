@@ -498,6 +498,39 @@ func (e *Engine) sendBatch(ctx context.Context, endpointID string, after uint64)
 		defer mu.Unlock()
 		return held
 	}
+	// The attempts run on at most cfg.InFlight workers of this batch, not
+	// a goroutine each: a worker's stack grows once for the HTTP client's
+	// calls, not once per attempt.
+	type job struct {
+		i    int
+		d    service.WebhookDelivery
+		body []byte
+		now  time.Time
+	}
+	jobs := make(chan job)
+	attempt := func(j job) {
+		defer func() { <-slots }()
+		a := post(ctx, e.client, ep.URL, ep.Secret, j.d.EventID, j.body, j.now)
+		if ctx.Err() != nil {
+			return // cut short: not an attempt; made again later
+		}
+		if a.RetryAfter > 0 {
+			// Retry-After counts from the answer; the attempt's time is
+			// when it was sent.
+			a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(j.now))
+		}
+		next, g := j.d.Attempted(a, e.cfg.RetrySchedule)
+		mu.Lock()
+		defer mu.Unlock()
+		results[j.i] = &next
+		if g && gone == nil {
+			gone = &a
+		}
+		if g || next.State == service.WebhookDeliveryPending {
+			held = true
+		}
+	}
+	workers := 0
 	started := 0
 	for i, d := range heads {
 		slots <- struct{}{}
@@ -522,29 +555,27 @@ func (e *Engine) sendBatch(ctx context.Context, endpointID string, after uint64)
 			break
 		}
 		started++
-		wg.Go(func() {
-			defer func() { <-slots }()
-			a := post(ctx, e.client, ep.URL, ep.Secret, d.EventID, body, now)
-			if ctx.Err() != nil {
-				return // cut short: not an attempt; made again later
+		j := job{i, d, body, now}
+		if workers < e.cfg.InFlight {
+			// Holding a slot, this attempt may start: a new worker takes
+			// it unless an idle one does.
+			select {
+			case jobs <- j:
+				continue
+			default:
 			}
-			if a.RetryAfter > 0 {
-				// Retry-After counts from the answer; the attempt's time is
-				// when it was sent.
-				a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(now))
-			}
-			next, g := d.Attempted(a, e.cfg.RetrySchedule)
-			mu.Lock()
-			defer mu.Unlock()
-			results[i] = &next
-			if g && gone == nil {
-				gone = &a
-			}
-			if g || next.State == service.WebhookDeliveryPending {
-				held = true
-			}
-		})
+			workers++
+			wg.Go(func() {
+				attempt(j)
+				for j := range jobs {
+					attempt(j)
+				}
+			})
+			continue
+		}
+		jobs <- j // a slot is held, so a worker is idle or about to be
 	}
+	close(jobs)
 	wg.Wait()
 	b := batch{gone: gone, more: readErr == nil && !held && started == e.cfg.BatchSize}
 	for _, d := range results {
