@@ -8,6 +8,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -345,9 +346,11 @@ func (e *Engine) serveLeased(ctx context.Context, ep *service.StoredWebhookEndpo
 // in order. A batch's attempts are recorded while the next batch is sent
 // (one recording at a time, in batch order): the next batch takes the
 // deliveries after the last one started, so none is sent again for want
-// of its record, and the sending does not stop for every commit. A batch
-// that holds the rest back (an attempt left PENDING, a 410) ends the run
-// once recorded. Every return waits for the recording under way.
+// of its record, and the sending does not stop for every commit. The next
+// batch is read while the one before is sent, so that the endpoint does
+// not wait for the reads either. A batch that
+// holds the rest back (an attempt left PENDING, a 410) ends the run once
+// recorded. Every return waits for the recording under way.
 func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) error {
 	if err := e.fill(ctx, ep); err != nil {
 		return err
@@ -361,9 +364,17 @@ func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) er
 		recorded = nil
 		return err
 	}
-	var after uint64
+	cur := e.load(ctx, ep.ID, 0)
 	for ctx.Err() == nil {
-		b, err := e.sendBatch(ctx, ep.ID, after)
+		if cur.err != nil || len(cur.heads) == 0 {
+			if rerr := wait(); rerr != nil {
+				return rerr
+			}
+			return cur.err
+		}
+		var next loaded
+		prefetched := false
+		b, err := e.sendBatch(ctx, cur, func(after uint64) { next, prefetched = e.load(ctx, ep.ID, after), true })
 		if rerr := wait(); rerr != nil {
 			// The batch just sent is not recorded: its deliveries stay
 			// PENDING and are sent again, as after a crash.
@@ -379,7 +390,10 @@ func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) er
 		if !b.more {
 			return wait()
 		}
-		after = b.last
+		if !prefetched {
+			next = e.load(ctx, ep.ID, b.last)
+		}
+		cur = next
 	}
 	return wait()
 }
@@ -461,28 +475,55 @@ type batch struct {
 	last uint64
 }
 
-// sendBatch makes one attempt of each of the endpoint's oldest PENDING
-// deliveries after the event sequence after, up to cfg.BatchSize; record
-// records them. The attempts start in sequence order, at most
-// cfg.InFlight at once; none starts after one that is not due yet, or
-// after an attempt that left its delivery PENDING (the deliveries after
-// it wait for it), or after a 410.
-func (e *Engine) sendBatch(ctx context.Context, endpointID string, after uint64) (batch, error) {
+// loaded is a batch to send: the endpoint as read, its oldest PENDING
+// deliveries after an event sequence (the first one due), their events,
+// or the error that stopped the read. No heads: nothing to send now.
+type loaded struct {
+	ep     service.StoredWebhookEndpoint
+	heads  []service.WebhookDelivery
+	bodies map[string]service.Event
+	err    error
+}
+
+// load reads the endpoint's batch after the event sequence after, up to
+// cfg.BatchSize deliveries: none when the endpoint is not enabled or the
+// first is not due yet.
+func (e *Engine) load(ctx context.Context, endpointID string, after uint64) loaded {
 	ep, err := e.store.WebhookEndpoint(ctx, endpointID)
 	if err != nil || ep.State != service.WebhookEndpointEnabled {
-		return batch{}, err
+		return loaded{err: err}
 	}
 	heads, err := e.store.ListWebhookDeliveries(ctx, service.WebhookDeliveryFilter{EndpointID: endpointID,
 		State: service.WebhookDeliveryPending, AfterSequence: after, PageSize: e.cfg.BatchSize})
 	if err != nil || len(heads) == 0 {
-		return batch{}, err
+		return loaded{err: err}
 	}
 	if heads[0].NextAttemptTime.After(e.cfg.Clock.Now()) {
-		return batch{}, nil
+		return loaded{}
 	}
 	bodies, err := e.bodies(ctx, ep.WebhookEndpoint, heads)
 	if err != nil {
-		return batch{}, err
+		return loaded{err: err}
+	}
+	return loaded{ep: ep, heads: heads, bodies: bodies}
+}
+
+// sendBatch makes one attempt of each delivery of l; record records them.
+// The attempts start in sequence order, at most cfg.InFlight at once; none
+// starts after one that is not due yet, or after an attempt that left its
+// delivery PENDING (the deliveries after it wait for it), or after a 410.
+// A full batch calls prefetch with its last delivery's event sequence, on
+// a goroutine of its own, while its attempts are under way; it returns
+// once prefetch has.
+func (e *Engine) sendBatch(ctx context.Context, l loaded, prefetch func(after uint64)) (batch, error) {
+	ep, heads := l.ep, l.heads
+	if len(heads) == e.cfg.BatchSize {
+		// The next batch is read while this one is sent: the deliveries
+		// after this one's last are not changed by its attempts (and a
+		// batch that ends early does not use it).
+		var fetched sync.WaitGroup
+		fetched.Go(func() { prefetch(heads[len(heads)-1].EventSequence) })
+		defer fetched.Wait()
 	}
 	var (
 		wg      sync.WaitGroup
@@ -498,31 +539,41 @@ func (e *Engine) sendBatch(ctx context.Context, endpointID string, after uint64)
 		defer mu.Unlock()
 		return held
 	}
-	// The attempts run on at most cfg.InFlight workers of this batch, not
-	// a goroutine each: a worker's stack grows once for the HTTP client's
-	// calls, not once per attempt.
-	type job struct {
-		i    int
-		d    service.WebhookDelivery
-		body []byte
-		now  time.Time
-	}
-	jobs := make(chan job)
-	attempt := func(j job) {
+	// attempt encodes delivery i's event and sends it, then frees its slot.
+	attempt := func(i int) {
 		defer func() { <-slots }()
-		a := post(ctx, e.client, ep.URL, ep.Secret, j.d.EventID, j.body, j.now)
+		d := heads[i]
+		body, err := e.body(ctx, d, l.bodies)
+		now := e.cfg.Clock.Now()
+		var unsendable *unsendableError
+		if errors.As(err, &unsendable) {
+			// No retry would change that.
+			d.State, d.NextAttemptTime, d.LastError, d.UpdateTime = service.WebhookDeliveryFailed, time.Time{}, err.Error(), now
+			mu.Lock()
+			results[i] = &d
+			mu.Unlock()
+			return
+		}
+		if err != nil {
+			// Not attempted: it stays PENDING, and holds the rest back.
+			mu.Lock()
+			readErr, held = cmp.Or(readErr, err), true
+			mu.Unlock()
+			return
+		}
+		a := post(ctx, e.client, ep.URL, ep.Secret, d.EventID, body, now)
 		if ctx.Err() != nil {
 			return // cut short: not an attempt; made again later
 		}
 		if a.RetryAfter > 0 {
 			// Retry-After counts from the answer; the attempt's time is
 			// when it was sent.
-			a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(j.now))
+			a.RetryAfter += max(0, e.cfg.Clock.Now().Sub(now))
 		}
-		next, g := j.d.Attempted(a, e.cfg.RetrySchedule)
+		next, g := d.Attempted(a, e.cfg.RetrySchedule)
 		mu.Lock()
 		defer mu.Unlock()
-		results[j.i] = &next
+		results[i] = &next
 		if g && gone == nil {
 			gone = &a
 		}
@@ -530,50 +581,37 @@ func (e *Engine) sendBatch(ctx context.Context, endpointID string, after uint64)
 			held = true
 		}
 	}
-	workers := 0
-	started := 0
+	// The attempts run on at most cfg.InFlight workers of this batch, not
+	// a goroutine each: a worker's stack grows once for the HTTP client's
+	// calls, not once per attempt. The events are encoded by the workers
+	// too, on as many cores as there are.
+	jobs := make(chan int)
+	workers, started := 0, 0
 	for i, d := range heads {
 		slots <- struct{}{}
-		now := e.cfg.Clock.Now()
-		if holding() || ctx.Err() != nil || d.NextAttemptTime.After(now) {
-			<-slots
-			break
-		}
-		body, err := e.body(ctx, d, bodies)
-		var unsendable *unsendableError
-		if errors.As(err, &unsendable) {
-			// No retry would change that.
-			d.State, d.NextAttemptTime, d.LastError, d.UpdateTime = service.WebhookDeliveryFailed, time.Time{}, err.Error(), now
-			results[i] = &d
-			started++
-			<-slots
-			continue
-		}
-		if err != nil {
-			readErr = err
+		if holding() || ctx.Err() != nil || d.NextAttemptTime.After(e.cfg.Clock.Now()) {
 			<-slots
 			break
 		}
 		started++
-		j := job{i, d, body, now}
 		if workers < e.cfg.InFlight {
 			// Holding a slot, this attempt may start: a new worker takes
 			// it unless an idle one does.
 			select {
-			case jobs <- j:
+			case jobs <- i:
 				continue
 			default:
 			}
 			workers++
 			wg.Go(func() {
-				attempt(j)
-				for j := range jobs {
-					attempt(j)
+				attempt(i)
+				for i := range jobs {
+					attempt(i)
 				}
 			})
 			continue
 		}
-		jobs <- j // a slot is held, so a worker is idle or about to be
+		jobs <- i // a slot is held, so a worker is idle or about to be
 	}
 	close(jobs)
 	wg.Wait()
