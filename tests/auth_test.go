@@ -42,7 +42,7 @@ func TestAuthSetting(t *testing.T) {
 		{"unknown value", map[string]string{"PAPAYD_AUTH": "token"}, "", "PAPAYD_AUTH"},
 	}
 	for _, c := range cases {
-		cfg, err := app.ParseConfig(nil, func(k string) string { return c.env[k] }, io.Discard)
+		cfg, err := app.ParseConfig(nil, func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }, io.Discard)
 		switch {
 		case c.want == "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
 			t.Errorf("%s: err %v, want a refusal naming %s", c.name, err, c.refused)

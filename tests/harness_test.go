@@ -62,7 +62,7 @@ func startWith(t *testing.T, dataDir string, settings map[string]string) *papayd
 	for k, v := range settings {
 		env[k] = v
 	}
-	cfg, err := app.ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	cfg, err := app.ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func liveSimulator(t *testing.T, timeout string) (*sandbox.Sandbox, map[string]s
 
 func newLive(t *testing.T, env map[string]string) (*app.App, error) {
 	t.Helper()
-	cfg, err := app.ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	cfg, err := app.ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func TestDataDirBelongsToOneMode(t *testing.T) {
 		}
 	}
 	// papayd verify would ask WeChat Pay about the sandbox's records.
-	liveCfg, err := app.ParseConfig(nil, func(k string) string { return live[k] }, io.Discard)
+	liveCfg, err := app.ParseConfig(nil, func(k string) (string, bool) { v, ok := live[k]; return v, ok }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestOneProcessPerDataDirectory(t *testing.T) {
 	first := start(t, dir)
 
 	env := map[string]string{"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0", "PAPAYD_ADMIN_ADDR": "127.0.0.1:0", "PAPAYD_DATA_DIR": dir}
-	cfg, err := app.ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	cfg, err := app.ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	var usage bytes.Buffer
-	if _, err := app.ParseConfig([]string{"-h"}, func(string) string { return "" }, &usage); !errors.Is(err, flag.ErrHelp) {
+	if _, err := app.ParseConfig([]string{"-h"}, func(string) (string, bool) { return "", false }, &usage); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("ParseConfig -h: %v", err)
 	}
 	envs := regexp.MustCompile(`\(env (PAPAYD_[A-Z0-9_]+)\)`).FindAllStringSubmatch(usage.String(), -1)

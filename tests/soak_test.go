@@ -92,7 +92,8 @@ func (s *soakProcess) start() {
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatal("papayd did not become healthy")
+			out, _ := os.ReadFile(s.log.Name())
+			s.t.Fatalf("papayd did not become healthy; its log:\n%s", out[max(0, len(out)-4096):])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return version(stdout)
 		}
 	}
-	cfg, err := app.ParseConfig(args, os.Getenv, stderr)
+	cfg, err := app.ParseConfig(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // database in PAPAYD_DATA_DIR, safe while papayd runs. It only reads: a
 // missing database is an error (exit status 1), never created.
 func backup(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	cfg, rest, err := app.ParseConfigArgs(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func backup(ctx context.Context, args []string, stderr io.Writer) error {
 // alone (PostgreSQL: under its advisory lock), as papayd applies them at
 // start.
 func migrate(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	cfg, rest, err := app.ParseConfigArgs(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func migrate(ctx context.Context, args []string, stderr io.Writer) error {
 // read-only, safe while papayd runs. Exit status 1 when a record disagrees
 // or could not be compared.
 func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	cfg, rest, err := app.ParseConfigArgs(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ const keysUsage = `usage: papayd keys [flags] create --name NAME --scopes SCOPE[
 // PAPAYD_DATA_DIR's database, safe while papayd runs (it sees a change
 // within 5 s). create prints the new key once, to stdout.
 func keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	cfg, rest, err := app.ParseConfigArgs(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ const auditUsage = "usage: papayd audit [flags] [list [-resource RESOURCE] [-key
 // audit is "papayd audit": the audit trail of PAPAYD_DATA_DIR's database,
 // newest first, read-only (safe while papayd runs).
 func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, rest, err := app.ParseConfigArgs(args, os.Getenv, stderr)
+	cfg, rest, err := app.ParseConfigArgs(args, os.LookupEnv, stderr)
 	if err != nil {
 		return err
 	}

@@ -316,11 +316,16 @@ func (c *Config) settings() []setting {
 	}
 }
 
-// ParseConfig reads flags from args and variables from getenv; a flag wins
-// over its variable, which wins over the default. Positional arguments are
-// refused.
-func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
-	c, rest, err := ParseConfigArgs(args, getenv, usage)
+// emptyIsOff are the variables whose empty value turns something off that
+// their default turns on: set and empty, they are empty. Any other
+// variable set and empty is as if unset.
+var emptyIsOff = map[string]bool{"PAPAYD_ADMIN_ADDR": true}
+
+// ParseConfig reads flags from args and variables from lookupEnv (such as
+// os.LookupEnv); a flag wins over its variable, which wins over the
+// default. Positional arguments are refused.
+func ParseConfig(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, error) {
+	c, rest, err := ParseConfigArgs(args, lookupEnv, usage)
 	if err == nil && len(rest) > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", rest[0])
 	}
@@ -329,7 +334,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 
 // ParseConfigArgs is ParseConfig that returns the positional arguments
 // (for subcommands such as backup).
-func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer) (Config, []string, error) {
+func ParseConfigArgs(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, []string, error) {
 	var c Config
 	fs := flag.NewFlagSet("papayd", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -337,7 +342,7 @@ func ParseConfigArgs(args []string, getenv func(string) string, usage io.Writer)
 	ss := c.settings()
 	for _, s := range ss {
 		v := s.def
-		if e := getenv(s.env); e != "" {
+		if e, set := lookupEnv(s.env); e != "" || set && emptyIsOff[s.env] {
 			v = e
 		}
 		values[s.flag] = fs.String(s.flag, v, fmt.Sprintf("%s (env %s)", s.usage, s.env))

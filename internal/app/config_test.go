@@ -11,7 +11,9 @@ import (
 	"github.com/papayd/papayd/internal/service"
 )
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
 
 func TestParseConfigDefaults(t *testing.T) {
 	t.Parallel()
@@ -38,6 +40,23 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+// TestParseConfigEmptyVariables: PAPAYD_ADMIN_ADDR set and empty turns
+// the admin listener off, as documented; any other variable set and empty
+// is as if unset (its default).
+func TestParseConfigEmptyVariables(t *testing.T) {
+	t.Parallel()
+	c, err := ParseConfig(nil, env(map[string]string{"PAPAYD_ADMIN_ADDR": "", "PAPAYD_MODE": "", "PAPAYD_GRPC_ADDR": ""}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminAddr != "" || c.Mode != ModeSandbox || c.GRPCAddr != "127.0.0.1:9090" {
+		t.Fatalf("admin %q, mode %q, gRPC %q: want the admin listener off and the other defaults", c.AdminAddr, c.Mode, c.GRPCAddr)
+	}
+	if c, err := ParseConfig(nil, env(nil), io.Discard); err != nil || c.AdminAddr != "127.0.0.1:9091" {
+		t.Fatalf("admin %q (%v) with PAPAYD_ADMIN_ADDR unset: want the default", c.AdminAddr, err)
 	}
 }
 
@@ -89,13 +108,13 @@ func TestNewLogger(t *testing.T) {
 func TestMaxChargeAmountSetting(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"PAPAYD_MAX_CHARGE_AMOUNT": "HKD=500000, USD=100000"}
-	c, err := ParseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	c, err := ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	if err != nil || c.MaxChargeAmount["HKD"] != 500000 || c.MaxChargeAmount["USD"] != 100000 || len(c.MaxChargeAmount) != 2 {
 		t.Fatalf("parsed %v, %v", c.MaxChargeAmount, err)
 	}
 	for _, bad := range []string{"HKD", "HKD=-1", "HKD=0", "hkd=5", "HKD=1e9", "HKDX=5"} {
 		env["PAPAYD_MAX_CHARGE_AMOUNT"] = bad
-		if _, err := ParseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "PAPAYD_MAX_CHARGE_AMOUNT") {
+		if _, err := ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard); err == nil || !strings.Contains(err.Error(), "PAPAYD_MAX_CHARGE_AMOUNT") {
 			t.Errorf("%q: %v, want an error naming PAPAYD_MAX_CHARGE_AMOUNT", bad, err)
 		}
 	}

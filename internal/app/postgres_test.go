@@ -25,7 +25,7 @@ func sandboxOn(t *testing.T, url string) Config {
 		"PAPAYD_GRPC_ADDR": "127.0.0.1:0", "PAPAYD_HTTP_ADDR": "127.0.0.1:0",
 		"PAPAYD_SANDBOX_TIME_SCALE": "0.0001",
 	}
-	cfg, err := ParseConfig([]string{"-admin-addr", ""}, func(k string) string { return env[k] }, io.Discard)
+	cfg, err := ParseConfig([]string{"-admin-addr", ""}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func TestServerTLSRefusals(t *testing.T) {
 		for k, v := range c.env {
 			env[k] = v
 		}
-		cfg, err := ParseConfig(nil, func(k string) string { return env[k] }, os.Stderr)
+		cfg, err := ParseConfig(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.Stderr)
 		if err != nil {
 			t.Fatal(err)
 		}
