@@ -59,8 +59,8 @@ func signVerifyFloor(ctx context.Context, key *rsa.PrivateKey, msg []byte, d tim
 	})
 }
 
-// mergeFloors is the floor measured before and after papayd's load as
-// one: CPU per operation over both.
+// mergeFloors is a baseline (the floor, the SDK parse) measured before and
+// after papayd's load as one: CPU per operation over both.
 func mergeFloors(a, b result) result {
 	m := result{Name: a.Name, N: a.N + b.N, Errors: a.Errors + b.Errors, FirstErr: a.FirstErr,
 		Elapsed: a.Elapsed + b.Elapsed, CPU: a.CPU + b.CPU}

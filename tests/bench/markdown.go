@@ -63,7 +63,10 @@ func (r *report) markdown() string {
 	p("load generator should take as little of the shared CPU as it can); every answer must be")
 	p("`200 {\"code\":\"SUCCESS\"}` (verify, decrypt, durable commit, answer). Baseline: the wechatpay-go SDK's")
 	p("`notify.Handler.ParseNotifyRequest` (certificate verifier, AES-256-GCM, decoding into a typed struct) in the")
-	p("bench process on the same notifications, no HTTP and no storage, as many passes as fit in the load time.")
+	p("bench process on the same notifications, no HTTP and no storage, as many passes as fit in half the load time,")
+	p("right before papayd's load and again right after it, taken as one (%s and %s of CPU per call, %s together):",
+		usPerCall(cb.SDKBefore.CPUPerCall()), usPerCall(cb.SDKAfter.CPUPerCall()), usPerCall(cb.SDK.CPUPerCall()))
+	p("the machine's speed drifts over minutes, and the ratio must compare papayd with the baseline on the same machine.")
 	p("Afterwards the bench reads papayd's `notifications` table read-only: %d acknowledged, %d unique ids recorded",
 		cb.Check.Acked, cb.Check.Recorded)
 	p("(%d APPLIED), %d acknowledged ids missing, %d of %d charges SUCCEEDED.", cb.Check.Applied, cb.Check.Lost,

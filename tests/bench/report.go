@@ -77,10 +77,13 @@ type report struct {
 	Phases     []timing
 	IdleRSSKiB int64
 	Callbacks  struct {
-		Stream      int
-		Build       time.Duration
-		SDK, Papayd result
-		Check       callbackCheck
+		Stream int
+		Build  time.Duration
+		// SDK is the baseline measured before and after papayd's load
+		// (SDKBefore, SDKAfter), as one.
+		SDK, Papayd         result
+		SDKBefore, SDKAfter result
+		Check               callbackCheck
 		// Group commits papayd made during the stream, and the write
 		// transactions they carried (from its /metrics).
 		Commits, Transactions float64
