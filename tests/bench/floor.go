@@ -59,11 +59,15 @@ func signVerifyFloor(ctx context.Context, key *rsa.PrivateKey, msg []byte, d tim
 	})
 }
 
-// mergeFloors is a baseline (the floor, the SDK parse) measured before and
-// after papayd's load as one: CPU per operation over both.
-func mergeFloors(a, b result) result {
+// mergeResults takes two measurements of one load as one: a baseline (the
+// floor, the SDK parse) measured before and after papayd's load, or the
+// rounds of a read. Counts, times and CPU add up, the peak RSS is the
+// higher, and the profile is a's.
+func mergeResults(a, b result) result {
 	m := result{Name: a.Name, N: a.N + b.N, Errors: a.Errors + b.Errors, FirstErr: a.FirstErr,
-		Elapsed: a.Elapsed + b.Elapsed, CPU: a.CPU + b.CPU}
+		Elapsed: a.Elapsed + b.Elapsed, CPU: a.CPU + b.CPU, BenchCPU: a.BenchCPU + b.BenchCPU, PGCPU: a.PGCPU + b.PGCPU,
+		PeakRSSKiB: max(a.PeakRSSKiB, b.PeakRSSKiB), Profile: a.Profile,
+		CacheHits: a.CacheHits + b.CacheHits, CacheMisses: a.CacheMisses + b.CacheMisses}
 	if m.FirstErr == "" {
 		m.FirstErr = b.FirstErr
 	}

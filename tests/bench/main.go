@@ -440,7 +440,7 @@ func (b *bench) runStore(ctx context.Context, rep *report, cfg storeConfig) erro
 				{name: "GetCharge gRPC", fn: r.getCharge},
 				{name: "GetAgreement REST", fn: r.restAgreement},
 				{name: "GetCharge REST", fn: r.restCharge},
-			}, o.concurrency, o.duration)
+			}, o.concurrency, o.duration, readRounds(o.duration))
 			return ctx.Err()
 		}); err != nil {
 			return err
@@ -502,8 +502,7 @@ func (b *bench) figureCallbacks(ctx context.Context, rep *report, f fleet, d *da
 	if rep.Callbacks.SDKAfter, err = sdk(nil); err != nil {
 		return err
 	}
-	rep.Callbacks.SDK = mergeFloors(rep.Callbacks.SDKBefore, rep.Callbacks.SDKAfter)
-	rep.Callbacks.SDK.Profile = rep.Callbacks.SDKBefore.Profile
+	rep.Callbacks.SDK = mergeResults(rep.Callbacks.SDKBefore, rep.Callbacks.SDKAfter)
 	logf("  SDK ParseNotifyRequest %9.0f/s (%d calls), %s CPU per call (%s before papayd's load, %s after)", rep.Callbacks.SDK.Rate(),
 		rep.Callbacks.SDK.N, usPerCall(rep.Callbacks.SDK.CPUPerCall()), usPerCall(rep.Callbacks.SDKBefore.CPUPerCall()),
 		usPerCall(rep.Callbacks.SDKAfter.CPUPerCall()))
@@ -564,7 +563,7 @@ func (b *bench) figureCharges(ctx context.Context, rep *report, f fleet) error {
 		return runLoad(ctx, "papayd CreateCharge gRPC", o.concurrency, 1_000_000, o.duration, viaPapayd)
 	})
 	rep.Charges.FloorAfter = signVerifyFloor(ctx, b.creds.MerchantKey, msg, floorFor)
-	rep.Charges.Floor = mergeFloors(rep.Charges.FloorBefore, rep.Charges.FloorAfter)
+	rep.Charges.Floor = mergeResults(rep.Charges.FloorBefore, rep.Charges.FloorAfter)
 	logf("  floor: RSA-2048 sign + verify %s CPU per operation (%s before, %s after)", usPerCall(rep.Charges.Floor.CPUPerCall()),
 		usPerCall(rep.Charges.FloorBefore.CPUPerCall()), usPerCall(rep.Charges.FloorAfter.CPUPerCall()))
 	logf("  papayd CreateCharge %9.0f/s  p50 %s  p99 %s  errors %d %s", rep.Charges.Papayd.Rate(),

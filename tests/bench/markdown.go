@@ -119,6 +119,9 @@ func (r *report) markdown() string {
 	p("for REST, the same Check through the gateway, `GET /v1/health` (same HTTP server, gateway, JSON marshaler and")
 	p("interceptor chain). A REST read's ratio against the gRPC ceiling is given beside it: that one also counts")
 	p("HTTP/1.1 and JSON against HTTP/2 and protobuf, on both the bench's side and papayd's.")
+	p("The six loads are measured in turn, %d rounds of %s each, and each load's rounds are added up, so that a read",
+		readRounds(r.opts.duration), r.opts.duration/time.Duration(readRounds(r.opts.duration)))
+	p("and its ceiling see the same machine: its speed drifts over minutes on a shared host (the first round is profiled).")
 	p("")
 	r.loadTable(&b, r.Reads...)
 	p("")

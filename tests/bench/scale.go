@@ -106,7 +106,7 @@ func runScale(ctx context.Context, b *bench, pg *pgServer, d *database, sizes []
 			{name: fmt.Sprintf("GetCharge gRPC @%s", count(n)), fn: r.getCharge, distinct: true, records: n, warm: r.healthCheck},
 			{name: fmt.Sprintf("ListCharges(50) by page token gRPC @%s", count(n)), fn: r.listChargesPage},
 			{name: fmt.Sprintf("ListCharges(50) by create_time_end gRPC @%s", count(n)), fn: r.listChargesBefore},
-		}, conc, dur)
+		}, conc, dur, 1)
 		for _, res := range pt.Results {
 			pt.PeakRSSKiB = max(pt.PeakRSSKiB, res.PeakRSSKiB)
 		}
