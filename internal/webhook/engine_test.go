@@ -390,10 +390,14 @@ func btoi(b bool) int {
 
 // TestAttemptsReuseTheirConnections: the attempts under way at once to an
 // endpoint keep their connections between batches, instead of dialling a
-// new one for all but two of them (http.DefaultTransport's idle bound).
+// new one for all but two of them (http.DefaultTransport's idle bound:
+// about 120 connections for these 400 deliveries). An attempt that starts
+// just as another one's answer was read may still dial one: net/http puts
+// the answered connection back in its idle pool a moment after the body
+// was read (a loaded machine showed 10 instead of 8), hence the slack.
 func TestAttemptsReuseTheirConnections(t *testing.T) {
 	t.Parallel()
-	const inFlight, n = 8, 120
+	const inFlight, n = 8, 400
 	f := newFixture(t)
 	f.inFlight = inFlight
 	var conns atomic.Int64
@@ -414,8 +418,8 @@ func TestAttemptsReuseTheirConnections(t *testing.T) {
 	}
 	f.start(t)
 	f.waitFor(t, ep.ID, all(service.WebhookDeliveryDelivered, n))
-	if c := conns.Load(); c > inFlight {
-		t.Errorf("%d deliveries, %d at once, opened %d connections; want at most %d", n, inFlight, c, inFlight)
+	if c := conns.Load(); c > 2*inFlight {
+		t.Errorf("%d deliveries, %d at once, opened %d connections; want at most %d", n, inFlight, c, 2*inFlight)
 	}
 }
 
