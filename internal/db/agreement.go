@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
@@ -118,22 +117,12 @@ func (t *tx) CreateAgreement(ctx context.Context, a service.Agreement) error {
 	return nil
 }
 
-// updateAgreementSQL writes what an agreement's life changes. The fields
+// agreementLife are the columns an agreement's life changes, each with its
+// stored value in an agreement: UpdateAgreement writes them. The fields
 // fixed when it is created (plan, merchant, channel, the request's client
-// details and create_time) are not written again: SQLite rewrites the entry
-// of every index a SET column belongs to, changed or not, and create_time
-// is in every list index.
-const updateAgreementSQL = `UPDATE agreements SET
-	contract_id = :contract_id, openid = :openid, user_display_name = :user_display_name,
-	state = :state, termination_mode = :termination_mode,
-	termination_note = :termination_note, signed_time = :signed_time,
-	terminated_time = :terminated_time, session_expire_time = :session_expire_time,
-	session_id = :session_id, sign_url = :sign_url, show_code_url = :show_code_url,
-	update_time = :update_time, next_check_time = :next_check_time, check_attempts = :check_attempts
-WHERE out_contract_code = :out_contract_code`
-
-// agreementLife are the columns of updateAgreementSQL, each with its
-// stored value in an agreement.
+// details and create_time) are not written again: SQLite rewrites the
+// entry of every index a SET column belongs to, changed or not, and
+// create_time is in every list index.
 var agreementLife = []column[service.Agreement]{
 	{"contract_id", func(a *service.Agreement) (driver.Value, error) { return a.ContractID, nil }},
 	{"openid", func(a *service.Agreement) (driver.Value, error) { return a.OpenID, nil }},
@@ -152,22 +141,12 @@ var agreementLife = []column[service.Agreement]{
 	{"check_attempts", func(a *service.Agreement) (driver.Value, error) { return int64(a.CheckAttempts), nil }},
 }
 
-// updateAgreementArgs are the arguments of updateAgreementSQL.
-func updateAgreementArgs(a service.Agreement) ([]any, error) {
-	args := make([]any, 0, len(agreementLife)+1)
-	args = append(args, sql.Named("out_contract_code", a.OutContractCode))
-	for _, col := range agreementLife {
-		v, err := col.value(&a)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, sql.Named(col.name, v))
-	}
-	return args, nil
-}
+// updateAgreementSQL is the update of every agreementLife column of an agreement the function has
+// not read, found by its out_contract_code.
+var updateAgreementSQL = updateAllQuery("agreements", "out_contract_code", agreementLife)
 
 // UpdateAgreement overwrites the fields an agreement's life changes (see
-// updateAgreementSQL) of the agreement with a.OutContractCode; the fields
+// agreementLife) of the agreement with a.OutContractCode; the fields
 // fixed at creation keep their recorded values. It returns
 // service.ErrNotFound when there is none and
 // service.ErrConflict when a.ContractID belongs to another agreement. When
@@ -177,13 +156,11 @@ func (t *tx) UpdateAgreement(ctx context.Context, a service.Agreement) error {
 	t.touchAgreement(a.OutContractCode)
 	prev, id, known := t.agreement.get(a.OutContractCode)
 	t.agreement.forget()
-	var err error
+	var read *service.Agreement
 	if known {
-		err = t.updateAgreementChanged(ctx, id, &prev, &a)
-	} else {
-		err = t.updateAgreementAll(ctx, a)
+		read = &prev
 	}
-	if err != nil {
+	if err := updateRow(ctx, t.q, "agreements", "out_contract_code", a.OutContractCode, agreementLife, read, id, &a); err != nil {
 		return fmt.Errorf("update agreement %s: %w", a.OutContractCode, conflictOr(err))
 	}
 	if known {
@@ -192,35 +169,6 @@ func (t *tx) UpdateAgreement(ctx context.Context, a service.Agreement) error {
 		}
 	}
 	return nil
-}
-
-// updateAgreementAll writes every agreementLife column of a.
-func (t *tx) updateAgreementAll(ctx context.Context, a service.Agreement) error {
-	args, err := updateAgreementArgs(a)
-	if err != nil {
-		return err
-	}
-	res, err := t.q.ExecContext(ctx, updateAgreementSQL, args...)
-	if err != nil {
-		return err
-	}
-	return oneRow(res)
-}
-
-// updateAgreementChanged writes the agreementLife columns of a that differ
-// from prev, the row with id as stored; nothing when none does (the row
-// exists, since prev was read).
-func (t *tx) updateAgreementChanged(ctx context.Context, id int64, prev, a *service.Agreement) error {
-	set, args, err := changes(agreementLife, prev, a)
-	if err != nil || set == 0 {
-		return err
-	}
-	query := updateChangedQuery("agreements", "out_contract_code", agreementLife, set)
-	res, err := t.q.ExecContext(ctx, query, append(args, id, a.OutContractCode)...)
-	if err != nil {
-		return err
-	}
-	return oneRow(res)
 }
 
 // updatedAgreement is the row an update stores for a over prev, the row as
@@ -239,38 +187,11 @@ func updatedAgreement(prev, a service.Agreement) (service.Agreement, error) {
 // its column's Valuer and Scanner (UTC, nanoseconds); the other fields are
 // stored as they are.
 func storedAgreement(a service.Agreement) (service.Agreement, error) {
-	for _, t := range []*time.Time{&a.SignedTime, &a.TerminatedTime, &a.SessionExpireTime, &a.CreateTime, &a.UpdateTime, &a.NextCheckTime} {
-		v, err := timeArg(*t).Value()
-		if err != nil {
-			return service.Agreement{}, err
-		}
-		if err := (timeDest{t}).Scan(v); err != nil {
-			return service.Agreement{}, err
-		}
+	if err := asStored(timeField(&a.SignedTime), timeField(&a.TerminatedTime), timeField(&a.SessionExpireTime),
+		timeField(&a.CreateTime), timeField(&a.UpdateTime), timeField(&a.NextCheckTime)); err != nil {
+		return service.Agreement{}, err
 	}
 	return a, nil
-}
-
-// agreementMemo is chargeMemo for agreements: the row of one agreement as
-// the function last read or wrote it, and its id. Every write of an
-// agreement goes through CreateAgreement, UpdateAgreement or
-// DeleteAgreement, which forget it.
-type agreementMemo struct {
-	ok bool
-	id int64
-	a  service.Agreement
-}
-
-func (m *agreementMemo) keep(a service.Agreement, id int64) { m.ok, m.id, m.a = true, id, a }
-func (m *agreementMemo) forget()                            { *m = agreementMemo{} }
-
-// get returns the memo and its id if it is the agreement with
-// outContractCode (an Agreement shares nothing mutable: a copy).
-func (m *agreementMemo) get(outContractCode string) (service.Agreement, int64, bool) {
-	if !m.ok || m.a.OutContractCode != outContractCode {
-		return service.Agreement{}, 0, false
-	}
-	return m.a, m.id, true
 }
 
 // AgreementByOutContractCode is reader.AgreementByOutContractCode,

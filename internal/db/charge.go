@@ -133,25 +133,12 @@ func (t *tx) CreateCharge(ctx context.Context, c service.Charge) error {
 	return nil
 }
 
-// updateChargeSQL writes what a charge's life changes (chargeLife) of the
-// charge with out_trade_no: the update of a charge this function has not
-// read. The fields fixed when the charge is created (its contract, payer,
-// merchant, amount, order details and create_time) are not written again:
-// SQLite rewrites the entry of every index a SET column belongs to, changed
-// or not, and those fields are in the five list indexes.
-const updateChargeSQL = `UPDATE charges SET
-	transaction_id = :transaction_id, payer_total = :payer_total, payer_currency = :payer_currency,
-	exchange_rate_type = :exchange_rate_type, exchange_rate = :exchange_rate,
-	bank_type = :bank_type, trade_state = :trade_state,
-	trade_state_desc = :trade_state_desc, state = :state, failure_code = :failure_code,
-	failure_message = :failure_message, success_time = :success_time,
-	promotion_detail = :promotion_detail, update_time = :update_time,
-	next_check_time = :next_check_time, check_attempts = :check_attempts,
-	last_send_time = :last_send_time, refunded_total = :refunded_total
-WHERE out_trade_no = :out_trade_no`
-
-// chargeLife are the columns of updateChargeSQL, each with its stored value
-// in a charge.
+// chargeLife are the columns a charge's life changes, each with its stored
+// value in a charge: UpdateCharge writes them. The fields fixed when the
+// charge is created (its contract, payer, merchant, amount, order details
+// and create_time) are not written again: SQLite rewrites the entry of
+// every index a SET column belongs to, changed or not, and those fields
+// are in the five list indexes.
 var chargeLife = []column[service.Charge]{
 	{"transaction_id", func(c *service.Charge) (driver.Value, error) { return c.TransactionID, nil }},
 	{"payer_total", func(c *service.Charge) (driver.Value, error) { return c.PayerTotal, nil }},
@@ -173,19 +160,9 @@ var chargeLife = []column[service.Charge]{
 	{"refunded_total", func(c *service.Charge) (driver.Value, error) { return c.RefundedTotal, nil }},
 }
 
-// updateChargeArgs are the arguments of updateChargeSQL.
-func updateChargeArgs(c service.Charge) ([]any, error) {
-	args := make([]any, 0, len(chargeLife)+1)
-	args = append(args, sql.Named("out_trade_no", c.OutTradeNo))
-	for _, col := range chargeLife {
-		v, err := col.value(&c)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, sql.Named(col.name, v))
-	}
-	return args, nil
-}
+// updateChargeSQL is the update of every chargeLife column of a charge the function has
+// not read, found by its out_trade_no.
+var updateChargeSQL = updateAllQuery("charges", "out_trade_no", chargeLife)
 
 // UpdateCharge overwrites the fields a charge's life changes (state, WeChat's
 // answer, failure, schedule, refunded total; see chargeLife) of the charge
@@ -198,13 +175,11 @@ func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 	t.touchCharge(c.OutTradeNo)
 	prev, id, known := t.charge.get(c.OutTradeNo)
 	t.charge.forget()
-	var err error
+	var read *service.Charge
 	if known {
-		err = t.updateChanged(ctx, id, &prev, &c)
-	} else {
-		err = t.updateAll(ctx, c)
+		read = &prev
 	}
-	if err != nil {
+	if err := updateRow(ctx, t.q, "charges", "out_trade_no", c.OutTradeNo, chargeLife, read, id, &c); err != nil {
 		return fmt.Errorf("update charge %s: %w", c.OutTradeNo, conflictOr(err))
 	}
 	if known {
@@ -213,37 +188,6 @@ func (t *tx) UpdateCharge(ctx context.Context, c service.Charge) error {
 		}
 	}
 	return nil
-}
-
-// updateAll writes every chargeLife column of c.
-func (t *tx) updateAll(ctx context.Context, c service.Charge) error {
-	args, err := updateChargeArgs(c)
-	if err != nil {
-		return err
-	}
-	res, err := t.q.ExecContext(ctx, updateChargeSQL, args...)
-	if err != nil {
-		return err
-	}
-	return oneRow(res)
-}
-
-// updateChanged writes the chargeLife columns of c that differ from prev,
-// the row with id as stored. SQLite rewrites the entries of every index
-// holding a column the UPDATE names, whether its value changed or not, so
-// naming only the changed ones spares the others (a settling charge keeps
-// its transaction id: its unique index is not touched). With nothing
-// changed there is nothing to write: the row exists, since prev was read.
-func (t *tx) updateChanged(ctx context.Context, id int64, prev, c *service.Charge) error {
-	set, args, err := changes(chargeLife, prev, c)
-	if err != nil || set == 0 {
-		return err
-	}
-	res, err := t.q.ExecContext(ctx, updateChangedQuery("charges", "out_trade_no", chargeLife, set), append(args, id, c.OutTradeNo)...)
-	if err != nil {
-		return err
-	}
-	return oneRow(res)
 }
 
 // updatedCharge is the row an update stores for c over prev, the row
@@ -266,49 +210,11 @@ func updatedCharge(prev, c service.Charge) (service.Charge, error) {
 // database round trip does (UTC, nil for none); the other fields are
 // stored as they are.
 func storedCharge(c service.Charge) (service.Charge, error) {
-	for _, col := range []struct {
-		arg  driver.Valuer
-		dest sql.Scanner
-	}{
-		{timeArg(c.SuccessTime), timeDest{&c.SuccessTime}},
-		{promotionsArg(c.PromotionDetail), promotionsDest{&c.PromotionDetail}},
-		{timeArg(c.CreateTime), timeDest{&c.CreateTime}},
-		{timeArg(c.UpdateTime), timeDest{&c.UpdateTime}},
-		{timeArg(c.NextCheckTime), timeDest{&c.NextCheckTime}},
-		{timeArg(c.LastSendTime), timeDest{&c.LastSendTime}},
-	} {
-		v, err := col.arg.Value()
-		if err != nil {
-			return service.Charge{}, err
-		}
-		if err := col.dest.Scan(v); err != nil {
-			return service.Charge{}, err
-		}
+	if err := asStored(timeField(&c.SuccessTime), storedField{promotionsArg(c.PromotionDetail), promotionsDest{&c.PromotionDetail}},
+		timeField(&c.CreateTime), timeField(&c.UpdateTime), timeField(&c.NextCheckTime), timeField(&c.LastSendTime)); err != nil {
+		return service.Charge{}, err
 	}
 	return c, nil
-}
-
-// chargeMemo is the row of one charge as a transaction's function last
-// read or wrote it, and its id. Only this function writes the database
-// while it runs, and every write of a charge goes through tx.CreateCharge
-// or tx.UpdateCharge, which forget the memo (and then keep the row they
-// stored), so the memo is the row as stored until the function ends.
-type chargeMemo struct {
-	ok bool
-	id int64
-	c  service.Charge
-}
-
-func (m *chargeMemo) keep(c service.Charge, id int64) { m.ok, m.id, m.c = true, id, cloneCharge(c) }
-func (m *chargeMemo) forget()                         { *m = chargeMemo{} }
-
-// get returns a copy of the memo and its id if it is the charge with
-// outTradeNo.
-func (m *chargeMemo) get(outTradeNo string) (service.Charge, int64, bool) {
-	if !m.ok || m.c.OutTradeNo != outTradeNo {
-		return service.Charge{}, 0, false
-	}
-	return cloneCharge(m.c), m.id, true
 }
 
 // ChargeByOutTradeNo is reader.ChargeByOutTradeNo, answered from the row

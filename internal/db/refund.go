@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/papayd/papayd/internal/pagetoken"
 	"github.com/papayd/papayd/internal/service"
@@ -152,22 +151,12 @@ func (t *tx) CreateRefund(ctx context.Context, r service.Refund) error {
 	return nil
 }
 
-// updateRefundSQL writes what a refund's life changes. The fields fixed
-// when the refund is created (its charge, merchant, reason, amount, charge
-// total, notify URL and create_time) are not written again: they are in
-// the list indexes, or are what every resend must send unchanged.
-const updateRefundSQL = `UPDATE refunds SET
-	refund_id = :refund_id, payer_refund = :payer_refund, payer_currency = :payer_currency,
-	exchange_rate_type = :exchange_rate_type, exchange_rate = :exchange_rate,
-	status = :status, channel = :channel, recv_account = :recv_account, fund_source = :fund_source,
-	state = :state, failure_code = :failure_code, failure_message = :failure_message,
-	last_error = :last_error, success_time = :success_time, update_time = :update_time,
-	attempts = :attempts, last_send_time = :last_send_time,
-	next_check_time = :next_check_time, check_attempts = :check_attempts
-WHERE out_refund_no = :out_refund_no`
-
-// refundLife are the columns of updateRefundSQL, each with its stored
-// value in a refund.
+// refundLife are the columns a refund's life changes (WeChat's answer,
+// state, failure, schedule), each with its stored value in a refund:
+// UpdateRefund writes them. The fields fixed when the refund is created
+// (its charge, merchant, reason, amount, charge total, notify URL and
+// create_time) are not written again: they are in the list indexes, or
+// are what every resend must send unchanged.
 var refundLife = []column[service.Refund]{
 	{"refund_id", func(r *service.Refund) (driver.Value, error) { return r.RefundID, nil }},
 	{"payer_refund", func(r *service.Refund) (driver.Value, error) { return r.PayerRefund, nil }},
@@ -190,22 +179,12 @@ var refundLife = []column[service.Refund]{
 	{"check_attempts", func(r *service.Refund) (driver.Value, error) { return int64(r.Checks), nil }},
 }
 
-// updateRefundArgs are the arguments of updateRefundSQL.
-func updateRefundArgs(r service.Refund) ([]any, error) {
-	args := make([]any, 0, len(refundLife)+1)
-	args = append(args, sql.Named("out_refund_no", r.OutRefundNo))
-	for _, col := range refundLife {
-		v, err := col.value(&r)
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, sql.Named(col.name, v))
-	}
-	return args, nil
-}
+// updateRefundSQL is the update of every refundLife column of a refund the function has
+// not read, found by its out_refund_no.
+var updateRefundSQL = updateAllQuery("refunds", "out_refund_no", refundLife)
 
 // UpdateRefund overwrites the fields a refund's life changes (WeChat's
-// answer, state, failure, schedule; see updateRefundSQL) of the refund
+// answer, state, failure, schedule; see refundLife) of the refund
 // with r.OutRefundNo; the fields fixed at creation keep their recorded
 // values. It returns service.ErrNotFound when there is none and
 // service.ErrConflict when r.RefundID belongs to another refund. When
@@ -214,13 +193,11 @@ func updateRefundArgs(r service.Refund) ([]any, error) {
 func (t *tx) UpdateRefund(ctx context.Context, r service.Refund) error {
 	prev, id, known := t.refund.get(r.OutRefundNo)
 	t.refund.forget()
-	var err error
+	var read *service.Refund
 	if known {
-		err = t.updateRefundChanged(ctx, id, &prev, &r)
-	} else {
-		err = t.updateRefundAll(ctx, r)
+		read = &prev
 	}
-	if err != nil {
+	if err := updateRow(ctx, t.q, "refunds", "out_refund_no", r.OutRefundNo, refundLife, read, id, &r); err != nil {
 		return fmt.Errorf("update refund %s: %w", r.OutRefundNo, conflictOr(err))
 	}
 	if known {
@@ -229,35 +206,6 @@ func (t *tx) UpdateRefund(ctx context.Context, r service.Refund) error {
 		}
 	}
 	return nil
-}
-
-// updateRefundAll writes every refundLife column of r.
-func (t *tx) updateRefundAll(ctx context.Context, r service.Refund) error {
-	args, err := updateRefundArgs(r)
-	if err != nil {
-		return err
-	}
-	res, err := t.q.ExecContext(ctx, updateRefundSQL, args...)
-	if err != nil {
-		return err
-	}
-	return oneRow(res)
-}
-
-// updateRefundChanged writes the refundLife columns of r that differ from
-// prev, the row with id as stored; nothing when none does (the row
-// exists, since prev was read).
-func (t *tx) updateRefundChanged(ctx context.Context, id int64, prev, r *service.Refund) error {
-	set, args, err := changes(refundLife, prev, r)
-	if err != nil || set == 0 {
-		return err
-	}
-	query := updateChangedQuery("refunds", "out_refund_no", refundLife, set)
-	res, err := t.q.ExecContext(ctx, query, append(args, id, r.OutRefundNo)...)
-	if err != nil {
-		return err
-	}
-	return oneRow(res)
 }
 
 // updatedRefund is the row an update stores for r over prev, the row as
@@ -277,37 +225,11 @@ func updatedRefund(prev, r service.Refund) (service.Refund, error) {
 // its column's Valuer and Scanner (UTC, nanoseconds); the other fields are
 // stored as they are.
 func storedRefund(r service.Refund) (service.Refund, error) {
-	for _, t := range []*time.Time{&r.SuccessTime, &r.CreateTime, &r.UpdateTime, &r.LastSendTime, &r.NextCheckTime} {
-		v, err := timeArg(*t).Value()
-		if err != nil {
-			return service.Refund{}, err
-		}
-		if err := (timeDest{t}).Scan(v); err != nil {
-			return service.Refund{}, err
-		}
+	if err := asStored(timeField(&r.SuccessTime), timeField(&r.CreateTime), timeField(&r.UpdateTime),
+		timeField(&r.LastSendTime), timeField(&r.NextCheckTime)); err != nil {
+		return service.Refund{}, err
 	}
 	return r, nil
-}
-
-// refundMemo is chargeMemo for refunds: the row of one refund as the
-// function last read or wrote it, and its id. Every write of a refund goes
-// through CreateRefund or UpdateRefund, which forget it.
-type refundMemo struct {
-	ok bool
-	id int64
-	r  service.Refund
-}
-
-func (m *refundMemo) keep(r service.Refund, id int64) { m.ok, m.id, m.r = true, id, r }
-func (m *refundMemo) forget()                         { *m = refundMemo{} }
-
-// get returns the memo and its id if it is the refund with outRefundNo
-// (a Refund shares nothing mutable: a copy).
-func (m *refundMemo) get(outRefundNo string) (service.Refund, int64, bool) {
-	if !m.ok || m.r.OutRefundNo != outRefundNo {
-		return service.Refund{}, 0, false
-	}
-	return m.r, m.id, true
 }
 
 // RefundByOutRefundNo is reader.RefundByOutRefundNo, answered from the row

@@ -41,10 +41,10 @@ type tx struct {
 	sequence int64
 	// charge, agreement and refund are the rows of the charge, the
 	// agreement and the refund this function last read or wrote, as
-	// stored (see chargeMemo).
-	charge    chargeMemo
-	agreement agreementMemo
-	refund    refundMemo
+	// stored (see rowMemo).
+	charge    rowMemo[service.Charge, chargeKind]
+	agreement rowMemo[service.Agreement, agreementKind]
+	refund    rowMemo[service.Refund, refundKind]
 }
 
 // InTx runs fn in one write transaction (BEGIN IMMEDIATE): its changes

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"database/sql/driver"
 	"strings"
 	"sync"
@@ -45,14 +46,15 @@ func changes[T any](cols []column[T], prev, next *T) (changedColumns, []any, err
 	return set, args, nil
 }
 
-// updateChangedKey identifies the text of one update of changed columns.
-type updateChangedKey struct {
+// updateKey identifies the text of one update.
+type updateKey struct {
 	table string
 	set   changedColumns
+	byID  bool
 }
 
-// updateChangedSQL caches the texts of updateChangedQuery.
-var updateChangedSQL sync.Map // updateChangedKey -> string
+// updateSQL caches the texts of updateQuery.
+var updateSQL sync.Map // updateKey -> string
 
 // updateChangedQuery is the UPDATE of table's columns in set (of cols),
 // their values first, then the row's id and its key column's value. The
@@ -61,8 +63,22 @@ var updateChangedSQL sync.Map // updateChangedKey -> string
 // without a lookup of the key's index; the key makes an id that is not
 // the record's match nothing instead of another row.
 func updateChangedQuery[T any](table, key string, cols []column[T], set changedColumns) string {
-	k := updateChangedKey{table, set}
-	if q, ok := updateChangedSQL.Load(k); ok {
+	return updateQuery(table, key, cols, set, true)
+}
+
+// updateAllQuery is the UPDATE of every column of cols, their values
+// first, then the key column's value: the update of a row the function
+// has not read.
+func updateAllQuery[T any](table, key string, cols []column[T]) string {
+	return updateQuery(table, key, cols, 1<<len(cols)-1, false)
+}
+
+// updateQuery is the UPDATE of table's columns in set (of cols), their
+// values first, then, when byID is set, the row's id, and its key
+// column's value.
+func updateQuery[T any](table, key string, cols []column[T], set changedColumns, byID bool) string {
+	k := updateKey{table, set, byID}
+	if q, ok := updateSQL.Load(k); ok {
 		return q.(string)
 	}
 	var b strings.Builder
@@ -74,7 +90,45 @@ func updateChangedQuery[T any](table, key string, cols []column[T], set changedC
 			sep = ", "
 		}
 	}
-	b.WriteString(" WHERE id = ? AND " + key + " = ?")
-	q, _ := updateChangedSQL.LoadOrStore(k, b.String())
+	b.WriteString(" WHERE ")
+	if byID {
+		b.WriteString("id = ? AND ")
+	}
+	b.WriteString(key + " = ?")
+	q, _ := updateSQL.LoadOrStore(k, b.String())
 	return q.(string)
+}
+
+// updateRow writes the columns cols of next (a record's life: the fields
+// it changes after its creation; the others are never written again) to
+// table's row whose key column holds keyValue. When prev is the row as
+// stored (the function read it, as the row with id), it writes only the
+// columns whose value differs, and nothing when none does (the row exists,
+// since prev was read); else every column of cols. It fails with
+// service.ErrNotFound when there is no such row.
+func updateRow[T any](ctx context.Context, q querier, table, key, keyValue string, cols []column[T], prev *T, id int64, next *T) error {
+	var query string
+	var args []any
+	if prev != nil {
+		set, changed, err := changes(cols, prev, next)
+		if err != nil || set == 0 {
+			return err
+		}
+		query, args = updateChangedQuery(table, key, cols, set), append(changed, id, keyValue)
+	} else {
+		query, args = updateAllQuery(table, key, cols), make([]any, 0, len(cols)+1)
+		for _, col := range cols {
+			v, err := col.value(next)
+			if err != nil {
+				return err
+			}
+			args = append(args, v)
+		}
+		args = append(args, keyValue)
+	}
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	return oneRow(res)
 }
