@@ -190,9 +190,11 @@ func (t *tx) AppendEvent(ctx context.Context, e service.Event) error {
 }
 
 const (
-	eventColumns        = `sequence, id, type, create_time, sub_mchid, resource`
-	listEventsSQL       = `SELECT ` + eventColumns + ` FROM events WHERE sequence > :after AND sequence <= :through`
-	listEventHeadsSQL   = `SELECT sequence, id, type, create_time, sub_mchid, '' FROM events WHERE sequence > :after AND sequence <= :through`
+	eventHeadColumns    = `sequence, id, type, create_time, sub_mchid` // an event's columns but its resource
+	eventColumns        = eventHeadColumns + `, resource`
+	listEventsAfterSQL  = ` FROM events WHERE sequence > :after AND sequence <= :through`
+	listEventsSQL       = `SELECT ` + eventColumns + listEventsAfterSQL
+	listEventHeadsSQL   = `SELECT ` + eventHeadColumns + `, ''` + listEventsAfterSQL // no resources
 	listEventsTypesSQL  = ` AND type IN (SELECT value FROM json_each(:types))`
 	listEventsSubsSQL   = ` AND sub_mchid IN (SELECT value FROM json_each(:subs))`
 	listEventsSubSQL    = ` AND sub_mchid = :sub`
@@ -206,15 +208,25 @@ const (
 
 // scanEvent reads a row of eventColumns.
 func scanEvent(row rowScanner) (service.Event, error) {
+	var res []byte
+	e, err := scanEventInto(row, &res)
+	if err != nil {
+		return e, err
+	}
+	return e, decodeResource(&e, res)
+}
+
+// scanEventInto reads a row of eventColumns, the resource's JSON into res
+// (left undecoded).
+func scanEventInto(row rowScanner, res any) (service.Event, error) {
 	var e service.Event
 	var typ string
-	var res []byte
 	var seq int64
-	if err := row.Scan(&seq, &e.ID, &typ, timeDest{&e.CreateTime}, &e.SubMchID, &res); err != nil {
+	if err := row.Scan(&seq, &e.ID, &typ, timeDest{&e.CreateTime}, &e.SubMchID, res); err != nil {
 		return e, err
 	}
 	e.Sequence, e.Type = uint64(seq), service.EventType(typ)
-	return e, decodeResource(&e, res)
+	return e, nil
 }
 
 // decodeResource sets e's resources from their stored JSON.
@@ -266,14 +278,11 @@ func (db *DB) ListEvents(ctx context.Context, f service.EventFilter) ([]service.
 	defer rows.Close()
 	var es []service.Event
 	for rows.Next() {
-		var e service.Event
-		var typ string
-		var seq int64
 		var res sql.RawBytes // decoded only for an event not kept
-		if err := rows.Scan(&seq, &e.ID, &typ, timeDest{&e.CreateTime}, &e.SubMchID, &res); err != nil {
+		e, err := scanEventInto(rows, &res)
+		if err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}
-		e.Sequence, e.Type = uint64(seq), service.EventType(typ)
 		if !f.WithoutResources && !db.writer.events.keptResources(&e) {
 			if err := decodeResource(&e, res); err != nil {
 				return nil, fmt.Errorf("list events: %w", err)

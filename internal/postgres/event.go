@@ -117,7 +117,12 @@ func (t *tx) eventTypes() []service.EventType {
 	return types
 }
 
-const eventColumns = `sequence, id, type, create_time, sub_mchid, resource`
+// eventColumns are an event's columns; eventHeadColumns those without its
+// resource.
+const (
+	eventHeadColumns = `sequence, id, type, create_time, sub_mchid`
+	eventColumns     = eventHeadColumns + `, resource`
+)
 
 // scanEvent reads a row of eventColumns.
 func scanEvent(row pgx.Row) (service.Event, error) {
@@ -145,16 +150,16 @@ func decodeResource(e *service.Event, res string) error {
 // statement, hence one snapshot: the horizon's row always comes back, with
 // sequence 0 (never drawn) when the page is empty. The page is a prefix of
 // the committed sequences after $1 (commit order), read in index order.
+// listEventHeadsSQL is listEventsSQL without the resources.
 const (
-	listEventsSQL = `SELECT h.pruned_through, coalesce(e.sequence, 0), coalesce(e.id, ''), coalesce(e.type, ''),
-	e.create_time, coalesce(e.sub_mchid, ''), coalesce(e.resource, '{}')
+	listEventsSelectSQL = `SELECT h.pruned_through, coalesce(e.sequence, 0), coalesce(e.id, ''), coalesce(e.type, ''),
+	e.create_time, coalesce(e.sub_mchid, ''), `
+	listEventsFromSQL = `
 FROM event_horizon h LEFT JOIN LATERAL (
-	SELECT ` + eventColumns + ` FROM events WHERE sequence > @after`
-	// listEventHeadsSQL is listEventsSQL without the resources.
-	listEventHeadsSQL = `SELECT h.pruned_through, coalesce(e.sequence, 0), coalesce(e.id, ''), coalesce(e.type, ''),
-	e.create_time, coalesce(e.sub_mchid, ''), ''
-FROM event_horizon h LEFT JOIN LATERAL (
-	SELECT sequence, id, type, create_time, sub_mchid FROM events WHERE sequence > @after`
+	SELECT `
+	listEventsAfterSQL = ` FROM events WHERE sequence > @after`
+	listEventsSQL      = listEventsSelectSQL + `coalesce(e.resource, '{}')` + listEventsFromSQL + eventColumns + listEventsAfterSQL
+	listEventHeadsSQL  = listEventsSelectSQL + `''` + listEventsFromSQL + eventHeadColumns + listEventsAfterSQL
 	listEventsTypesSQL = ` AND type = ANY(@types)`
 	listEventsSubsSQL  = ` AND sub_mchid = ANY(@subs)`
 	listEventsSubSQL   = ` AND sub_mchid = @sub`
