@@ -372,9 +372,17 @@ func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) er
 			}
 			return cur.err
 		}
+		// A full batch's next is read while it is sent: the deliveries
+		// after its last are not changed by its attempts. Only a full
+		// batch may have more (b.more), and one that ends early does not
+		// use what was read.
 		var next loaded
-		prefetched := false
-		b, err := e.sendBatch(ctx, cur, func(after uint64) { next, prefetched = e.load(ctx, ep.ID, after), true })
+		var fetched sync.WaitGroup
+		if len(cur.heads) == e.cfg.BatchSize {
+			fetched.Go(func() { next = e.load(ctx, ep.ID, cur.heads[len(cur.heads)-1].EventSequence) })
+		}
+		b, err := e.sendBatch(ctx, cur)
+		fetched.Wait()
 		if rerr := wait(); rerr != nil {
 			// The batch just sent is not recorded: its deliveries stay
 			// PENDING and are sent again, as after a crash.
@@ -389,9 +397,6 @@ func (e *Engine) serve(ctx context.Context, ep service.StoredWebhookEndpoint) er
 		}
 		if !b.more {
 			return wait()
-		}
-		if !prefetched {
-			next = e.load(ctx, ep.ID, b.last)
 		}
 		cur = next
 	}
@@ -466,13 +471,13 @@ func receives(ep service.WebhookEndpoint, ev service.Event) bool {
 }
 
 // batch is what one sendBatch did: the deliveries as its attempts left
-// them, the 410 that disables the endpoint, whether more may be due at
-// once, and the event sequence of the last delivery it started.
+// them, the 410 that disables the endpoint, and whether more may be due at
+// once (every delivery of a full batch was attempted, and none held the
+// rest back).
 type batch struct {
 	done []service.WebhookDelivery
 	gone *service.WebhookAttempt
 	more bool
-	last uint64
 }
 
 // loaded is a batch to send: the endpoint as read, its oldest PENDING
@@ -512,19 +517,8 @@ func (e *Engine) load(ctx context.Context, endpointID string, after uint64) load
 // The attempts start in sequence order, at most cfg.InFlight at once; none
 // starts after one that is not due yet, or after an attempt that left its
 // delivery PENDING (the deliveries after it wait for it), or after a 410.
-// A full batch calls prefetch with its last delivery's event sequence, on
-// a goroutine of its own, while its attempts are under way; it returns
-// once prefetch has.
-func (e *Engine) sendBatch(ctx context.Context, l loaded, prefetch func(after uint64)) (batch, error) {
+func (e *Engine) sendBatch(ctx context.Context, l loaded) (batch, error) {
 	ep, heads := l.ep, l.heads
-	if len(heads) == e.cfg.BatchSize {
-		// The next batch is read while this one is sent: the deliveries
-		// after this one's last are not changed by its attempts (and a
-		// batch that ends early does not use it).
-		var fetched sync.WaitGroup
-		fetched.Go(func() { prefetch(heads[len(heads)-1].EventSequence) })
-		defer fetched.Wait()
-	}
 	var (
 		wg      sync.WaitGroup
 		slots   = make(chan struct{}, e.cfg.InFlight)
@@ -620,9 +614,6 @@ func (e *Engine) sendBatch(ctx context.Context, l loaded, prefetch func(after ui
 		if d != nil {
 			b.done = append(b.done, *d)
 		}
-	}
-	if started > 0 {
-		b.last = heads[started-1].EventSequence
 	}
 	b.more = b.more && len(b.done) == started
 	if len(b.done) == 0 {
