@@ -114,13 +114,18 @@ func TestStateSurvivesRestart(t *testing.T) {
 
 	// A TRANSACTION.SUCCESS the merchant keeps refusing.
 	failing := e.mustDeduct(t, e.deductBody(a.ContractID, "PERSIST-NOTIFY", flaky.URL))
-	waitFor(t, "a failed attempt", func() bool { n, _ := flaky.counts(); return n >= 1 })
+	// The receiver counts an attempt as it arrives, before the simulator
+	// has logged the delivery: wait for both.
 	var pendingID string
-	for _, d := range e.sb.Deliveries() {
-		if d.URL == flaky.URL {
-			pendingID = d.NotificationID
+	waitFor(t, "a failed attempt, logged", func() bool {
+		for _, d := range e.sb.Deliveries() {
+			if d.URL == flaky.URL {
+				pendingID = d.NotificationID
+			}
 		}
-	}
+		n, _ := flaky.counts()
+		return n >= 1 && pendingID != ""
+	})
 
 	before := struct {
 		contracts []sandbox.Contract
