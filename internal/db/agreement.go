@@ -198,14 +198,9 @@ func storedAgreement(a service.Agreement) (service.Agreement, error) {
 // answered from the row this function last read or wrote when it is that
 // agreement's.
 func (t *tx) AgreementByOutContractCode(ctx context.Context, outContractCode string) (service.Agreement, error) {
-	if a, _, ok := t.agreement.get(outContractCode); ok {
-		return a, nil
-	}
-	a, id, err := t.reader.agreementByOutContractCode(ctx, outContractCode)
-	if err == nil {
-		t.agreement.keep(a, id)
-	}
-	return a, err
+	return t.agreement.read(outContractCode, func() (service.Agreement, int64, error) {
+		return t.reader.agreementByOutContractCode(ctx, outContractCode)
+	})
 }
 
 const deleteAgreementSQL = `DELETE FROM agreements WHERE out_contract_code = ?`

@@ -220,14 +220,9 @@ func storedCharge(c service.Charge) (service.Charge, error) {
 // ChargeByOutTradeNo is reader.ChargeByOutTradeNo, answered from the row
 // this function last read or wrote when it is that charge's.
 func (t *tx) ChargeByOutTradeNo(ctx context.Context, outTradeNo string) (service.Charge, error) {
-	if c, _, ok := t.charge.get(outTradeNo); ok {
-		return c, nil
-	}
-	c, id, err := t.reader.chargeByOutTradeNo(ctx, outTradeNo)
-	if err == nil {
-		t.charge.keep(c, id)
-	}
-	return c, err
+	return t.charge.read(outTradeNo, func() (service.Charge, int64, error) {
+		return t.reader.chargeByOutTradeNo(ctx, outTradeNo)
+	})
 }
 
 // listChargesSQL starts one page: rows after the cursor in the order

@@ -44,6 +44,19 @@ func (m *rowMemo[T, K]) get(key string) (T, int64, bool) {
 	return k.clone(m.v), m.id, true
 }
 
+// read returns the record with key: the memo's copy when it holds it, else
+// what read returns, which it then keeps.
+func (m *rowMemo[T, K]) read(key string, read func() (T, int64, error)) (T, error) {
+	if v, _, ok := m.get(key); ok {
+		return v, nil
+	}
+	v, id, err := read()
+	if err == nil {
+		m.keep(v, id)
+	}
+	return v, err
+}
+
 type (
 	chargeKind    struct{}
 	agreementKind struct{}

@@ -235,14 +235,9 @@ func storedRefund(r service.Refund) (service.Refund, error) {
 // RefundByOutRefundNo is reader.RefundByOutRefundNo, answered from the row
 // this function last read or wrote when it is that refund's.
 func (t *tx) RefundByOutRefundNo(ctx context.Context, outRefundNo string) (service.Refund, error) {
-	if r, _, ok := t.refund.get(outRefundNo); ok {
-		return r, nil
-	}
-	r, id, err := t.reader.refundByOutRefundNo(ctx, outRefundNo)
-	if err == nil {
-		t.refund.keep(r, id)
-	}
-	return r, err
+	return t.refund.read(outRefundNo, func() (service.Refund, int64, error) {
+		return t.reader.refundByOutRefundNo(ctx, outRefundNo)
+	})
 }
 
 // listRefundsSQL starts one page: rows after the cursor in the order
