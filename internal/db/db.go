@@ -92,6 +92,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*DB, error) {
 }
 
 func open(ctx context.Context, path string, o Options) (_ *DB, err error) {
+	useFdatasync()
 	db := &DB{path: path, caches: newCaches(o.CacheRecords), leases: &leases{}}
 	defer func() {
 		if err != nil {

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/papayd/papayd/internal/service"
+	"modernc.org/sqlite"
 )
 
 // openTestDB opens a fresh database file under t.TempDir(), in a directory
@@ -273,4 +275,13 @@ func TestFilesAreOwnerOnly(t *testing.T) {
 		return tx.InsertNotification(ctx, service.NotificationRecord{ID: "N2", Outcome: service.OutcomeApplied})
 	})
 	check("a reopened database")
+}
+
+// TestOpenSyncsWithFdatasync: an opened store commits with fdatasync(2)
+// where the platform has it (sync.go).
+func TestOpenSyncsWithFdatasync(t *testing.T) {
+	openTestDB(t)
+	if runtime.GOOS == "linux" && !sqlite.FdatasyncEnabled() {
+		t.Fatal("SQLite commits with fsync after Open, want fdatasync")
+	}
 }
