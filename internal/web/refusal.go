@@ -49,10 +49,10 @@ var refusals = map[refusal]struct {
 // jsonMarshaler is the gateway's JSON: proto field names, as the API
 // documents them. Refusals are written with it, so they have the shape of
 // every other REST error (google.rpc.Status with an ErrorInfo).
-var jsonMarshaler = &runtime.JSONPb{
+var jsonMarshaler = &sizedJSONPb{JSONPb: runtime.JSONPb{
 	MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
 	UnmarshalOptions: protojson.UnmarshalOptions{},
-}
+}}
 
 // refusalStatus is the google.rpc.Status of a refusal.
 func refusalStatus(why refusal) *status.Status {
