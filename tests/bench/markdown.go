@@ -18,6 +18,7 @@ func (r *report) markdown() string {
 	p("Every figure is a ratio against a baseline measured in the same run, with the same concurrency (%d callers)",
 		r.opts.concurrency)
 	p("and the same length (%s per load). The bench asserts nothing: a target not met is reported as not met.", r.opts.duration)
+	p("Why the targets not met are out of reach of papayd's design, measured apart from this run: [PERFORMANCE-LIMITS.md](PERFORMANCE-LIMITS.md).")
 	p("")
 	p("**Machine:** %s, %d cores, %s memory, Linux %s, %s, %s. The bench, the simulator and papayd share these cores.",
 		m.CPU, m.Cores, m.Memory, m.Kernel, m.OS, m.Go)
