@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -256,14 +258,68 @@ func (s *pgServer) stop() error {
 	return s.cluster.Stop()
 }
 
+// copyTo copies d, while no papayd runs on it, into a new database: the
+// SQLite file (and its WAL) into the directory name beside d's, or, on
+// PostgreSQL, database name made with d's as its template.
+func (d *database) copyTo(ctx context.Context, pg *pgServer, name string) (*database, error) {
+	c := &database{cfg: d.cfg, dir: filepath.Join(d.dir, name)}
+	c.path = filepath.Join(c.dir, "papayd.db")
+	if err := os.MkdirAll(c.dir, 0o750); err != nil {
+		return nil, err
+	}
+	if d.cfg.Postgres {
+		u, err := pg.createDatabaseFrom(ctx, name, d.url)
+		c.url = u
+		return c, err
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(d.path+suffix, c.path+suffix); err != nil && !(suffix != "" && errors.Is(err, fs.ErrNotExist)) {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// copyFile copies the file from to the new file to.
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
 // createDatabase creates database name on the cluster and returns its URL.
 func (s *pgServer) createDatabase(ctx context.Context, name string) (string, error) {
+	return s.createDatabaseFrom(ctx, name, "")
+}
+
+// createDatabaseFrom creates database name on the cluster as a copy of
+// the database of URL template ("": an empty one) and returns its URL.
+func (s *pgServer) createDatabaseFrom(ctx context.Context, name, template string) (string, error) {
 	conn, err := pgx.Connect(ctx, s.cluster.URL())
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		t, err := url.Parse(template)
+		if err != nil {
+			return "", err
+		}
+		q += " TEMPLATE " + pgx.Identifier{strings.TrimPrefix(t.Path, "/")}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, q); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	u, err := url.Parse(s.cluster.URL())
