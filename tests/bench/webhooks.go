@@ -157,12 +157,6 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *hookSink) count() (int, time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids), s.firstOK
-}
-
 // hold answers 503 until until, and starts a new first arrival.
 func (s *hookSink) hold(until time.Time) {
 	s.mu.Lock()
@@ -226,18 +220,17 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 			func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err })
 	})
 	end := time.Now()
-	n, firstOK := sink.count()
+	n, firstOK, _ := sink.arrivals()
 	if firstOK.IsZero() {
 		return errors.New("figure 7: no delivery was answered 200 during the load")
 	}
 	w.Window, w.InWindow = end.Sub(firstOK), n
-	// What was left: until nothing arrives (the backlog ran dry), at most
-	// twice the load time.
-	w.Leftover = sink.settle(time.Now().Add(2*o.duration)) - w.InWindow
+	// What was left: until nothing arrives (the backlog ran dry).
+	before := sink.settle(time.Now().Add(6 * o.duration))
+	w.Leftover = before - w.InWindow
 
 	// The drain: a backlog written while the receiver holds, delivered
 	// once the writers stopped.
-	before := sink.settle(time.Now().Add(4 * o.duration))
 	held := max(3*o.duration, 6*time.Second)
 	sink.hold(time.Now().Add(held))
 	w.Backlog = runLoad(ctx, "CreateCharge writing the drain's backlog", o.concurrency, 1_000_000, held-time.Second,
@@ -312,7 +305,7 @@ func bareDeliveries(ctx context.Context, kept []keptHook, d time.Duration) (resu
 		}
 		return nil
 	})
-	n, _ := sink.count()
+	n, _, _ := sink.arrivals()
 	return res, n
 }
 
