@@ -3,11 +3,8 @@ package web
 import (
 	"encoding/json"
 	"testing"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"github.com/papayd/papayd/internal/rpc"
-	"github.com/papayd/papayd/internal/service"
 	"github.com/papayd/papayd/internal/storetest"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -26,9 +23,7 @@ import (
 //
 //	go test -run '^$' -bench EncodeChargeEvent ./internal/web/
 func BenchmarkEncodeChargeEvent(b *testing.B) {
-	at := time.Date(2026, 12, 1, 8, 30, 0, 123_000_000, time.UTC)
-	c := storetest.FullCharge("T1", "X1", at)
-	m := rpc.EventResponse(service.Event{ID: "evt_1", Sequence: 1, Type: service.EventChargeSucceeded, CreateTime: at, SubMchID: c.SubMchID, Charge: &c})
+	m := chargeEvent(1, storetest.FullCharge("T1", "X1", eventTime))
 	plain := &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{UseProtoNames: true}}
 	for _, enc := range []struct {
 		name string

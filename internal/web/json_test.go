@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +24,14 @@ import (
 func TestSizedJSONPbWritesJSONPbsJSON(t *testing.T) {
 	plain := &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{UseProtoNames: true}}
 	sized := &sizedJSONPb{JSONPb: *plain}
-	at := time.Date(2026, 12, 1, 8, 30, 0, 123_000_000, time.UTC)
-	small := storetest.FullCharge("T1", "X1", at)
+	small := storetest.FullCharge("T1", "X1", eventTime)
 	small.PromotionDetail, small.Description = nil, "short"
-	big := storetest.FullCharge("T2", "X2", at)
+	big := storetest.FullCharge("T2", "X2", eventTime)
 	big.Description = strings.Repeat("長い説明 ", 200)
 	values := []any{
-		rpc.EventResponse(service.Event{ID: "evt_1", Sequence: 1, Type: service.EventChargeSucceeded, CreateTime: at, SubMchID: small.SubMchID, Charge: &small}),
-		rpc.EventResponse(service.Event{ID: "evt_2", Sequence: 2, Type: service.EventChargeSucceeded, CreateTime: at, SubMchID: big.SubMchID, Charge: &big}),
-		rpc.EventResponse(service.Event{ID: "evt_3", Sequence: 3, Type: service.EventChargeSucceeded, CreateTime: at, SubMchID: small.SubMchID, Charge: &small}),
+		chargeEvent(1, small),
+		chargeEvent(2, big),
+		chargeEvent(3, small),
 		&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING},
 		&healthpb.HealthCheckResponse{},
 		(*papayv1.Charge)(nil),
@@ -61,4 +61,14 @@ func TestSizedJSONPbWritesJSONPbsJSON(t *testing.T) {
 	if n := sized.lastSize("papay.v1.GetEventResponse").Load(); n < 1000 {
 		t.Errorf("remembered %d bytes for the last event, want its length", n)
 	}
+}
+
+// eventTime is when the events of these tests happen.
+var eventTime = time.Date(2026, 12, 1, 8, 30, 0, 123_000_000, time.UTC)
+
+// chargeEvent is charge.succeeded event number seq, of c, as GET
+// /v1/events/{id} answers it and a webhook delivery carries it.
+func chargeEvent(seq uint64, c service.Charge) *papayv1.GetEventResponse {
+	return rpc.EventResponse(service.Event{ID: fmt.Sprint("evt_", seq), Sequence: seq, Type: service.EventChargeSucceeded,
+		CreateTime: eventTime, SubMchID: c.SubMchID, Charge: &c})
 }
