@@ -100,6 +100,7 @@ type seeder interface {
 // a PostgreSQL database on the bench's cluster.
 type database struct {
 	cfg  storeConfig
+	name string // PostgreSQL's database name, unique on the cluster
 	dir  string // SQLite's file; papayd's data directories (logs) under it
 	url  string // PostgreSQL's database
 	path string // SQLite's file
@@ -111,7 +112,7 @@ func newDatabase(ctx context.Context, cfg storeConfig, pg *pgServer, dir, name s
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	d := &database{cfg: cfg, dir: dir, path: filepath.Join(dir, "papayd.db")}
+	d := &database{cfg: cfg, name: name, dir: dir, path: filepath.Join(dir, "papayd.db")}
 	if cfg.Postgres {
 		u, err := pg.createDatabase(ctx, name)
 		if err != nil {
@@ -258,22 +259,23 @@ func (s *pgServer) stop() error {
 	return s.cluster.Stop()
 }
 
-// copyTo copies d, while no papayd runs on it, into a new database: the
-// SQLite file (and its WAL) into the directory name beside d's, or, on
-// PostgreSQL, database name made with d's as its template.
-func (d *database) copyTo(ctx context.Context, pg *pgServer, name string) (*database, error) {
-	c := &database{cfg: d.cfg, dir: filepath.Join(d.dir, name)}
+// copyTo copies d, while no papayd runs on it, into a new database named
+// after it with suffix: the SQLite file (and its WAL) into the directory
+// suffix under d's, or, on PostgreSQL, a database made with d's as its
+// template.
+func (d *database) copyTo(ctx context.Context, pg *pgServer, suffix string) (*database, error) {
+	c := &database{cfg: d.cfg, name: d.name + "_" + suffix, dir: filepath.Join(d.dir, suffix)}
 	c.path = filepath.Join(c.dir, "papayd.db")
 	if err := os.MkdirAll(c.dir, 0o750); err != nil {
 		return nil, err
 	}
 	if d.cfg.Postgres {
-		u, err := pg.createDatabaseFrom(ctx, name, d.url)
+		u, err := pg.createDatabaseFrom(ctx, c.name, d.name)
 		c.url = u
 		return c, err
 	}
-	for _, suffix := range []string{"", "-wal"} {
-		if err := copyFile(d.path+suffix, c.path+suffix); err != nil && !(suffix != "" && errors.Is(err, fs.ErrNotExist)) {
+	for _, ext := range []string{"", "-wal"} {
+		if err := copyFile(d.path+ext, c.path+ext); err != nil && !(ext != "" && errors.Is(err, fs.ErrNotExist)) {
 			return nil, err
 		}
 	}
@@ -304,7 +306,7 @@ func (s *pgServer) createDatabase(ctx context.Context, name string) (string, err
 }
 
 // createDatabaseFrom creates database name on the cluster as a copy of
-// the database of URL template ("": an empty one) and returns its URL.
+// database template ("": an empty one) and returns its URL.
 func (s *pgServer) createDatabaseFrom(ctx context.Context, name, template string) (string, error) {
 	conn, err := pgx.Connect(ctx, s.cluster.URL())
 	if err != nil {
@@ -313,11 +315,7 @@ func (s *pgServer) createDatabaseFrom(ctx context.Context, name, template string
 	defer conn.Close(context.WithoutCancel(ctx))
 	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
 	if template != "" {
-		t, err := url.Parse(template)
-		if err != nil {
-			return "", err
-		}
-		q += " TEMPLATE " + pgx.Identifier{strings.TrimPrefix(t.Path, "/")}.Sanitize()
+		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
 	if _, err := conn.Exec(ctx, q); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
