@@ -213,11 +213,12 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 		_, _ = hooks.DeleteWebhookEndpoint(context.WithoutCancel(ctx), &papayv1.DeleteWebhookEndpointRequest{Id: ep.GetEndpoint().GetId()})
 	}()
 	charge := papaydCharge(fleet{p}, contracts, "WHK")
+	create := func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err }
 	w := &rep.Webhooks
 	sink.hold(time.Now().Add(hold))
 	w.Charges = measure(fleet{p}, nil, nil, func() result {
 		return runLoad(ctx, "CreateCharge feeding a webhook endpoint", o.concurrency, 1_000_000, hold+o.duration,
-			func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err })
+			create)
 	})
 	end := time.Now()
 	n, firstOK, _ := sink.arrivals()
@@ -234,7 +235,7 @@ func figureWebhooks(ctx context.Context, rep *report, p *papayd, sb *sandbox.San
 	held := max(3*o.duration, 6*time.Second)
 	sink.hold(time.Now().Add(held))
 	w.Backlog = runLoad(ctx, "CreateCharge writing the drain's backlog", o.concurrency, 1_000_000, held-time.Second,
-		func(ctx context.Context, i int) error { _, err := charge(ctx, i); return err })
+		create)
 	// The held delivery is attempted again at the end of the hold (its
 	// Retry-After, in whole seconds); the backlog is delivered from then on.
 	for deadline := time.Now().Add(held + 10*time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
